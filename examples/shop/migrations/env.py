@@ -1,0 +1,3 @@
+from safemigrate.env import run_migrations
+
+run_migrations()

@@ -1,0 +1,22 @@
+"""safemigrate: a safe, code-first migration workflow for SQLAlchemy + Alembic."""
+
+from .errors import (
+    ConfigError,
+    DatabaseUnreachable,
+    EnvPyError,
+    MetadataError,
+    MigrationFailed,
+    RevisionGraphError,
+    SafemigrateError,
+    UsageError,
+)
+from .project import Project
+from .results import CheckReport, Difference, LiveReport, ReviewReport, StatusReport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckReport", "ConfigError", "DatabaseUnreachable", "Difference", "EnvPyError", "LiveReport",
+    "MetadataError", "MigrationFailed", "Project", "ReviewReport", "RevisionGraphError", "SafemigrateError",
+    "StatusReport", "UsageError", "__version__",
+]

@@ -1,0 +1,167 @@
+"""The ``safemigrate`` command: parse arguments, call the library, render, exit.
+
+Exit codes (also in the README): 0 ok / in sync; 1 drift or findings;
+2 usage or configuration error; 3 database unreachable or a migration failed;
+4 internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .adopt import init_project
+from .errors import EXIT_FINDINGS, EXIT_OK, SafemigrateError
+from .project import Project
+from .render import FORMATS, to_json
+from .render import markdown as md
+from .render import text as txt
+from .urls import redact
+
+EXIT_INTERNAL = 4
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "120"))
+    return Console(file=stream, width=width, soft_wrap=False, highlight=False, markup=False)
+
+
+def _emit(report: Any, fmt: str, text_fn: Callable[[Console, Any], None], md_fn: Callable[[Any], str]) -> None:
+    if fmt == "json":
+        click.echo(redact(to_json(report)))
+    elif fmt == "markdown":
+        click.echo(redact(md_fn(report)))
+    else:
+        text_fn(_console(), report)
+
+
+def _run(fmt: str, action: Callable[[], Any]) -> None:
+    """Run ``action``; map its outcome to an exit code and render errors."""
+    try:
+        ok = action()
+    except SafemigrateError as exc:
+        if fmt == "json":
+            import json
+
+            click.echo(json.dumps(exc.as_dict(), indent=2))
+        else:
+            txt.error(_console(stderr=True), exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted; any throwaway database was dropped.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug in safemigrate: say so, keep the trace behind a flag
+        click.echo(redact(f"safemigrate hit an internal error: {type(exc).__name__}: {exc}"), err=True)
+        if os.environ.get("SAFEMIGRATE_DEBUG"):
+            click.echo(redact(traceback.format_exc()), err=True)
+        else:
+            click.echo("Set SAFEMIGRATE_DEBUG=1 to see the traceback, and please report it.", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK if ok else EXIT_FINDINGS)
+
+
+def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--project", "project_path", type=click.Path(path_type=Path), default=None,
+                  help="Project folder (default: the nearest folder with a pyproject.toml).")
+    @click.option("--database-url", default=None, metavar="URL",
+                  help="Live database URL (overrides $SAFEMIGRATE_DATABASE_URL and the configured variable).")
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def _project(project_path: Path | None, **options: Any) -> Project:
+    return Project.from_pyproject(project_path, **options)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="safemigrate")
+def main() -> None:
+    """Safe, code-first schema migrations for SQLAlchemy + Alembic projects."""
+
+
+@main.command()
+@click.option("--project", "project_path", type=click.Path(path_type=Path), default=Path("."),
+              help="Project folder (default: the working directory).")
+@click.option("--metadata", default=None, help="Import path of the models' MetaData, e.g. shop.models:Base.metadata.")
+@click.option("--script-location", default=None, help="Folder for a new Alembic environment (default: migrations).")
+@click.option("--database-url-env", default="DATABASE_URL", show_default=True,
+              help="Environment variable holding the database URL.")
+@click.option("--environment-env", default="APP_ENV", show_default=True,
+              help="Environment variable naming the environment (development, staging, production...).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+def init(project_path: Path, metadata: str | None, script_location: str | None, database_url_env: str,
+         environment_env: str, fmt: str) -> None:
+    """Adopt an existing Alembic setup, or scaffold one, and write [tool.safemigrate]."""
+    def action() -> bool:
+        report = init_project(project_path, metadata=metadata, script_location=script_location,
+                              database_url_env=database_url_env, environment_env=environment_env)
+        _emit(report, fmt, txt.init, md.init)
+        return True
+    _run(fmt, action)
+
+
+@main.command()
+@project_options
+@click.option("--env", "environment", default=None, help="Environment name (overrides the configured variable).")
+def status(project_path: Path | None, database_url: str | None, fmt: str, environment: str | None) -> None:
+    """Environment, database revision, code heads, pending revisions and a drift verdict."""
+    def action() -> bool:
+        report = _project(project_path, database_url=database_url, environment=environment).status()
+        _emit(report, fmt, txt.status, md.status)
+        return report.ok
+    _run(fmt, action)
+
+
+@main.command()
+@project_options
+@click.option("--live", is_flag=True, help="Check the live database instead of the migrations.")
+@click.option("--scratch-url", default=None, metavar="URL",
+              help="Server for throwaway databases (postgresql:// or mysql://); default: a SQLite file.")
+@click.option("--dialect", default=None, help="Dialect to render the DDL for (default: the live database's).")
+def check(project_path: Path | None, database_url: str | None, fmt: str, live: bool, scratch_url: str | None,
+          dialect: str | None) -> None:
+    """Models vs. migrations (or, with --live, the live database vs. both)."""
+    def action() -> bool:
+        project = _project(project_path, database_url=database_url, scratch_url=scratch_url, dialect=dialect)
+        if live:
+            live_report = project.check_live()
+            _emit(live_report, fmt, txt.live, md.live)
+            return live_report.ok
+        report = project.check()
+        _emit(report, fmt, txt.check, md.check)
+        return report.ok
+    _run(fmt, action)
+
+
+@main.command()
+@project_options
+@click.argument("revision_range", required=False)
+@click.option("--offline", is_flag=True, help="Render with Alembic's --sql mode instead of a real upgrade.")
+@click.option("--dialect", default=None, help="Dialect for --offline (postgresql, mysql, sqlite).")
+@click.option("--scratch-url", default=None, metavar="URL", help="Server for the throwaway database.")
+def review(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
+           offline: bool, dialect: str | None, scratch_url: str | None) -> None:
+    """The SQL of each pending revision (or of REVISION_RANGE, e.g. abc123:head)."""
+    def action() -> bool:
+        project = _project(project_path, database_url=database_url, scratch_url=scratch_url, dialect=dialect)
+        report = project.review(revision_range, offline=offline, dialect=dialect)
+        _emit(report, fmt, txt.review, md.review)
+        return True
+    _run(fmt, action)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

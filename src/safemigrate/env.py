@@ -1,0 +1,100 @@
+"""The one helper a project's ``env.py`` calls.
+
+A whole env.py managed by safemigrate is::
+
+    from safemigrate.env import run_migrations
+
+    run_migrations()
+
+It reads ``[tool.safemigrate]``, imports the models' MetaData, finds the
+database URL (``--database-url`` / ``$SAFEMIGRATE_DATABASE_URL`` /
+``$DATABASE_URL`` / config), and configures Alembic with the options every
+project should have: type and server-default comparison, one transaction per
+revision, batch mode on SQLite. Keyword arguments are passed on to
+``context.configure`` so a project keeps its own ``include_object`` and the like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection, create_engine
+
+from .config import load_settings, resolve_database_url
+from .errors import ConfigError
+from .metadata import import_metadata
+from .urls import backend_of, parse_url
+
+_ASYNC_DRIVERS = {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async"}
+
+
+def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: Any) -> None:
+    """Run Alembic's migrations for the current ``alembic`` command."""
+    from alembic import context
+
+    config = context.config
+    start = Path(config.config_file_name).parent if config.config_file_name else None
+    settings = load_settings(start, require_table=False)
+    if target_metadata is None and settings.metadata:
+        target_metadata = import_metadata(settings.metadata, settings.root)
+    options: dict[str, Any] = {
+        "target_metadata": target_metadata,
+        "compare_type": True,
+        "compare_server_default": settings.compare_server_default,
+        "transaction_per_migration": True,
+    }
+    options.update(configure_kwargs)
+
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run_on(context, connection, options)
+        return
+
+    raw_url, _source = resolve_database_url(settings, ini_url=config.get_main_option("sqlalchemy.url"))
+    if raw_url is None:
+        raise ConfigError(
+            f"No database URL: ${settings.database_url_env} is unset.",
+            "Alembic needs to know which database to migrate.",
+            f"Set {settings.database_url_env} (or SAFEMIGRATE_DATABASE_URL) to a SQLAlchemy URL.",
+        )
+    url = parse_url(raw_url)
+    if context.is_offline_mode():
+        options.setdefault("render_as_batch", backend_of(url) == "sqlite")
+        context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    if url.get_driver_name() in _ASYNC_DRIVERS:
+        asyncio.run(_run_async(context, url, options))
+        return
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            _run_on(context, conn, options)
+    finally:
+        engine.dispose()
+
+
+def _run_on(context: Any, connection: Connection, options: dict[str, Any]) -> None:
+    options = dict(options)
+    options.setdefault("render_as_batch", connection.dialect.name == "sqlite")
+    context.configure(connection=connection, **options)
+    with context.begin_transaction():
+        context.run_migrations()
+    if connection.in_transaction():
+        connection.commit()
+
+
+async def _run_async(context: Any, url: Any, options: dict[str, Any]) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda sync_conn: _run_on(context, sync_conn, options))
+    finally:
+        await engine.dispose()

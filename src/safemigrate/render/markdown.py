@@ -1,0 +1,88 @@
+"""Markdown for GitHub job summaries and pull-request comments."""
+
+from __future__ import annotations
+
+from ..results import CheckReport, Difference, InitReport, LiveReport, Problem, ReviewReport, StatusReport
+
+
+def _problems(problems: list[Problem]) -> list[str]:
+    out: list[str] = []
+    for p in problems:
+        out.append(f"- :x: **{p.code.replace('_', ' ')}**: {p.message}  \n  _Fix_: {p.fix}")
+    return out
+
+
+def _differences(title: str, diffs: list[Difference], dialect: str) -> list[str]:
+    if not diffs:
+        return []
+    out = [f"### {title} ({len(diffs)})", "", "| # | Difference | Table |", "|---|---|---|"]
+    for i, d in enumerate(diffs, 1):
+        out.append(f"| {i} | {d.description} | `{d.table or ''}` |")
+    out += ["", f"<details><summary>DDL that fixes it ({dialect})</summary>", "", "```sql"]
+    for d in diffs:
+        out.extend(s if s.rstrip().endswith(";") or s.startswith("--") else s + ";" for s in d.sql)
+    out += ["```", "", "Alembic operations:", "", "```python"]
+    out.extend(d.code for d in diffs)
+    out += ["```", "", "</details>", ""]
+    return out
+
+
+def check(report: CheckReport) -> str:
+    verdict = ":white_check_mark: models and migrations agree" if report.ok else ":x: models and migrations differ"
+    out = [f"## safemigrate check: {verdict}", "",
+           f"Throwaway database: {report.scratch}; {report.revisions_applied} revision(s) applied; "
+           f"head: `{', '.join(report.heads)}`; DDL rendered for **{report.dialect}**.", ""]
+    out += _problems(report.problems)
+    out += _differences("Differences: the models have changes no migration makes", report.differences, report.dialect)
+    out += [f"> {n}" for n in report.notes]
+    return "\n".join(out) + "\n"
+
+
+def live(report: LiveReport) -> str:
+    verdict = ":white_check_mark: in sync" if report.ok else ":x: not in sync"
+    out = [f"## safemigrate check --live: {verdict}", "",
+           f"Database `{report.database}` at `{', '.join(report.database_heads) or '(none)'}`; "
+           f"code head `{', '.join(report.code_heads)}`.", ""]
+    out += _problems(report.problems)
+    out += _differences("Out-of-band changes: the database differs from its revision", report.out_of_band,
+                        report.dialect)
+    out += _differences("The database differs from the models", report.versus_models, report.dialect)
+    out += [f"> {n}" for n in report.notes]
+    return "\n".join(out) + "\n"
+
+
+def status(report: StatusReport) -> str:
+    out = ["## safemigrate status", "", "| | |", "|---|---|",
+           f"| Environment | {report.environment} |",
+           f"| Database | `{report.database or '(not configured)'}` |",
+           f"| Database revision | `{', '.join(report.database_heads or []) or '(none)'}` |",
+           f"| Code head(s) | `{', '.join(report.code_heads)}` |",
+           f"| Pending | {len(report.pending)} |",
+           f"| Drift | {report.drift} |", ""]
+    out += _problems(report.problems)
+    return "\n".join(out) + "\n"
+
+
+def review(report: ReviewReport) -> str:
+    out = [f"## safemigrate review: {len(report.revisions)} revision(s) ({report.range})", "",
+           f"SQL for **{report.dialect}**, {report.mode}.", ""]
+    for run in report.revisions:
+        info = run.revision
+        body = [s for s in run.statements if not s.bookkeeping]
+        out += [f"<details><summary><code>{info.revision}</code> {info.message} "
+                f"({len(body)} statement(s), {info.path})</summary>", "", "```sql"]
+        for s in body:
+            out.append(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";")
+            if s.parameters:
+                out.append(f"-- parameters: {s.parameters}")
+        out += ["```", "", "</details>", ""]
+    out += [f"> {n}" for n in report.notes]
+    return "\n".join(out) + "\n"
+
+
+def init(report: InitReport) -> str:
+    out = [f"## safemigrate init: {'adopted' if report.adopted else 'scaffolded'} {report.script_location}", ""]
+    out += [f"- wrote `{w}`" for w in report.written]
+    if report.snippet:
+        out += ["", "Paste into env.py:", "", "```python", report.snippet, "```"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,116 @@
+"""Terminal output with rich."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import SafemigrateError
+from ..results import CheckReport, Difference, InitReport, LiveReport, Problem, ReviewReport, StatusReport
+
+
+def _problems(console: Console, problems: list[Problem]) -> None:
+    for p in problems:
+        console.print(Text.assemble(("✗ ", "bold red"), (p.code.replace("_", " "), "bold"), ": ", p.message))
+        console.print(Text.assemble("  fix: ", (p.fix, "cyan")))
+
+
+def _differences(console: Console, title: str, diffs: list[Difference], dialect: str) -> None:
+    if not diffs:
+        return
+    console.print(Text(f"{title} ({len(diffs)}):", style="bold yellow"))
+    for i, d in enumerate(diffs, 1):
+        console.print(Text.assemble(f"  {i}. ", (d.description, "yellow")))
+    sql = "\n".join(s if s.rstrip().endswith(";") or s.startswith("--") else s + ";" for d in diffs for s in d.sql)
+    console.print(Panel(Syntax(sql, "sql", word_wrap=True), title=f"DDL that fixes it ({dialect})",
+                        title_align="left", border_style="dim"))
+    console.print(Panel(Syntax("\n".join(d.code for d in diffs), "python", word_wrap=True),
+                        title="as Alembic operations", title_align="left", border_style="dim"))
+
+
+def _notes(console: Console, notes: list[str]) -> None:
+    for note in notes:
+        console.print(Text(f"note: {note}", style="dim"))
+
+
+def check(console: Console, report: CheckReport) -> None:
+    console.print(Text.assemble(
+        ("safemigrate check", "bold"), f" — {report.revisions_applied} revision(s) applied to a {report.scratch}, "
+        f"head {', '.join(report.heads)}, DDL for {report.dialect} ({report.duration_ms / 1000:.2f}s)"))
+    _problems(console, report.problems)
+    _differences(console, "The models have changes no migration makes", report.differences, report.dialect)
+    _notes(console, report.notes)
+    if report.ok:
+        console.print(Text("✓ models and migrations agree", style="bold green"))
+    else:
+        console.print(Text("✗ models and migrations differ", style="bold red"))
+
+
+def live(console: Console, report: LiveReport) -> None:
+    console.print(Text.assemble(
+        ("safemigrate check --live", "bold"),
+        f" — {report.database} at {', '.join(report.database_heads) or '(no revision)'}, "
+        f"code head {', '.join(report.code_heads)}"))
+    _problems(console, report.problems)
+    _differences(console, "Out-of-band changes (the database differs from its revision)",
+                 report.out_of_band, report.dialect)
+    _differences(console, "The database differs from the models", report.versus_models, report.dialect)
+    _notes(console, report.notes)
+    console.print(Text("✓ live database in sync" if report.ok else "✗ live database not in sync",
+                       style="bold green" if report.ok else "bold red"))
+
+
+def status(console: Console, report: StatusReport) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("environment", report.environment)
+    table.add_row("database", f"{report.database} (from {report.database_source})" if report.database
+                  else "(not configured)")
+    table.add_row("database revision", ", ".join(report.database_heads or []) or "(none)")
+    table.add_row("code head(s)", ", ".join(report.code_heads))
+    table.add_row("pending", ", ".join(report.pending) if report.pending else "none")
+    table.add_row("drift", Text(report.drift, style="green" if report.ok else "yellow"))
+    console.print(Panel(table, title="safemigrate status", title_align="left"))
+    _problems(console, report.problems)
+
+
+def review(console: Console, report: ReviewReport) -> None:
+    console.print(Text.assemble(("safemigrate review", "bold"),
+                                f" — {len(report.revisions)} revision(s), {report.range}, {report.dialect}"))
+    for run in report.revisions:
+        info = run.revision
+        body = [s for s in run.statements if not s.bookkeeping]
+        sql = "\n\n".join((s.sql if s.sql.rstrip().endswith(";") else s.sql + ";")
+                          + (f"\n-- parameters: {s.parameters}" if s.parameters else "") for s in body)
+        title = f"{info.revision} {info.message} ({info.path})"
+        console.print(Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
+                            title=title, title_align="left", border_style="cyan"))
+    _notes(console, report.notes)
+
+
+def init(console: Console, report: InitReport) -> None:
+    what = "Adopted the existing Alembic setup" if report.adopted else "Scaffolded a new Alembic setup"
+    console.print(Text(f"{what} at {report.script_location}", style="bold green"))
+    for path in report.written:
+        console.print(f"  wrote {path}")
+    if report.snippet:
+        console.print(Text("Your env.py was left as it is. To let safemigrate manage it, replace its body with:",
+                           style="bold"))
+        console.print(Syntax(report.snippet, "python"))
+    _notes(console, report.notes)
+
+
+def error(console: Console, exc: SafemigrateError) -> None:
+    parts: list[Text] = [Text(exc.what, style="bold")]
+    if exc.why:
+        parts.append(Text.assemble(("why: ", "dim"), exc.why))
+    if exc.fix:
+        parts.append(Text.assemble(("what to do: ", "dim"), (exc.fix, "cyan")))
+    if exc.details:
+        parts.append(Text(exc.details, style="dim"))
+    console.print(Panel(Group(*parts), title=f"{exc.title} (exit {exc.exit_code})",
+                        title_align="left", border_style="red"))

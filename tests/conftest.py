@@ -1,0 +1,158 @@
+"""Fixtures: real PostgreSQL / MariaDB databases and SQLite files, one fresh per test.
+
+Servers come from SAFEMIGRATE_TEST_POSTGRES_URL and SAFEMIGRATE_TEST_MYSQL_URL
+(defaulting to the local servers). When a server cannot be reached the test
+is skipped locally, and fails when CI=true: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECTS = Path(__file__).resolve().parent / "projects"
+EXAMPLE = REPO / "examples" / "shop"
+
+POSTGRES_URL = os.environ.get("SAFEMIGRATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+MYSQL_URL = os.environ.get("SAFEMIGRATE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _unavailable(what: str, exc: BaseException) -> None:
+    message = f"{what} is not reachable: {exc}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: an unreachable database is a failure, not a skip)")
+    pytest.skip(message)
+
+
+def _server_database(server: str, backend: str) -> Iterator[str]:
+    url = make_url(server)
+    name = f"smtest_{secrets.token_hex(6)}"
+    engine = create_engine(url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    quote = '"' if backend == "postgresql" else "`"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
+    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
+        engine.dispose()
+        _unavailable(f"{backend} at {url.render_as_string(hide_password=True)}", exc)
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            else:
+                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (dropped afterwards)."""
+    yield from _server_database(POSTGRES_URL, "postgresql")
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A fresh, empty MariaDB/MySQL database (dropped afterwards)."""
+    yield from _server_database(MYSQL_URL, "mysql")
+
+
+@pytest.fixture
+def pg_server() -> str:
+    """The PostgreSQL server URL, for throwaway databases safemigrate creates itself."""
+    _check_server(POSTGRES_URL, "postgresql")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def mysql_server() -> str:
+    _check_server(MYSQL_URL, "mysql")
+    return MYSQL_URL
+
+
+def _check_server(server: str, backend: str) -> None:
+    engine = create_engine(server, poolclass=pool.NullPool)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:  # noqa: BLE001
+        _unavailable(backend, exc)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'live.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts without the user's variables and leaves no imported project modules behind."""
+    for var in ("DATABASE_URL", "SAFEMIGRATE_DATABASE_URL", "SAFEMIGRATE_SCRATCH_URL", "APP_ENV",
+                "APP_DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    modules = set(sys.modules)
+    path = list(sys.path)
+    cwd = os.getcwd()
+    yield
+    for name in set(sys.modules) - modules:
+        module = sys.modules.get(name)
+        origin = getattr(module, "__file__", None) or ""
+        if origin and not origin.startswith(sys.prefix) and not origin.startswith(str(REPO / "src")):
+            del sys.modules[name]
+    sys.path[:] = path
+    os.chdir(cwd)
+
+
+def copy_project(source: Path, dest: Path) -> Path:
+    target = dest / source.name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
+    return target
+
+
+@pytest.fixture
+def project_factory(tmp_path: Path):
+    """Copy a scenario project (or the example) into tmp_path and return its folder."""
+    def make(name: str) -> Path:
+        source = EXAMPLE if name == "shop" else PROJECTS / name
+        return copy_project(source, tmp_path)
+    return make
+
+
+@pytest.fixture
+def shop(project_factory) -> Path:
+    return project_factory("shop")
+
+
+@pytest.fixture
+def cli():
+    """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    from safemigrate.cli import main
+
+    def invoke(*args: str, env: dict[str, str] | None = None):
+        runner = CliRunner()
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+    return invoke
+
+
+def run_safemigrate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script in a subprocess, as a user would."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in {"DATABASE_URL", "SAFEMIGRATE_DATABASE_URL", "APP_ENV"}}
+    full_env.update(env or {})
+    exe = Path(sys.executable).with_name("safemigrate")
+    return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
