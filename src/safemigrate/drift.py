@@ -94,7 +94,9 @@ def render_sql(op: Any, dialect: str) -> list[str]:
                 "use op.batch_alter_table(), which rebuilds the table"]
     except Exception as exc:  # rendering is best effort; the code is still shown
         return [f"-- could not render for {dialect}: {type(exc).__name__}: {exc}"]
-    return [chunk.strip() for chunk in buffer.getvalue().split("\n\n") if chunk.strip()]
+    # Alembic ends every statement with ";" and a blank line; keep the bare statements.
+    return [chunk.strip()[:-1].rstrip() if chunk.strip().endswith(";") else chunk.strip()
+            for chunk in buffer.getvalue().split("\n\n") if chunk.strip()]
 
 
 def _name(table: Any) -> str:

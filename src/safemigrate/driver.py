@@ -208,9 +208,18 @@ def run_env(
     except SafemigrateError:
         raise
     except Exception as exc:
-        raise _explain(project, recorder, exc, url, purpose) from None
+        alternative = async_variant(url) if _needs_async_driver(exc) and not recorder.runs else None
+        if alternative is None:
+            raise _explain(project, recorder, exc, url, purpose) from None
+        retry = True
+    else:
+        retry = False
     finally:
         recorder.finish()
+    if retry:
+        # env.py builds an asyncio engine; nothing ran, so run it again with an async driver.
+        return run_env(project, alternative, target=target, inspect=inspect, mutate=mutate,
+                       offline_dialect=offline_dialect, purpose=purpose)
     if not state["ran"]:
         raise EnvPyError(
             f"{project.script_location / 'env.py'} never called context.run_migrations().",
@@ -276,7 +285,7 @@ def _explain(project: AlembicProject, recorder: _Recorder, exc: Exception, url: 
             "Fix the migration; run it against an empty database with `alembic upgrade head` to reproduce.",
             revision=failing.revision, path=str(path), line=line,
         )
-    if isinstance(exc, InvalidRequestError) and "async" in str(exc).lower():
+    if _needs_async_driver(exc):
         return EnvPyError(
             f"env.py builds an async engine but was given {mask_url(url)}, a URL with a sync driver.",
             "An asyncio engine needs an async driver in its URL.",
@@ -297,6 +306,22 @@ def _explain(project: AlembicProject, recorder: _Recorder, exc: Exception, url: 
         "provide them; if it builds its own engine, make it use "
         f"${project.settings.database_url_env}.",
     )
+
+
+def _needs_async_driver(exc: BaseException) -> bool:
+    return isinstance(exc, InvalidRequestError) and "requires an async driver" in str(exc)
+
+
+def async_variant(url: URL) -> URL | None:
+    """The same database through an installed async driver, if there is one."""
+    import importlib.util
+
+    candidates = {"sqlite": [("aiosqlite", "aiosqlite")], "postgresql": [("psycopg", "psycopg"),
+                  ("asyncpg", "asyncpg")], "mysql": [("aiomysql", "aiomysql"), ("asyncmy", "asyncmy")]}
+    for driver, module in candidates.get(backend_of(url), []):
+        if driver != url.get_driver_name() and importlib.util.find_spec(module) is not None:
+            return url.set(drivername=f"{url.get_backend_name()}+{driver}")
+    return None
 
 
 def _line_in(exc: BaseException, path: Path) -> int | None:

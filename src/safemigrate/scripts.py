@@ -7,6 +7,7 @@ Alembic; this module only maps its failures to clear messages.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,26 +152,28 @@ class AlembicProject:
         return list(reversed(found))
 
     def in_range(self, spec: str) -> list[Script]:
-        """Revisions named by ``spec`` (``A:B``, ``A:``, ``:B``, or one revision), oldest first."""
+        """Revisions named by ``spec``, oldest first.
+
+        ``A:B`` is what upgrading from A to B applies (A itself excluded, as in
+        ``alembic upgrade A:B --sql``); ``A:`` runs to the heads, ``:B`` and
+        ``base:B`` start from the beginning; a single id names one revision.
+        """
         lower, sep, upper = spec.partition(":")
-        if not sep:
-            lower, upper = None, spec
-        upper = upper or "heads"
         try:
-            if lower:
-                revs = list(self.script.revision_map.iterate_revisions(upper, lower, inclusive=False))
-                revs = [r for r in revs if r.revision != self.script.get_revision(lower).revision]
-            elif sep:
-                revs = list(self.script.revision_map.iterate_revisions(upper, "base"))
-            else:
-                revs = [self.script.get_revision(upper)]
-        except (CommandError, RevisionError, KeyError) as exc:
+            if not sep:
+                revision = self.script.get_revision(spec)
+                if revision is None:
+                    raise CommandError(f"no revision {spec!r}")
+                return [revision]
+            revs = self.script.revision_map.iterate_revisions(upper or "heads", lower or "base")
+            found = [r for r in revs if r is not None]
+        except (CommandError, RevisionError, KeyError, ValueError) as exc:
             raise RevisionGraphError(
                 f"The revision range {spec!r} does not exist in this project: {exc}.",
                 "safemigrate can only review revisions the migration history contains.",
                 "Use revision ids (or unique prefixes, 'head', 'base') from `alembic history`, as FROM:TO.",
             ) from None
-        return list(reversed([r for r in revs if r is not None]))
+        return list(reversed(found))
 
 
 @contextmanager
@@ -178,10 +181,21 @@ def in_folder(folder: Path) -> Iterator[None]:
     """Run with ``folder`` as the working directory, as Alembic's CLI would."""
     previous = os.getcwd()
     os.chdir(folder)
+    _forget_relative_finders()
     try:
         yield
     finally:
         os.chdir(previous)
+        _forget_relative_finders()
+
+
+def _forget_relative_finders() -> None:
+    # Alembic's `prepend_sys_path = .` puts relative entries on sys.path, and
+    # Python caches one finder per entry bound to the working directory of its
+    # first use: without this, a second project in the same process would
+    # import the first project's modules.
+    for entry in [p for p in sys.path_importer_cache if not os.path.isabs(p)]:
+        sys.path_importer_cache.pop(entry, None)
 
 
 def _frame_in(exc: BaseException, folder: Path) -> tuple[str | None, int | None]:
