@@ -153,6 +153,7 @@ def run_safemigrate(*args: str, cwd: Path, env: dict[str, str] | None = None) ->
     """Run the installed console script in a subprocess, as a user would."""
     full_env = {k: v for k, v in os.environ.items()
                 if k not in {"DATABASE_URL", "SAFEMIGRATE_DATABASE_URL", "APP_ENV"}}
+    full_env["COLUMNS"] = "1000"  # keep messages on one line so tests can search them
     full_env.update(env or {})
     exe = Path(sys.executable).with_name("safemigrate")
     return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)

@@ -92,6 +92,22 @@ class _Recorder:
         self.statements.append(Statement(sql.strip(), params, bookkeeping=not self.in_body))
 
     # SQLAlchemy event listeners ------------------------------------------
+    def on_do_connect(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        """Before the DBAPI connects: refuse a database other than the expected one."""
+        expected = self.expected.set(drivername=f"{dialect.name}+{dialect.driver}")
+        want_args, want_params = dialect.create_connect_args(expected)
+        if dialect.name == "sqlite":
+            have, want = (list(cargs) or [""])[0], (list(want_args) or [""])[0]
+            if have != want and os.path.realpath(str(have)) != os.path.realpath(str(want)):
+                raise _WrongDatabase(f"sqlite:///{have}")
+            return
+        keys = ("host", "port", "dbname", "database", "db", "unix_socket")
+        have_params = {k: str(cparams.get(k)) for k in keys if k in cparams or k in want_params}
+        wanted = {k: str(want_params.get(k)) for k in keys if k in cparams or k in want_params}
+        if have_params != wanted:
+            where = "/".join(str(cparams.get(k)) for k in keys if cparams.get(k) is not None)
+            raise _WrongDatabase(f"{dialect.name} database {where}")
+
     def on_connect(self, conn: Any) -> None:
         if not _same_database(conn.engine.url, self.expected):
             raise _WrongDatabase(mask_url(conn.engine.url))
@@ -249,6 +265,7 @@ def _listening(recorder: _Recorder, online: bool) -> Iterator[None]:
     if not online:
         yield
         return
+    event.listen(Engine, "do_connect", recorder.on_do_connect)
     event.listen(Engine, "engine_connect", recorder.on_connect)
     event.listen(Engine, "before_cursor_execute", recorder.on_execute)
     try:
@@ -256,6 +273,7 @@ def _listening(recorder: _Recorder, online: bool) -> Iterator[None]:
     finally:
         event.remove(Engine, "before_cursor_execute", recorder.on_execute)
         event.remove(Engine, "engine_connect", recorder.on_connect)
+        event.remove(Engine, "do_connect", recorder.on_do_connect)
 
 
 def _wrong_database(project: AlembicProject, actual: str, expected: URL) -> EnvPyError:
