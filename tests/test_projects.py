@@ -122,3 +122,13 @@ def test_failing_migration_on_postgres(project_factory, pg_server):
         Project.from_pyproject(project_factory("failing_migration"), scratch_url=pg_server).check()
     assert info.value.revision == "0002"
     assert "no_such_table" in info.value.what
+
+
+def test_alembic_configured_in_pyproject_without_ini(project_factory):
+    project = project_factory("plain_env")
+    (project / "alembic.ini").unlink()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.alembic]\nscript_location = "%(here)s/migrations"\n'
+                         'prepend_sys_path = ["."]\n')
+    report = Project.from_pyproject(project).check()
+    assert report.ok and report.revisions_applied >= 2

@@ -42,10 +42,20 @@ class AlembicProject:
                 "safemigrate reads the Alembic configuration from that file.",
                 "Correct alembic_ini in [tool.safemigrate], or remove it to use script_location alone.",
             )
-        config = Config(str(ini)) if ini is not None else Config()
+        if ini is not None:
+            config = Config(str(ini))
+        elif self._has_tool_alembic():
+            config = Config(toml_file=str(self.settings.root / "pyproject.toml"))  # Alembic >= 1.16
+        else:
+            config = Config()
         location = self.script_location
         config.set_main_option("script_location", str(location))
         return config
+
+    def _has_tool_alembic(self) -> bool:
+        from .config import read_pyproject
+
+        return "alembic" in read_pyproject(self.settings.root).get("tool", {})
 
     @cached_property
     def script_location(self) -> Path:
