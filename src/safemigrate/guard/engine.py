@@ -1,0 +1,69 @@
+"""Running the rules over SQL, keeping the context a revision builds up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pglast import ast
+
+from . import sql as sqlmod
+from .model import Category, Context, Finding, Severity
+from .registry import RULES, Rule, load_rules
+
+UNPARSABLE = "unparsable-statement"
+
+
+def lint_sql(text: str, context: Context, *, rules: Iterable[Rule] | None = None,
+             categories: set[Category] | None = None) -> list[Finding]:
+    """Findings for ``text`` (one or more statements) in ``context``.
+
+    ``context`` is updated as statements go by (tables created, lock_timeout
+    set), so call this in statement order for one revision.
+    """
+    load_rules()
+    chosen = [r for r in (rules if rules is not None else RULES.values())
+              if context.dialect in r.dialects and (categories is None or r.category in categories)]
+    findings: list[Finding] = []
+    for statement in sqlmod.parse(text, context.dialect):
+        if isinstance(statement, sqlmod.Unparsed):
+            findings.append(Finding(
+                UNPARSABLE, Severity.WARNING, Category.LOCKING,
+                f"safemigrate could not parse this statement ({statement.error}), so no rule checked it.",
+                "Check it by hand, or report it if it is valid SQL.", "", statement.text,
+            ))
+            continue
+        for rule in chosen:
+            for violation in rule.check(statement, context):
+                findings.append(Finding(
+                    rule.id, rule.severity, rule.category, violation.message, violation.help,
+                    violation.target.lower(), statement.text, violation.fix, context.revision,
+                ))
+        _learn(statement, context)
+    return findings
+
+
+def _learn(statement: sqlmod.PgStatement | sqlmod.GlotStatement, context: Context) -> None:
+    node = statement.node
+    if isinstance(statement, sqlmod.PgStatement):
+        if isinstance(node, (ast.CreateStmt, ast.CreateTableAsStmt)):
+            rel = node.relation if isinstance(node, ast.CreateStmt) else node.into.rel
+            name = (rel.relname or "").lower()
+            context.created_tables.add(name)
+            if rel.schemaname:
+                context.created_tables.add(f"{rel.schemaname}.{name}".lower())
+        elif isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "lock_timeout":
+            context.lock_timeout_set = True
+        elif isinstance(node, ast.TransactionStmt):
+            from pglast.enums import TransactionStmtKind
+
+            if node.kind in (TransactionStmtKind.TRANS_STMT_BEGIN, TransactionStmtKind.TRANS_STMT_START):
+                context.in_transaction = True
+            elif node.kind in (TransactionStmtKind.TRANS_STMT_COMMIT, TransactionStmtKind.TRANS_STMT_ROLLBACK):
+                context.in_transaction = False
+    else:
+        import sqlglot.expressions as exp
+
+        if isinstance(node, exp.Create) and (node.kind or "").upper() == "TABLE":
+            table = node.find(exp.Table)
+            if table is not None:
+                context.created_tables.add(table.name.lower())

@@ -1,0 +1,103 @@
+"""Rule cases as data: tests/rules/<rule-id>.yaml, run by one parametrised test.
+
+Each file::
+
+    rule: drop-column
+    message: "the exact consequence text of the first fail case"
+    fail:                      # each must make this rule fire at least once
+      - ALTER TABLE users DROP COLUMN email
+      - sql: ALTER TABLE users DROP COLUMN email
+        context: {pg_version: 10}
+    pass:                      # this rule must stay silent on each
+      - ALTER TABLE users ADD COLUMN nickname text
+
+``context`` keys are fields of safemigrate.guard.Context (dialect, pg_version,
+in_transaction, lock_timeout_set, created_tables); the default is PostgreSQL 15,
+inside a transaction, lock_timeout not set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from safemigrate.guard.engine import lint_sql
+from safemigrate.guard.model import Context
+from safemigrate.guard.registry import load_rules
+
+CASES = Path(__file__).parent / "rules"
+RULES = load_rules()
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def _cases():
+    for path in sorted(CASES.glob("*.yaml")):
+        data = _load(path)
+        for kind in ("fail", "pass"):
+            for index, case in enumerate(data.get(kind) or []):
+                case = {"sql": case} if isinstance(case, str) else case
+                yield pytest.param(data["rule"], kind, case, id=f"{path.stem}-{kind}-{index}")
+
+
+def _context(case: dict) -> Context:
+    options = dict(case.get("context") or {})
+    if "created_tables" in options:
+        options["created_tables"] = set(options["created_tables"])
+    return Context(**options)
+
+
+@pytest.mark.parametrize("rule_id, kind, case", list(_cases()))
+def test_rule_case(rule_id, kind, case):
+    assert rule_id in RULES, f"no rule {rule_id!r} is registered"
+    findings = [f for f in lint_sql(case["sql"], _context(case)) if f.rule == rule_id]
+    if kind == "fail":
+        assert findings, f"{rule_id} should fire on: {case['sql']}"
+    else:
+        assert not findings, f"{rule_id} should not fire on: {case['sql']}\n{findings}"
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_every_rule_has_cases_and_a_full_message(rule_id):
+    path = CASES / f"{rule_id}.yaml"
+    assert path.is_file(), f"{rule_id} has no case file {path.name}"
+    data = _load(path)
+    assert data.get("fail") and data.get("pass"), f"{path.name} needs fail and pass cases"
+    first = data["fail"][0]
+    first = {"sql": first} if isinstance(first, str) else first
+    messages = [f.message for f in lint_sql(first["sql"], _context(first)) if f.rule == rule_id]
+    assert messages and messages[0] == data["message"]
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_every_rule_documents_a_bad_and_a_good_migration(rule_id):
+    rule = RULES[rule_id]
+    assert rule.summary and rule.summary[0].isupper() and not rule.summary.endswith(".")
+    assert rule.bad_example, f"{rule_id}: docstring needs a 'Bad::' block with an Alembic migration"
+    assert rule.good_example, f"{rule_id}: docstring needs a 'Good::' block with an Alembic migration"
+    assert "op." in rule.bad_example and "op." in rule.good_example
+
+
+def _corpus(name: str) -> list[str]:
+    return _load(Path(__file__).parent / "corpus" / f"{name}.yaml")["statements"]
+
+
+@pytest.mark.parametrize("sql", _corpus("destructive") if (Path(__file__).parent / "corpus" / "destructive.yaml").exists() else [])
+def test_destructive_corpus_is_caught(sql):
+    findings = lint_sql(sql, Context(lock_timeout_set=True))
+    assert any(f.category.value == "destructive" for f in findings), sql
+
+
+@pytest.mark.parametrize("sql", _corpus("safe") if (Path(__file__).parent / "corpus" / "safe.yaml").exists() else [])
+def test_safe_corpus_is_not_flagged(sql):
+    findings = lint_sql(sql, Context(lock_timeout_set=True))
+    assert not findings, f"{sql}\n{[(f.rule, f.message) for f in findings]}"
+
+
+def test_corpus_sizes():
+    assert len(_corpus("destructive")) >= 150
+    assert len(_corpus("safe")) >= 150
