@@ -10,13 +10,14 @@ from .errors import (
     SafemigrateError,
     UsageError,
 )
+from .guard.signoff import allow
 from .project import Project
 from .results import CheckReport, Difference, LiveReport, ReviewReport, StatusReport
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckReport", "ConfigError", "DatabaseUnreachable", "Difference", "EnvPyError", "LiveReport",
+    "CheckReport", "ConfigError", "allow", "DatabaseUnreachable", "Difference", "EnvPyError", "LiveReport",
     "MetadataError", "MigrationFailed", "Project", "ReviewReport", "RevisionGraphError", "SafemigrateError",
     "StatusReport", "UsageError", "__version__",
 ]

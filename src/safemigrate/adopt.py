@@ -68,7 +68,7 @@ def init_project(root: Path | str, *, metadata: str | None = None, script_locati
     notes: list[str] = []
     if existing is not None:
         location = existing
-        snippet = None if _uses_helper(location / "env.py") else SNIPPET
+        snippet = None if uses_helper(location / "env.py") else SNIPPET
     else:
         location = root / (script_location or "migrations")
         if location.exists() and any(location.iterdir()):
@@ -130,7 +130,7 @@ def _read(pyproject: Path) -> tomlkit.TOMLDocument:
                           "Fix the syntax first.") from None
 
 
-def _uses_helper(env_py: Path) -> bool:
+def uses_helper(env_py: Path) -> bool:
     import ast
 
     try:

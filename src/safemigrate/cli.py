@@ -24,6 +24,7 @@ from .errors import EXIT_FINDINGS, EXIT_OK, SafemigrateError
 from .project import Project
 from .render import FORMATS, to_json
 from .render import markdown as md
+from .render import sarif as sarif_render
 from .render import text as txt
 from .urls import redact
 
@@ -70,16 +71,19 @@ def _run(fmt: str, action: Callable[[], Any]) -> None:
     sys.exit(EXIT_OK if ok else EXIT_FINDINGS)
 
 
-def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @click.option("--project", "project_path", type=click.Path(path_type=Path), default=None,
-                  help="Project folder (default: the nearest folder with a pyproject.toml).")
-    @click.option("--database-url", default=None, metavar="URL",
-                  help="Live database URL (overrides $SAFEMIGRATE_DATABASE_URL and the configured variable).")
-    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
-    return wrapper
+def project_options(formats: tuple[str, ...] = FORMATS) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--project, --database-url and --format, shared by the commands that work on a project."""
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option("--project", "project_path", type=click.Path(path_type=Path), default=None,
+                      help="Project folder (default: the nearest folder with a pyproject.toml).")
+        @click.option("--database-url", default=None, metavar="URL",
+                      help="Live database URL (overrides $SAFEMIGRATE_DATABASE_URL and the configured variable).")
+        @click.option("--format", "fmt", type=click.Choice(formats), default="text", show_default=True)
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+        return wrapper
+    return decorate
 
 
 def _project(project_path: Path | None, **options: Any) -> Project:
@@ -114,7 +118,7 @@ def init(project_path: Path, metadata: str | None, script_location: str | None, 
 
 
 @main.command()
-@project_options
+@project_options()
 @click.option("--env", "environment", default=None, help="Environment name (overrides the configured variable).")
 def status(project_path: Path | None, database_url: str | None, fmt: str, environment: str | None) -> None:
     """Environment, database revision, code heads, pending revisions and a drift verdict."""
@@ -126,7 +130,7 @@ def status(project_path: Path | None, database_url: str | None, fmt: str, enviro
 
 
 @main.command()
-@project_options
+@project_options()
 @click.option("--live", is_flag=True, help="Check the live database instead of the migrations.")
 @click.option("--scratch-url", default=None, metavar="URL",
               help="Server for throwaway databases (postgresql:// or mysql://); default: a SQLite file.")
@@ -147,7 +151,7 @@ def check(project_path: Path | None, database_url: str | None, fmt: str, live: b
 
 
 @main.command()
-@project_options
+@project_options()
 @click.argument("revision_range", required=False)
 @click.option("--offline", is_flag=True, help="Render with Alembic's --sql mode instead of a real upgrade.")
 @click.option("--dialect", default=None, help="Dialect for --offline (postgresql, mysql, sqlite).")
@@ -161,6 +165,31 @@ def review(project_path: Path | None, database_url: str | None, fmt: str, revisi
         _emit(report, fmt, txt.review, md.review)
         return True
     _run(fmt, action)
+
+
+@main.command()
+@project_options(FORMATS + ("sarif", "github"))
+@click.argument("revision_range", required=False)
+@click.option("--pg-version", type=int, default=None,
+              help="PostgreSQL major version to lint for (default: the scratch server's, else 15).")
+@click.option("--scratch-url", default=None, metavar="URL", help="Server for the throwaway database.")
+@click.option("--dialect", default=None, help="Dialect to lint for (default: the live database's).")
+@click.option("--sarif", "as_sarif", is_flag=True, help="Shortcut for --format sarif.")
+def lint(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
+         pg_version: int | None, scratch_url: str | None, dialect: str | None, as_sarif: bool) -> None:
+    """Destructive-change and lock-risk findings for the revisions (default: all after start_after)."""
+    def action() -> bool:
+        project = _project(project_path, database_url=database_url, scratch_url=scratch_url, dialect=dialect)
+        report = project.lint(revision_range, pg_version=pg_version)
+        chosen = "sarif" if as_sarif else fmt
+        if chosen == "sarif":
+            click.echo(redact(sarif_render.sarif(report)))
+        elif chosen == "github":
+            click.echo(redact(sarif_render.github(report)), nl=False)
+        else:
+            _emit(report, chosen, txt.lint, md.lint)
+        return report.ok
+    _run("json" if fmt == "json" else "text", action)
 
 
 if __name__ == "__main__":  # pragma: no cover

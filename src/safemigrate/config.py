@@ -26,6 +26,7 @@ DEFAULT_ALIASES: dict[str, str] = {
 _KNOWN_KEYS = {
     "metadata", "script_location", "alembic_ini", "database_url_env", "environment_env",
     "database_url", "scratch_url", "dialect", "compare_server_default", "environment_aliases",
+    "start_after", "lock_timeout", "pg_version",
 }
 
 
@@ -44,6 +45,9 @@ class Settings:
     dialect: str | None = None
     compare_server_default: bool = True
     environment_aliases: dict[str, str] = field(default_factory=dict)
+    start_after: str | None = None  # revisions up to this one are not linted
+    lock_timeout: str = "5s"  # set by safemigrate's env.py helper on PostgreSQL ("0" turns it off)
+    pg_version: int | None = None  # PostgreSQL major version to lint for when no server is connected
 
     @property
     def script_path(self) -> Path:
@@ -136,12 +140,13 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
         )
     values: dict[str, Any] = {}
     for key, value in table.items():
-        expected = bool if key == "compare_server_default" else dict if key == "environment_aliases" else str
+        expected = {"compare_server_default": bool, "environment_aliases": dict, "pg_version": int}.get(key, str)
         if not isinstance(value, expected):
             raise ConfigError(
                 f"[tool.safemigrate] {key} must be a {expected.__name__}, not {type(value).__name__} ({value!r}).",
                 "safemigrate cannot guess what a value of the wrong kind means.",
-                f"Write {key} as a TOML {'boolean' if expected is bool else 'table' if expected is dict else 'string'}.",
+                f"Write {key} as a TOML "
+                f"{ {bool: 'boolean', dict: 'table', int: 'integer'}.get(expected, 'string') }.",
             )
         values[key] = value
     if "metadata" in values:

@@ -17,6 +17,7 @@ hard-codes its own URL must never be migrated by ``safemigrate check``.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, InvalidRequestError
 
 from .config import URL_OVERRIDE_ENV
+from .guard import signoff
 from .errors import DatabaseUnreachable, EnvPyError, MigrationFailed, SafemigrateError
 from .results import RevisionRun, Statement
 from .scripts import AlembicProject, in_folder
@@ -81,7 +83,8 @@ class _Recorder:
             self.runs.append(RevisionRun(info, self.statements, round(elapsed, 3)))
             self.current = None
 
-    def add(self, sql: str, parameters: Any = None) -> None:
+    def add(self, sql: str, parameters: Any = None, *, in_transaction: bool | None = None,
+            bookkeeping: bool = False) -> None:
         if self.current is None:
             return
         params = None
@@ -89,7 +92,11 @@ class _Recorder:
             params = redact(repr(parameters))
             if len(params) > _MAX_PARAMS_REPR:
                 params = params[:_MAX_PARAMS_REPR] + "..."
-        self.statements.append(Statement(sql.strip(), params, bookkeeping=not self.in_body))
+        frame = signoff.migration_frame(sys._getframe(1))
+        line = frame.f_lineno if frame is not None else None
+        self.statements.append(Statement(sql.strip(), params, bookkeeping=bookkeeping or not self.in_body,
+                                         line=line, in_transaction=in_transaction,
+                                         signoffs=list(signoff.active())))
 
     # SQLAlchemy event listeners ------------------------------------------
     def on_do_connect(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
@@ -115,7 +122,8 @@ class _Recorder:
     def on_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if not _same_database(conn.engine.url, self.expected):
             raise _WrongDatabase(mask_url(conn.engine.url))
-        self.add(statement, parameters)
+        autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        self.add(statement, parameters, in_transaction=not autocommit)
 
 
 class _RecordedStep:
@@ -154,9 +162,13 @@ class _OfflineBuffer:
 
     def write(self, text: str) -> None:
         chunk = text.strip()
-        if not chunk or chunk.startswith("-- Running ") or chunk.rstrip(";").strip() in {"BEGIN", "COMMIT"}:
+        if not chunk or chunk.startswith("-- Running "):
             return
-        self.recorder.add(chunk)
+        if chunk.endswith(";"):
+            chunk = chunk[:-1].rstrip()
+        # transaction markers are kept (as bookkeeping) so that linting knows
+        # which statements run inside a transaction
+        self.recorder.add(chunk, bookkeeping=chunk.upper() in {"BEGIN", "COMMIT"})
 
     def flush(self) -> None:
         pass

@@ -48,9 +48,10 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
     }
     options.update(configure_kwargs)
 
+    timeout = settings.lock_timeout
     connection = config.attributes.get("connection")
     if connection is not None:
-        _run_on(context, connection, options)
+        _run_on(context, connection, options, timeout)
         return
 
     raw_url, _source = resolve_database_url(settings, ini_url=config.get_main_option("sqlalchemy.url"))
@@ -69,18 +70,23 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
         return
 
     if url.get_driver_name() in _ASYNC_DRIVERS:
-        asyncio.run(_run_async(context, url, options))
+        asyncio.run(_run_async(context, url, options, timeout))
         return
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            _run_on(context, conn, options)
+            _run_on(context, conn, options, timeout)
     finally:
         engine.dispose()
 
 
-def _run_on(context: Any, connection: Connection, options: dict[str, Any]) -> None:
+def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_timeout: str = "5s") -> None:
     options = dict(options)
+    if connection.dialect.name == "postgresql" and lock_timeout not in {"", "0"}:
+        # A blocked ALTER TABLE queues every later query on its table behind it:
+        # give up after lock_timeout instead of stalling the application.
+        connection.exec_driver_sql(f"SET lock_timeout = '{_duration(lock_timeout)}'")
+        connection.commit()  # a session setting: it stays, and Alembic starts from no transaction
     options.setdefault("render_as_batch", connection.dialect.name == "sqlite")
     context.configure(connection=connection, **options)
     with context.begin_transaction():
@@ -89,12 +95,26 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any]) -> No
         connection.commit()
 
 
-async def _run_async(context: Any, url: Any, options: dict[str, Any]) -> None:
+def _duration(value: str) -> str:
+    """A PostgreSQL duration such as '5s' or '1500ms', checked so it can be inlined safely."""
+    text = value.strip()
+    number = text.rstrip("smhinu ")
+    unit = text[len(number):].strip()
+    if not number.replace(".", "", 1).isdigit() or unit not in {"", "ms", "s", "min", "h"}:
+        raise ConfigError(
+            f"[tool.safemigrate] lock_timeout = {value!r} is not a duration.",
+            "It is sent to PostgreSQL as SET lock_timeout.",
+            "Write it like '5s', '1500ms' or '1min'; '0' turns it off.",
+        )
+    return f"{number}{unit}"
+
+
+async def _run_async(context: Any, url: Any, options: dict[str, Any], timeout: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as conn:
-            await conn.run_sync(lambda sync_conn: _run_on(context, sync_conn, options))
+            await conn.run_sync(lambda sync_conn: _run_on(context, sync_conn, options, timeout))
     finally:
         await engine.dispose()

@@ -22,6 +22,8 @@ from . import drift
 from .config import Environment, Settings, load_settings, resolve_database_url, resolve_environment, resolve_scratch_url
 from .driver import EnvRun, ensure_reachable, run_env
 from .errors import ConfigError, UsageError
+from .guard import signoff
+from .guard.lint import LintReport, lint_runs
 from .metadata import import_metadata
 from .results import CheckReport, Difference, LiveReport, Problem, ReviewReport, RevisionRun, StatusReport
 from .scratch import ScratchDatabase, scratch_database
@@ -322,3 +324,54 @@ class Project:
         chosen: list[RevisionRun] = [r for r in runs if r.revision.revision in selected]
         return ReviewReport(mode="offline" if offline else "captured", dialect=dialect or "",
                             range=label, revisions=chosen, notes=notes)
+
+    # -- lint ---------------------------------------------------------------
+    def lint(self, revision_range: str | None = None, *, pg_version: int | None = None) -> LintReport:
+        """Lint-rule findings for the revisions in ``revision_range`` (default: all after start_after)."""
+        spec = revision_range or "base:heads"
+        selected = [r.revision for r in self.alembic.in_range(spec)]
+        notes: list[str] = []
+        if self.settings.start_after and not revision_range:
+            old = {r.revision for r in self.alembic.in_range(f"base:{self.settings.start_after}")}
+            selected = [r for r in selected if r not in old]
+            notes.append(f"Revisions up to {self.settings.start_after} (start_after) are not linted.")
+        dialect = self.target_dialect()
+        scratch_backend = backend_of(self.scratch_server) if self.scratch_server else "sqlite"
+        version = pg_version or self.settings.pg_version
+        if scratch_backend == dialect:
+            def server_version(context: MigrationContext) -> int | None:
+                info = context.connection.dialect.server_version_info if context.connection is not None else None
+                return info[0] if info else None
+
+            with self.built("heads", inspect=server_version) as (scratch, run):
+                runs, mode = run.runs, "captured"
+                if dialect == "postgresql" and version is None:
+                    version = run.inspected
+        else:
+            run = run_env(self.alembic, parse_url(_OFFLINE_URLS.get(dialect, "sqlite://")), target="heads",
+                          offline_dialect=dialect, purpose=f"render the SQL for {dialect}")
+            runs, mode = run.runs, "offline"
+            notes.append(
+                f"The SQL was rendered offline for {dialect} (Alembic's --sql mode) because the throwaway database "
+                f"would be {scratch_backend}; pass --scratch-url to a {dialect} server to lint what the revisions "
+                "really send (data migrations, op.get_bind())."
+            )
+        version = version or 15
+        wanted = set(selected)
+        chosen = [r for r in runs if r.revision.revision in wanted]
+        declared = {}
+        for run_ in chosen:
+            script = self.alembic.get(run_.revision.revision)
+            if script is not None:
+                declared[run_.revision.revision] = signoff.declared(vars(script.module))
+        findings = lint_runs(chosen, dialect=dialect, pg_version=version, lock_timeout_set=self._helper_sets_timeouts(),
+                             declared=declared, root=self.settings.root)
+        return LintReport(mode=mode, dialect=dialect, pg_version=version,
+                          revisions=[r.revision.revision for r in chosen], findings=findings, notes=notes)
+
+    def _helper_sets_timeouts(self) -> bool:
+        """True when env.py is safemigrate's helper, which sets lock_timeout on PostgreSQL."""
+        from .adopt import uses_helper
+
+        return uses_helper(self.alembic.script_location / "env.py") and self.settings.lock_timeout not in {"0", ""}
+

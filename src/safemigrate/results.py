@@ -7,6 +7,7 @@ docs/JSON.md; renderers in :mod:`safemigrate.render` only format these.
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,8 @@ JSON_SCHEMA_VERSION = 1
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
@@ -32,12 +35,32 @@ class _Serialisable:
 
 
 @dataclass(frozen=True)
+class SignOff:
+    """``allow(rule, target, reason=...)`` in a migration file."""
+
+    rule: str
+    target: str
+    reason: str
+    path: str | None = None
+    line: int | None = None
+
+    def covers(self, rule: str, target: str) -> bool:
+        if rule != self.rule:
+            return False
+        mine, theirs = self.target.lower(), target.lower()
+        return mine == theirs or mine == theirs.split(".", 1)[-1] or mine.split(".", 1)[-1] == theirs
+
+
+@dataclass(frozen=True)
 class Statement:
     """One SQL statement a revision sent (or would send) to the database."""
 
     sql: str
     parameters: str | None = None  # repr of bound parameters, when any
-    bookkeeping: bool = False  # Alembic's own version-table update
+    bookkeeping: bool = False  # Alembic's own version-table update, or a transaction marker
+    line: int | None = None  # line of the revision file that sent it
+    in_transaction: bool | None = None  # False inside Alembic's autocommit_block
+    signoffs: list[SignOff] = field(default_factory=list)  # `with allow(...)` blocks around it
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,25 @@ def init(report: InitReport) -> str:
     if report.snippet:
         out += ["", "Paste into env.py:", "", "```python", report.snippet, "```"]
     return "\n".join(out) + "\n"
+
+
+def lint(report) -> str:  # LintReport
+    blocking = report.blocking
+    verdict = ":white_check_mark: no blocking findings" if report.ok else f":x: {len(blocking)} blocking finding(s)"
+    out = [f"## safemigrate lint: {verdict}", "",
+           f"{len(report.revisions)} revision(s), {report.dialect}"
+           + (f" {report.pg_version}" if report.dialect == "postgresql" else "") + f", SQL {report.mode}.", ""]
+    if report.findings:
+        out += ["| | Rule | Revision | Where | Finding |", "|---|---|---|---|---|"]
+        for f in report.findings:
+            icon = ":heavy_check_mark:" if f.signed_off else (":x:" if f.severity.value == "error" else ":warning:")
+            where = f"`{f.path}:{f.line}`" if f.path and f.line else (f"`{f.path}`" if f.path else "")
+            note = f" _(signed off: {f.signed_off})_" if f.signed_off else ""
+            out.append(f"| {icon} | `{f.rule}` | `{f.revision}` | {where} | {f.message}{note} |")
+        out.append("")
+        for f in report.findings:
+            if f.fix and not f.signed_off:
+                out += [f"<details><summary><code>{f.rule}</code> in <code>{f.revision}</code>: safe alternative"
+                        "</summary>", "", f.help, "", "```python", f.fix, "```", "", "</details>", ""]
+    out += [f"> {n}" for n in report.notes]
+    return "\n".join(out) + "\n"

@@ -114,3 +114,27 @@ def error(console: Console, exc: SafemigrateError) -> None:
         parts.append(Text(exc.details, style="dim"))
     console.print(Panel(Group(*parts), title=f"{exc.title} (exit {exc.exit_code})",
                         title_align="left", border_style="red"))
+
+
+def lint(console: Console, report) -> None:  # LintReport
+    version = f" {report.pg_version}" if report.dialect == "postgresql" else ""
+    console.print(Text.assemble(("safemigrate lint", "bold"),
+                                f" — {len(report.revisions)} revision(s), {report.dialect}{version}, "
+                                f"SQL {report.mode}"))
+    for f in report.findings:
+        style = "green" if f.signed_off else ("bold red" if f.severity.value == "error" else "yellow")
+        where = f"{f.path}:{f.line}" if f.path and f.line else (f.path or "")
+        console.print(Text.assemble((f"{f.severity.value} ", style), (f.rule, "bold"), f"  {f.revision}  {where}"))
+        console.print(Text(f"  {f.message}"))
+        if f.statement:
+            console.print(Text(f"  statement: {f.statement.splitlines()[0][:160]}", style="dim"))
+        if f.signed_off:
+            console.print(Text(f"  signed off: {f.signed_off}", style="green"))
+        else:
+            console.print(Text(f"  instead: {f.help}", style="cyan"))
+            if f.fix:
+                console.print(Syntax(f.fix, "python", word_wrap=True, padding=(0, 4)))
+    _notes(console, report.notes)
+    blocking = len(report.blocking)
+    console.print(Text("✓ no blocking findings" if not blocking else f"✗ {blocking} blocking finding(s)",
+                       style="bold green" if not blocking else "bold red"))

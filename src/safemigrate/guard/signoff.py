@@ -1,0 +1,81 @@
+"""Explicit, visible sign-offs for destructive or risky changes.
+
+In a migration file, either around the operation::
+
+    from safemigrate import allow
+
+    def upgrade():
+        with allow("drop-column", "users.legacy_flag", reason="unused since 2.3, see #412"):
+            op.drop_column("users", "legacy_flag")
+
+or declared once for the revision::
+
+    safemigrate_allow = [allow("drop-table", "audit_2019", reason="archived to S3 in #377")]
+
+A sign-off covers only its rule and its object; one that covers nothing is
+reported, so stale sign-offs do not pile up.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+from types import FrameType, TracebackType
+
+from ..errors import UsageError
+from ..results import SignOff
+
+_active: contextvars.ContextVar[tuple[Allowance, ...]] = contextvars.ContextVar("safemigrate_allow", default=())
+DECLARATION = "safemigrate_allow"
+
+
+Allowance = SignOff
+
+
+class allow:  # noqa: N801 - reads as a sentence in migration files
+    """Allow one rule for one object, with a reason. A context manager or a declaration."""
+
+    def __init__(self, rule: str, target: str, *, reason: str):
+        if not reason or not reason.strip():
+            raise UsageError(
+                f"allow({rule!r}, {target!r}) has no reason.",
+                "A sign-off without a reason cannot be reviewed later.",
+                "Pass reason='why this is safe now', for example the ticket that retired the column.",
+            )
+        caller = sys._getframe(1)
+        self.allowance = Allowance(rule, target, reason.strip(), caller.f_code.co_filename, caller.f_lineno)
+        self._token: contextvars.Token[tuple[Allowance, ...]] | None = None
+
+    def __enter__(self) -> Allowance:
+        self._token = _active.set(_active.get() + (self.allowance,))
+        return self.allowance
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._token is not None:
+            _active.reset(self._token)
+            self._token = None
+
+
+def active() -> tuple[Allowance, ...]:
+    """Sign-offs of the ``with allow(...)`` blocks around the current statement."""
+    return _active.get()
+
+
+def migration_frame(start: FrameType | None = None) -> FrameType | None:
+    """The innermost frame running code of an Alembic revision module."""
+    frame = start or sys._getframe(1)
+    while frame is not None:
+        module_globals = frame.f_globals
+        if "revision" in module_globals and "down_revision" in module_globals and "upgrade" in module_globals:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def declared(module_globals: dict[str, object]) -> tuple[Allowance, ...]:
+    """Module-level ``safemigrate_allow = [...]`` of a revision module."""
+    items = module_globals.get(DECLARATION) or ()
+    if isinstance(items, allow):
+        items = [items]
+    return tuple(item.allowance for item in items if isinstance(item, allow))  # type: ignore[union-attr]
