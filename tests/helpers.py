@@ -57,3 +57,69 @@ def upgrade(project: Path, url: str, target: str = "head") -> None:
     result = subprocess.run([str(alembic), "upgrade", target], cwd=project, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+GUARD_MODELS = '''import sqlalchemy as sa
+
+metadata = sa.MetaData()
+users = sa.Table("users", metadata,
+                 sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("name", sa.String(50), nullable=False))
+'''
+
+FIRST_REVISION = '''"""create users
+
+Revision ID: 0001
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("users", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("name", sa.String(50), nullable=False))
+    op.execute("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'grace'), (3, 'edsger')")
+
+
+def downgrade():
+    op.drop_table("users")
+'''
+
+
+def make_project(root: Path, second_revision_body: str, *, header: str = "") -> Path:
+    """A tiny project (package guardapp) whose revision 0002 runs ``second_revision_body``."""
+    from importlib import resources
+
+    (root / "guardapp").mkdir(parents=True)
+    (root / "guardapp" / "__init__.py").write_text("")
+    (root / "guardapp" / "models.py").write_text(GUARD_MODELS)
+    (root / "pyproject.toml").write_text('[tool.safemigrate]\nmetadata = "guardapp.models:metadata"\n')
+    templates = resources.files("safemigrate") / "templates"
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (root / "migrations" / "env.py").write_text(templates.joinpath("env.py").read_text())
+    (root / "migrations" / "script.py.mako").write_text(templates.joinpath("script.py.mako").read_text())
+    (root / "alembic.ini").write_text(templates.joinpath("alembic.ini").read_text()
+                                      .replace("{script_location}", "migrations"))
+    (versions / "0001_users.py").write_text(FIRST_REVISION)
+    body = "\n".join("    " + line if line else "" for line in second_revision_body.strip("\n").splitlines())
+    (versions / "0002_change.py").write_text(
+        f'"""change\n\nRevision ID: 0002\n"""\nimport sqlalchemy as sa\nfrom alembic import op\n'
+        f"from safemigrate import allow\n{header}\nrevision = \"0002\"\ndown_revision = \"0001\"\n"
+        f"branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n{body}\n\n\ndef downgrade():\n    pass\n")
+    return root
+
+
+def alembic_upgrade(project: Path, url: str):
+    import os
+    import subprocess
+    import sys
+
+    alembic = Path(sys.executable).with_name("alembic")
+    return subprocess.run([str(alembic), "upgrade", "head"], cwd=project, env={**os.environ, "DATABASE_URL": url},
+                          capture_output=True, text=True, timeout=300)

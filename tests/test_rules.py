@@ -101,3 +101,11 @@ def test_safe_corpus_is_not_flagged(sql):
 def test_corpus_sizes():
     assert len(_corpus("destructive")) >= 150
     assert len(_corpus("safe")) >= 150
+
+
+def test_rules_md_is_generated_and_fresh():
+    from safemigrate.guard.docs import render
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "RULES.md"
+    assert path.is_file(), "run: python -m safemigrate.guard.docs"
+    assert path.read_text() == render(), "docs/RULES.md is stale: run python -m safemigrate.guard.docs"

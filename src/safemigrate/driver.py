@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, InvalidRequestError
 
 from .config import URL_OVERRIDE_ENV
 from .guard import signoff
+from .guard.runtime import RECORD_ONLY
 from .errors import DatabaseUnreachable, EnvPyError, MigrationFailed, SafemigrateError
 from .results import RevisionRun, Statement
 from .scripts import AlembicProject, in_folder
@@ -205,6 +206,7 @@ def run_env(
     script = project.script
     config = project.make_config()
     config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
+    config.attributes[RECORD_ONLY] = True  # throwaway databases: findings are reported, not blocked
     recorder = _Recorder(project, url)
     state: dict[str, Any] = {"heads": [], "options": {}, "ran": False, "inspected": None}
 

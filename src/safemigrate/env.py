@@ -47,6 +47,9 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
         "transaction_per_migration": True,
     }
     options.update(configure_kwargs)
+    from .guard.autogen import make_hook
+
+    options["process_revision_directives"] = make_hook(options.get("process_revision_directives"))
 
     timeout = settings.lock_timeout
     connection = config.attributes.get("connection")
@@ -81,6 +84,8 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
 
 
 def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_timeout: str = "5s") -> None:
+    from .guard.runtime import RECORD_ONLY, RuntimeGuard
+
     options = dict(options)
     if connection.dialect.name == "postgresql" and lock_timeout not in {"", "0"}:
         # A blocked ALTER TABLE queues every later query on its table behind it:
@@ -88,11 +93,21 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
         connection.exec_driver_sql(f"SET lock_timeout = '{_duration(lock_timeout)}'")
         connection.commit()  # a session setting: it stays, and Alembic starts from no transaction
     options.setdefault("render_as_batch", connection.dialect.name == "sqlite")
-    context.configure(connection=connection, **options)
-    with context.begin_transaction():
-        context.run_migrations()
-    if connection.in_transaction():
-        connection.commit()
+    guard = None
+    if not context.config.attributes.get(RECORD_ONLY):
+        info = connection.dialect.server_version_info or (15,)
+        dialect = "mysql" if connection.dialect.name == "mariadb" else connection.dialect.name
+        guard = RuntimeGuard(dialect, pg_version=info[0] if dialect == "postgresql" else 15)
+        guard.install(connection)
+    try:
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        if connection.in_transaction():
+            connection.commit()
+    finally:
+        if guard is not None:
+            guard.remove(connection)
 
 
 def _duration(value: str) -> str:

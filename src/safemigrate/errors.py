@@ -29,6 +29,15 @@ class SafemigrateError(Exception):
         self.details = redact(details)
         super().__init__(self.what)
 
+    def __str__(self) -> str:
+        # What a caller that only prints the exception (Alembic's CLI, a log line) shows.
+        parts = [self.what]
+        if self.why:
+            parts.append(f"Why: {self.why}")
+        if self.fix:
+            parts.append(f"What to do: {self.fix}")
+        return "\n".join(parts)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "error": type(self).__name__,

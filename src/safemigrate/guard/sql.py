@@ -101,7 +101,16 @@ def _parse_glot(sql: str, dialect: str) -> list[PgStatement | GlotStatement | Un
         expressions = sqlglot.parse(clean, read=dialect)
     except (GlotParseError, sqlglot.errors.TokenError) as exc:
         return [Unparsed(sql.strip(), str(exc).splitlines()[0], dialect)]
-    return [GlotStatement(e.sql(dialect=dialect), e, dialect) for e in expressions if e is not None]
+    out: list[PgStatement | GlotStatement | Unparsed] = []
+    for expression in expressions:
+        if expression is None:
+            continue
+        try:
+            text = expression.sql(dialect=dialect)
+        except Exception:  # sqlglot cannot always write back what it read
+            text = sql.strip()
+        out.append(GlotStatement(text, expression, dialect))
+    return out
 
 
 def _neutralise_glot_placeholders(sql: str, dialect: str) -> str:

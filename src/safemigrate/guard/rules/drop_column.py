@@ -1,0 +1,74 @@
+"""drop-column: ALTER TABLE ... DROP COLUMN on an existing table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import sqlglot.expressions as exp
+
+from pglast import ast
+
+from ..model import Context, Violation
+from ..pg import AlterTableType, alter_commands, glot_table, placed, relation, statements_run
+from ..registry import rule
+
+
+@rule("drop-column", severity="error", category="destructive",
+      summary="Dropping a column loses its data and breaks code still reading it",
+      dialects=("postgresql", "mysql", "sqlite"))
+def check(statement: Any, context: Context) -> Iterator[Violation]:
+    """Dropping a column deletes its data for good, and every running instance of the
+    application that still selects it fails until it is redeployed (SQLAlchemy
+    models name every column in their SELECTs and INSERTs).
+
+    Bad::
+
+        def upgrade():
+            op.drop_column("users", "email")
+
+    Good::
+
+        # 1. stop reading and writing users.email in the code and deploy;
+        # 2. then, in a later revision, sign the drop off explicitly:
+        from safemigrate import allow
+
+        def upgrade():
+            with allow("drop-column", "users.email", reason="unused since 2.3"):
+                op.drop_column("users", "email")
+    """
+    if statement.dialect == "postgresql":
+        for node, where, ctx in statements_run(statement.node, context):
+            if not isinstance(node, ast.AlterTableStmt):
+                continue
+            table = relation(node.relation)
+            for cmd in alter_commands(node):
+                if cmd.subtype == AlterTableType.AT_DropColumn and not ctx.is_new_table(table):
+                    yield placed(violation(table, cmd.name), where)
+    elif isinstance(statement.node, exp.Alter) and (statement.node.args.get("kind") or "").upper() == "TABLE":
+        table = glot_table(statement.node.this)
+        if context.is_new_table(table):
+            return
+        for action in statement.node.args.get("actions") or ():
+            if isinstance(action, exp.Drop) and (action.args.get("kind") or "").upper() == "COLUMN":
+                for column in action.args.get("tables") or ():
+                    yield violation(table, column.name)
+
+
+def violation(table: str, column: str) -> Violation:
+    schema, _, bare = table.rpartition(".")
+    extra = f', schema="{schema}"' if schema else ""
+    return Violation(
+        message=f"Dropping column `{table}.{column}` deletes its data and breaks every running instance "
+                "that still reads it.",
+        help="Stop reading and writing the column first (remove it from the model, or map it with "
+             "`deferred()` and stop using it) and deploy; then drop it in a later revision with an "
+             "explicit sign-off.",
+        target=f"{table}.{column}",
+        fix=(f"# 1. remove {bare}.{column} from the model and every query, and deploy;\n"
+             "# 2. then, in a later revision:\n"
+             "from safemigrate import allow\n\n"
+             "def upgrade():\n"
+             f'    with allow("drop-column", "{table.lower()}.{column.lower()}", reason="unused since <release>"):\n'
+             f'        op.drop_column("{bare}", "{column}"{extra})'),
+    )

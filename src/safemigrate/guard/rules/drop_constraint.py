@@ -1,0 +1,64 @@
+"""drop-constraint: ALTER TABLE ... DROP CONSTRAINT on an existing table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pglast import ast
+
+from ..model import Context, Violation
+from ..pg import AlterTableType, alter_commands, placed, relation, statements_run
+from ..registry import rule
+
+
+@rule("drop-constraint", severity="error", category="destructive",
+      summary="Dropping a constraint lets rows that break it in from then on",
+      dialects=("postgresql",))
+def check(statement: Any, context: Context) -> Iterator[Violation]:
+    """Dropping a foreign key, unique, check or primary key constraint stops the
+    database from enforcing it: orphans, duplicates or invalid values can be
+    written from then on, and cleaning them up later is a data repair, not a
+    migration. A unique or primary key constraint also takes its index with it.
+
+    Bad::
+
+        def upgrade():
+            op.drop_constraint("orders_user_id_fkey", "orders", type_="foreignkey")
+
+    Good::
+
+        # replacing it? add the new constraint first (NOT VALID, then VALIDATE),
+        # and drop the old one afterwards, signed off:
+        from safemigrate import allow
+
+        def upgrade():
+            with allow("drop-constraint", "orders.orders_user_id_fkey", reason="replaced by orders_user_fk"):
+                op.drop_constraint("orders_user_id_fkey", "orders", type_="foreignkey")
+    """
+    if statement.dialect != "postgresql":
+        return
+    for node, where, ctx in statements_run(statement.node, context):
+        if not isinstance(node, ast.AlterTableStmt):
+            continue
+        table = relation(node.relation)
+        for cmd in alter_commands(node):
+            if cmd.subtype == AlterTableType.AT_DropConstraint and not ctx.is_new_table(table):
+                yield placed(_violation(table, cmd.name), where)
+
+
+def _violation(table: str, constraint: str) -> Violation:
+    schema, _, bare = table.rpartition(".")
+    extra = f', schema="{schema}"' if schema else ""
+    return Violation(
+        message=f"Dropping constraint `{constraint}` of `{table}` stops the database from enforcing it, so rows "
+                "that break it can be written from then on.",
+        help="If the constraint is being replaced, add the new one first (NOT VALID, then VALIDATE) and drop "
+             "the old one afterwards; if it is really no longer wanted, sign the drop off explicitly.",
+        target=f"{table}.{constraint}",
+        fix=("from safemigrate import allow\n\n"
+             "def upgrade():\n"
+             f'    with allow("drop-constraint", "{table.lower()}.{constraint.lower()}", '
+             'reason="why the data no longer needs it"):\n'
+             f'        op.drop_constraint("{constraint}", "{bare}"{extra})'),
+    )

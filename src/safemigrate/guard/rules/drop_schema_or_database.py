@@ -1,0 +1,63 @@
+"""drop-schema-or-database: DROP SCHEMA, DROP DATABASE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pglast import ast
+
+from ..model import Context, Violation
+from ..pg import ObjectType, is_cascade, object_name, placed, statements_run
+from ..registry import rule
+
+
+@rule("drop-schema-or-database", severity="error", category="destructive",
+      summary="Dropping a schema or a database loses everything in it",
+      dialects=("postgresql",))
+def check(statement: Any, context: Context) -> Iterator[Violation]:
+    """A migration that drops a schema (with CASCADE: every table, view and
+    function in it) or a whole database deletes data for good, and every running
+    instance that uses it fails. That belongs in a deliberate, backed-up manual
+    step, not in a revision that runs on every deploy.
+
+    Bad::
+
+        def upgrade():
+            op.execute("DROP SCHEMA reporting CASCADE")
+
+    Good::
+
+        # move what is still used, take a backup, then sign the drop off explicitly:
+        from safemigrate import allow
+
+        def upgrade():
+            with allow("drop-schema-or-database", "reporting", reason="replaced by the warehouse, backup #88"):
+                op.execute("DROP SCHEMA reporting")
+    """
+    if statement.dialect != "postgresql":
+        return
+    for node, where, _ in statements_run(statement.node, context):
+        if isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_SCHEMA:
+            for obj in node.objects or ():
+                name = object_name(obj)
+                what = ("deletes every table in it, with all their rows, for good" if is_cascade(node)
+                        else "deletes it for good")
+                yield placed(_violation("schema", name, f"Dropping schema `{name}` {what}, and breaks every "
+                                        "running instance that still uses it."), where)
+        elif isinstance(node, ast.DropdbStmt):
+            yield placed(_violation("database", node.dbname, f"Dropping database `{node.dbname}` deletes all "
+                                    "its data for good."), where)
+
+
+def _violation(kind: str, name: str, message: str) -> Violation:
+    return Violation(
+        message=message,
+        help=f"A migration should not drop a {kind}: move what is still used, take a backup, and drop it "
+             "in a deliberate step with an explicit sign-off.",
+        target=name,
+        fix=("from safemigrate import allow\n\n"
+             "def upgrade():\n"
+             f'    with allow("drop-schema-or-database", "{name.lower()}", reason="backed up in <ticket>"):\n'
+             f'        op.execute(\'DROP {kind.upper()} "{name}"\')'),
+    )

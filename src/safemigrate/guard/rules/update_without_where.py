@@ -1,0 +1,91 @@
+"""update-without-where: UPDATE with no WHERE clause, or an always-true one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import sqlglot.expressions as exp
+from pglast import ast
+from pglast.stream import RawStream
+
+from ..model import Context, Violation
+from ..pg import executed_nodes, glot_is_constant_true, glot_table, is_constant_true, placed, relation, statements_run
+from ..registry import rule
+
+
+@rule("update-without-where", severity="error", category="destructive",
+      summary="Updating without a WHERE clause overwrites every row",
+      dialects=("postgresql", "mysql", "sqlite"))
+def check(statement: Any, context: Context) -> Iterator[Violation]:
+    """An UPDATE without a WHERE clause, or with one that is always true
+    (``WHERE 1 = 1``, ``WHERE true``), overwrites the columns it sets in every row
+    of the table, and the old values are gone. A backfill of a new column should
+    say which rows it fills (``WHERE new_column IS NULL``), which also makes it
+    safe to run again and to run in batches.
+
+    Bad::
+
+        def upgrade():
+            op.execute("UPDATE users SET status = 'active'")
+
+    Good::
+
+        def upgrade():
+            op.execute("UPDATE users SET status = 'active' WHERE status IS NULL")
+    """
+    if statement.dialect == "postgresql":
+        for top, where, ctx in statements_run(statement.node, context):
+            for node in executed_nodes(top):
+                if not isinstance(node, ast.UpdateStmt):
+                    continue
+                name = relation(node.relation)
+                if ctx.is_new_table(name):
+                    continue
+                columns = [t.name for t in node.targetList or () if isinstance(t, ast.ResTarget) and t.name]
+                if node.whereClause is None:
+                    yield placed(_violation(name, columns, None), where)
+                elif is_constant_true(node.whereClause):
+                    yield placed(_violation(name, columns, _text(node.whereClause)), where)
+    else:
+        for node in statement.node.find_all(exp.Update):
+            table = node.this if isinstance(node.this, exp.Table) else node.find(exp.Table)
+            name = glot_table(table)
+            if context.is_new_table(name) or any(j.args.get("on") for j in (table.args.get("joins") or ())):
+                continue
+            columns = [e.this.name for e in node.expressions or () if isinstance(e, exp.EQ)
+                       and isinstance(e.this, exp.Column)]
+            condition = node.args.get("where")
+            if condition is None:
+                yield _violation(name, columns, None)
+            elif glot_is_constant_true(condition):
+                yield _violation(name, columns, condition.this.sql(dialect=statement.dialect))
+
+
+def _text(node: Any) -> str:
+    try:
+        return RawStream()(node)
+    except Exception:  # noqa: BLE001 - a clause pglast cannot print: name it generically
+        return "..."
+
+
+def _violation(name: str, columns: list[str], always_true: str | None) -> Violation:
+    unique = list(dict.fromkeys(columns))
+    how = "without a WHERE clause" if always_true is None else f"with an always-true WHERE clause (`{always_true}`)"
+    names = [f"`{c}`" for c in unique]
+    what = (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]) if names \
+        else "the columns it sets"
+    first = unique[0] if unique else "<column>"
+    return Violation(
+        message=f"Updating `{name}` {how} overwrites {what} in every row of the table.",
+        help="Add a WHERE clause that selects only the rows to change (for a backfill, "
+             f"`WHERE {first} IS NULL`), in batches on a large table; if every row really must change, "
+             "sign it off explicitly.",
+        target=name,
+        fix=("from safemigrate import allow\n\n"
+             "def upgrade():\n"
+             f'    op.execute("UPDATE {name} SET {first} = <value> WHERE {first} IS NULL")\n'
+             "    # or, if every row must change:\n"
+             f'    with allow("update-without-where", "{name.lower()}", reason="why every row changes"):\n'
+             f'        op.execute("UPDATE {name} SET {first} = <value>")'),
+    )

@@ -1,0 +1,73 @@
+"""The run-time guard on a real PostgreSQL database, and lint with sign-offs."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import alembic_upgrade, make_project, scalar
+from safemigrate import Project
+
+pytestmark = pytest.mark.postgres
+
+
+def _state(url: str) -> tuple[int, str]:
+    return scalar(url, "SELECT count(*) FROM users"), scalar(url, "SELECT version_num FROM alembic_version")
+
+
+@pytest.mark.parametrize("body, rule", [
+    ('op.execute("DELETE FROM users")', "delete-without-where"),
+    ('op.get_bind().execute(sa.text("TRUNCATE users"))', "truncate"),
+    ('op.execute("UPDATE users SET name = \'x\' WHERE id = 1; DROP TABLE users")', "drop-table"),
+    ('op.execute("/* tidy */ delete from \\"users\\" where 1 = 1")', "delete-without-where"),
+    ('op.drop_column("users", "name")', "drop-column"),
+])
+def test_destructive_statement_never_reaches_the_database(tmp_path, pg_url, body, rule):
+    project = make_project(tmp_path / "p", body)
+    result = alembic_upgrade(project, pg_url)
+    assert result.returncode != 0
+    assert "Destructive change blocked" in result.stderr or "DestructiveChangeBlocked" in result.stderr
+    assert "with allow(" in result.stderr and rule in result.stderr
+    # revision 0001 is applied; 0002 left nothing behind: every row and column is intact
+    assert _state(pg_url) == (3, "0001")
+    assert scalar(pg_url, "SELECT name FROM users WHERE id = 1") == "ada"
+
+
+def test_signed_off_change_runs(tmp_path, pg_url):
+    body = 'with allow("delete-without-where", "users", reason="reset demo data, see #12"):\n' \
+           '    op.execute("DELETE FROM users")'
+    project = make_project(tmp_path / "p", body)
+    result = alembic_upgrade(project, pg_url)
+    assert result.returncode == 0, result.stderr
+    assert _state(pg_url) == (0, "0002")
+
+
+def test_module_level_sign_off(tmp_path, pg_url):
+    header = 'safemigrate_allow = [allow("truncate", "users", reason="table is rebuilt by the importer")]\n'
+    project = make_project(tmp_path / "p", 'op.execute("TRUNCATE TABLE users")', header=header)
+    assert alembic_upgrade(project, pg_url).returncode == 0
+    assert _state(pg_url) == (0, "0002")
+
+
+def test_sign_off_covers_only_its_object(tmp_path, pg_url):
+    body = 'with allow("delete-without-where", "orders", reason="wrong table"):\n' \
+           '    op.execute("DELETE FROM users")'
+    project = make_project(tmp_path / "p", body)
+    assert alembic_upgrade(project, pg_url).returncode != 0
+    assert _state(pg_url) == (3, "0001")
+
+
+def test_lint_reports_findings_sign_offs_and_unused_sign_offs(tmp_path, pg_server):
+    header = 'safemigrate_allow = [allow("drop-table", "ghosts", reason="never existed")]\n'
+    body = ('with allow("truncate", "users", reason="importer rebuilds it"):\n'
+            '    op.execute("TRUNCATE users")\n'
+            'op.execute("DELETE FROM users")')
+    project = make_project(tmp_path / "p", body, header=header)
+    report = Project.from_pyproject(project, scratch_url=pg_server, dialect="postgresql").lint()
+    assert report.mode == "captured" and report.pg_version >= 12
+    by_rule = {f.rule: f for f in report.findings if f.revision == "0002"}
+    assert by_rule["truncate"].signed_off == "importer rebuilds it"
+    assert by_rule["delete-without-where"].signed_off is None
+    assert by_rule["delete-without-where"].path == "migrations/versions/0002_change.py"
+    assert by_rule["delete-without-where"].line == 19
+    assert "ghosts" in by_rule["unused-sign-off"].message
+    assert not report.ok and [f.rule for f in report.blocking] == ["delete-without-where"]
