@@ -71,3 +71,39 @@ def test_lint_reports_findings_sign_offs_and_unused_sign_offs(tmp_path, pg_serve
     assert by_rule["delete-without-where"].line == 19
     assert "ghosts" in by_rule["unused-sign-off"].message
     assert not report.ok and [f.rule for f in report.blocking] == ["delete-without-where"]
+
+
+def _autogenerate(project, url, *extra):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alembic = Path(sys.executable).with_name("alembic")
+    return subprocess.run([str(alembic), *extra, "revision", "--autogenerate", "-m", "sync"], cwd=project,
+                          env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("allow_flag", [False, True])
+def test_autogenerate_withholds_destructive_operations(tmp_path, pg_url, allow_flag):
+    project = make_project(tmp_path / "p", "pass")
+    assert alembic_upgrade(project, pg_url).returncode == 0
+    models = project / "guardapp" / "models.py"
+    # the model loses users.name and gains users.email
+    models.write_text(models.read_text().replace('sa.Column("name", sa.String(50), nullable=False))',
+                                                 'sa.Column("email", sa.String(120)))'))
+    result = _autogenerate(project, pg_url, *(["-x", "allow-destructive=yes"] if allow_flag else []))
+    assert result.returncode == 0, result.stderr
+    new = [p for p in (project / "migrations" / "versions").glob("*.py") if not p.name.startswith("000")]
+    source = new[0].read_text()
+    upgrade_body = source.split("def upgrade")[1].split("def downgrade")[0]
+    assert "op.add_column('users', sa.Column('email'" in upgrade_body
+    if allow_flag:
+        assert "op.drop_column('users', 'name')" in upgrade_body
+    else:
+        downgrade_body = source.split("def downgrade")[1]
+        assert "op.drop_column('users', 'name')" not in source
+        assert "sa.Column('name'" not in downgrade_body  # the withheld drop's reverse is gone too
+        assert "op.drop_column('users', 'email')" in downgrade_body
+        assert "kept these destructive operations out" in result.stderr
+        assert "with allow('drop-column', 'users.name'" in result.stderr

@@ -109,3 +109,14 @@ def test_rules_md_is_generated_and_fresh():
     path = Path(__file__).resolve().parents[1] / "docs" / "RULES.md"
     assert path.is_file(), "run: python -m safemigrate.guard.docs"
     assert path.read_text() == render(), "docs/RULES.md is stale: run python -m safemigrate.guard.docs"
+
+
+@pytest.mark.parametrize("sql, dialect", [
+    ("INSERT INTO categories (name, slug) VALUES (%(name)s::VARCHAR, %(slug)s::VARCHAR)", "postgresql"),
+    ("UPDATE products SET sku=%(sku)s WHERE products.id = %(id_1)s AND x = %s", "postgresql"),
+    ("UPDATE t SET a = %(a)s WHERE id = %(id)s", "mysql"),
+    ("DELETE FROM t WHERE id = ?", "sqlite"),
+])
+def test_driver_placeholders_are_parsed_not_reported(sql, dialect):
+    findings = lint_sql(sql, Context(dialect=dialect, lock_timeout_set=True))
+    assert not [f for f in findings if f.rule == "unparsable-statement"], findings

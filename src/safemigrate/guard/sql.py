@@ -84,8 +84,10 @@ def neutralise_pg_placeholders(sql: str) -> str:
             continue
         percent = token.end
         follow = tokens[i + 1:i + 5]
-        if (len(follow) >= 4 and [t.name for t in follow[:3]] == ["ASCII_40", "IDENT", "ASCII_41"]
+        # the name inside %(name)s may scan as a keyword (NAME_P, TYPE_P...): any one token will do
+        if (len(follow) >= 4 and follow[0].name == "ASCII_40" and follow[2].name == "ASCII_41"
                 and sql[follow[3].start:follow[3].end + 1] == "s" and follow[0].start == percent + 1
+                and follow[1].start == follow[0].end + 1 and follow[2].start == follow[1].end + 1
                 and follow[3].start == follow[2].end + 1):
             spans.append((percent, follow[3].end + 1))
         elif follow and sql[follow[0].start:follow[0].end + 1] == "s" and follow[0].start == percent + 1:
