@@ -14,7 +14,7 @@ from .guard.signoff import allow
 from .project import Project
 from .results import CheckReport, Difference, LiveReport, ReviewReport, StatusReport
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "CheckReport", "ConfigError", "allow", "DatabaseUnreachable", "Difference", "EnvPyError", "LiveReport",

@@ -18,7 +18,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from . import __version__
+from ._version import __version__
 from .adopt import init_project
 from .errors import EXIT_FINDINGS, EXIT_OK, SafemigrateError
 from .project import Project
@@ -190,6 +190,45 @@ def lint(project_path: Path | None, database_url: str | None, fmt: str, revision
             _emit(report, chosen, txt.lint, md.lint)
         return report.ok
     _run("json" if fmt == "json" else "text", action)
+
+
+@main.command()
+@project_options()
+@click.option("--env", "environment", default=None,
+              help="development, test, staging or production (default: $APP_ENV; unset means production).")
+@click.option("--dry-run", is_flag=True, help="Run every check and show the plan and its SQL; change nothing.")
+@click.option("--scratch-url", default=None, metavar="URL", help="Server for throwaway databases.")
+@click.option("--lock-wait", type=float, default=600.0, show_default=True,
+              help="Seconds to wait for another migrator to finish.")
+@click.option("--retries", type=int, default=3, show_default=True, help="Retries of a revision after a lock timeout.")
+def migrate(project_path: Path | None, database_url: str | None, fmt: str, environment: str | None,
+            dry_run: bool, scratch_url: str | None, lock_wait: float, retries: int) -> None:
+    """Auto-sync in development; in production check everything, then apply under a lock."""
+    def action() -> bool:
+        project = _project(project_path, database_url=database_url, scratch_url=scratch_url,
+                           environment=environment)
+        report = project.migrate(dry_run=dry_run, lock_wait=lock_wait, retries=retries)
+        _emit(report, fmt, txt.migrate, md.migrate)
+        return report.ok
+    _run(fmt, action)
+
+
+@main.group()
+def ledger() -> None:
+    """The record of applied revisions (safemigrate_history)."""
+
+
+@ledger.command("accept")
+@project_options()
+@click.argument("revision")
+@click.option("--reason", required=True, help="Why the applied migration file was changed.")
+def ledger_accept(project_path: Path | None, database_url: str | None, fmt: str, revision: str, reason: str) -> None:
+    """Record that an applied revision's file was changed on purpose."""
+    def action() -> bool:
+        digest = _project(project_path, database_url=database_url).accept_change(revision, reason)
+        click.echo(f"recorded: {revision} now has checksum {digest[:12]} ({reason})")
+        return True
+    _run(fmt, action)
 
 
 if __name__ == "__main__":  # pragma: no cover

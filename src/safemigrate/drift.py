@@ -36,11 +36,24 @@ _RUN_ONLY_OPTIONS = {
 def comparison_context(connection: Connection, options: dict[str, Any], **overrides: Any) -> MigrationContext:
     """A MigrationContext on ``connection`` with env.py's comparison options."""
     opts = {k: v for k, v in options.items() if k not in _RUN_ONLY_OPTIONS}
+    opts["include_name"] = without_ledger(opts.get("include_name"))
     for key, value in overrides.items():
         if key == "compare_server_default" and callable(opts.get(key)):
             continue  # the project's own comparison function wins
         opts[key] = value
     return MigrationContext.configure(connection=connection, opts=opts)
+
+
+def without_ledger(user_filter: Any) -> Any:
+    """include_name that hides safemigrate's own ledger table, then asks the project's filter."""
+    from .runner.ledger import TABLE
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ == "table" and name == TABLE:
+            return False
+        return user_filter(name, type_, parent_names) if user_filter is not None else True
+
+    return include_name
 
 
 def compare(context: MigrationContext, metadata: MetaData | Iterable[MetaData],
@@ -185,7 +198,10 @@ def reflect(connection: Connection, metadata: MetaData | Iterable[MetaData],
     reflected = MetaData()
     for schema in sorted(schemas, key=lambda s: s or ""):
         reflected.reflect(connection, schema=schema)
-    key = f"{version_schema}.{version_table}" if version_schema else version_table
-    if key in reflected.tables:
-        reflected.remove(reflected.tables[key])
+    from .runner.ledger import TABLE
+
+    for name in (version_table, TABLE):
+        key = f"{version_schema}.{name}" if version_schema else name
+        if key in reflected.tables:
+            reflected.remove(reflected.tables[key])
     return reflected

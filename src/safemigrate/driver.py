@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, InvalidRequestError
 
 from .config import URL_OVERRIDE_ENV
 from .guard import signoff
-from .guard.runtime import RECORD_ONLY
+from .guard.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
 from .errors import DatabaseUnreachable, EnvPyError, MigrationFailed, SafemigrateError
 from .results import RevisionRun, Statement
 from .scripts import AlembicProject, in_folder
@@ -130,9 +130,11 @@ class _Recorder:
 class _RecordedStep:
     """A migration step whose ``migration_fn`` tells the recorder when it runs."""
 
-    def __init__(self, step: Any, recorder: _Recorder):
+    def __init__(self, step: Any, recorder: _Recorder,
+                 after_body: Callable[[Any, MigrationContext, float], None] | None = None):
         self._step = step
         self._recorder = recorder
+        self._after_body = after_body
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._step, name)
@@ -146,11 +148,18 @@ class _RecordedStep:
         script = self._step.revision
 
         def run(**kw: Any) -> Any:
+            from alembic import context as alembic_context
+
             self._recorder.begin(script)
+            started = time.perf_counter()
             try:
-                return body(**kw)
+                result = body(**kw)
             finally:
                 self._recorder.end_body()
+            if self._after_body is not None:
+                # still inside the revision's transaction, before its version bump
+                self._after_body(script, alembic_context.get_context(), (time.perf_counter() - started) * 1000)
+            return result
 
         return run
 
@@ -197,6 +206,8 @@ def run_env(
     mutate: bool = True,
     offline_dialect: str | None = None,
     purpose: str = "build the throwaway database",
+    guard: bool = False,
+    after_body: Callable[[Any, MigrationContext, float], None] | None = None,
 ) -> EnvRun:
     """Run env.py against ``url``: upgrade to ``target`` (if any), then ``inspect``.
 
@@ -206,7 +217,9 @@ def run_env(
     script = project.script
     config = project.make_config()
     config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
-    config.attributes[RECORD_ONLY] = True  # throwaway databases: findings are reported, not blocked
+    # Throwaway databases: findings are reported, not blocked. A real run (guard=True)
+    # lets safemigrate's env.py helper refuse unapproved destructive statements.
+    config.attributes[RECORD_ONLY] = not guard
     recorder = _Recorder(project, url)
     state: dict[str, Any] = {"heads": [], "options": {}, "ran": False, "inspected": None}
 
@@ -217,7 +230,7 @@ def run_env(
         if target is not None:
             start = "base" if offline_dialect else heads
             for step in script._upgrade_revs(target, start):
-                yield _RecordedStep(step, recorder)
+                yield _RecordedStep(step, recorder, after_body)
             recorder.finish()
         if inspect is not None and not offline_dialect:
             state["inspected"] = inspect(context)
@@ -235,7 +248,9 @@ def run_env(
             script.run_env()
     except _WrongDatabase as exc:
         raise _wrong_database(project, exc.actual, url) from None
-    except SafemigrateError:
+    except SafemigrateError as exc:
+        if recorder.current is not None and not isinstance(exc, MigrationFailed):
+            exc.revision = recorder.current.revision  # e.g. the run-time guard stopped this revision
         raise
     except Exception as exc:
         alternative = async_variant(url) if _needs_async_driver(exc) and not recorder.runs else None
@@ -249,7 +264,7 @@ def run_env(
     if retry:
         # env.py builds an asyncio engine; nothing ran, so run it again with an async driver.
         return run_env(project, alternative, target=target, inspect=inspect, mutate=mutate,
-                       offline_dialect=offline_dialect, purpose=purpose)
+                       offline_dialect=offline_dialect, purpose=purpose, guard=guard, after_body=after_body)
     if not state["ran"]:
         raise EnvPyError(
             f"{project.script_location / 'env.py'} never called context.run_migrations().",
@@ -311,12 +326,15 @@ def _explain(project: AlembicProject, recorder: _Recorder, exc: Exception, url: 
         path = Path(failing.path)
         line = _line_in(exc, path)
         where = f"{project.info(failing).path}" + (f" line {line}" if line else "")
-        return MigrationFailed(
+        failure = MigrationFailed(
             f"Revision {failing.revision} ({where}) failed while safemigrate tried to {purpose}: {text}",
             "A migration that fails here fails in the same way when it is applied for real.",
             "Fix the migration; run it against an empty database with `alembic upgrade head` to reproduce.",
             revision=failing.revision, path=str(path), line=line,
         )
+        failure.original = exc
+        failure.statements = list(recorder.statements)
+        return failure
     if _needs_async_driver(exc):
         return EnvPyError(
             f"env.py builds an async engine but was given {mask_url(url)}, a URL with a sync driver.",
@@ -383,3 +401,43 @@ def ensure_reachable(url: URL) -> None:
         ) from None
     finally:
         engine.dispose()
+
+
+def autogenerate(project: AlembicProject, url: URL, message: str,
+                 hook: Callable[..., Any]) -> list[Any]:
+    """``alembic revision --autogenerate`` against ``url`` with ``hook`` applied to the result.
+
+    Alembic's programmatic ``command.revision(process_revision_directives=...)``
+    lets the guard act on any env.py, not only on safemigrate's helper.
+    Returns the generated Script objects (empty when there was nothing to write).
+    """
+    from alembic import command
+
+    config = project.make_config()
+    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
+    config.attributes[RECORD_ONLY] = True
+    config.attributes[AUTOGEN_DRIVEN] = True  # the helper's own hook steps aside: `hook` does the work
+    recorder = _Recorder(project, url)
+    generated: list[Any] = []
+
+    def guarded(context: Any, revision: Any, directives: list[Any]) -> None:
+        hook(context, revision, directives)
+        if directives and all(ops.is_empty() for ops in directives[0].upgrade_ops_list):
+            directives[:] = []  # nothing left: write no file
+
+    env_vars = {URL_OVERRIDE_ENV: url.render_as_string(hide_password=False),
+                project.settings.database_url_env: url.render_as_string(hide_password=False)}
+    try:
+        with _environment(env_vars), _listening(recorder, online=True), in_folder(project.settings.root):
+            result = command.revision(config, message=message, autogenerate=True,
+                                      process_revision_directives=guarded)
+    except _WrongDatabase as exc:
+        raise _wrong_database(project, exc.actual, url) from None
+    except SafemigrateError:
+        raise
+    except Exception as exc:
+        raise _explain(project, recorder, exc, url, "generate a revision") from None
+    if result is None:
+        return generated
+    generated = result if isinstance(result, list) else [result]
+    return [g for g in generated if g is not None]

@@ -47,7 +47,10 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
         "transaction_per_migration": True,
     }
     options.update(configure_kwargs)
+    from .drift import without_ledger
     from .guard.autogen import make_hook
+
+    options["include_name"] = without_ledger(options.get("include_name"))
 
     options["process_revision_directives"] = make_hook(options.get("process_revision_directives"))
 

@@ -100,6 +100,8 @@ class MigrationFailed(SafemigrateError):
         self.revision = revision
         self.path = path
         self.line = line
+        self.original: BaseException | None = None  # the exception the migration raised
+        self.statements: list = []  # what the failing revision had sent before it failed
 
     def as_dict(self) -> dict[str, object]:
         data = super().as_dict()

@@ -24,6 +24,7 @@ from .driver import EnvRun, ensure_reachable, run_env
 from .errors import ConfigError, UsageError
 from .guard import signoff
 from .guard.lint import LintReport, lint_runs
+from .runner.migrate import MigrateReport
 from .metadata import import_metadata
 from .results import CheckReport, Difference, LiveReport, Problem, ReviewReport, RevisionRun, StatusReport
 from .scratch import ScratchDatabase, scratch_database
@@ -374,4 +375,36 @@ class Project:
         from .adopt import uses_helper
 
         return uses_helper(self.alembic.script_location / "env.py") and self.settings.lock_timeout not in {"0", ""}
+
+    # -- applying -------------------------------------------------------------
+    def migrate(self, *, dry_run: bool = False, lock_wait: float = 600.0, retries: int = 3,
+                backoff: float = 2.0) -> MigrateReport:
+        """Auto-sync in development, fail fast in production (see runner/migrate.py)."""
+        from .runner.migrate import migrate
+
+        return migrate(self, dry_run=dry_run, lock_wait=lock_wait, retries=retries, backoff=backoff)
+
+    def accept_change(self, revision: str, reason: str) -> str:
+        """Record in the ledger that an applied revision's file was changed on purpose."""
+        from .runner import ledger
+
+        script = self.alembic.get(revision)
+        if script is None:
+            raise UsageError(f"There is no revision {revision!r} in this project.",
+                             "Only a revision the code has can be accepted.",
+                             "Use an id from `alembic history`.")
+        if not reason.strip():
+            raise UsageError("--reason is empty.", "The ledger keeps why an applied migration changed.",
+                             "Say why, e.g. --reason 'fixed a typo in a comment'.")
+        url = self._require_live()
+        engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                ledger.ensure(conn)
+                digest = ledger.checksum(script.path)
+                ledger.record(conn, script.revision, digest, environment=self.environment.name,
+                              action="accepted", note=reason.strip())
+        finally:
+            engine.dispose()
+        return digest
 

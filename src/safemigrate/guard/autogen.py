@@ -72,6 +72,15 @@ def withhold_destructive(upgrade_ops: alembic_ops.UpgradeOps, dialect: str) -> l
     return withheld
 
 
+def _drop_ledger_ops(upgrade_ops: alembic_ops.UpgradeOps) -> bool:
+    """Remove operations on safemigrate's own ledger table (an env.py that does not hide it)."""
+    from ..runner.ledger import TABLE
+
+    before = len(upgrade_ops.ops)
+    upgrade_ops.ops = [op for op in upgrade_ops.ops if getattr(op, "table_name", None) != TABLE]
+    return len(upgrade_ops.ops) != before
+
+
 def allow_destructive(context: Any) -> bool:
     if os.environ.get(ALLOW_ENV, "").lower() in {"1", "true", "yes"}:
         return True
@@ -81,22 +90,32 @@ def allow_destructive(context: Any) -> bool:
 
 
 def make_hook(user_hook: Callable[..., Any] | None,
-              report: Callable[[list[Withheld]], None] | None = None) -> Callable[..., Any]:
-    """A ``process_revision_directives`` that runs the project's own hook, then the guard."""
+              report: Callable[[list[Withheld]], None] | None = None, *,
+              in_env_py: bool = True) -> Callable[..., Any]:
+    """A ``process_revision_directives`` that runs the project's own hook, then the guard.
+
+    ``in_env_py``: the hook installed by the env.py helper, which steps aside
+    when safemigrate generates the revision itself (and applies its own hook).
+    """
 
     def hook(context: Any, revision: Any, directives: list[Any]) -> None:
         from alembic import context as alembic_context
 
+        from .runtime import AUTOGEN_DRIVEN
+
         if user_hook is not None:
             user_hook(context, revision, directives)
-        if not directives or allow_destructive(alembic_context):
+        if not directives or (in_env_py and alembic_context.config.attributes.get(AUTOGEN_DRIVEN)):
+            return
+        if in_env_py and allow_destructive(alembic_context):
             return
         dialect = "mysql" if context.dialect.name == "mariadb" else context.dialect.name
         withheld: list[Withheld] = []
         script = directives[0]
         for upgrade_ops, downgrade_ops in zip(script.upgrade_ops_list, script.downgrade_ops_list):
+            ledger_ops = _drop_ledger_ops(upgrade_ops)
             removed = withhold_destructive(upgrade_ops, dialect)
-            if removed:
+            if removed or ledger_ops:
                 downgrade_ops.ops = upgrade_ops.reverse().ops
             withheld += removed
         if withheld:

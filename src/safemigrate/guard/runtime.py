@@ -23,6 +23,7 @@ from .engine import lint_sql
 from .model import Category, Context, Severity
 
 RECORD_ONLY = "safemigrate.guard.record_only"  # Config.attributes key: report, never block
+AUTOGEN_DRIVEN = "safemigrate.guard.autogen_driven"  # safemigrate applies its own autogenerate hook
 
 
 class DestructiveChangeBlocked(SafemigrateError):

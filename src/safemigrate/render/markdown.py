@@ -108,3 +108,17 @@ def lint(report) -> str:  # LintReport
                         "</summary>", "", f.help, "", "```python", f.fix, "```", "", "</details>", ""]
     out += [f"> {n}" for n in report.notes]
     return "\n".join(out) + "\n"
+
+
+def migrate(report) -> str:  # MigrateReport
+    out = [f"## safemigrate migrate ({report.mode}, {report.environment})", ""]
+    if report.checks:
+        out += ["| | Check | Result |", "|---|---|---|"]
+        out += [f"| {':white_check_mark:' if c.ok else ':x:'} | {c.name} | {c.message}"
+                + (f" _Fix_: {c.fix}" if not c.ok and c.fix else "") + " |" for c in report.checks]
+        out.append("")
+    out += [f"- applied `{a.revision}` {a.message}" for a in report.applied]
+    out += [f"- generated `{p}`" for p in report.generated]
+    out += [f"- :warning: withheld: {w}" for w in report.withheld]
+    out += [f"> {n}" for n in report.notes]
+    return "\n".join(out) + "\n"

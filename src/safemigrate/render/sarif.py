@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..guard.lint import LintReport
 from ..guard.registry import RULES, load_rules
 

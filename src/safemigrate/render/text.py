@@ -138,3 +138,39 @@ def lint(console: Console, report) -> None:  # LintReport
     blocking = len(report.blocking)
     console.print(Text("✓ no blocking findings" if not blocking else f"✗ {blocking} blocking finding(s)",
                        style="bold green" if not blocking else "bold red"))
+
+
+def migrate(console: Console, report) -> None:  # MigrateReport
+    console.print(Text.assemble(("safemigrate migrate", "bold"),
+                                f" — {report.database}, environment {report.environment}, {report.mode}"
+                                + (", dry run" if report.dry_run else "")))
+    for check in report.checks:
+        mark, style = ("✓", "green") if check.ok else ("✗", "bold red")
+        console.print(Text.assemble((f"  {mark} ", style), (check.name, "bold"), f": {check.message}"))
+        if not check.ok and check.fix:
+            console.print(Text(f"      what to do: {check.fix}", style="cyan"))
+    if report.plan:
+        console.print(Text(f"plan: {len(report.plan)} revision(s): {', '.join(report.plan)}"))
+    for run in report.ddl:
+        body = [s for s in run.statements if not s.bookkeeping]
+        sql = "\n".join(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";" for s in body)
+        console.print(Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
+                            title=f"{run.revision.revision} {run.revision.message}", title_align="left",
+                            border_style="cyan"))
+    for path in report.generated:
+        console.print(Text(f"generated {path}", style="bold green"))
+    for applied in report.applied:
+        console.print(Text(f"  applied {applied.revision} {applied.message} ({applied.statements} statement(s), "
+                           f"{applied.duration_ms:.0f} ms" + (f", {applied.attempts} attempts" if applied.attempts > 1
+                                                               else "") + ")", style="green"))
+    for item in report.withheld:
+        console.print(Text(f"  withheld: {item}", style="yellow"))
+    for item in report.remaining_differences:
+        console.print(Text(f"  still differs from the models: {item}", style="yellow"))
+    _notes(console, report.notes)
+    if report.verified:
+        console.print(Text("✓ the database is at head and matches the models", style="bold green"))
+    elif not report.ok:
+        failed = [c for c in report.checks if not c.ok]
+        console.print(Text(f"✗ {len(failed)} preflight check(s) failed: nothing was changed" if failed else
+                           "✗ the database does not match the models yet: see above", style="bold red"))

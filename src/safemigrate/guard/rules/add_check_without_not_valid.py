@@ -1,0 +1,101 @@
+"""add-check-without-not-valid: a CHECK constraint added to an existing table without NOT VALID."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pglast import ast
+
+from ..model import Context, Violation
+from ..pg import (AlterTableType, ConstrType, add_column_code, alter_commands, column_constraints, executed_nodes,
+                  op_table, placed, py_str, quote_ident, quoted_relation, relation, sql_of, statements_run, string_values,
+                  table_of, validate_constraint_code)
+from ..registry import rule
+
+
+@rule("add-check-without-not-valid", severity="error", category="locking",
+      summary="Adding a CHECK constraint without NOT VALID locks the table while it scans every row")
+def check(statement: Any, context: Context) -> Iterator[Violation]:
+    """Adding a CHECK constraint to an existing table checks every row while holding an
+    ACCESS EXCLUSIVE lock: reads and writes wait until the scan finishes. The same
+    happens for an inline ``CHECK`` in ``ADD COLUMN``. Add the constraint ``NOT VALID``
+    (instant: only new rows are checked), then ``VALIDATE CONSTRAINT`` in a later
+    migration, which scans under a lock that lets reads and writes go on.
+
+    Bad::
+
+        def upgrade():
+            op.create_check_constraint("ck_orders_total_positive", "orders", "total >= 0")
+
+    Good::
+
+        # Migration 1
+        def upgrade():
+            op.create_check_constraint("ck_orders_total_positive", "orders", "total >= 0",
+                                       postgresql_not_valid=True)
+
+        # Migration 2 (a later revision)
+        def upgrade():
+            op.execute("ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_total_positive")
+    """
+    for node, where, ctx in statements_run(statement.node, context):
+        if not isinstance(node, ast.AlterTableStmt):
+            continue
+        table = relation(node.relation)
+        if ctx.is_new_table(table):
+            continue
+        for cmd in alter_commands(node):
+            if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
+                constraint = cmd.def_
+                if constraint.contype != ConstrType.CONSTR_CHECK or constraint.skip_validation:
+                    continue
+                name = constraint.conname or _default_name(table, constraint.raw_expr)
+                yield placed(Violation(
+                    message=f"Adding check constraint `{name}` scans every row of `{table}` under an ACCESS "
+                            f"EXCLUSIVE lock: reads and writes of `{table}` wait until the scan finishes.",
+                    help="Add it NOT VALID (instant: only new rows are checked), then VALIDATE CONSTRAINT in a "
+                         "later migration, which scans without blocking reads or writes.",
+                    target=table,
+                    fix=_steps(node.relation, "", constraint, name),
+                ), where)
+            elif cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+                column = cmd.def_
+                for constraint in column_constraints(column, ConstrType.CONSTR_CHECK):
+                    name = constraint.conname or _default_name(table, constraint.raw_expr)
+                    add = add_column_code(node.relation, column, without=(ConstrType.CONSTR_CHECK,))
+                    yield placed(Violation(
+                        message=f"Adding `{table}.{column.colname}` with an inline CHECK scans every row of "
+                                f"`{table}` under an ACCESS EXCLUSIVE lock: reads and writes of `{table}` wait "
+                                "until the scan finishes.",
+                        help="Add the column without the CHECK, then add the constraint NOT VALID and VALIDATE it "
+                             "in a later migration, which scans without blocking reads or writes.",
+                        target=table,
+                        fix=_steps(node.relation, add, constraint, name),
+                    ), where)
+
+
+def _default_name(table: str, expr: Any) -> str:
+    """PostgreSQL's name for an unnamed check: ``orders_total_check`` (first column it mentions)."""
+    for item in executed_nodes(expr):
+        if isinstance(item, ast.ColumnRef):
+            names = string_values(item.fields)
+            if names:
+                return f"{table_of(table)}_{names[-1]}_check"
+    return f"{table_of(table)}_check"
+
+
+def _steps(rel: Any, add_column: str, constraint: Any, name: str) -> str:
+    condition = sql_of(constraint.raw_expr)
+    if constraint.is_no_inherit:
+        sql = f"ALTER TABLE {quoted_relation(rel)} ADD CONSTRAINT {quote_ident(name)} CHECK ({condition}) NO INHERIT NOT VALID"
+        add = f"op.execute({py_str(sql)})"
+    else:
+        bare, schema = op_table(relation(rel))
+        add = (f"op.create_check_constraint({py_str(name)}, {bare}, {py_str(condition)}{schema}, "
+               "postgresql_not_valid=True)")
+    first = f"{add_column}\n{add}" if add_column else add
+    return ("# Migration 1: only new rows are checked\n"
+            f"{first}\n\n"
+            "# Migration 2 (a later revision): checks existing rows without blocking reads or writes\n"
+            f"{validate_constraint_code(rel, name)}")

@@ -1,0 +1,1 @@
+"""Applying migrations: the environment-aware runner, its ledger and its lock."""

@@ -1,0 +1,156 @@
+"""Production preflight: every check runs, all failures are reported at once, nothing is changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import URL
+
+from ..driver import ensure_reachable
+from ..errors import SafemigrateError
+from ..guard.model import Category, Severity
+from ..urls import backend_of, sync_url
+from . import ledger
+
+if TYPE_CHECKING:
+    from ..project import Project
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    message: str
+    fix: str = ""
+
+
+def _run(name: str, fn: Callable[[], Check]) -> Check:
+    try:
+        return fn()
+    except SafemigrateError as exc:
+        return Check(name, False, exc.what, exc.fix)
+
+
+def preflight(project: Project, url: URL) -> list[Check]:
+    checks: list[Check] = []
+    reachable = _run("database reachable", lambda: (ensure_reachable(url), Check("database reachable", True,
+                                                                                  "connected"))[1])
+    checks.append(reachable)
+    checks.append(_run("single head", lambda: _single_head(project)))
+    live = None
+    if reachable.ok:
+        try:
+            live = project.check_live()
+        except SafemigrateError as exc:
+            checks.append(Check("live database readable", False, exc.what, exc.fix))
+    if live is not None:
+        unknown = [p for p in live.problems if p.code == "unknown_revision"]
+        checks.append(Check("revisions known", not unknown,
+                            unknown[0].message if unknown else
+                            f"database at {', '.join(live.database_heads) or '(no revision yet)'}",
+                            unknown[0].fix if unknown else ""))
+        checks.append(_run("applied files unchanged", lambda: _unchanged(project, url, live.database_heads)))
+        checks.append(_out_of_band(live))
+        checks.append(_run("no invalid indexes", lambda: _invalid_indexes(url)))
+    checks.append(_run("models match head", lambda: _models_match(project)))
+    checks.append(_run("pending revisions pass the guard",
+                       lambda: _guard(project, live.pending if live is not None else None)))
+    checks.append(Check("verified backup", True, "not configured: pre-migration backups are not set up yet"))
+    return checks
+
+
+def _single_head(project: Project) -> Check:
+    heads = project.alembic.heads
+    if len(heads) == 1:
+        return Check("single head", True, f"head {heads[0]}")
+    return Check("single head", False, f"{len(heads)} heads: {', '.join(heads)}",
+                 "Merge them: `alembic merge -m \"merge heads\" heads`, review, deploy again.")
+
+
+def _unchanged(project: Project, url: URL, heads: list[str]) -> Check:
+    name = "applied files unchanged"
+    from .migrate import _applied_files
+
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            changed = ledger.changed(conn, _applied_files(project, heads))
+    finally:
+        engine.dispose()
+    if not changed:
+        return Check(name, True, "every applied revision matches its recorded checksum")
+    listed = "; ".join(f"{c.revision} ({c.path})" for c in changed)
+    return Check(name, False, f"Applied migration file(s) changed since they were applied: {listed}.",
+                 "An applied migration must not change: what ran in production is no longer what the file says. "
+                 "Restore the file, or record the change as deliberate: "
+                 f"`safemigrate ledger accept {changed[0].revision} --reason '...'`.")
+
+
+def _out_of_band(live) -> Check:  # LiveReport
+    name = "no out-of-band changes"
+    if live.out_of_band:
+        items = "; ".join(d.description for d in live.out_of_band)
+        return Check(name, False, f"The database differs from revision {', '.join(live.database_heads)}: {items}.",
+                     "Someone changed the schema by hand. Bring it back in line (the DDL is in "
+                     "`safemigrate check --live`), or write a migration that makes the change on purpose.")
+    skipped = [n for n in live.notes if n.startswith("Out-of-band changes were not checked")]
+    if skipped:
+        if not live.pending and not live.versus_models:
+            return Check(name, True, "database at head and equal to the models")
+        return Check(name, False, "Could not compare the database with its revision: " + skipped[0],
+                     "Set scratch_url (or pass --scratch-url) to a server of the same kind as production.")
+    return Check(name, True, "the database equals what its revision creates")
+
+
+def _invalid_indexes(url: URL) -> Check:
+    name = "no invalid indexes"
+    if backend_of(url) != "postgresql":
+        return Check(name, True, "not applicable")
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text FROM pg_index i "
+                "WHERE NOT i.indisvalid")).all()
+    finally:
+        engine.dispose()
+    if not rows:
+        return Check(name, True, "none")
+    listed = ", ".join(f"{index} on {table}" for index, table in rows)
+    return Check(name, False, f"Invalid index(es), left by an interrupted CREATE INDEX CONCURRENTLY: {listed}.",
+                 "Drop them and let the revision build them again: "
+                 + "; ".join(f"DROP INDEX CONCURRENTLY {index}" for index, _ in rows) + ".")
+
+
+def _models_match(project: Project) -> Check:
+    name = "models match head"
+    report = project.check()
+    if report.ok:
+        return Check(name, True, f"{report.revisions_applied} revision(s) rebuild exactly the models")
+    items = "; ".join([p.message for p in report.problems] + [d.description for d in report.differences])
+    return Check(name, False, f"The code is inconsistent: {items}.",
+                 "Generate the missing migration (`alembic revision --autogenerate`) and deploy it with the code.")
+
+
+def _guard(project: Project, pending: list[str] | None) -> Check:
+    name = "pending revisions pass the guard"
+    if pending is None:
+        return Check(name, False, "Could not tell which revisions are pending (the database was not read).",
+                     "Fix the database checks above.")
+    if not pending:
+        return Check(name, True, "nothing pending")
+    from .migrate import _before
+
+    lint = project.lint(f"{_before(project, pending)}:{pending[-1]}")
+    blocking = [f for f in lint.findings if f.category is Category.DESTRUCTIVE and f.severity is Severity.ERROR
+                and f.signed_off is None]
+    if not blocking:
+        warnings = [f for f in lint.findings if f.signed_off is None]
+        return Check(name, True, f"{len(pending)} revision(s); {len(warnings)} lint warning(s)")
+    items = "; ".join(f"{f.revision}: {f.message}" for f in blocking)
+    return Check(name, False, f"Unapproved destructive change(s): {items}",
+                 f"Sign each off in its migration (`with allow({blocking[0].rule!r}, {blocking[0].target!r}, "
+                 "reason='...')`) or change the migration.")
