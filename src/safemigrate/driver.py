@@ -16,6 +16,8 @@ hard-codes its own URL must never be migrated by ``safemigrate check``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import time
@@ -428,7 +430,9 @@ def autogenerate(project: AlembicProject, url: URL, message: str,
     env_vars = {URL_OVERRIDE_ENV: url.render_as_string(hide_password=False),
                 project.settings.database_url_env: url.render_as_string(hide_password=False)}
     try:
-        with _environment(env_vars), _listening(recorder, online=True), in_folder(project.settings.root):
+        # Alembic announces "Generating <file> ... done" on stdout: keep stdout for our report
+        with _environment(env_vars), _listening(recorder, online=True), in_folder(project.settings.root), \
+                contextlib.redirect_stdout(io.StringIO()):
             result = command.revision(config, message=message, autogenerate=True,
                                       process_revision_directives=guarded)
     except _WrongDatabase as exc:

@@ -774,3 +774,9 @@ def using_is_plain(column: str, expr: Any) -> bool:
     while isinstance(expr, ast.TypeCast):
         expr = expr.arg
     return expr is None or (isinstance(expr, ast.ColumnRef) and string_values(expr.fields)[-1:] == [column])
+
+
+def type_sql(node: Any) -> str:
+    """A TypeName as the user would write it: ``bigint``, ``varchar(20)``, ``json`` (no pg_catalog prefix)."""
+    text = sql_of(node)
+    return text[len("pg_catalog."):] if text.startswith("pg_catalog.") else text

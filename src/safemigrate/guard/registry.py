@@ -78,10 +78,16 @@ def _section(doc: str, title: str) -> str | None:
     return None
 
 
-def load_rules() -> dict[str, Rule]:
-    """Import every module of ``guard/rules`` so that their rules register."""
-    from . import rules as package
+_loaded = False
 
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+
+def load_rules() -> dict[str, Rule]:
+    """Import every module of ``guard/rules`` (once) so that their rules register."""
+    global _loaded
+    if not _loaded:
+        from . import rules as package
+
+        for info in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+        _loaded = True
     return RULES

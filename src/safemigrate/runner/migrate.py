@@ -132,6 +132,8 @@ def _before(project: Project, plan: list[str]) -> str:
 
 
 def _applied_files(project: Project, heads: list[str]) -> dict[str, str]:
+    """Revision -> file of every revision the database has applied (heads the code lacks are skipped)."""
+    heads = [h for h in heads if project.alembic.known(h)]
     if not heads:
         return {}
     revs = project.alembic.script.revision_map.iterate_revisions(tuple(heads), "base")
@@ -250,8 +252,7 @@ def _autosync(project: Project, url: URL, report: MigrateReport, environment: st
     if not live.versus_models:
         return
     withheld: list[Withheld] = []
-    message = _message([d.description for d in live.versus_models if not d.kind.startswith("remove_")]
-                       or [d.description for d in live.versus_models])
+    message = _message([d for d in live.versus_models if not d.kind.startswith("remove_")] or live.versus_models)
     hook = make_hook(None, report=withheld.extend, in_env_py=False)
     scripts = autogenerate(project.alembic, url, message, hook)
     report.withheld = [f"{w.finding.message} Generated nothing for it; to do it deliberately add "
@@ -272,10 +273,13 @@ def _autosync(project: Project, url: URL, report: MigrateReport, environment: st
     report.ddl = review
 
 
-def _message(descriptions: list[str]) -> str:
-    if len(descriptions) == 1:
-        text = descriptions[0]
-        for suffix in (" is missing", " is not in the models"):
-            text = text.replace(suffix, "")
-        return f"sync {text}"[:60]
-    return f"sync {len(descriptions)} model changes"
+def _message(differences: list[Any]) -> str:
+    """A readable revision message: 'add customers.nickname', 'add table tags', 'sync 3 model changes'."""
+    if len(differences) != 1:
+        return f"sync {len(differences)} model changes"
+    d = differences[0]
+    verb = {"add": "add", "remove": "drop", "modify": "alter"}.get(d.kind.split("_", 1)[0], "sync")
+    noun = d.kind.split("_", 1)[-1].split("+")[0]
+    if noun == "column" or d.kind.startswith("modify"):
+        return f"{verb} {d.table}.{d.object}"
+    return f"{verb} {noun} {d.object or d.table}"

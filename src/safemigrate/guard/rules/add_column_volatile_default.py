@@ -134,4 +134,5 @@ def _serial_fix(rel: Any, column: Any) -> str:
         f"{schema})\n"
         "# then backfill old rows in batches, outside a migration transaction:\n"
         f"#   UPDATE {quoted_relation(rel)} SET {quote_ident(name)} = nextval('{sequence}') "
-        f"WHERE {quote_ident(name)} IS NULL AND id BETWEEN ... AND ..." + _then_not_null(column))
+        f"WHERE {quote_ident(name)} IS NULL AND id BETWEEN ... AND ...\n"
+        "# and once every row has a value, make it NOT NULL (see the set-not-null rule)")

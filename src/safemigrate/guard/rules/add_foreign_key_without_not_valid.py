@@ -61,8 +61,8 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                 name = constraint.conname or _default_name(table, columns)
                 referenced = relation(constraint.pktable)
                 yield placed(Violation(
-                    message=f"Adding foreign key `{name}` checks every row of `{table}` while holding a lock that "
-                            f"blocks writes to `{table}` and `{referenced}` until the scan finishes.",
+                    message=f"Adding foreign key `{name}` checks every row of `{table}` while blocking writes to "
+                            f"`{table}` and `{referenced}` until the scan finishes.",
                     help=_HELP,
                     target=table,
                     fix=_steps(node.relation, "", not_valid_foreign_key_code(node.relation, constraint, columns, name),

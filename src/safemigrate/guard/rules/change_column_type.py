@@ -9,7 +9,7 @@ from pglast import ast
 
 from ..model import Context, Violation
 from ..pg import (AlterTableType, alter_commands, op_table, placed, py_str, quote_ident, quoted_relation, relation,
-                  rewrite_free_sources, sa_type, sql_of, statements_run, using_is_plain, with_imports)
+                  rewrite_free_sources, sa_type, sql_of, statements_run, type_sql, using_is_plain, with_imports)
 from ..registry import rule
 
 
@@ -53,7 +53,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             plain = using_is_plain(cmd.name, cmd.def_.raw_default)
             if plain and rewrite_free_sources(type_node, ctx.pg_version) is not None:
                 continue
-            shown = sql_of(type_node)
+            shown = type_sql(type_node)
             computed = "" if plain else " with a USING expression"
             yield placed(Violation(
                 message=f"Changing `{table}.{cmd.name}` to `{shown}`{computed} rewrites `{table}` and rebuilds its "
@@ -71,11 +71,11 @@ def _fix(rel: Any, column: str, type_node: Any, using: Any) -> str:
     new = f"{column}_new"
     bare, schema = op_table(table)
     kind = sa_type(type_node)
-    value = sql_of(using) if using is not None else f"{quote_ident(column)}::{sql_of(type_node)}"
+    value = sql_of(using) if using is not None else f"{quote_ident(column)}::{type_sql(type_node)}"
     if kind is not None:
         add = f"op.add_column({bare}, sa.Column({py_str(new)}, {kind}){schema})"
     else:
-        add = f"op.execute({py_str(f'ALTER TABLE {quoted_relation(rel)} ADD COLUMN {new} {sql_of(type_node)}')})"
+        add = f"op.execute({py_str(f'ALTER TABLE {quoted_relation(rel)} ADD COLUMN {new} {type_sql(type_node)}')})"
     return with_imports(
         "# Migration 1: a new column; write both columns from the application (or a trigger)\n"
         f"{add}\n\n"

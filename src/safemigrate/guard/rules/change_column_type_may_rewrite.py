@@ -9,7 +9,7 @@ from pglast import ast
 
 from ..model import Context, Violation
 from ..pg import (AlterTableType, alter_commands, op_table, placed, py_str, quote_ident, quoted_relation, relation,
-                  rewrite_free_sources, sa_type, sql_of, statements_run, using_is_plain, with_imports)
+                  rewrite_free_sources, sa_type, sql_of, statements_run, type_sql, using_is_plain, with_imports)
 from ..registry import rule
 
 RULE = "change-column-type-may-rewrite"
@@ -53,7 +53,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             sources = rewrite_free_sources(type_node, ctx.pg_version)
             if sources is None or not using_is_plain(cmd.name, cmd.def_.raw_default):
                 continue
-            shown = sql_of(type_node)
+            shown = type_sql(type_node)
             yield placed(Violation(
                 message=f"Changing `{table}.{cmd.name}` to `{shown}` rewrites `{table}` under an ACCESS EXCLUSIVE "
                         f"lock unless the column is already {sources}.",
