@@ -213,6 +213,42 @@ def migrate(project_path: Path | None, database_url: str | None, fmt: str, envir
     _run(fmt, action)
 
 
+@main.command("verify-downgrade")
+@project_options()
+@click.argument("revision_range", required=False)
+@click.option("--scratch-url", default=None, metavar="URL", help="Server for the throwaway database.")
+def verify_downgrade_cmd(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
+                         scratch_url: str | None) -> None:
+    """Upgrade, downgrade, upgrade each revision on a throwaway database; report broken downgrades."""
+    from .runner.downgrade import verify_downgrade
+
+    def action() -> bool:
+        report = verify_downgrade(_project(project_path, database_url=database_url, scratch_url=scratch_url),
+                                  revision_range)
+        _emit(report, fmt, txt.round_trips, lambda r: to_json(r))
+        return report.ok
+    _run(fmt, action)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})  # TARGET may be "-1"
+@project_options()
+@click.argument("target")
+@click.option("--env", "environment", default=None, help="Environment name (default: $APP_ENV).")
+@click.option("--allow-production-downgrade", is_flag=True,
+              help="Downgrade although the environment is production or staging (fix-forward is the policy).")
+def downgrade(project_path: Path | None, database_url: str | None, fmt: str, target: str,
+              environment: str | None, allow_production_downgrade: bool) -> None:
+    """Downgrade the live database to TARGET (e.g. -1 or a revision id)."""
+    from .runner.downgrade import downgrade as run_downgrade
+
+    def action() -> bool:
+        project = _project(project_path, database_url=database_url, environment=environment)
+        undone = run_downgrade(project, target, allow_production=allow_production_downgrade)
+        click.echo(f"downgraded: {', '.join(undone) or 'nothing to undo'}")
+        return True
+    _run(fmt, action)
+
+
 @main.group()
 def ledger() -> None:
     """The record of applied revisions (safemigrate_history)."""

@@ -210,6 +210,7 @@ def run_env(
     purpose: str = "build the throwaway database",
     guard: bool = False,
     after_body: Callable[[Any, MigrationContext, float], None] | None = None,
+    downgrade: bool = False,
 ) -> EnvRun:
     """Run env.py against ``url``: upgrade to ``target`` (if any), then ``inspect``.
 
@@ -231,7 +232,8 @@ def run_env(
         state["options"] = dict(context.opts)
         if target is not None:
             start = "base" if offline_dialect else heads
-            for step in script._upgrade_revs(target, start):
+            steps = script._downgrade_revs(target, start) if downgrade else script._upgrade_revs(target, start)
+            for step in steps:
                 yield _RecordedStep(step, recorder, after_body)
             recorder.finish()
         if inspect is not None and not offline_dialect:
@@ -266,7 +268,8 @@ def run_env(
     if retry:
         # env.py builds an asyncio engine; nothing ran, so run it again with an async driver.
         return run_env(project, alternative, target=target, inspect=inspect, mutate=mutate,
-                       offline_dialect=offline_dialect, purpose=purpose, guard=guard, after_body=after_body)
+                       offline_dialect=offline_dialect, purpose=purpose, guard=guard, after_body=after_body,
+                       downgrade=downgrade)
     if not state["ran"]:
         raise EnvPyError(
             f"{project.script_location / 'env.py'} never called context.run_migrations().",

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pglast
-import sqlglot
 from pglast.parser import ParseError, scan
-from sqlglot.errors import ParseError as GlotParseError
-from sqlglot.tokens import TokenType
 
 
 @dataclass(frozen=True)
@@ -98,6 +95,9 @@ def neutralise_pg_placeholders(sql: str) -> str:
 
 
 def _parse_glot(sql: str, dialect: str) -> list[PgStatement | GlotStatement | Unparsed]:
+    import sqlglot  # only needed for dialects other than PostgreSQL: imported on first use
+    from sqlglot.errors import ParseError as GlotParseError
+
     clean = _neutralise_glot_placeholders(sql, dialect)
     try:
         expressions = sqlglot.parse(clean, read=dialect)
@@ -118,6 +118,9 @@ def _parse_glot(sql: str, dialect: str) -> list[PgStatement | GlotStatement | Un
 def _neutralise_glot_placeholders(sql: str, dialect: str) -> str:
     if "%" not in sql:
         return sql
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
     try:
         tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
     except sqlglot.errors.TokenError:
@@ -136,3 +139,20 @@ def _neutralise_glot_placeholders(sql: str, dialect: str) -> str:
     for start, end in reversed(spans):
         sql = sql[:start] + " NULL " + sql[end:]
     return sql
+
+
+class _LazyModule:
+    """A module imported on first attribute access (sqlglot costs ~45 ms to import)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        module = importlib.import_module(self._name)
+        return getattr(module, attr)
+
+
+#: ``sqlglot.expressions``, for rules that also handle MySQL/SQLite: ``from ..sql import exp``.
+exp: Any = _LazyModule("sqlglot.expressions")

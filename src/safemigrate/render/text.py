@@ -174,3 +174,16 @@ def migrate(console: Console, report) -> None:  # MigrateReport
         failed = [c for c in report.checks if not c.ok]
         console.print(Text(f"✗ {len(failed)} preflight check(s) failed: nothing was changed" if failed else
                            "✗ the database does not match the models yet: see above", style="bold red"))
+
+
+def round_trips(console: Console, report) -> None:  # DowngradeReport
+    console.print(Text.assemble(("safemigrate verify-downgrade", "bold"), f" — {report.scratch}"))
+    for item in report.revisions:
+        if item.ok:
+            console.print(Text(f"  ✓ {item.revision} upgrade, downgrade, upgrade", style="green"))
+            continue
+        console.print(Text(f"  ✗ {item.revision} {item.stage}: {item.message}", style="bold red"))
+        for diff in item.differences:
+            console.print(Text(f"      {diff}", style="yellow"))
+    console.print(Text("✓ every downgrade restores its schema" if report.ok else "✗ some downgrades are broken",
+                       style="bold green" if report.ok else "bold red"))

@@ -9,8 +9,8 @@ from pglast import ast
 
 from ..model import Context, Violation
 from ..pg import (AlterTableType, ConstrType, add_column_code, alter_commands, column_constraints, executed_nodes,
-                  op_table, placed, py_str, quote_ident, quoted_relation, relation, sql_of, statements_run, string_values,
-                  table_of, validate_constraint_code)
+                  op_table, placed, py_str, quote_ident, quoted_relation, relation, sql_of, statements_run,
+                  string_values, table_of, validate_constraint_code)
 from ..registry import rule
 
 
@@ -88,7 +88,8 @@ def _default_name(table: str, expr: Any) -> str:
 def _steps(rel: Any, add_column: str, constraint: Any, name: str) -> str:
     condition = sql_of(constraint.raw_expr)
     if constraint.is_no_inherit:
-        sql = f"ALTER TABLE {quoted_relation(rel)} ADD CONSTRAINT {quote_ident(name)} CHECK ({condition}) NO INHERIT NOT VALID"
+        sql = (f"ALTER TABLE {quoted_relation(rel)} ADD CONSTRAINT {quote_ident(name)} CHECK ({condition}) "
+               "NO INHERIT NOT VALID")
         add = f"op.execute({py_str(sql)})"
     else:
         bare, schema = op_table(relation(rel))

@@ -127,11 +127,11 @@ def _serial_fix(rel: Any, column: Any) -> str:
     kind = "sa.SmallInteger()" if type_name(column.typeName) in {"smallserial", "serial2", "int2"} else (
         "sa.Integer()" if type_name(column.typeName) in {"serial", "serial4", "int4"} else "sa.BigInteger()")
     column_sql = f"{quoted_relation(rel)}.{quote_ident(name)}"
+    next_value = f"nextval('{sequence}')"
     return (
         f"op.add_column({bare}, sa.Column({py_str(name)}, {kind}, nullable=True){schema})\n"
         f"op.execute({py_str(f'CREATE SEQUENCE {sequence} OWNED BY {column_sql}')})\n"
-        f"op.alter_column({bare}, {py_str(name)}, server_default=sa.text({py_str(f'nextval({chr(39)}{sequence}{chr(39)})')})"
-        f"{schema})\n"
+        f"op.alter_column({bare}, {py_str(name)}, server_default=sa.text({py_str(next_value)}){schema})\n"
         "# then backfill old rows in batches, outside a migration transaction:\n"
         f"#   UPDATE {quoted_relation(rel)} SET {quote_ident(name)} = nextval('{sequence}') "
         f"WHERE {quote_ident(name)} IS NULL AND id BETWEEN ... AND ...\n"

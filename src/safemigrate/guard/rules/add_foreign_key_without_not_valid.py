@@ -77,8 +77,8 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                     add = add_column_code(node.relation, column, without=(ConstrType.CONSTR_FOREIGN,))
                     yield placed(Violation(
                         message=f"Adding `{table}.{column.colname}` with an inline REFERENCES `{referenced}` checks "
-                                f"every row of `{table}`, because the statement also sets a default: reads and writes of "
-                                f"`{table}`, and writes to `{referenced}`, wait until the scan finishes.",
+                                f"every row of `{table}`, because the statement also sets a default: reads and "
+                                f"writes of `{table}`, and writes to `{referenced}`, wait until the scan finishes.",
                         help="Add the column without REFERENCES, then add the foreign key NOT VALID and VALIDATE "
                              "it in a later migration: validation scans the table without blocking writes.",
                         target=table,

@@ -98,7 +98,8 @@ def _steps(rel: Any, add_column: str, columns: list[str], name: str, kind: str) 
     bare, schema = op_table(relation(rel))
     index = (f"op.create_index({py_str(name)}, {bare}, [{', '.join(py_str(c) for c in columns)}], unique=True"
              f"{schema}, postgresql_concurrently=True)")
-    attach = f"ALTER TABLE {quoted_relation(rel)} ADD CONSTRAINT {quote_ident(name)} {kind} USING INDEX {quote_ident(name)}"
+    attach = (f"ALTER TABLE {quoted_relation(rel)} ADD CONSTRAINT {quote_ident(name)} {kind} "
+              f"USING INDEX {quote_ident(name)}")
     first = (f"{add_column}\n\n# Migration 2 (a later revision): build the index without blocking writes\n"
              if add_column else "# Migration 1: build the index without blocking writes\n")
     last = "3" if add_column else "2"

@@ -9,7 +9,7 @@ from pglast import ast
 
 from ..model import Context, Violation
 from ..pg import (AlterTableType, alter_commands, op_table, placed, py_str, quote_ident, quoted_relation, relation,
-                  rewrite_free_sources, sa_type, sql_of, statements_run, type_sql, using_is_plain, with_imports)
+                  rewrite_free_sources, sa_type, statements_run, type_sql, using_is_plain, with_imports)
 from ..registry import rule
 
 RULE = "change-column-type-may-rewrite"
@@ -71,7 +71,8 @@ def _fix(rel: Any, column: str, type_node: Any, shown: str) -> str:
     if kind is not None:
         change = f"op.alter_column({bare}, {py_str(column)}, type_={kind}{schema})"
     else:
-        change = f"op.execute({py_str(f'ALTER TABLE {quoted_relation(rel)} ALTER COLUMN {quote_ident(column)} TYPE {shown}')})"
+        sql = f"ALTER TABLE {quoted_relation(rel)} ALTER COLUMN {quote_ident(column)} TYPE {shown}"
+        change = f"op.execute({py_str(sql)})"
     target = f"{table}.{column}".lower()
     return with_imports(
         "from safemigrate import allow\n\n"

@@ -13,7 +13,7 @@ from ..registry import rule
 
 
 @rule("enum-add-value", severity="warning", category="locking",
-      summary="Adding an enum value inside a transaction fails before PostgreSQL 12, and the value is unusable until commit")
+      summary="An enum value added in a transaction fails before PostgreSQL 12 and is unusable until commit")
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """``ALTER TYPE ... ADD VALUE`` cannot run inside a transaction block before PostgreSQL
     12, and Alembic runs each migration in one: the migration fails. From 12 on it runs,

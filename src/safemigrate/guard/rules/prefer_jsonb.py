@@ -47,8 +47,9 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             else:
                 code = f"op.add_column({bare}, sa.Column({py_str(column)}, {jsonb}){schema})"
             yield placed(Violation(
-                message=f"`{table}.{column}` is declared {'json[]' if array else 'json'}, which keeps the raw text: it is parsed again on every "
-                        "access, cannot be indexed with GIN, and DISTINCT, GROUP BY and UNION fail on it.",
+                message=f"`{table}.{column}` is declared {'json[]' if array else 'json'}, which keeps the raw text: "
+                        "it is parsed again on every access, cannot be indexed with GIN, and DISTINCT, GROUP BY and "
+                        "UNION fail on it.",
                 help="Use jsonb (postgresql.JSONB in SQLAlchemy), unless you must keep key order, duplicate keys or "
                      "whitespace exactly.",
                 target=f"{table}.{column}",

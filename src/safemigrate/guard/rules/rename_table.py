@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import sqlglot.expressions as exp
+from ..sql import exp
 from pglast import ast
 
 from ..model import Context, Violation

@@ -66,8 +66,9 @@ def _violation(rel: Any, table: str, column: str, pg_version: int) -> Violation:
            f"{schema}, postgresql_not_valid=True)")
     validate = validate_constraint_code(rel, name)
     if pg_version >= 12:
-        help = (f"Add CHECK ({quote_ident(column)} IS NOT NULL) NOT VALID, VALIDATE it in a later migration (no lock on reads "
-                "or writes), then SET NOT NULL, which PostgreSQL 12+ does without a scan, and drop the check.")
+        help = (f"Add CHECK ({quote_ident(column)} IS NOT NULL) NOT VALID, VALIDATE it in a later migration (no "
+                "lock on reads or writes), then SET NOT NULL, which PostgreSQL 12+ does without a scan, and drop "
+                "the check.")
         fix = ("# Migration 1: only new rows are checked\n"
                f"{add}\n\n"
                "# Migration 2 (a later revision): the check proves NOT NULL, so SET NOT NULL does not scan\n"
@@ -75,9 +76,9 @@ def _violation(rel: Any, table: str, column: str, pg_version: int) -> Violation:
                f"op.alter_column({bare}, {py_str(column)}, nullable=False{schema})\n"
                f"op.drop_constraint({py_str(name)}, {bare}, type_=\"check\"{schema})")
     else:
-        help = (f"PostgreSQL {pg_version} always scans for SET NOT NULL: add CHECK ({quote_ident(column)} IS NOT NULL) NOT VALID, "
-                "VALIDATE it in a later migration (no lock on reads or writes), and keep the check instead of "
-                "NOT NULL until you run PostgreSQL 12+.")
+        help = (f"PostgreSQL {pg_version} always scans for SET NOT NULL: add CHECK ({quote_ident(column)} IS NOT "
+                "NULL) NOT VALID, VALIDATE it in a later migration (no lock on reads or writes), and keep the check "
+                "instead of NOT NULL until you run PostgreSQL 12+.")
         fix = ("# Migration 1: only new rows are checked\n"
                f"{add}\n\n"
                "# Migration 2 (a later revision): checks existing rows without blocking reads or writes\n"

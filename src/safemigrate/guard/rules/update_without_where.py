@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import sqlglot.expressions as exp
+from ..sql import exp
 from pglast import ast
 from pglast.stream import RawStream
 

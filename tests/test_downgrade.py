@@ -1,0 +1,75 @@
+"""verify-downgrade and the production downgrade policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_safemigrate
+from helpers import scalar, upgrade
+from safemigrate import Project
+from safemigrate.runner.downgrade import verify_downgrade
+
+
+def _break_downgrade(shop, revision: str, old: str, new: str) -> None:
+    path = next((shop / "migrations" / "versions").glob(f"{revision}_*.py"))
+    source = path.read_text()
+    head, _, tail = source.partition("def downgrade")
+    assert old in tail, tail
+    path.write_text(head + "def downgrade" + tail.replace(old, new, 1))
+
+
+def test_example_round_trips(shop):
+    report = verify_downgrade(Project.from_pyproject(shop))
+    assert report.ok and len(report.revisions) == 11
+
+
+@pytest.mark.postgres
+def test_example_round_trips_on_postgres(shop, pg_server):
+    report = verify_downgrade(Project.from_pyproject(shop, scratch_url=pg_server), "916a526e23a8:head")
+    assert report.ok and [r.revision for r in report.revisions] == ["36c914febd34", "359940d6ad08", "d5f6b1370600"]
+
+
+def test_downgrade_that_leaves_a_column_behind(shop):
+    # d5f6b1370600 adds customers.loyalty_points; make its downgrade forget to drop it
+    path = next((shop / "migrations" / "versions").glob("d5f6b1370600_*.py"))
+    source = path.read_text()
+    head, _, tail = source.partition("def downgrade")
+    body_start = tail.index(":\n") + 2
+    path.write_text(head + "def downgrade" + tail[:body_start] + "    pass\n")
+    report = verify_downgrade(Project.from_pyproject(shop), "359940d6ad08:head")
+    assert not report.ok
+    broken = report.revisions[0]
+    assert (broken.revision, broken.stage) == ("d5f6b1370600", "restore")
+    assert any("loyalty_points" in d for d in broken.differences)
+
+
+def test_downgrade_that_fails(shop):
+    path = next((shop / "migrations" / "versions").glob("916a526e23a8_*.py"))
+    source = path.read_text()
+    head, _, tail = source.partition("def downgrade")
+    body_start = tail.index(":\n") + 2
+    path.write_text(head + "def downgrade" + tail[:body_start] + "    op.drop_table('no_such_table')\n")
+    report = verify_downgrade(Project.from_pyproject(shop), "4f241768b312:916a526e23a8")
+    assert [(r.revision, r.stage, r.ok) for r in report.revisions] == [("916a526e23a8", "downgrade", False)]
+    assert "no_such_table" in report.revisions[0].message
+    result = run_safemigrate("verify-downgrade", "4f241768b312:916a526e23a8", cwd=shop)
+    assert result.returncode == 1 and "916a526e23a8 downgrade" in result.stdout
+
+
+def test_production_downgrade_needs_the_flag(shop, sqlite_url):
+    upgrade(shop, sqlite_url)
+    refused = run_safemigrate("downgrade", "-1", "--env", "production", "--database-url", sqlite_url, cwd=shop)
+    assert refused.returncode == 2 and "fix-forward" in refused.stderr
+    assert "--allow-production-downgrade" in refused.stderr
+    assert scalar(sqlite_url, "SELECT version_num FROM alembic_version") == "d5f6b1370600"
+    done = run_safemigrate("downgrade", "-1", "--env", "production", "--allow-production-downgrade",
+                           "--database-url", sqlite_url, cwd=shop)
+    assert done.returncode == 0, done.stderr
+    assert scalar(sqlite_url, "SELECT version_num FROM alembic_version") == "359940d6ad08"
+
+
+def test_development_downgrade_needs_no_flag(shop, sqlite_url):
+    upgrade(shop, sqlite_url)
+    done = run_safemigrate("downgrade", "-1", "--env", "dev", "--database-url", sqlite_url, cwd=shop)
+    assert done.returncode == 0, done.stderr
+    assert scalar(sqlite_url, "SELECT version_num FROM alembic_version") == "359940d6ad08"
