@@ -66,13 +66,26 @@ from pglast.parser import ParseError as _ParseError
 from pglast.parser import scan as _scan
 
 
+_walked: tuple[Any, list[Any]] | None = None  # the last statement walked, and its nodes
+
+
 def executed_nodes(node: Any) -> _Iterator[Any]:
     """The nodes of ``node`` that take effect when the statement runs.
 
     Depth first, in source order, skipping what only runs later (function bodies, rule
     actions: see :func:`statements_run`) and plain EXPLAIN, which plans without
-    executing (EXPLAIN ANALYZE does execute).
+    executing (EXPLAIN ANALYZE does execute). Several rules walk the same statement
+    one after the other, so the last walk is kept.
     """
+    global _walked
+    if _walked is not None and _walked[0] is node:
+        return iter(_walked[1])
+    nodes = list(_walk(node))
+    _walked = (node, nodes)
+    return iter(nodes)
+
+
+def _walk(node: Any) -> _Iterator[Any]:
     stack = [node]
     while stack:
         item = stack.pop()
