@@ -148,3 +148,30 @@ def _columns(url: str, table: str) -> set[str]:
         return {c["name"] for c in inspect(engine).get_columns(table)}
     finally:
         engine.dispose()
+
+
+CONCURRENT_INDEX = """with op.get_context().autocommit_block():
+    op.create_index("ix_users_name", "users", ["name"], postgresql_concurrently=True)"""
+
+
+def test_concurrent_index_under_the_migrator_lock_does_not_deadlock(tmp_path, pg_url):
+    project = make_project(tmp_path / "p", CONCURRENT_INDEX)
+    models = project / "guardapp" / "models.py"
+    models.write_text(models.read_text() + 'sa.Index("ix_users_name", users.c.name)\n')
+    started = time.monotonic()
+    report = Project.from_pyproject(project, database_url=pg_url, environment="production").migrate(lock_wait=30)
+    assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
+    assert time.monotonic() - started < 60
+    assert scalar(pg_url, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                          "WHERE c.relname = 'ix_users_name' AND i.indisvalid") == 1
+
+
+def test_statement_timeout_is_applied(tmp_path, pg_url):
+    project = make_project(tmp_path / "p", 'op.execute("SELECT pg_sleep(3)")')
+    _set(project, "statement_timeout", '"300ms"')
+    from safemigrate.errors import MigrationFailed
+
+    with pytest.raises(MigrationFailed) as info:
+        Project.from_pyproject(project, database_url=pg_url, environment="development").migrate()
+    assert "statement timeout" in str(info.value).lower()
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "0001"

@@ -325,3 +325,11 @@ def test_connection_inside_a_transaction_is_not_broken(shop, pg_url):
             assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0  # transaction still usable
     finally:
         engine.dispose()
+
+
+def test_accepts_an_async_engine(shop, sqlite_url):
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    upgrade(shop, sqlite_url)
+    engine = create_async_engine(sqlite_url.replace("sqlite://", "sqlite+aiosqlite://"))
+    require_current_schema(engine, shop)  # checked through the sync driver; the app's event loop is not needed

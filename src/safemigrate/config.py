@@ -26,7 +26,7 @@ DEFAULT_ALIASES: dict[str, str] = {
 _KNOWN_KEYS = {
     "metadata", "script_location", "alembic_ini", "database_url_env", "environment_env",
     "database_url", "scratch_url", "dialect", "compare_server_default", "environment_aliases",
-    "start_after", "lock_timeout", "pg_version",
+    "start_after", "lock_timeout", "statement_timeout", "pg_version",
 }
 
 
@@ -47,6 +47,7 @@ class Settings:
     environment_aliases: dict[str, str] = field(default_factory=dict)
     start_after: str | None = None  # revisions up to this one are not linted
     lock_timeout: str = "5s"  # set by safemigrate's env.py helper on PostgreSQL ("0" turns it off)
+    statement_timeout: str = "0"  # likewise; "0" (the default) means no limit
     pg_version: int | None = None  # PostgreSQL major version to lint for when no server is connected
 
     @property

@@ -54,10 +54,10 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
 
     options["process_revision_directives"] = make_hook(options.get("process_revision_directives"))
 
-    timeout = settings.lock_timeout
+    timeouts = (settings.lock_timeout, settings.statement_timeout)
     connection = config.attributes.get("connection")
     if connection is not None:
-        _run_on(context, connection, options, timeout)
+        _run_on(context, connection, options, *timeouts)
         return
 
     raw_url, _source = resolve_database_url(settings, ini_url=config.get_main_option("sqlalchemy.url"))
@@ -76,25 +76,28 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
         return
 
     if url.get_driver_name() in _ASYNC_DRIVERS:
-        asyncio.run(_run_async(context, url, options, timeout))
+        asyncio.run(_run_async(context, url, options, timeouts))
         return
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            _run_on(context, conn, options, timeout)
+            _run_on(context, conn, options, *timeouts)
     finally:
         engine.dispose()
 
 
-def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_timeout: str = "5s") -> None:
+def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_timeout: str = "5s",
+            statement_timeout: str = "0") -> None:
     from .guard.runtime import RECORD_ONLY, RuntimeGuard
 
     options = dict(options)
-    if connection.dialect.name == "postgresql" and lock_timeout not in {"", "0"}:
+    if connection.dialect.name == "postgresql":
         # A blocked ALTER TABLE queues every later query on its table behind it:
         # give up after lock_timeout instead of stalling the application.
-        connection.exec_driver_sql(f"SET lock_timeout = '{_duration(lock_timeout)}'")
-        connection.commit()  # a session setting: it stays, and Alembic starts from no transaction
+        for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+            if value not in {"", "0"}:
+                connection.exec_driver_sql(f"SET {name} = '{_duration(value, name)}'")
+        connection.commit()  # session settings: they stay, and Alembic starts from no transaction
     options.setdefault("render_as_batch", connection.dialect.name == "sqlite")
     guard = None
     if not context.config.attributes.get(RECORD_ONLY):
@@ -113,26 +116,26 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
             guard.remove(connection)
 
 
-def _duration(value: str) -> str:
+def _duration(value: str, key: str = "lock_timeout") -> str:
     """A PostgreSQL duration such as '5s' or '1500ms', checked so it can be inlined safely."""
     text = value.strip()
     number = text.rstrip("smhinu ")
     unit = text[len(number):].strip()
     if not number.replace(".", "", 1).isdigit() or unit not in {"", "ms", "s", "min", "h"}:
         raise ConfigError(
-            f"[tool.safemigrate] lock_timeout = {value!r} is not a duration.",
-            "It is sent to PostgreSQL as SET lock_timeout.",
+            f"[tool.safemigrate] {key} = {value!r} is not a duration.",
+            f"It is sent to PostgreSQL as SET {key}.",
             "Write it like '5s', '1500ms' or '1min'; '0' turns it off.",
         )
     return f"{number}{unit}"
 
 
-async def _run_async(context: Any, url: Any, options: dict[str, Any], timeout: str) -> None:
+async def _run_async(context: Any, url: Any, options: dict[str, Any], timeouts: tuple[str, str]) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as conn:
-            await conn.run_sync(lambda sync_conn: _run_on(context, sync_conn, options, timeout))
+            await conn.run_sync(lambda sync_conn: _run_on(context, sync_conn, options, *timeouts))
     finally:
         await engine.dispose()
