@@ -23,7 +23,7 @@ class Base(DeclarativeBase):
 class Note(Base):
     __tablename__ = "notes"
     id: Mapped[int] = mapped_column(primary_key=True)
-    body: Mapped[str] = mapped_column(sa.String(200), server_default="untitled")
+    body: Mapped[str] = mapped_column(sa.String(200), server_default="")
 '''
 
 

@@ -40,8 +40,32 @@ def comparison_context(connection: Connection, options: dict[str, Any], **overri
     for key, value in overrides.items():
         if key == "compare_server_default" and callable(opts.get(key)):
             continue  # the project's own comparison function wins
-        opts[key] = value
+        opts[key] = same_default if key == "compare_server_default" and value is True else value
     return MigrationContext.configure(connection=connection, opts=opts)
+
+
+def same_default(context: Any, inspected_column: Any, metadata_column: Any, inspected_default: str | None,
+                 metadata_default: Any, rendered_metadata_default: str | None) -> bool | None:
+    """``compare_server_default`` that settles trivially equal defaults and defers the rest to Alembic.
+
+    Databases echo a default back wrapped in parentheses or with quotes (SQLite reflects ``''`` as
+    ``('')``, ``0`` as ``(0)``); Alembic would report those as differences. Returning None lets
+    Alembic's own comparison decide every other case.
+    """
+    if inspected_default is None or rendered_metadata_default is None:
+        return None
+    if _bare(inspected_default) == _bare(rendered_metadata_default):
+        return False
+    return None
+
+
+def _bare(text: str) -> str:
+    text = text.strip()
+    while len(text) >= 2 and text[0] == "(" and text[-1] == ")":
+        text = text[1:-1].strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return text
 
 
 def without_ledger(user_filter: Any) -> Any:

@@ -24,6 +24,7 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection, create_engine
 
 from .config import load_settings, resolve_database_url
+from .drift import same_default
 from .errors import ConfigError
 from .metadata import import_metadata
 from .urls import backend_of, parse_url
@@ -43,7 +44,7 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
     options: dict[str, Any] = {
         "target_metadata": target_metadata,
         "compare_type": True,
-        "compare_server_default": settings.compare_server_default,
+        "compare_server_default": same_default if settings.compare_server_default else False,
         "transaction_per_migration": True,
     }
     options.update(configure_kwargs)
