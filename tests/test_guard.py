@@ -107,3 +107,30 @@ def test_autogenerate_withholds_destructive_operations(tmp_path, pg_url, allow_f
         assert "op.drop_column('users', 'email')" in downgrade_body
         assert "kept these destructive operations out" in result.stderr
         assert "with allow('drop-column', 'users.name'" in result.stderr
+
+
+BATCH_DROP = """with op.batch_alter_table("users") as batch_op:
+    batch_op.drop_column("name")"""
+
+
+def test_sqlite_batch_drop_column_is_caught_as_an_operation(tmp_path, sqlite_url):
+    # on SQLite, batch mode rebuilds the table: the SQL holds no DROP COLUMN, the operation does
+    project = make_project(tmp_path / "p", BATCH_DROP)
+    result = alembic_upgrade(project, sqlite_url)
+    assert result.returncode != 0 and "drop-column" in result.stderr
+    assert scalar(sqlite_url, "SELECT count(*) FROM pragma_table_info('users') WHERE name = 'name'") == 1
+    assert scalar(sqlite_url, "SELECT version_num FROM alembic_version") == "0001"
+    report = Project.from_pyproject(project, database_url=sqlite_url).lint()
+    found = [f for f in report.findings if f.rule == "drop-column" and f.revision == "0002"]
+    assert found and found[0].target == "users.name" and found[0].line == 17  # batch_op.drop_column
+    review = Project.from_pyproject(project, database_url=sqlite_url).review("0002")
+    assert not any("DROP COLUMN" in s.sql for s in review.revisions[0].statements if not s.operation)
+
+
+def test_sqlite_batch_drop_column_signed_off_runs(tmp_path, sqlite_url):
+    body = 'with allow("drop-column", "users.name", reason="moved to profiles"):\n' + \
+           "\n".join("    " + line for line in BATCH_DROP.splitlines())
+    project = make_project(tmp_path / "p", body)
+    result = alembic_upgrade(project, sqlite_url)
+    assert result.returncode == 0, result.stderr
+    assert scalar(sqlite_url, "SELECT count(*) FROM pragma_table_info('users') WHERE name = 'name'") == 0

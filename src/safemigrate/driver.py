@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, InvalidRequestError
 
 from .config import URL_OVERRIDE_ENV
 from .guard import signoff
+from .guard.ops import observing
 from .guard.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
 from .errors import DatabaseUnreachable, EnvPyError, MigrationFailed, SafemigrateError
 from .results import RevisionRun, Statement
@@ -86,8 +87,11 @@ class _Recorder:
             self.runs.append(RevisionRun(info, self.statements, round(elapsed, 3)))
             self.current = None
 
+    def on_operation(self, operation: Any, sql: str) -> None:
+        self.add(sql, operation=True)
+
     def add(self, sql: str, parameters: Any = None, *, in_transaction: bool | None = None,
-            bookkeeping: bool = False) -> None:
+            bookkeeping: bool = False, operation: bool = False) -> None:
         if self.current is None:
             return
         params = None
@@ -99,7 +103,7 @@ class _Recorder:
         line = frame.f_lineno if frame is not None else None
         self.statements.append(Statement(sql.strip(), params, bookkeeping=bookkeeping or not self.in_body,
                                          line=line, in_transaction=in_transaction,
-                                         signoffs=list(signoff.active())))
+                                         signoffs=list(signoff.active()), operation=operation))
 
     # SQLAlchemy event listeners ------------------------------------------
     def on_do_connect(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
@@ -248,7 +252,8 @@ def run_env(
                 project.settings.database_url_env: url.render_as_string(hide_password=False)}
     try:
         with _environment(env_vars), _listening(recorder, online=not offline_dialect), \
-                in_folder(project.settings.root), EnvironmentContext(config, script, **opts):
+                in_folder(project.settings.root), observing(recorder.on_operation), \
+                EnvironmentContext(config, script, **opts):
             script.run_env()
     except _WrongDatabase as exc:
         raise _wrong_database(project, exc.actual, url) from None

@@ -17,6 +17,7 @@ revision, batch mode on SQLite. Keyword arguments are passed on to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,12 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
         dialect = "mysql" if connection.dialect.name == "mariadb" else connection.dialect.name
         guard = RuntimeGuard(dialect, pg_version=info[0] if dialect == "postgresql" else 15)
         guard.install(connection)
+    from .guard.ops import observing
+
     try:
         context.configure(connection=connection, **options)
-        with context.begin_transaction():
+        watching = observing(guard.on_operation) if guard is not None else contextlib.nullcontext()
+        with context.begin_transaction(), watching:
             context.run_migrations()
         if connection.in_transaction():
             connection.commit()

@@ -61,6 +61,7 @@ class Statement:
     line: int | None = None  # line of the revision file that sent it
     in_transaction: bool | None = None  # False inside Alembic's autocommit_block
     signoffs: list[SignOff] = field(default_factory=list)  # `with allow(...)` blocks around it
+    operation: bool = False  # an Alembic operation observed in batch mode, rendered as SQL; not sent as such
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
               declared: dict[str, tuple[SignOff, ...]], root: Path) -> list[Finding]:
     """Findings for each revision's statements, in order, with sign-offs applied."""
     findings: list[Finding] = []
+    seen: set[tuple[str, str, str | None, int | None]] = set()
     for run in runs:
         info = run.revision
         context = Context(dialect=dialect, pg_version=pg_version, revision=info.revision,
@@ -48,8 +49,17 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
                 continue
             if statement.in_transaction is not None:
                 context.in_transaction = statement.in_transaction
-            for finding in lint_sql(statement.sql, context):
+            # an observed batch operation is rendered as PostgreSQL SQL: read it as such
+            here = context if not statement.operation else Context(
+                dialect="postgresql", pg_version=pg_version, revision=info.revision, lock_timeout_set=True,
+                created_tables=set(context.created_tables))
+            for finding in lint_sql(statement.sql, here, categories=None if not statement.operation
+                                    else {Category.DESTRUCTIVE}):
                 finding = replace(finding, revision=info.revision, path=info.path, line=statement.line)
+                key = (finding.rule, finding.target, finding.revision, finding.line)
+                if key in seen:
+                    continue  # an observed operation and the SQL it became: report it once
+                seen.add(key)
                 signoff = next((s for s in (*statement.signoffs, *module_signoffs)
                                 if s.covers(finding.rule, finding.target)), None)
                 if signoff is not None:

@@ -56,14 +56,25 @@ class RuntimeGuard:
 
     def before_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                        executemany: bool) -> None:
-        frame = signoff.migration_frame(sys._getframe(1))
+        autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        self._check(statement, self.dialect, in_transaction=not autocommit)
+
+    def on_operation(self, operation: Any, sql: str) -> None:
+        """A destructive batch operation (a SQLite table rebuild hides it from the SQL)."""
+        self._check(sql, "postgresql", in_transaction=True)
+
+    def _check(self, statement: str, dialect: str, *, in_transaction: bool) -> None:
+        frame = signoff.migration_frame(sys._getframe(2))
         if frame is None:
             return  # env.py's own statements and Alembic's version bookkeeping
         module = frame.f_globals
         revision = str(module.get("revision"))
         ctx = self.contexts.setdefault(revision, Context(dialect=self.dialect, pg_version=self.pg_version,
                                                          revision=revision, lock_timeout_set=True))
-        ctx.in_transaction = conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+        ctx.in_transaction = in_transaction
+        if dialect != ctx.dialect:
+            ctx = Context(dialect=dialect, pg_version=self.pg_version, revision=revision, lock_timeout_set=True,
+                          created_tables=set(ctx.created_tables))
         allowed = (*signoff.active(), *signoff.declared(module))
         for finding in lint_sql(statement, ctx, categories={Category.DESTRUCTIVE}):
             if finding.severity is not Severity.ERROR:

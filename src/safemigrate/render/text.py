@@ -83,7 +83,7 @@ def review(console: Console, report: ReviewReport) -> None:
                                 f" — {len(report.revisions)} revision(s), {report.range}, {report.dialect}"))
     for run in report.revisions:
         info = run.revision
-        body = [s for s in run.statements if not s.bookkeeping]
+        body = [s for s in run.statements if not s.bookkeeping and not s.operation]
         sql = "\n\n".join((s.sql if s.sql.rstrip().endswith(";") else s.sql + ";")
                           + (f"\n-- parameters: {s.parameters}" if s.parameters else "") for s in body)
         title = f"{info.revision} {info.message} ({info.path})"
@@ -152,7 +152,7 @@ def migrate(console: Console, report) -> None:  # MigrateReport
     if report.plan:
         console.print(Text(f"plan: {len(report.plan)} revision(s): {', '.join(report.plan)}"))
     for run in report.ddl:
-        body = [s for s in run.statements if not s.bookkeeping]
+        body = [s for s in run.statements if not s.bookkeeping and not s.operation]
         sql = "\n".join(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";" for s in body)
         console.print(Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
                             title=f"{run.revision.revision} {run.revision.message}", title_align="left",
