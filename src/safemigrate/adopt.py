@@ -43,8 +43,12 @@ def find_existing(root: Path) -> Path | None:
 
 
 def init_project(root: Path | str, *, metadata: str | None = None, script_location: str | None = None,
-                 database_url_env: str = "DATABASE_URL", environment_env: str = "APP_ENV") -> InitReport:
+                 database_url_env: str = "DATABASE_URL", environment_env: str = "APP_ENV",
+                 github: bool = False) -> InitReport:
     """Adopt or scaffold the Alembic setup in ``root`` and write ``[tool.safemigrate]``.
+
+    ``github`` also writes the GitHub Actions workflows (pull-request check and
+    post-merge autofix) into the repository's ``.github/workflows``.
 
     Everything is validated before the first file is written, so a failure
     leaves the project as it was.
@@ -115,6 +119,15 @@ def init_project(root: Path | str, *, metadata: str | None = None, script_locati
         notes.append("Set metadata in [tool.safemigrate] (e.g. 'shop.models:Base.metadata'), unless env.py "
                      "already passes target_metadata.")
     load_settings(root)  # what we wrote must read back
+    if github:
+        from .ci.workflows import write_workflows
+
+        for item in write_workflows(root):
+            if item.written:
+                written.append(_relative(item.path, root))
+            else:
+                notes.append(f"{_relative(item.path, root)} already exists and was left as it is "
+                             "(delete it and rerun `safemigrate init --github` to get the current version).")
     return InitReport(root=str(root), adopted=existing is not None, script_location=rel_location,
                       written=written, snippet=snippet, settings=settings, notes=notes)
 

@@ -106,12 +106,15 @@ def main() -> None:
 @click.option("--environment-env", default="APP_ENV", show_default=True,
               help="Environment variable naming the environment (development, staging, production...).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--github", is_flag=True,
+              help="Also write the GitHub Actions workflows (.github/workflows/pr-migration-check.yml and "
+                   "migration-autofix.yml).")
 def init(project_path: Path, metadata: str | None, script_location: str | None, database_url_env: str,
-         environment_env: str, fmt: str) -> None:
+         environment_env: str, fmt: str, github: bool) -> None:
     """Adopt an existing Alembic setup, or scaffold one, and write [tool.safemigrate]."""
     def action() -> bool:
         report = init_project(project_path, metadata=metadata, script_location=script_location,
-                              database_url_env=database_url_env, environment_env=environment_env)
+                              database_url_env=database_url_env, environment_env=environment_env, github=github)
         _emit(report, fmt, txt.init, md.init)
         return True
     _run(fmt, action)
@@ -266,6 +269,10 @@ def ledger_accept(project_path: Path | None, database_url: str | None, fmt: str,
         return True
     _run(fmt, action)
 
+
+from .ci.cli import ci  # noqa: E402 - last: safemigrate.ci.cli imports this module's helpers
+
+main.add_command(ci)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
