@@ -120,3 +120,9 @@ def test_rules_md_is_generated_and_fresh():
 def test_driver_placeholders_are_parsed_not_reported(sql, dialect):
     findings = lint_sql(sql, Context(dialect=dialect, lock_timeout_set=True))
     assert not [f for f in findings if f.rule == "unparsable-statement"], findings
+
+
+def test_statement_text_survives_non_ascii_text():
+    findings = lint_sql("UPDATE t SET a = 'ééé' WHERE id = 1; DELETE FROM customers", Context(lock_timeout_set=True))
+    delete = next(f for f in findings if f.rule == "delete-without-where")
+    assert delete.statement == "DELETE FROM customers"

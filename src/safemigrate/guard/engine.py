@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pglast import ast
+from pglast.enums import TransactionStmtKind
 
 from . import sql as sqlmod
 from .model import Category, Context, Finding, Severity
@@ -32,7 +33,14 @@ def lint_sql(text: str, context: Context, *, rules: Iterable[Rule] | None = None
                 "Check it by hand, or report it if it is valid SQL.", "", statement.text,
             ))
             continue
+        # a rule that declares the statement types it looks at (pg.looks_at) is skipped for others,
+        # unless the statement carries more (a DO block, a function, a rule)
+        node = statement.node
+        typed = isinstance(statement, sqlmod.PgStatement) and not isinstance(node, sqlmod.CARRIERS)
         for rule in chosen:
+            kinds = getattr(rule.check, "node_types", None)
+            if typed and kinds is not None and not isinstance(node, kinds):
+                continue
             for violation in rule.check(statement, context):
                 findings.append(Finding(
                     rule.id, rule.severity, rule.category, violation.message, violation.help,
@@ -54,8 +62,6 @@ def _learn(statement: sqlmod.PgStatement | sqlmod.GlotStatement, context: Contex
         elif isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "lock_timeout":
             context.lock_timeout_set = True
         elif isinstance(node, ast.TransactionStmt):
-            from pglast.enums import TransactionStmtKind
-
             if node.kind in (TransactionStmtKind.TRANS_STMT_BEGIN, TransactionStmtKind.TRANS_STMT_START):
                 context.in_transaction = True
             elif node.kind in (TransactionStmtKind.TRANS_STMT_COMMIT, TransactionStmtKind.TRANS_STMT_ROLLBACK):

@@ -65,6 +65,9 @@ from pglast.enums import DropBehavior as _DropBehavior
 from pglast.parser import ParseError as _ParseError
 from pglast.parser import scan as _scan
 
+from .sql import CARRIERS
+from .sql import parse_sql as _parse_sql
+
 
 _walked: tuple[Any, list[Any]] | None = None  # the last statement walked, and its nodes
 
@@ -80,12 +83,13 @@ def executed_nodes(node: Any) -> _Iterator[Any]:
     global _walked
     if _walked is not None and _walked[0] is node:
         return iter(_walked[1])
-    nodes = list(_walk(node))
+    nodes = _walk(node)
     _walked = (node, nodes)
     return iter(nodes)
 
 
-def _walk(node: Any) -> _Iterator[Any]:
+def _walk(node: Any) -> list[Any]:
+    found = []
     stack = [node]
     while stack:
         item = stack.pop()
@@ -96,14 +100,46 @@ def _walk(node: Any) -> _Iterator[Any]:
             continue
         if isinstance(item, ast.ExplainStmt) and not _explain_analyzes(item):
             continue
-        yield item
-        children = [getattr(item, name, None) for name in item.__slots__]
+        found.append(item)
+        children = [getattr(item, name, None) for name in _child_slots(type(item))]
         stack.extend(reversed([c for c in children if isinstance(c, (ast.Node, list, tuple))]))
+    return found
+
+
+_CHILD_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_slots(cls: type) -> tuple[str, ...]:
+    """The attributes of a node class that can hold nodes or lists: not its strings, numbers and enums."""
+    names = _CHILD_SLOTS.get(cls)
+    if names is None:
+        slots = cls.__slots__  # type: ignore[attr-defined]
+        names = tuple(name for name in slots if not isinstance(slots, dict) or _may_hold_nodes(slots[name]))
+        _CHILD_SLOTS[cls] = names
+    return names
+
+
+def _may_hold_nodes(info: Any) -> bool:
+    kinds = getattr(info, "py_type", None)
+    if kinds is None:
+        return True  # not pglast's usual slot description: walk it
+    for kind in kinds if isinstance(kinds, tuple) else (kinds,):
+        if kind in (list, tuple) or (isinstance(kind, type) and issubclass(kind, ast.Node)):
+            return True
+    return False
 
 
 def _explain_analyzes(node: Any) -> bool:
-    for option in node.options or ():
-        if isinstance(option, ast.DefElem) and option.defname == "analyze":
+    return option_enabled(node.options, "analyze")
+
+
+def option_enabled(options: Any, name: str) -> bool:
+    """Whether a list of DefElem options turns ``name`` on: ``(ANALYZE)``, ``(FULL true)``, ``(CONCURRENTLY 1)``.
+
+    The first option of that name decides; an option not given is off.
+    """
+    for option in options or ():
+        if isinstance(option, ast.DefElem) and option.defname == name:
             value = getattr(option.arg, "sval", None) or getattr(option.arg, "boolval", None)
             return option.arg is None or str(value).lower() not in {"false", "off", "0", "f", "no"}
     return False
@@ -135,6 +171,21 @@ def placed(violation: Any, where: str | None) -> Any:
     return _dataclasses.replace(violation, message=f"{where}, {message}", fix=None)
 
 
+def looks_at(*node_types: type) -> Any:
+    """Declare the statement types (pglast node classes) a PostgreSQL rule's check looks at.
+
+    Put it under ``@rule(...)``. The engine then calls the check only for statements of
+    those types, and for DO blocks, functions and rules (:data:`CARRIERS`), whose bodies
+    may run any statement; the check must still test the type of what it looks at.
+    Other dialects' statements always reach the check.
+    """
+    def declare(check: Any) -> Any:
+        check.node_types = node_types
+        return check
+
+    return declare
+
+
 def statements_run(node: Any, context: Any, *, _depth: int = 0) -> _Iterator[tuple[Any, str | None, Any]]:
     """``(statement, where, context)`` for ``node`` itself and for every statement it carries.
 
@@ -146,7 +197,7 @@ def statements_run(node: Any, context: Any, *, _depth: int = 0) -> _Iterator[tup
     created earlier in the same body.
     """
     yield node, None, context
-    if _depth > 3:
+    if _depth > 3 or not isinstance(node, CARRIERS):
         return
     for inner, where in _carried(node):
         inner_context = _dataclasses.replace(context, created_tables=set(context.created_tables))
@@ -166,6 +217,100 @@ def _learn_created(node: Any, context: Any) -> None:
     context.created_tables.add((rel.relname or "").lower())
     if rel.schemaname:
         context.created_tables.add(f"{rel.schemaname}.{rel.relname}".lower())
+
+
+def existing_table_commands(statement: Any, context: Any, *subtypes: Any,
+                            definition: Any = None) -> _Iterator[tuple[Any, Any, str, str | None, Any]]:
+    """``(cmd, alter, table, where, context)`` for each ALTER TABLE subcommand ``statement`` runs on a table
+    that was not created earlier in the revision, itself or through a DO block, function or rule.
+
+    Only subcommands of ``subtypes`` (AlterTableType members; every one when none is given) and, with
+    ``definition`` (a node class or a tuple of them), only those whose ``def_`` is one. ``alter`` is the
+    AlterTableStmt (``alter.relation`` is the RangeVar fixes name), ``table`` its ``schema.table``;
+    ``where`` and ``context`` are as :func:`statements_run` gives them: pass ``where`` to :func:`placed`.
+    """
+    for node, where, ctx in statements_run(statement.node, context):
+        if not isinstance(node, ast.AlterTableStmt):
+            continue
+        table = relation(node.relation)
+        if ctx.is_new_table(table):
+            continue
+        for cmd in alter_commands(node):
+            if subtypes and cmd.subtype not in subtypes:
+                continue
+            if definition is not None and not isinstance(cmd.def_, definition):
+                continue
+            yield cmd, node, table, where, ctx
+
+
+def added_constraints(statement: Any, context: Any,
+                      *contypes: Any) -> _Iterator[tuple[Any, Any, Any, str, str | None, Any]]:
+    """``(constraint, column, alter, table, where, context)`` for each constraint of ``contypes`` (ConstrType
+    members) that ``statement`` adds to an existing table: by ``ALTER TABLE ... ADD CONSTRAINT`` (``column`` is
+    None) or inline in ``ADD COLUMN`` (``column`` is the ColumnDef). The rest as :func:`existing_table_commands`.
+    """
+    for cmd, alter, table, where, ctx in existing_table_commands(statement, context, AlterTableType.AT_AddConstraint,
+                                                                 AlterTableType.AT_AddColumn):
+        if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
+            if cmd.def_.contype in contypes:
+                yield cmd.def_, None, alter, table, where, ctx
+        elif cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+            for constraint in column_constraints(cmd.def_, *contypes):
+                yield constraint, cmd.def_, alter, table, where, ctx
+
+
+_GLOT_WRITES = {ast.DeleteStmt: "Delete", ast.UpdateStmt: "Update"}
+# Statements that can hold a DELETE or UPDATE only inside an expression's subquery, where
+# PostgreSQL rejects it ("WITH clause containing a data-modifying statement must be at the
+# top level"): not walked. They are most of a migration, and the largest trees.
+_NO_ROW_WRITES = (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt)
+
+
+def writes_to_every_row(statement: Any, context: Any, kind: Any) -> _Iterator[tuple[Any, str, str | None, str | None]]:
+    """``(node, table, always_true, where)`` for each DELETE or UPDATE (``kind``: ``ast.DeleteStmt`` or
+    ``ast.UpdateStmt``) that ``statement`` runs on an existing table with no WHERE clause (``always_true`` is
+    None) or an always-true one (``always_true`` is its text).
+
+    PostgreSQL: found wherever it runs (a CTE, EXPLAIN ANALYZE, a DO block, an EXECUTE of a literal
+    string, the body of a function or rule: see :func:`statements_run`); pass ``where`` to :func:`placed`.
+    MySQL/SQLite: ``node`` is the sqlglot ``Delete``/``Update`` and ``where`` is None.
+    """
+    if statement.dialect == "postgresql":
+        for top, where, ctx in statements_run(statement.node, context):
+            if isinstance(top, _NO_ROW_WRITES):
+                continue
+            for node in executed_nodes(top):
+                if not isinstance(node, kind):
+                    continue
+                name = relation(node.relation)
+                if ctx.is_new_table(name):
+                    continue
+                if node.whereClause is None:
+                    yield node, name, None, where
+                elif is_constant_true(node.whereClause):
+                    yield node, name, _clause_text(node.whereClause), where
+        return
+    import sqlglot.expressions as exp
+
+    for node in statement.node.find_all(getattr(exp, _GLOT_WRITES[kind])):
+        table = node.this if isinstance(node.this, exp.Table) else node.find(exp.Table)
+        name = glot_table(table)
+        if context.is_new_table(name) or any(j.args.get("on") for j in (table.args.get("joins") or ())):
+            continue
+        condition = node.args.get("where")
+        if condition is None:
+            yield node, name, None, None
+        elif glot_is_constant_true(condition):
+            yield node, name, condition.this.sql(dialect=statement.dialect), None
+
+
+def _clause_text(node: Any) -> str:
+    from pglast.stream import RawStream
+
+    try:
+        return RawStream()(node)
+    except Exception:  # noqa: BLE001 - a clause pglast cannot print: name it generically
+        return "..."
 
 
 def _carried(node: Any) -> _Iterator[tuple[tuple[Any, ...], str]]:
@@ -217,7 +362,7 @@ def _function_source(node: Any) -> str:
 @_functools.lru_cache(maxsize=256)
 def _sql_statements(source: str) -> tuple[Any, ...]:
     try:
-        return tuple(raw.stmt for raw in _pglast.parse_sql(source))
+        return tuple(raw.stmt for raw in _parse_sql(source))
     except _ParseError:
         return ()
 
@@ -266,7 +411,7 @@ def literal_sql(expression: str) -> str | None:
     identifier so the statement still parses and its kind is known.
     """
     try:
-        raw = _pglast.parse_sql(f"SELECT {expression}")
+        raw = _parse_sql(f"SELECT {expression}")
     except _ParseError:
         return None
     target = raw[0].stmt.targetList[0].val if raw and getattr(raw[0].stmt, "targetList", None) else None
@@ -615,11 +760,7 @@ def with_imports(code: str) -> str:
 
 def reindex_is_concurrent(node: Any) -> bool:
     """Whether a ReindexStmt says CONCURRENTLY."""
-    for param in getattr(node, "params", None) or ():
-        if isinstance(param, ast.DefElem) and param.defname == "concurrently":
-            value = getattr(param.arg, "sval", None) or getattr(param.arg, "boolval", None)
-            return param.arg is None or str(value).lower() not in {"false", "off", "0", "f", "no"}
-    return False
+    return option_enabled(getattr(node, "params", None), "concurrently")
 
 
 def create_index_code(node: Any, *, concurrently: bool = True) -> str:
@@ -665,6 +806,23 @@ def default_index_name(table: str, node: Any) -> str:
     """The name PostgreSQL gives an unnamed index: ``orders_status_idx``."""
     parts = [e.name or "expr" for e in node.indexParams or ()]
     return "_".join([table_of(table), *parts, "key" if getattr(node, "isconstraint", False) else "idx"])
+
+
+def split_schema(name: str) -> tuple[str, str]:
+    """(bare name, ``, schema="s"`` or "") of ``s.name``, for fix code that quotes the name itself."""
+    schema, _, bare = name.rpartition(".")
+    return bare, (f', schema="{schema}"' if schema else "")
+
+
+def sign_off_fix(rule: str, target: str, reason: str, *lines: str) -> str:
+    """An ``upgrade()`` that runs ``lines`` (of code, unindented) under ``with allow(rule, target, reason=...)``.
+
+    The fix for a change that is safe only once someone has checked what the linter cannot see.
+    """
+    return ("from safemigrate import allow\n\n"
+            "def upgrade():\n"
+            f'    with allow("{rule}", "{target.lower()}", reason="{reason}"):\n'
+            + "\n".join("        " + line for line in lines))
 
 
 def in_autocommit_block(code: str) -> str:

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pglast
+from pglast import ast as _ast
 from pglast.parser import ParseError, scan
+
+
+#: PostgreSQL statements that carry others, run later or elsewhere (DO blocks, functions,
+#: rules): ``pg.statements_run`` goes into them.
+CARRIERS = (_ast.DoStmt, _ast.CreateFunctionStmt, _ast.RuleStmt)
 
 
 @dataclass(frozen=True)
@@ -54,16 +60,21 @@ def parse(sql: str, dialect: str) -> list[PgStatement | GlotStatement | Unparsed
 def _parse_pg(sql: str) -> list[PgStatement | GlotStatement | Unparsed]:
     clean = neutralise_pg_placeholders(sql)
     try:
-        raw = pglast.parse_sql(clean)
+        raw = parse_sql(clean)
     except ParseError as exc:
         return [Unparsed(sql.strip(), str(exc))]
-    data = clean.encode()
     out: list[PgStatement | GlotStatement | Unparsed] = []
     for item in raw:
+        # pglast's locations count characters, so slice the text, not its UTF-8 bytes
         start = item.stmt_location or 0
-        end = start + item.stmt_len if item.stmt_len else len(data)
-        out.append(PgStatement(data[start:end].decode(errors="replace").strip(), item.stmt))
+        end = start + item.stmt_len if item.stmt_len else len(clean)
+        out.append(PgStatement(clean[start:end].strip(), item.stmt))
     return out
+
+
+def parse_sql(sql: str) -> tuple[Any, ...]:
+    """pglast's RawStmt nodes for ``sql``."""
+    return pglast.parse_sql(sql)
 
 
 def neutralise_pg_placeholders(sql: str) -> str:

@@ -8,14 +8,14 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, add_column_code, alter_commands, column_constraints, executed_nodes,
-                  op_table, placed, py_str, quote_ident, quoted_relation, relation, sql_of, statements_run,
-                  string_values, table_of, validate_constraint_code)
+from ..pg import (ConstrType, add_column_code, added_constraints, executed_nodes, looks_at, op_table, placed, py_str,
+                  quote_ident, quoted_relation, relation, sql_of, string_values, table_of, validate_constraint_code)
 from ..registry import rule
 
 
 @rule("add-check-without-not-valid", severity="error", category="locking",
       summary="Adding a CHECK constraint without NOT VALID locks the table while it scans every row")
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Adding a CHECK constraint to an existing table checks every row while holding an
     ACCESS EXCLUSIVE lock: reads and writes wait until the scan finishes. The same
@@ -39,40 +39,30 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
         def upgrade():
             op.execute("ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_total_positive")
     """
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
+    for constraint, column, alter, table, where, _ in added_constraints(statement, context, ConstrType.CONSTR_CHECK):
+        if column is None and constraint.skip_validation:
             continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        for cmd in alter_commands(node):
-            if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
-                constraint = cmd.def_
-                if constraint.contype != ConstrType.CONSTR_CHECK or constraint.skip_validation:
-                    continue
-                name = constraint.conname or _default_name(table, constraint.raw_expr)
-                yield placed(Violation(
-                    message=f"Adding check constraint `{name}` scans every row of `{table}` under an ACCESS "
-                            f"EXCLUSIVE lock: reads and writes of `{table}` wait until the scan finishes.",
-                    help="Add it NOT VALID (instant: only new rows are checked), then VALIDATE CONSTRAINT in a "
-                         "later migration, which scans without blocking reads or writes.",
-                    target=table,
-                    fix=_steps(node.relation, "", constraint, name),
-                ), where)
-            elif cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
-                column = cmd.def_
-                for constraint in column_constraints(column, ConstrType.CONSTR_CHECK):
-                    name = constraint.conname or _default_name(table, constraint.raw_expr)
-                    add = add_column_code(node.relation, column, without=(ConstrType.CONSTR_CHECK,))
-                    yield placed(Violation(
-                        message=f"Adding `{table}.{column.colname}` with an inline CHECK scans every row of "
-                                f"`{table}` under an ACCESS EXCLUSIVE lock: reads and writes of `{table}` wait "
-                                "until the scan finishes.",
-                        help="Add the column without the CHECK, then add the constraint NOT VALID and VALIDATE it "
-                             "in a later migration, which scans without blocking reads or writes.",
-                        target=table,
-                        fix=_steps(node.relation, add, constraint, name),
-                    ), where)
+        name = constraint.conname or _default_name(table, constraint.raw_expr)
+        if column is None:
+            yield placed(Violation(
+                message=f"Adding check constraint `{name}` scans every row of `{table}` under an ACCESS "
+                        f"EXCLUSIVE lock: reads and writes of `{table}` wait until the scan finishes.",
+                help="Add it NOT VALID (instant: only new rows are checked), then VALIDATE CONSTRAINT in a "
+                     "later migration, which scans without blocking reads or writes.",
+                target=table,
+                fix=_steps(alter.relation, "", constraint, name),
+            ), where)
+        else:
+            add = add_column_code(alter.relation, column, without=(ConstrType.CONSTR_CHECK,))
+            yield placed(Violation(
+                message=f"Adding `{table}.{column.colname}` with an inline CHECK scans every row of "
+                        f"`{table}` under an ACCESS EXCLUSIVE lock: reads and writes of `{table}` wait "
+                        "until the scan finishes.",
+                help="Add the column without the CHECK, then add the constraint NOT VALID and VALIDATE it "
+                     "in a later migration, which scans without blocking reads or writes.",
+                target=table,
+                fix=_steps(alter.relation, add, constraint, name),
+            ), where)
 
 
 def _default_name(table: str, expr: Any) -> str:

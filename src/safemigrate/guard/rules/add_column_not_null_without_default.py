@@ -8,8 +8,8 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, add_column_code, alter_commands, column_constraints, column_default,
-                  placed, quote_ident, quoted_relation, relation, statements_run, type_name, with_imports)
+from ..pg import (AlterTableType, ConstrType, add_column_code, column_constraints, column_default,
+                  existing_table_commands, looks_at, placed, quote_ident, quoted_relation, type_name, with_imports)
 from ..registry import rule
 
 _IMPLICIT_VALUE = {"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"}
@@ -17,6 +17,7 @@ _IMPLICIT_VALUE = {"serial", "serial4", "bigserial", "serial8", "smallserial", "
 
 @rule("add-column-not-null-without-default", severity="error", category="locking",
       summary="Adding a NOT NULL column without a default fails on a table that has rows")
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Existing rows get NULL in a new column, so ``ADD COLUMN ... NOT NULL`` without a
     DEFAULT fails with a not-null violation as soon as the table has one row: the
@@ -35,34 +36,27 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             op.add_column("orders", sa.Column("currency", sa.Text(), nullable=False,
                                               server_default="EUR"))
     """
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
+    for cmd, alter, table, where, _ in existing_table_commands(statement, context, AlterTableType.AT_AddColumn,
+                                                               definition=ast.ColumnDef):
+        column = cmd.def_
+        required = column.is_not_null or column_constraints(column, ConstrType.CONSTR_NOTNULL,
+                                                            ConstrType.CONSTR_PRIMARY)
+        has_value = (column_default(column) is not None or type_name(column.typeName) in _IMPLICIT_VALUE
+                     or column_constraints(column, ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED))
+        if not required or has_value:
             continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        for cmd in alter_commands(node):
-            if cmd.subtype != AlterTableType.AT_AddColumn or not isinstance(cmd.def_, ast.ColumnDef):
-                continue
-            column = cmd.def_
-            required = column.is_not_null or column_constraints(column, ConstrType.CONSTR_NOTNULL,
-                                                                ConstrType.CONSTR_PRIMARY)
-            has_value = (column_default(column) is not None or type_name(column.typeName) in _IMPLICIT_VALUE
-                         or column_constraints(column, ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED))
-            if not required or has_value:
-                continue
-            name = column.colname
-            add = add_column_code(node.relation, column, without=(ConstrType.CONSTR_PRIMARY,), nullable=True)
-            yield placed(Violation(
-                message=f"Adding `{table}.{name}` as NOT NULL without a default fails as soon as `{table}` has a "
-                        "row: every existing row would hold NULL.",
-                help="Give it a server default (instant on PostgreSQL 11+), or add it nullable, backfill it, and "
-                     "make it NOT NULL afterwards.",
-                target=f"{table}.{name}",
-                fix=with_imports(
-                    f"{add}\n"
-                    "# backfill in batches, outside a migration transaction:\n"
-                    f"#   UPDATE {quoted_relation(node.relation)} SET {quote_ident(name)} = ... "
-                    f"WHERE {quote_ident(name)} IS NULL AND id BETWEEN ... AND ...\n"
-                    "# then, in a later migration, make it NOT NULL (see the set-not-null rule)"),
-            ), where)
+        name = column.colname
+        add = add_column_code(alter.relation, column, without=(ConstrType.CONSTR_PRIMARY,), nullable=True)
+        yield placed(Violation(
+            message=f"Adding `{table}.{name}` as NOT NULL without a default fails as soon as `{table}` has a "
+                    "row: every existing row would hold NULL.",
+            help="Give it a server default (instant on PostgreSQL 11+), or add it nullable, backfill it, and "
+                 "make it NOT NULL afterwards.",
+            target=f"{table}.{name}",
+            fix=with_imports(
+                f"{add}\n"
+                "# backfill in batches, outside a migration transaction:\n"
+                f"#   UPDATE {quoted_relation(alter.relation)} SET {quote_ident(name)} = ... "
+                f"WHERE {quote_ident(name)} IS NULL AND id BETWEEN ... AND ...\n"
+                "# then, in a later migration, make it NOT NULL (see the set-not-null rule)"),
+        ), where)

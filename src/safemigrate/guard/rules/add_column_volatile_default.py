@@ -8,9 +8,9 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, add_column_code, alter_commands, column_constraints, column_default,
-                  executed_nodes, op_table, placed, py_str, quote_ident, quoted_relation, relation, sql_of,
-                  statements_run, string_values, type_name, with_imports)
+from ..pg import (AlterTableType, ConstrType, add_column_code, column_constraints, column_default, executed_nodes,
+                  existing_table_commands, looks_at, op_table, placed, py_str, quote_ident, quoted_relation, relation,
+                  sql_of, string_values, type_name, with_imports)
 from ..registry import rule
 
 # Volatile built-ins (and common extension functions) seen in column defaults. now(),
@@ -23,6 +23,7 @@ SERIAL = {"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"}
 
 @rule("add-column-volatile-default", severity="error", category="locking",
       summary="Adding a column whose value is computed per row rewrites the table")
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Since PostgreSQL 11, ``ADD COLUMN ... DEFAULT <constant or stable expression>`` is
     instant: the value is stored once in the catalog. A volatile default
@@ -46,28 +47,21 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             # then backfill old rows in batches, outside a migration transaction:
             #   UPDATE orders SET token = gen_random_uuid() WHERE token IS NULL AND id BETWEEN ... AND ...
     """
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
-            continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        for cmd in alter_commands(node):
-            if cmd.subtype != AlterTableType.AT_AddColumn or not isinstance(cmd.def_, ast.ColumnDef):
-                continue
-            found = _per_row_value(cmd.def_, ctx.pg_version)
-            if found is not None:
-                why, fix = found
-                column = cmd.def_.colname
-                yield placed(Violation(
-                    message=f"Adding `{table}.{column}` {why} rewrites every row of `{table}` under an ACCESS "
-                            "EXCLUSIVE lock: reads and writes wait until it finishes.",
-                    help=(_GENERATED_HELP if fix is _no_fix else
-                          "Add the column without a value (instant), set the default for new rows with ALTER "
-                          "COLUMN ... SET DEFAULT, and backfill existing rows in batches outside the migration."),
-                    target=f"{table}.{column}",
-                    fix=fix(node.relation, cmd.def_),
-                ), where)
+    for cmd, alter, table, where, ctx in existing_table_commands(statement, context, AlterTableType.AT_AddColumn,
+                                                                 definition=ast.ColumnDef):
+        found = _per_row_value(cmd.def_, ctx.pg_version)
+        if found is not None:
+            why, fix = found
+            column = cmd.def_.colname
+            yield placed(Violation(
+                message=f"Adding `{table}.{column}` {why} rewrites every row of `{table}` under an ACCESS "
+                        "EXCLUSIVE lock: reads and writes wait until it finishes.",
+                help=(_GENERATED_HELP if fix is _no_fix else
+                      "Add the column without a value (instant), set the default for new rows with ALTER "
+                      "COLUMN ... SET DEFAULT, and backfill existing rows in batches outside the migration."),
+                target=f"{table}.{column}",
+                fix=fix(alter.relation, cmd.def_),
+            ), where)
 
 
 def _per_row_value(column: Any, pg_version: int) -> tuple[str, Any] | None:

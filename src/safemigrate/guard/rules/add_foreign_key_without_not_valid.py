@@ -8,8 +8,8 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, add_column_code, alter_commands, column_constraints,
-                  not_valid_foreign_key_code, placed, relation, statements_run, string_values, table_of,
+from ..pg import (AlterTableType, ConstrType, add_column_code, added_constraints, alter_commands, column_constraints,
+                  looks_at, not_valid_foreign_key_code, placed, relation, string_values, table_of,
                   validate_constraint_code)
 from ..registry import rule
 
@@ -19,6 +19,7 @@ _HELP = ("Add the constraint NOT VALID (instant: only new rows are checked), the
 
 @rule("add-foreign-key-without-not-valid", severity="error", category="locking",
       summary="Adding a foreign key without NOT VALID blocks writes to both tables while it scans")
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Adding a FOREIGN KEY to an existing table checks every row while holding a SHARE ROW
     EXCLUSIVE lock on both the table and the table it references: inserts, updates and
@@ -45,46 +46,32 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
         def upgrade():
             op.execute("ALTER TABLE orders VALIDATE CONSTRAINT fk_orders_user_id")
     """
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
+    for constraint, column, alter, table, where, _ in added_constraints(statement, context, ConstrType.CONSTR_FOREIGN):
+        if column is None and constraint.skip_validation:
             continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        validates_new_columns = _validates_new_columns(node)
-        for cmd in alter_commands(node):
-            if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
-                constraint = cmd.def_
-                if constraint.contype != ConstrType.CONSTR_FOREIGN or constraint.skip_validation:
-                    continue
-                columns = string_values(constraint.fk_attrs)
-                name = constraint.conname or _default_name(table, columns)
-                referenced = relation(constraint.pktable)
-                yield placed(Violation(
-                    message=f"Adding foreign key `{name}` checks every row of `{table}` while blocking writes to "
-                            f"`{table}` and `{referenced}` until the scan finishes.",
-                    help=_HELP,
-                    target=table,
-                    fix=_steps(node.relation, "", not_valid_foreign_key_code(node.relation, constraint, columns, name),
-                               name),
-                ), where)
-            elif (cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef)
-                  and validates_new_columns):
-                column = cmd.def_
-                for constraint in column_constraints(column, ConstrType.CONSTR_FOREIGN):
-                    name = constraint.conname or _default_name(table, [column.colname])
-                    referenced = relation(constraint.pktable)
-                    add = add_column_code(node.relation, column, without=(ConstrType.CONSTR_FOREIGN,))
-                    yield placed(Violation(
-                        message=f"Adding `{table}.{column.colname}` with an inline REFERENCES `{referenced}` checks "
-                                f"every row of `{table}`, because the statement also sets a default: reads and "
-                                f"writes of `{table}`, and writes to `{referenced}`, wait until the scan finishes.",
-                        help="Add the column without REFERENCES, then add the foreign key NOT VALID and VALIDATE "
-                             "it in a later migration: validation scans the table without blocking writes.",
-                        target=table,
-                        fix=_steps(node.relation, add,
-                                   not_valid_foreign_key_code(node.relation, constraint, [column.colname], name), name),
-                    ), where)
+        rel, referenced = alter.relation, relation(constraint.pktable)
+        if column is None:
+            columns = string_values(constraint.fk_attrs)
+            name = constraint.conname or _default_name(table, columns)
+            yield placed(Violation(
+                message=f"Adding foreign key `{name}` checks every row of `{table}` while blocking writes to "
+                        f"`{table}` and `{referenced}` until the scan finishes.",
+                help=_HELP,
+                target=table,
+                fix=_steps(rel, "", not_valid_foreign_key_code(rel, constraint, columns, name), name),
+            ), where)
+        elif _validates_new_columns(alter):
+            name = constraint.conname or _default_name(table, [column.colname])
+            add = add_column_code(rel, column, without=(ConstrType.CONSTR_FOREIGN,))
+            yield placed(Violation(
+                message=f"Adding `{table}.{column.colname}` with an inline REFERENCES `{referenced}` checks "
+                        f"every row of `{table}`, because the statement also sets a default: reads and "
+                        f"writes of `{table}`, and writes to `{referenced}`, wait until the scan finishes.",
+                help="Add the column without REFERENCES, then add the foreign key NOT VALID and VALIDATE "
+                     "it in a later migration: validation scans the table without blocking writes.",
+                target=table,
+                fix=_steps(rel, add, not_valid_foreign_key_code(rel, constraint, [column.colname], name), name),
+            ), where)
 
 
 def _validates_new_columns(node: Any) -> bool:

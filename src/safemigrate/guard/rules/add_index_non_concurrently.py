@@ -8,12 +8,13 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import create_index_code, in_autocommit_block, placed, relation, statements_run
+from ..pg import create_index_code, in_autocommit_block, looks_at, placed, relation, statements_run
 from ..registry import rule
 
 
 @rule("add-index-non-concurrently", severity="error", category="locking",
       summary="Building an index without CONCURRENTLY blocks writes to the table")
+@looks_at(ast.IndexStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Without CONCURRENTLY, CREATE INDEX holds a SHARE lock on the table for the whole
     build: inserts, updates and deletes wait until it finishes, which on a large table

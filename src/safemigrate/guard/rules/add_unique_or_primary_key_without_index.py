@@ -8,9 +8,8 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, add_column_code, alter_commands, column_constraints,
-                  in_autocommit_block, op_table, placed, py_str, quote_ident, quoted_relation, relation,
-                  statements_run, string_values, table_of)
+from ..pg import (ConstrType, add_column_code, added_constraints, in_autocommit_block, looks_at, op_table, placed,
+                  py_str, quote_ident, quoted_relation, relation, string_values, table_of)
 from ..registry import rule
 
 _KINDS = {ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_PRIMARY: "PRIMARY KEY"}
@@ -18,6 +17,7 @@ _KINDS = {ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_PRIMARY: "PRIMAR
 
 @rule("add-unique-or-primary-key-without-index", severity="error", category="locking",
       summary="Adding a UNIQUE or PRIMARY KEY constraint builds its index while the table is locked")
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """``ADD CONSTRAINT ... UNIQUE`` or ``PRIMARY KEY`` (and an inline ``UNIQUE`` or
     ``PRIMARY KEY`` in ``ADD COLUMN``) builds a unique index over the whole table while
@@ -43,41 +43,31 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
         def upgrade():
             op.execute("ALTER TABLE users ADD CONSTRAINT uq_users_email UNIQUE USING INDEX uq_users_email")
     """
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
+    for constraint, column, alter, table, where, _ in added_constraints(statement, context, *_KINDS):
+        if column is None and constraint.indexname:
             continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        for cmd in alter_commands(node):
-            if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
-                constraint = cmd.def_
-                if constraint.contype not in _KINDS or constraint.indexname:
-                    continue
-                columns = string_values(constraint.keys)
-                kind = _KINDS[constraint.contype]
-                name = constraint.conname or _default_name(table, columns, constraint.contype)
-                yield placed(Violation(
-                    message=f"Adding {kind} `{name}` builds its index over every row of `{table}` under an ACCESS "
-                            f"EXCLUSIVE lock: reads and writes of `{table}` wait until the build finishes.",
-                    help=_help(constraint.contype),
-                    target=table,
-                    fix=_steps(node.relation, "", columns, name, kind),
-                ), where)
-            elif cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
-                column = cmd.def_
-                for constraint in column_constraints(column, *_KINDS):
-                    kind = _KINDS[constraint.contype]
-                    name = constraint.conname or _default_name(table, [column.colname], constraint.contype)
-                    add = add_column_code(node.relation, column, without=tuple(_KINDS))
-                    yield placed(Violation(
-                        message=f"Adding `{table}.{column.colname}` with an inline {kind} builds a unique index over "
-                                f"every row of `{table}` under an ACCESS EXCLUSIVE lock: reads and writes of "
-                                f"`{table}` wait until the build finishes.",
-                        help=_help(constraint.contype),
-                        target=table,
-                        fix=_steps(node.relation, add, [column.colname], name, kind),
-                    ), where)
+        kind = _KINDS[constraint.contype]
+        if column is None:
+            columns = string_values(constraint.keys)
+            name = constraint.conname or _default_name(table, columns, constraint.contype)
+            yield placed(Violation(
+                message=f"Adding {kind} `{name}` builds its index over every row of `{table}` under an ACCESS "
+                        f"EXCLUSIVE lock: reads and writes of `{table}` wait until the build finishes.",
+                help=_help(constraint.contype),
+                target=table,
+                fix=_steps(alter.relation, "", columns, name, kind),
+            ), where)
+        else:
+            name = constraint.conname or _default_name(table, [column.colname], constraint.contype)
+            add = add_column_code(alter.relation, column, without=tuple(_KINDS))
+            yield placed(Violation(
+                message=f"Adding `{table}.{column.colname}` with an inline {kind} builds a unique index over "
+                        f"every row of `{table}` under an ACCESS EXCLUSIVE lock: reads and writes of "
+                        f"`{table}` wait until the build finishes.",
+                help=_help(constraint.contype),
+                target=table,
+                fix=_steps(alter.relation, add, [column.colname], name, kind),
+            ), where)
 
 
 def _help(contype: Any) -> str:

@@ -8,13 +8,15 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, alter_commands, op_table, placed, py_str, quote_ident, quoted_relation, relation,
-                  rewrite_free_sources, sa_type, sql_of, statements_run, type_sql, using_is_plain, with_imports)
+from ..pg import (AlterTableType, existing_table_commands, looks_at, op_table, placed, py_str, quote_ident,
+                  quoted_relation, relation, rewrite_free_sources, sa_type, sql_of, type_sql, using_is_plain,
+                  with_imports)
 from ..registry import rule
 
 
 @rule("change-column-type", severity="error", category="locking",
       summary="Changing a column's type rewrites the table under an ACCESS EXCLUSIVE lock")
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Changing a column to a type that PostgreSQL cannot reach by relabelling the stored
     values (``integer`` to ``bigint``, ``json`` to ``jsonb``, ``text`` to ``uuid``, a
@@ -40,30 +42,24 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
         def upgrade():
             op.drop_column("orders", "quantity")
     """
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
+    for cmd, alter, table, where, ctx in existing_table_commands(statement, context,
+                                                                 AlterTableType.AT_AlterColumnType,
+                                                                 definition=ast.ColumnDef):
+        type_node = cmd.def_.typeName
+        plain = using_is_plain(cmd.name, cmd.def_.raw_default)
+        if plain and rewrite_free_sources(type_node, ctx.pg_version) is not None:
             continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        for cmd in alter_commands(node):
-            if cmd.subtype != AlterTableType.AT_AlterColumnType or not isinstance(cmd.def_, ast.ColumnDef):
-                continue
-            type_node = cmd.def_.typeName
-            plain = using_is_plain(cmd.name, cmd.def_.raw_default)
-            if plain and rewrite_free_sources(type_node, ctx.pg_version) is not None:
-                continue
-            shown = type_sql(type_node)
-            computed = "" if plain else " with a USING expression"
-            yield placed(Violation(
-                message=f"Changing `{table}.{cmd.name}` to `{shown}`{computed} rewrites `{table}` and rebuilds its "
-                        "indexes under an ACCESS EXCLUSIVE lock: reads and writes wait until it finishes.",
-                help="Add a new column of the new type, write both columns (application or trigger), backfill old "
-                     "rows in batches, move reads to the new column, then drop the old one. Sign the change off "
-                     f"only if `{table}` is small.",
-                target=f"{table}.{cmd.name}",
-                fix=_fix(node.relation, cmd.name, type_node, None if plain else cmd.def_.raw_default),
-            ), where)
+        shown = type_sql(type_node)
+        computed = "" if plain else " with a USING expression"
+        yield placed(Violation(
+            message=f"Changing `{table}.{cmd.name}` to `{shown}`{computed} rewrites `{table}` and rebuilds its "
+                    "indexes under an ACCESS EXCLUSIVE lock: reads and writes wait until it finishes.",
+            help="Add a new column of the new type, write both columns (application or trigger), backfill old "
+                 "rows in batches, move reads to the new column, then drop the old one. Sign the change off "
+                 f"only if `{table}` is small.",
+            target=f"{table}.{cmd.name}",
+            fix=_fix(alter.relation, cmd.name, type_node, None if plain else cmd.def_.raw_default),
+        ), where)
 
 
 def _fix(rel: Any, column: str, type_node: Any, using: Any) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, alter_commands, op_table, placed, py_str, quote_ident, quoted_relation, relation,
-                  rewrite_free_sources, sa_type, statements_run, type_sql, using_is_plain, with_imports)
+from ..pg import (AlterTableType, existing_table_commands, looks_at, op_table, placed, py_str, quote_ident,
+                  quoted_relation, relation, rewrite_free_sources, sa_type, type_sql, using_is_plain, with_imports)
 from ..registry import rule
 
 RULE = "change-column-type-may-rewrite"
@@ -17,6 +17,7 @@ RULE = "change-column-type-may-rewrite"
 
 @rule(RULE, severity="warning", category="locking",
       summary="Changing a column's type rewrites the table unless the old type converts for free")
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Some type changes only touch the catalog: ``varchar(n)`` to a longer ``varchar``,
     to ``varchar`` or to ``text``; ``text`` to ``varchar``; ``numeric(p, s)`` to a larger
@@ -40,28 +41,21 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             with allow("change-column-type-may-rewrite", "users.name", reason="varchar(100) -> varchar(200)"):
                 op.alter_column("users", "name", type_=sa.String(200))
     """
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
+    for cmd, alter, table, where, ctx in existing_table_commands(statement, context,
+                                                                 AlterTableType.AT_AlterColumnType,
+                                                                 definition=ast.ColumnDef):
+        sources = rewrite_free_sources(cmd.def_.typeName, ctx.pg_version)
+        if sources is None or not using_is_plain(cmd.name, cmd.def_.raw_default):
             continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        for cmd in alter_commands(node):
-            if cmd.subtype != AlterTableType.AT_AlterColumnType or not isinstance(cmd.def_, ast.ColumnDef):
-                continue
-            type_node = cmd.def_.typeName
-            sources = rewrite_free_sources(type_node, ctx.pg_version)
-            if sources is None or not using_is_plain(cmd.name, cmd.def_.raw_default):
-                continue
-            shown = type_sql(type_node)
-            yield placed(Violation(
-                message=f"Changing `{table}.{cmd.name}` to `{shown}` rewrites `{table}` under an ACCESS EXCLUSIVE "
-                        f"lock unless the column is already {sources}.",
-                help=f"Check the column's current type: if it is {sources}, only the catalog changes, so sign the "
-                     "change off with that reason; otherwise add a new column and backfill it in batches.",
-                target=f"{table}.{cmd.name}",
-                fix=_fix(node.relation, cmd.name, type_node, shown),
-            ), where)
+        shown = type_sql(cmd.def_.typeName)
+        yield placed(Violation(
+            message=f"Changing `{table}.{cmd.name}` to `{shown}` rewrites `{table}` under an ACCESS EXCLUSIVE "
+                    f"lock unless the column is already {sources}.",
+            help=f"Check the column's current type: if it is {sources}, only the catalog changes, so sign the "
+                 "change off with that reason; otherwise add a new column and backfill it in batches.",
+            target=f"{table}.{cmd.name}",
+            fix=_fix(alter.relation, cmd.name, cmd.def_.typeName, shown),
+        ), where)
 
 
 def _fix(rel: Any, column: str, type_node: Any, shown: str) -> str:

@@ -8,14 +8,15 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ObjectType, alter_commands, create_index_code, in_autocommit_block, object_name,
-                  op_table, placed, py_str, reindex_is_concurrent, reindex_sql, relation, sql_of,
+from ..pg import (AlterTableType, ObjectType, alter_commands, create_index_code, in_autocommit_block, looks_at,
+                  object_name, op_table, placed, py_str, reindex_is_concurrent, reindex_sql, relation, sql_of,
                   statements_run)
 from ..registry import rule
 
 
 @rule("concurrently-in-transaction", severity="error", category="locking",
       summary="A CONCURRENTLY operation inside a transaction fails")
+@looks_at(ast.IndexStmt, ast.DropStmt, ast.ReindexStmt, ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY, REINDEX ... CONCURRENTLY and
     ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY cannot run inside a transaction

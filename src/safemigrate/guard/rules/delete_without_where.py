@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..sql import exp
 from pglast import ast
-from pglast.stream import RawStream
 
 from ..model import Context, Violation
-from ..pg import executed_nodes, glot_is_constant_true, glot_table, is_constant_true, placed, relation, statements_run
+from ..pg import placed, writes_to_every_row
 from ..registry import rule
 
 
@@ -40,36 +38,8 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             with allow("delete-without-where", "sessions", reason="sessions are recreated on login"):
                 op.execute("DELETE FROM sessions")
     """
-    if statement.dialect == "postgresql":
-        for top, where, ctx in statements_run(statement.node, context):
-            for node in executed_nodes(top):
-                if not isinstance(node, ast.DeleteStmt):
-                    continue
-                name = relation(node.relation)
-                if ctx.is_new_table(name):
-                    continue
-                if node.whereClause is None:
-                    yield placed(_violation(name, None), where)
-                elif is_constant_true(node.whereClause):
-                    yield placed(_violation(name, _text(node.whereClause)), where)
-    else:
-        for node in statement.node.find_all(exp.Delete):
-            table = node.this if isinstance(node.this, exp.Table) else node.find(exp.Table)
-            name = glot_table(table)
-            if context.is_new_table(name) or any(j.args.get("on") for j in (table.args.get("joins") or ())):
-                continue
-            condition = node.args.get("where")
-            if condition is None:
-                yield _violation(name, None)
-            elif glot_is_constant_true(condition):
-                yield _violation(name, condition.this.sql(dialect=statement.dialect))
-
-
-def _text(node: Any) -> str:
-    try:
-        return RawStream()(node)
-    except Exception:  # noqa: BLE001 - a clause pglast cannot print: name it generically
-        return "..."
+    for _, name, always_true, where in writes_to_every_row(statement, context, ast.DeleteStmt):
+        yield placed(_violation(name, always_true), where)
 
 
 def _violation(name: str, always_true: str | None) -> Violation:

@@ -8,7 +8,8 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import AlterTableType, ObjectType, alter_commands, is_cascade, object_name, placed, relation, statements_run
+from ..pg import (AlterTableType, ObjectType, alter_commands, is_cascade, looks_at, object_name, placed, relation,
+                  statements_run)
 from ..registry import rule
 
 _KIND_NAMES = {ObjectType.OBJECT_MATVIEW: "materialized view", ObjectType.OBJECT_FOREIGN_TABLE: "foreign table"}
@@ -17,6 +18,7 @@ _KIND_NAMES = {ObjectType.OBJECT_MATVIEW: "materialized view", ObjectType.OBJECT
 @rule("drop-cascade", severity="error", category="destructive",
       summary="CASCADE silently drops everything that depends on the object",
       dialects=("postgresql",))
+@looks_at(ast.DropStmt, ast.TruncateStmt, ast.DropOwnedStmt, ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """With CASCADE, PostgreSQL also drops every object that depends on the one
     named (views, foreign keys of other tables, columns of a dropped type,

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..sql import exp
-
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import AlterTableType, alter_commands, glot_table, placed, relation, statements_run
+from ..pg import AlterTableType, existing_table_commands, glot_table, looks_at, placed, sign_off_fix, split_schema
 from ..registry import rule
+from ..sql import exp
 
 
 @rule("drop-column", severity="error", category="destructive",
       summary="Dropping a column loses its data and breaks code still reading it",
       dialects=("postgresql", "mysql", "sqlite"))
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Dropping a column deletes its data for good, and every running instance of the
     application that still selects it fails until it is redeployed (SQLAlchemy
@@ -38,13 +38,8 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                 op.drop_column("users", "email")
     """
     if statement.dialect == "postgresql":
-        for node, where, ctx in statements_run(statement.node, context):
-            if not isinstance(node, ast.AlterTableStmt):
-                continue
-            table = relation(node.relation)
-            for cmd in alter_commands(node):
-                if cmd.subtype == AlterTableType.AT_DropColumn and not ctx.is_new_table(table):
-                    yield placed(violation(table, cmd.name), where)
+        for cmd, _, table, where, _ in existing_table_commands(statement, context, AlterTableType.AT_DropColumn):
+            yield placed(violation(table, cmd.name), where)
     elif isinstance(statement.node, exp.Alter) and (statement.node.args.get("kind") or "").upper() == "TABLE":
         table = glot_table(statement.node.this)
         if context.is_new_table(table):
@@ -56,8 +51,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
 
 
 def violation(table: str, column: str) -> Violation:
-    schema, _, bare = table.rpartition(".")
-    extra = f', schema="{schema}"' if schema else ""
+    bare, schema = split_schema(table)
     return Violation(
         message=f"Dropping column `{table}.{column}` deletes its data and breaks every running instance "
                 "that still reads it.",
@@ -67,8 +61,6 @@ def violation(table: str, column: str) -> Violation:
         target=f"{table}.{column}",
         fix=(f"# 1. remove {bare}.{column} from the model and every query, and deploy;\n"
              "# 2. then, in a later revision:\n"
-             "from safemigrate import allow\n\n"
-             "def upgrade():\n"
-             f'    with allow("drop-column", "{table.lower()}.{column.lower()}", reason="unused since <release>"):\n'
-             f'        op.drop_column("{bare}", "{column}"{extra})'),
+             + sign_off_fix("drop-column", f"{table}.{column}", "unused since <release>",
+                            f'op.drop_column("{bare}", "{column}"{schema})')),
     )

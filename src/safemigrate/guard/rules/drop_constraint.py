@@ -8,13 +8,14 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import AlterTableType, alter_commands, placed, relation, statements_run
+from ..pg import AlterTableType, existing_table_commands, looks_at, placed, sign_off_fix, split_schema
 from ..registry import rule
 
 
 @rule("drop-constraint", severity="error", category="destructive",
       summary="Dropping a constraint lets rows that break it in from then on",
       dialects=("postgresql",))
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Dropping a foreign key, unique, check or primary key constraint stops the
     database from enforcing it: orphans, duplicates or invalid values can be
@@ -38,27 +39,18 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
     """
     if statement.dialect != "postgresql":
         return
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
-            continue
-        table = relation(node.relation)
-        for cmd in alter_commands(node):
-            if cmd.subtype == AlterTableType.AT_DropConstraint and not ctx.is_new_table(table):
-                yield placed(_violation(table, cmd.name), where)
+    for cmd, _, table, where, _ in existing_table_commands(statement, context, AlterTableType.AT_DropConstraint):
+        yield placed(_violation(table, cmd.name), where)
 
 
 def _violation(table: str, constraint: str) -> Violation:
-    schema, _, bare = table.rpartition(".")
-    extra = f', schema="{schema}"' if schema else ""
+    bare, schema = split_schema(table)
     return Violation(
         message=f"Dropping constraint `{constraint}` of `{table}` stops the database from enforcing it, so rows "
                 "that break it can be written from then on.",
         help="If the constraint is being replaced, add the new one first (NOT VALID, then VALIDATE) and drop "
              "the old one afterwards; if it is really no longer wanted, sign the drop off explicitly.",
         target=f"{table}.{constraint}",
-        fix=("from safemigrate import allow\n\n"
-             "def upgrade():\n"
-             f'    with allow("drop-constraint", "{table.lower()}.{constraint.lower()}", '
-             'reason="why the data no longer needs it"):\n'
-             f'        op.drop_constraint("{constraint}", "{bare}"{extra})'),
+        fix=sign_off_fix("drop-constraint", f"{table}.{constraint}", "why the data no longer needs it",
+                         f'op.drop_constraint("{constraint}", "{bare}"{schema})'),
     )

@@ -8,13 +8,14 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import ObjectType, is_cascade, object_name, placed, statements_run, string_values
+from ..pg import ObjectType, is_cascade, looks_at, object_name, placed, sign_off_fix, statements_run, string_values
 from ..registry import rule
 
 
 @rule("drop-enum-value-or-rename", severity="error", category="destructive",
       summary="Renaming an enum value or a type, or dropping a type, breaks code still using it",
       dialects=("postgresql",))
+@looks_at(ast.AlterEnumStmt, ast.RenameStmt, ast.DropStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Renaming a value of an enum type rewrites what every row holds: running code
     that still writes or compares the old value fails. Renaming a type breaks
@@ -52,10 +53,8 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                 help="Keep the old name until no code uses it (SQLAlchemy `Enum(name=...)` names the type), or "
                      "sign the rename off if nothing refers to it.",
                 target=name,
-                fix=("from safemigrate import allow\n\n"
-                     "def upgrade():\n"
-                     f'    with allow("drop-enum-value-or-rename", "{name.lower()}", reason="no code names it"):\n'
-                     f'        op.execute("ALTER TYPE {name} RENAME TO {node.newname}")'),
+                fix=sign_off_fix("drop-enum-value-or-rename", name, "no code names it",
+                                 f'op.execute("ALTER TYPE {name} RENAME TO {node.newname}")'),
             ), where)
         elif isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TYPE:
             for obj in node.objects or ():
@@ -89,8 +88,5 @@ def _drop_type(type_: str, cascade: bool) -> Violation:
         help="Drop or convert the columns that use the type first (each one its own, signed-off change), then "
              "drop the type without CASCADE with an explicit sign-off.",
         target=type_,
-        fix=("from safemigrate import allow\n\n"
-             "def upgrade():\n"
-             f'    with allow("drop-enum-value-or-rename", "{type_.lower()}", reason="no column uses it"):\n'
-             f'        op.execute("DROP TYPE {type_}")'),
+        fix=sign_off_fix("drop-enum-value-or-rename", type_, "no column uses it", f'op.execute("DROP TYPE {type_}")'),
     )

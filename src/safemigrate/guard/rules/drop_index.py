@@ -8,13 +8,14 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import ObjectType, object_name, placed, statements_run
+from ..pg import ObjectType, looks_at, object_name, placed, sign_off_fix, split_schema, statements_run
 from ..registry import rule
 
 
 @rule("drop-index", severity="warning", category="destructive",
       summary="Dropping an index can slow queries down and stop enforcing uniqueness",
       dialects=("postgresql",))
+@looks_at(ast.DropStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Dropping an index makes every query that used it scan instead, which can take
     a busy table down; dropping a unique index also lets duplicates in from then on.
@@ -44,17 +45,14 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
 
 
 def _violation(index: str) -> Violation:
-    schema, _, bare = index.rpartition(".")
-    extra = f', schema="{schema}"' if schema else ""
+    bare, schema = split_schema(index)
     return Violation(
         message=f"Dropping index `{index}` makes the queries that use it scan the table instead, and if it is "
                 "unique, duplicates can be written from then on.",
         help="Check that the index is unused (idx_scan in pg_stat_user_indexes) and not unique, then drop it "
              "CONCURRENTLY outside a transaction, with an explicit sign-off.",
         target=index,
-        fix=("from safemigrate import allow\n\n"
-             "def upgrade():\n"
-             f'    with allow("drop-index", "{index.lower()}", reason="idx_scan = 0 for 30 days"):\n'
-             "        with op.get_context().autocommit_block():\n"
-             f'            op.drop_index("{bare}", postgresql_concurrently=True{extra})'),
+        fix=sign_off_fix("drop-index", index, "idx_scan = 0 for 30 days",
+                         "with op.get_context().autocommit_block():",
+                         f'    op.drop_index("{bare}", postgresql_concurrently=True{schema})'),
     )

@@ -8,12 +8,13 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import ObjectType, in_autocommit_block, object_name, op_table, placed, statements_run
+from ..pg import ObjectType, in_autocommit_block, looks_at, object_name, op_table, placed, statements_run
 from ..registry import rule
 
 
 @rule("drop-index-non-concurrently", severity="warning", category="locking",
       summary="Dropping an index without CONCURRENTLY locks its table against reads and writes")
+@looks_at(ast.DropStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """DROP INDEX takes an ACCESS EXCLUSIVE lock on the index's table. The drop itself is
     quick, but the lock must wait for every running query on the table, and while it waits

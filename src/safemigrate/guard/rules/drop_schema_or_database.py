@@ -8,13 +8,14 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import ObjectType, is_cascade, object_name, placed, statements_run
+from ..pg import ObjectType, is_cascade, looks_at, object_name, placed, sign_off_fix, statements_run
 from ..registry import rule
 
 
 @rule("drop-schema-or-database", severity="error", category="destructive",
       summary="Dropping a schema or a database loses everything in it",
       dialects=("postgresql",))
+@looks_at(ast.DropStmt, ast.DropdbStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """A migration that drops a schema (with CASCADE: every table, view and
     function in it) or a whole database deletes data for good, and every running
@@ -56,8 +57,6 @@ def _violation(kind: str, name: str, message: str) -> Violation:
         help=f"A migration should not drop a {kind}: move what is still used, take a backup, and drop it "
              "in a deliberate step with an explicit sign-off.",
         target=name,
-        fix=("from safemigrate import allow\n\n"
-             "def upgrade():\n"
-             f'    with allow("drop-schema-or-database", "{name.lower()}", reason="backed up in <ticket>"):\n'
-             f'        op.execute(\'DROP {kind.upper()} "{name}"\')'),
+        fix=sign_off_fix("drop-schema-or-database", name, "backed up in <ticket>",
+                         f'op.execute(\'DROP {kind.upper()} "{name}"\')'),
     )

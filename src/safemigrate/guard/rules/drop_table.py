@@ -9,7 +9,7 @@ from ..sql import exp
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import ObjectType, glot_table, object_name, placed, statements_run
+from ..pg import ObjectType, glot_table, looks_at, object_name, placed, sign_off_fix, split_schema, statements_run
 from ..registry import rule
 
 BATCH_PREFIX = "_alembic_tmp_"
@@ -18,6 +18,7 @@ BATCH_PREFIX = "_alembic_tmp_"
 @rule("drop-table", severity="error", category="destructive",
       summary="Dropping a table loses its rows and breaks code still using it",
       dialects=("postgresql", "mysql", "sqlite"))
+@looks_at(ast.DropStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Dropping a table deletes every row it holds for good, and every running
     instance of the application that still queries it fails until it is redeployed.
@@ -63,8 +64,7 @@ def _dropped_for_real(name: str, context: Context) -> bool:
 
 
 def _violation(name: str) -> Violation:
-    schema, _, table = name.rpartition(".")
-    call = f'op.drop_table("{table}"' + (f', schema="{schema}")' if schema else ")")
+    table, schema = split_schema(name)
     return Violation(
         message=f"Dropping table `{name}` deletes all its rows for good and breaks every running instance "
                 "that still uses it.",
@@ -73,8 +73,5 @@ def _violation(name: str) -> Violation:
         target=name,
         fix=(f"# 1. stop reading and writing {name} in the code, and deploy;\n"
              "# 2. then, in a later revision:\n"
-             "from safemigrate import allow\n\n"
-             "def upgrade():\n"
-             f'    with allow("drop-table", "{name.lower()}", reason="unused since <release>"):\n'
-             f"        {call}"),
+             + sign_off_fix("drop-table", name, "unused since <release>", f'op.drop_table("{table}"{schema})')),
     )

@@ -8,12 +8,13 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import in_autocommit_block, placed, py_str, sql_of, statements_run, string_values
+from ..pg import in_autocommit_block, looks_at, placed, py_str, sql_of, statements_run, string_values
 from ..registry import rule
 
 
 @rule("enum-add-value", severity="warning", category="locking",
       summary="An enum value added in a transaction fails before PostgreSQL 12 and is unusable until commit")
+@looks_at(ast.AlterEnumStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """``ALTER TYPE ... ADD VALUE`` cannot run inside a transaction block before PostgreSQL
     12, and Alembic runs each migration in one: the migration fails. From 12 on it runs,

@@ -8,8 +8,8 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, ObjectType, alter_commands, column_constraints, object_name, placed,
-                  reindex_is_concurrent, relation, statements_run, string_values)
+from ..pg import (AlterTableType, ConstrType, ObjectType, alter_commands, column_constraints, looks_at, object_name,
+                  placed, reindex_is_concurrent, relation, statements_run, string_values)
 from ..registry import rule
 
 ACCESS_EXCLUSIVE = "ACCESS EXCLUSIVE"
@@ -39,6 +39,9 @@ _LOCK_MODES = {5: "SHARE", 6: SHARE_ROW_EXCLUSIVE, 7: "EXCLUSIVE", 8: ACCESS_EXC
 
 @rule("missing-lock-timeout", severity="warning", category="locking",
       summary="A statement that needs a strong table lock runs without lock_timeout")
+@looks_at(ast.AlterTableStmt, ast.RenameStmt, ast.DropStmt, ast.TruncateStmt, ast.CreateTrigStmt, ast.CreatePolicyStmt,
+          ast.AlterPolicyStmt, ast.RuleStmt, ast.LockStmt, ast.ClusterStmt, ast.VacuumStmt, ast.ReindexStmt,
+          ast.RefreshMatViewStmt, ast.CreateStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """ALTER TABLE, DROP TABLE, TRUNCATE, renames, CREATE TRIGGER, adding a foreign key and
     the like need a lock that conflicts with ordinary reads or writes. The statement itself

@@ -8,7 +8,8 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import AlterTableType, alter_commands, placed, relation, statements_run, type_modifiers, type_name
+from ..pg import (AlterTableType, existing_table_commands, looks_at, placed, sign_off_fix, split_schema,
+                  type_modifiers, type_name)
 from ..registry import rule
 
 # Types whose length or range is bounded: changing a column to one of them narrows it unless
@@ -21,6 +22,7 @@ _RANGE = {"int2": ("smallint", 32767), "int4": ("integer", 2147483647)}
 @rule("narrow-column-type", severity="error", category="destructive",
       summary="Changing a column to a narrower type fails on, cuts or rounds existing values",
       dialects=("postgresql",))
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Changing a column to a shorter ``varchar(n)``, from ``text`` to ``varchar(n)``,
     from ``bigint`` to ``integer`` or ``smallint``, or to a ``numeric`` with less
@@ -45,18 +47,10 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
     """
     if statement.dialect != "postgresql":
         return
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
-            continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        for cmd in alter_commands(node):
-            if cmd.subtype != AlterTableType.AT_AlterColumnType or cmd.def_ is None:
-                continue
-            bound = _bound(cmd.def_.typeName)
-            if bound is not None:
-                yield placed(_violation(table, cmd.name, *bound), where)
+    for cmd, _, table, where, _ in existing_table_commands(statement, context, AlterTableType.AT_AlterColumnType):
+        bound = _bound(cmd.def_.typeName) if cmd.def_ is not None else None
+        if bound is not None:
+            yield placed(_violation(table, cmd.name, *bound), where)
 
 
 def _bound(type_node: Any) -> tuple[str, str, str] | None:
@@ -82,11 +76,10 @@ def _bound(type_node: Any) -> tuple[str, str, str] | None:
 
 
 def _violation(table: str, column: str, shown: str, condition: str, sa_type: str) -> Violation:
-    schema, _, bare = table.rpartition(".")
-    extra = f', schema="{schema}"' if schema else ""
+    bare, schema = split_schema(table)
     check_line = (f"# check first: SELECT count(*) FROM {table} WHERE {condition.format(col=column)}  -- must be 0\n"
                   if condition else "")
-    change = (f'op.alter_column("{bare}", "{column}", type_={sa_type}{extra})' if sa_type
+    change = (f'op.alter_column("{bare}", "{column}", type_={sa_type}{schema})' if sa_type
               else f'op.execute("ALTER TABLE {table} ALTER COLUMN {column} TYPE {shown}")')
     return Violation(
         message=f"Changing column `{table}.{column}` to `{shown}` narrows it if it was wider: values that no "
@@ -95,8 +88,5 @@ def _violation(table: str, column: str, shown: str, condition: str, sa_type: str
         help="Keep the wider type, or check first that every value fits (and that the application never "
              "writes wider ones), then sign the change off explicitly.",
         target=f"{table}.{column}",
-        fix=(check_line + "from safemigrate import allow\n\n"
-             "def upgrade():\n"
-             f'    with allow("narrow-column-type", "{table.lower()}.{column.lower()}", reason="every value fits"):\n'
-             f"        {change}"),
+        fix=check_line + sign_off_fix("narrow-column-type", f"{table}.{column}", "every value fits", change),
     )

@@ -8,7 +8,7 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, alter_commands, column_constraints, placed, py_str, relation,
+from ..pg import (AlterTableType, ConstrType, alter_commands, column_constraints, looks_at, placed, py_str, relation,
                   statements_run, string_values, type_name)
 from ..registry import rule
 
@@ -22,6 +22,7 @@ _SMALL = {"int4": ("integer", "2,147,483,647", "sa.BigInteger()"),
 
 @rule("prefer-bigint-primary-key", severity="warning", category="locking",
       summary="An integer primary key runs out of values, and widening it later rewrites the table")
+@looks_at(ast.CreateStmt, ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """An ``integer`` (or ``serial``) primary key stops at 2,147,483,647, ``smallint`` at
     32,767: inserts then fail. Changing it to ``bigint`` later rewrites the table, its

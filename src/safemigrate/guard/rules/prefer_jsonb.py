@@ -8,13 +8,14 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, alter_commands, op_table, placed, py_str, quote_ident, relation, statements_run,
-                  type_name)
+from ..pg import (AlterTableType, alter_commands, looks_at, op_table, placed, py_str, quote_ident, relation,
+                  statements_run, type_name)
 from ..registry import rule
 
 
 @rule("prefer-jsonb", severity="warning", category="locking",
       summary="A json column should almost always be jsonb")
+@looks_at(ast.CreateStmt, ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """``json`` stores the raw text: it is parsed again on every access, cannot be indexed
     with GIN and has no equality operator, so ``DISTINCT``, ``GROUP BY``, ``UNION`` and

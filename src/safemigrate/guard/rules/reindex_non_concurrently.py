@@ -8,12 +8,14 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import in_autocommit_block, placed, py_str, reindex_is_concurrent, reindex_sql, relation, statements_run
+from ..pg import (in_autocommit_block, looks_at, placed, py_str, reindex_is_concurrent, reindex_sql, relation,
+                  statements_run)
 from ..registry import rule
 
 
 @rule("reindex-non-concurrently", severity="error", category="locking",
       summary="REINDEX without CONCURRENTLY blocks writes and the queries that use the index")
+@looks_at(ast.ReindexStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """REINDEX locks the table against writes and takes an ACCESS EXCLUSIVE lock on each
     index it rebuilds, so queries whose plan would use the index wait too, until the

@@ -9,13 +9,14 @@ from ..sql import exp
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import ObjectType, glot_table, placed, relation, statements_run
+from ..pg import ObjectType, glot_table, looks_at, placed, relation, split_schema, statements_run
 from ..registry import rule
 
 
 @rule("rename-column", severity="error", category="destructive",
       summary="Renaming a column breaks code still using the old name",
       dialects=("postgresql", "mysql", "sqlite"))
+@looks_at(ast.RenameStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Renaming a column breaks every running instance of the application that
     still reads or writes the old name, from the moment the migration commits
@@ -60,8 +61,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
 
 
 def _violation(table: str, old: str, new: str) -> Violation:
-    schema, _, bare = table.rpartition(".")
-    extra = f', schema="{schema}"' if schema else ""
+    bare, extra = split_schema(table)
     return Violation(
         message=f"Renaming column `{table}.{old}` to `{new}` breaks every running instance that still uses the "
                 "old name until it is redeployed.",

@@ -10,7 +10,7 @@ from ..sql import exp
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import ObjectType, glot_table, placed, relation, statements_run
+from ..pg import ObjectType, glot_table, looks_at, placed, relation, statements_run
 from ..registry import rule
 
 BATCH_PREFIX = "_alembic_tmp_"
@@ -21,6 +21,7 @@ _PAIR = re.compile(r"^\s*([`\"\w.$]+)\s+TO\s+([`\"\w.$]+)\s*$", re.IGNORECASE)
 @rule("rename-table", severity="error", category="destructive",
       summary="Renaming a table breaks code still using the old name",
       dialects=("postgresql", "mysql", "sqlite"))
+@looks_at(ast.RenameStmt, ast.AlterObjectSchemaStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Renaming a table (or moving it to another schema) breaks every running
     instance of the application that still queries the old name, from the moment

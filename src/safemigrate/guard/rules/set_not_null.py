@@ -8,13 +8,14 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, alter_commands, op_table, placed, py_str, quote_ident, relation,
-                  statements_run, string_values, table_of, validate_constraint_code)
+from ..pg import (AlterTableType, ConstrType, existing_table_commands, looks_at, op_table, placed, py_str, quote_ident,
+                  string_values, table_of, validate_constraint_code)
 from ..registry import rule
 
 
 @rule("set-not-null", severity="error", category="locking",
       summary="Setting a column NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock")
+@looks_at(ast.AlterTableStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """``ALTER COLUMN ... SET NOT NULL`` checks every row while holding an ACCESS EXCLUSIVE
     lock: reads and writes wait until the scan finishes. Since PostgreSQL 12 the scan is
@@ -42,21 +43,16 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             op.alter_column("orders", "status", nullable=False)
             op.drop_constraint("ck_orders_status_not_null", "orders", type_="check")
     """
-    for node, where, ctx in statements_run(statement.node, context):
-        if not isinstance(node, ast.AlterTableStmt):
-            continue
-        table = relation(node.relation)
-        if ctx.is_new_table(table):
-            continue
-        for cmd in alter_commands(node):
-            columns: list[str] = []
-            if cmd.subtype == AlterTableType.AT_SetNotNull and cmd.name:
-                columns = [cmd.name]
-            elif (cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint)
-                  and cmd.def_.contype == ConstrType.CONSTR_NOTNULL and not cmd.def_.skip_validation):
-                columns = string_values(cmd.def_.keys)
-            for column in columns:
-                yield placed(_violation(node.relation, table, column, ctx.pg_version), where)
+    for cmd, alter, table, where, ctx in existing_table_commands(statement, context, AlterTableType.AT_SetNotNull,
+                                                                 AlterTableType.AT_AddConstraint):
+        columns: list[str] = []
+        if cmd.subtype == AlterTableType.AT_SetNotNull and cmd.name:
+            columns = [cmd.name]
+        elif (isinstance(cmd.def_, ast.Constraint) and cmd.def_.contype == ConstrType.CONSTR_NOTNULL
+              and not cmd.def_.skip_validation):
+            columns = string_values(cmd.def_.keys)
+        for column in columns:
+            yield placed(_violation(alter.relation, table, column, ctx.pg_version), where)
 
 
 def _violation(rel: Any, table: str, column: str, pg_version: int) -> Violation:

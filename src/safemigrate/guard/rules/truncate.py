@@ -9,13 +9,14 @@ from ..sql import exp
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import glot_table, placed, relation, statements_run
+from ..pg import glot_table, looks_at, placed, relation, sign_off_fix, statements_run
 from ..registry import rule
 
 
 @rule("truncate", severity="error", category="destructive",
       summary="Truncating a table deletes all its rows",
       dialects=("postgresql", "mysql", "sqlite"))
+@looks_at(ast.TruncateStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """TRUNCATE deletes every row of a table at once, without DELETE triggers and
     without a way back once committed. In a migration it runs on every
@@ -59,8 +60,5 @@ def _violation(name: str) -> Violation:
         help="Delete only the rows you mean to, with a WHERE clause and in batches; if the table really must "
              "be emptied, back it up first and sign the truncate off explicitly.",
         target=name,
-        fix=("from safemigrate import allow\n\n"
-             "def upgrade():\n"
-             f'    with allow("truncate", "{name.lower()}", reason="why its rows are not needed"):\n'
-             f'        op.execute("TRUNCATE {name}")'),
+        fix=sign_off_fix("truncate", name, "why its rows are not needed", f'op.execute("TRUNCATE {name}")'),
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..sql import exp
 from pglast import ast
-from pglast.stream import RawStream
 
 from ..model import Context, Violation
-from ..pg import executed_nodes, glot_is_constant_true, glot_table, is_constant_true, placed, relation, statements_run
+from ..pg import placed, writes_to_every_row
 from ..registry import rule
+from ..sql import exp
 
 
 @rule("update-without-where", severity="error", category="destructive",
@@ -34,39 +33,15 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
         def upgrade():
             op.execute("UPDATE users SET status = 'active' WHERE status IS NULL")
     """
-    if statement.dialect == "postgresql":
-        for top, where, ctx in statements_run(statement.node, context):
-            for node in executed_nodes(top):
-                if not isinstance(node, ast.UpdateStmt):
-                    continue
-                name = relation(node.relation)
-                if ctx.is_new_table(name):
-                    continue
-                columns = [t.name for t in node.targetList or () if isinstance(t, ast.ResTarget) and t.name]
-                if node.whereClause is None:
-                    yield placed(_violation(name, columns, None), where)
-                elif is_constant_true(node.whereClause):
-                    yield placed(_violation(name, columns, _text(node.whereClause)), where)
-    else:
-        for node in statement.node.find_all(exp.Update):
-            table = node.this if isinstance(node.this, exp.Table) else node.find(exp.Table)
-            name = glot_table(table)
-            if context.is_new_table(name) or any(j.args.get("on") for j in (table.args.get("joins") or ())):
-                continue
-            columns = [e.this.name for e in node.expressions or () if isinstance(e, exp.EQ)
-                       and isinstance(e.this, exp.Column)]
-            condition = node.args.get("where")
-            if condition is None:
-                yield _violation(name, columns, None)
-            elif glot_is_constant_true(condition):
-                yield _violation(name, columns, condition.this.sql(dialect=statement.dialect))
+    for node, name, always_true, where in writes_to_every_row(statement, context, ast.UpdateStmt):
+        yield placed(_violation(name, _columns(node, statement.dialect), always_true), where)
 
 
-def _text(node: Any) -> str:
-    try:
-        return RawStream()(node)
-    except Exception:  # noqa: BLE001 - a clause pglast cannot print: name it generically
-        return "..."
+def _columns(node: Any, dialect: str) -> list[str]:
+    """The columns an UPDATE sets (a pglast UpdateStmt, or a sqlglot Update for MySQL/SQLite)."""
+    if dialect == "postgresql":
+        return [t.name for t in node.targetList or () if isinstance(t, ast.ResTarget) and t.name]
+    return [e.this.name for e in node.expressions or () if isinstance(e, exp.EQ) and isinstance(e.this, exp.Column)]
 
 
 def _violation(name: str, columns: list[str], always_true: str | None) -> Violation:

@@ -8,12 +8,13 @@ from typing import Any
 from pglast import ast
 
 from ..model import Context, Violation
-from ..pg import placed, relation, statements_run
+from ..pg import looks_at, option_enabled, placed, relation, statements_run
 from ..registry import rule
 
 
 @rule("vacuum-full-or-cluster", severity="error", category="locking",
       summary="VACUUM FULL and CLUSTER rewrite the table under an ACCESS EXCLUSIVE lock")
+@looks_at(ast.VacuumStmt, ast.ClusterStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """``VACUUM FULL`` and ``CLUSTER`` copy the whole table and rebuild its indexes while
     holding an ACCESS EXCLUSIVE lock: reads and writes wait until they finish, and they need
@@ -51,16 +52,8 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
 
 
 def _rewrite(node: Any) -> tuple[str, list[str]] | None:
-    if isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd and _full(node):
+    if isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd and option_enabled(node.options, "full"):
         return "VACUUM FULL", [relation(r.relation) for r in node.rels or () if isinstance(r, ast.VacuumRelation)]
     if isinstance(node, ast.ClusterStmt):
         return "CLUSTER", [relation(node.relation)] if node.relation is not None else []
     return None
-
-
-def _full(node: Any) -> bool:
-    for option in node.options or ():
-        if isinstance(option, ast.DefElem) and option.defname == "full":
-            value = getattr(option.arg, "sval", None) or getattr(option.arg, "boolval", None)
-            return option.arg is None or str(value).lower() not in {"false", "off", "0", "f", "no"}
-    return False
