@@ -79,16 +79,19 @@ class Project:
         raw = resolve_scratch_url(self.settings, self._scratch_override)
         return parse_url(raw) if raw else None
 
-    def target_dialect(self, scratch: ScratchDatabase | None = None) -> str:
+    def target_dialect(self) -> str:
+        """The dialect DDL is rendered for: --dialect, the config, the live database, else the scratch's."""
         if self._dialect_override:
             return self._dialect_override
         if self.settings.dialect:
             return self.settings.dialect
         if self.database_url is not None:
             return backend_of(self.database_url)
-        if self.scratch_server is not None:
-            return backend_of(self.scratch_server)
-        return scratch.backend if scratch else "sqlite"
+        return self.scratch_backend
+
+    @property
+    def scratch_backend(self) -> str:
+        return backend_of(self.scratch_server) if self.scratch_server is not None else "sqlite"
 
     def _require_live(self) -> URL:
         if self.database_url is None:
@@ -119,9 +122,7 @@ class Project:
     def built(self, target: str = "heads",
               inspect: Callable[[MigrationContext], Any] | None = None) -> Iterator[tuple[ScratchDatabase, EnvRun]]:
         """A throwaway database upgraded to ``target`` through the project's env.py."""
-        script = self.alembic.script
-        _ = self.alembic.heads  # an empty history is an error before any database is made
-        del script
+        self.alembic.heads  # noqa: B018 - an empty or broken history fails before any database is made
         with scratch_database(self.scratch_server) as scratch:
             url = with_driver_of(scratch.url, self.database_url)
             run = run_env(self.alembic, url, target=target, inspect=inspect)
@@ -154,19 +155,15 @@ class Project:
         started = time.perf_counter()
         problems = self._head_problems()
         notes: list[str] = []
-        with scratch_database(self.scratch_server) as scratch:
-            dialect = self.target_dialect(scratch)
-            self.alembic.heads  # noqa: B018 - fails early on an empty history
-            url = with_driver_of(scratch.url, self.database_url)
-            run = run_env(self.alembic, url, target="heads", inspect=self._compare_here(dialect))
+        dialect = self.target_dialect()
+        with self.built("heads", inspect=self._compare_here(dialect)) as (scratch, run):
             described = scratch.describe()
-        scratch_backend = backend_of(scratch.url)
-        if backend_of(parse_url(_OFFLINE_URLS.get(dialect, scratch_backend + "://"))) != scratch_backend:
+        if {"mariadb": "mysql"}.get(dialect, dialect) != self.scratch_backend:
             where = ("leave --scratch-url unset (SQLite is the default)" if dialect == "sqlite"
                      else f"pass --scratch-url (or set scratch_url) to a {dialect} server")
             notes.append(
-                f"The migrations ran on {scratch_backend} but the DDL is rendered for {dialect}: migrations and "
-                f"types specific to {dialect} are not checked faithfully. For a faithful check, {where}."
+                f"The migrations ran on {self.scratch_backend} but the DDL is rendered for {dialect}: migrations "
+                f"and types specific to {dialect} are not checked faithfully. For a faithful check, {where}."
             )
         return CheckReport(
             scratch=described, dialect=dialect, heads=list(self.alembic.heads),
@@ -227,7 +224,7 @@ class Project:
 
     def _out_of_band(self, url: URL, db_heads: list[str], options: dict[str, Any], dialect: str,
                      notes: list[str]) -> list[Difference]:
-        scratch_backend = backend_of(self.scratch_server) if self.scratch_server else "sqlite"
+        scratch_backend = self.scratch_backend
         if scratch_backend != backend_of(url):
             notes.append(
                 f"Out-of-band changes were not checked: the live database is {backend_of(url)} and the throwaway "
@@ -337,7 +334,7 @@ class Project:
             selected = [r for r in selected if r not in old]
             notes.append(f"Revisions up to {self.settings.start_after} (start_after) are not linted.")
         dialect = self.target_dialect()
-        scratch_backend = backend_of(self.scratch_server) if self.scratch_server else "sqlite"
+        scratch_backend = self.scratch_backend
         version = pg_version or self.settings.pg_version
         if scratch_backend == dialect:
             def server_version(context: MigrationContext) -> int | None:
