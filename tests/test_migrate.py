@@ -194,3 +194,40 @@ def test_ledger_accept_records_a_deliberate_change(shop, sqlite_url):
     # line endings do not matter
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
     assert Project.from_pyproject(shop, database_url=sqlite_url, environment="production").migrate().ok
+
+
+@pytest.mark.mysql
+@pytest.mark.slow
+def test_eight_concurrent_migrators_on_mariadb(shop, mysql_url):
+    def one(_: int) -> subprocess.CompletedProcess[str]:
+        return run_safemigrate("migrate", "--env", "development", "--database-url", mysql_url, cwd=shop)
+
+    with ThreadPoolExecutor(max_workers=8) as pool_:
+        results = list(pool_.map(one, range(8)))
+    assert [r.returncode for r in results] == [0] * 8, [r.stdout + r.stderr for r in results if r.returncode]
+    assert scalar(mysql_url, "SELECT version_num FROM alembic_version") == HEAD
+    assert scalar(mysql_url, "SELECT max(c) FROM (SELECT count(*) AS c FROM safemigrate_history "
+                             "WHERE action = 'applied' GROUP BY revision) s") == 1
+
+
+@pytest.mark.mysql
+def test_mariadb_failure_lists_the_statements_that_stayed_applied(shop, mysql_url):
+    upgrade(shop, mysql_url, "916a526e23a8")
+    path = next((shop / "migrations" / "versions").glob("359940d6ad08_*.py"))
+    source = path.read_text()
+    marker = "def upgrade() -> None:\n"
+    path.write_text(source.replace(marker, marker + "    op.add_column('customers', sa.Column('half', sa.Integer()))\n"
+                                   "    op.execute('SELECT * FROM no_such_table')\n", 1))
+    project = Project.from_pyproject(shop, database_url=mysql_url, environment="development")
+    from safemigrate.errors import MigrationFailed
+
+    with pytest.raises(MigrationFailed) as info:
+        project.migrate()
+    assert info.value.revision == "359940d6ad08"
+    details = info.value.details
+    assert "MySQL/MariaDB committed these statements of revision 359940d6ad08" in details
+    assert "ALTER TABLE customers ADD COLUMN half INTEGER;" in details
+    # the DDL did auto-commit: the report is telling the truth
+    columns = {c for t, cols in _fingerprint(mysql_url) if t == "customers" for c in cols}
+    assert "half" in columns
+    assert scalar(mysql_url, "SELECT version_num FROM alembic_version") == "36c914febd34"
