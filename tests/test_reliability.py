@@ -175,3 +175,29 @@ def test_statement_timeout_is_applied(tmp_path, pg_url):
         Project.from_pyproject(project, database_url=pg_url, environment="development").migrate()
     assert "statement timeout" in str(info.value).lower()
     assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "0001"
+
+
+def test_our_invalid_index_is_dropped_and_rebuilt(tmp_path, pg_url, pg_server):
+    project = make_project(tmp_path / "p", CONCURRENT_INDEX)
+    models = project / "guardapp" / "models.py"
+    models.write_text(models.read_text() + 'sa.Index("ix_users_name", users.c.name)\n')
+    import os
+    import subprocess
+    import sys
+
+    alembic = Path(sys.executable).with_name("alembic")
+    subprocess.run([str(alembic), "upgrade", "0001"], cwd=project, env={**os.environ, "DATABASE_URL": pg_url},
+                   check=True, capture_output=True)
+    # simulate an interrupted CREATE INDEX CONCURRENTLY of revision 0002: an INVALID index of the same name
+    execute(pg_url, "INSERT INTO users (id, name) VALUES (10, 'x'), (11, 'x')")
+    engine = create_engine(pg_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        with pytest.raises(Exception):
+            conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_users_name ON users (name)"))
+    engine.dispose()
+    report = Project.from_pyproject(project, database_url=pg_url, scratch_url=pg_server,
+                                    environment="production").migrate()
+    assert report.ok, ([(c.name, c.message) for c in report.checks if not c.ok], report.remaining_differences)
+    assert any("Dropped invalid index ix_users_name" in n for n in report.notes)
+    assert scalar(pg_url, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                          "WHERE c.relname = 'ix_users_name' AND i.indisvalid") == 1

@@ -94,6 +94,8 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
                        on_wait=lambda _: report.notes.append("Waited for another migrator to finish.")):
         _backfill(project, url, env.name)
         report.plan = _pending(project, url)
+        if not dry_run:
+            report.notes += _drop_our_invalid_indexes(project, url, report.plan)
         if dry_run:
             if report.plan:
                 review = project.review(f"{_before(project, report.plan)}:{report.plan[-1]}")
@@ -111,6 +113,28 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
     if not report.applied and not report.generated:
         report.notes.append("Nothing to apply: the database is at head.")
     return report
+
+
+def _drop_our_invalid_indexes(project: Project, url: URL, plan: list[str]) -> list[str]:
+    """Drop INVALID indexes that a pending revision will build again (an interrupted CONCURRENTLY run)."""
+    from .preflight import indexes_created_by, invalid_indexes
+
+    invalid = invalid_indexes(url)
+    if not invalid:
+        return []
+    ours = indexes_created_by(project, plan)
+    dropped = [index for index, _ in invalid if index.rsplit(".", 1)[-1].lower() in ours]
+    if not dropped:
+        return []
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for index in dropped:
+                conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {index}")
+    finally:
+        engine.dispose()
+    return [f"Dropped invalid index {index}, left by an interrupted run; its revision builds it again."
+            for index in dropped]
 
 
 def _pending(project: Project, url: URL) -> list[str]:

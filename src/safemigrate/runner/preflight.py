@@ -53,8 +53,9 @@ def preflight(project: Project, url: URL) -> list[Check]:
                             f"database at {', '.join(live.database_heads) or '(no revision yet)'}",
                             unknown[0].fix if unknown else ""))
         checks.append(_run("applied files unchanged", lambda: _unchanged(project, url, live.database_heads)))
-        checks.append(_out_of_band(live))
-        checks.append(_run("no invalid indexes", lambda: _invalid_indexes(url)))
+        invalid = {index.rsplit(".", 1)[-1].lower() for index, _ in invalid_indexes(url)}
+        checks.append(_out_of_band(live, invalid))
+        checks.append(_run("no invalid indexes", lambda: _invalid_indexes(project, url, live.pending)))
     checks.append(_run("models match head", lambda: _models_match(project)))
     checks.append(_run("pending revisions pass the guard",
                        lambda: _guard(project, live.pending if live is not None else None)))
@@ -89,10 +90,12 @@ def _unchanged(project: Project, url: URL, heads: list[str]) -> Check:
                  f"`safemigrate ledger accept {changed[0].revision} --reason '...'`.")
 
 
-def _out_of_band(live) -> Check:  # LiveReport
+def _out_of_band(live, invalid: set[str]) -> Check:  # LiveReport
     name = "no out-of-band changes"
-    if live.out_of_band:
-        items = "; ".join(d.description for d in live.out_of_band)
+    # INVALID indexes (an interrupted CONCURRENTLY build) are the invalid-index check's business
+    changes = [d for d in live.out_of_band if not (d.kind == "remove_index" and (d.object or "").lower() in invalid)]
+    if changes:
+        items = "; ".join(d.description for d in changes)
         return Check(name, False, f"The database differs from revision {', '.join(live.database_heads)}: {items}.",
                      "Someone changed the schema by hand. Bring it back in line (the DDL is in "
                      "`safemigrate check --live`), or write a migration that makes the change on purpose.")
@@ -105,20 +108,51 @@ def _out_of_band(live) -> Check:  # LiveReport
     return Check(name, True, "the database equals what its revision creates")
 
 
-def _invalid_indexes(url: URL) -> Check:
-    name = "no invalid indexes"
+def invalid_indexes(url: URL) -> list[tuple[str, str]]:
+    """(index, table) of every INVALID index: what an interrupted CREATE INDEX CONCURRENTLY leaves."""
     if backend_of(url) != "postgresql":
-        return Check(name, True, "not applicable")
+        return []
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(
+            return [tuple(r) for r in conn.execute(text(
                 "SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text FROM pg_index i "
-                "WHERE NOT i.indisvalid")).all()
+                "WHERE NOT i.indisvalid")).all()]
     finally:
         engine.dispose()
+
+
+def indexes_created_by(project: Project, pending: list[str]) -> set[str]:
+    """Names of the indexes the pending revisions create (an invalid one of these is ours to rebuild)."""
+    from ..guard.sql import PgStatement, parse
+    from pglast import ast
+
+    if not pending:
+        return set()
+    from .migrate import _before
+
+    names: set[str] = set()
+    for run in project.review(f"{_before(project, pending)}:{pending[-1]}").revisions:
+        for statement in run.statements:
+            for parsed in parse(statement.sql, "postgresql"):
+                if isinstance(parsed, PgStatement) and isinstance(parsed.node, ast.IndexStmt) and parsed.node.idxname:
+                    names.add(parsed.node.idxname.lower())
+    return names
+
+
+def _invalid_indexes(project: Project, url: URL, pending: list[str]) -> Check:
+    name = "no invalid indexes"
+    if backend_of(url) != "postgresql":
+        return Check(name, True, "not applicable")
+    rows = invalid_indexes(url)
     if not rows:
         return Check(name, True, "none")
+    ours = indexes_created_by(project, pending)
+    foreign = [(index, table) for index, table in rows if index.rsplit(".", 1)[-1].lower() not in ours]
+    if not foreign:
+        return Check(name, True, "invalid index(es) left by an interrupted run of a pending revision will be "
+                     "dropped and built again: " + ", ".join(index for index, _ in rows))
+    rows = foreign
     listed = ", ".join(f"{index} on {table}" for index, table in rows)
     return Check(name, False, f"Invalid index(es), left by an interrupted CREATE INDEX CONCURRENTLY: {listed}.",
                  "Drop them and let the revision build them again: "
