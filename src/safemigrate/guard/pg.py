@@ -57,7 +57,6 @@ def string_values(nodes: Any) -> list[str]:
 
 import dataclasses as _dataclasses
 import functools as _functools
-import re as _re
 from collections.abc import Iterator as _Iterator
 
 import pglast as _pglast
@@ -457,44 +456,72 @@ def _unknown(node: Any) -> str:
 
 
 def _format(template: str, args: list[Any]) -> str:
+    """PostgreSQL's ``format()``: %s, %I and %L (with optional position/width), %% for a percent."""
     values = iter(args)
-
-    def substitute(match: _re.Match[str]) -> str:
-        if match.group(0) == "%%":
-            return "%"
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        char = template[i]
+        if char != "%":
+            out.append(char)
+            i += 1
+            continue
+        if template[i + 1:i + 2] == "%":
+            out.append("%")
+            i += 2
+            continue
+        j = i + 1
+        while j < len(template) and (template[j].isdigit() or template[j] in "$-"):
+            j += 1  # argument position (n$) and width flags do not change what is inserted
+        kind = template[j:j + 1]
+        if kind not in {"s", "I", "L"}:
+            out.append(template[i:j])
+            i = j
+            continue
         arg = next(values, None)
         folded = _fold(arg) if arg is not None else None
-        if match.group(2) == "L":
-            return "'" + folded[0].replace("'", "''") + "'" if folded and folded[1] else "NULL"
-        return folded[0] if folded and folded[1] else _unknown(arg)
+        if kind == "L":
+            out.append("'" + folded[0].replace("'", "''") + "'" if folded and folded[1] else "NULL")
+        else:
+            out.append(folded[0] if folded and folded[1] else _unknown(arg))
+        i = j + 1
+    return "".join(out)
 
-    return _re.sub(r"%%|%(\d+\$)?-?\d*([sIL])", substitute, template)
 
-
-_INTO_STRICT = _re.compile(r"\bINTO\s+STRICT\b", _re.IGNORECASE)
 _STATEMENT_KEYWORDS = {"DELETE_P", "DROP", "TRUNCATE", "UPDATE", "ALTER", "WITH", "INSERT"}
 
 
 def _statements_by_scanning(source: str) -> tuple[Any, ...]:
     """Fallback for a body the PL/pgSQL parser rejects: the SQL statements found between semicolons."""
-    data = source.encode()
     try:
         tokens = list(_scan(source))
     except _ParseError:
         return ()
     found: list[Any] = []
-    start_token = None
+    chunk: list[Any] = []  # tokens of the statement being collected
     for token in tokens + [None]:
         if token is None or token.name == "ASCII_59":
-            if start_token is not None:
-                end = token.start if token is not None else len(data)
-                chunk = data[start_token.start:end].decode(errors="replace")
-                # PL/pgSQL's own "INTO STRICT target" is not SQL; plain "INTO target" parses as SELECT INTO
-                found.extend(_sql_statements(_INTO_STRICT.sub("INTO", chunk)))
-            start_token = None
-        elif start_token is None and token.name in _STATEMENT_KEYWORDS:
-            start_token = token
+            if chunk:
+                found.extend(_sql_statements(_chunk_text(source, chunk)))
+            chunk = []
+        elif chunk or token.name in _STATEMENT_KEYWORDS:
+            chunk.append(token)
     return tuple(found)
+
+
+def _chunk_text(source: str, tokens: list[Any]) -> str:
+    """The statement's text (scanner offsets count characters), without PL/pgSQL's ``INTO STRICT``'s STRICT.
+
+    Plain ``INTO target`` parses as SELECT INTO; ``STRICT`` is PL/pgSQL's own and is left out.
+    """
+    parts: list[str] = []
+    position = tokens[0].start
+    for before, token in zip([None, *tokens], tokens):
+        if before is not None and before.name == "INTO" and source[token.start:token.end + 1].upper() == "STRICT":
+            parts.append(source[position:token.start])
+            position = token.end + 1
+    parts.append(source[position:tokens[-1].end + 1])
+    return "".join(parts)
 
 
 def is_constant_true(node: Any) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,8 +13,6 @@ from ..pg import ObjectType, glot_table, looks_at, placed, relation, statements_
 from ..registry import rule
 
 BATCH_PREFIX = "_alembic_tmp_"
-_MYSQL_RENAME = re.compile(r"^\s*TABLE\s+(.+)$", re.IGNORECASE | re.DOTALL)
-_PAIR = re.compile(r"^\s*([`\"\w.$]+)\s+TO\s+([`\"\w.$]+)\s*$", re.IGNORECASE)
 
 
 @rule("rename-table", severity="error", category="destructive",
@@ -63,13 +60,37 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
             if isinstance(action, exp.AlterRename) and _renamed_for_real(old, context):
                 yield _violation(old, glot_table(action.this), None)
     elif isinstance(node, exp.Command) and str(node.this).upper() == "RENAME":
-        match = _MYSQL_RENAME.match(str(getattr(node.expression, "this", node.expression) or ""))
-        for pair in (match.group(1).split(",") if match else ()):
-            names = _PAIR.match(pair)
-            if names:
-                old, new = (n.replace("`", "").replace('"', "") for n in names.groups())
-                if _renamed_for_real(old, context):
-                    yield _violation(old, new, None)
+        # sqlglot keeps MySQL's RENAME TABLE a TO b[, c TO d] as raw text: read it with its tokenizer
+        for old, new in _rename_pairs(str(getattr(node.expression, "this", node.expression) or ""),
+                                      statement.dialect):
+            if _renamed_for_real(old, context):
+                yield _violation(old, new, None)
+
+
+def _rename_pairs(text: str, dialect: str) -> list[tuple[str, str]]:
+    """``TABLE a TO b, s.c TO d`` -> [("a", "b"), ("s.c", "d")]."""
+    from sqlglot import Dialect
+    from sqlglot.errors import TokenError
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = Dialect.get_or_raise(dialect).tokenize(text)
+    except TokenError:
+        return []
+    if not tokens or tokens[0].token_type != TokenType.TABLE:
+        return []
+    pairs: list[tuple[str, str]] = []
+    names: list[str] = [""]
+    for token in [*tokens[1:], None]:
+        if token is None or token.token_type == TokenType.COMMA:
+            if len(names) == 2 and all(names):
+                pairs.append((names[0], names[1]))
+            names = [""]
+        elif token.text.upper() == "TO" and token.token_type != TokenType.IDENTIFIER:
+            names.append("")
+        else:
+            names[-1] += token.text  # identifiers and the dots between them
+    return pairs
 
 
 def _renamed_for_real(old: str, context: Context) -> bool:
