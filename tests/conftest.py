@@ -157,3 +157,110 @@ def run_safemigrate(*args: str, cwd: Path, env: dict[str, str] | None = None) ->
     full_env.update(env or {})
     exe = Path(sys.executable).with_name("safemigrate")
     return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+class S3Server:
+    """A real S3 API (moto in server mode) on loopback, with a fresh bucket; can be stopped and started again."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._factory = ThreadedMotoServer
+        self.port = 0
+        self.server = None
+        self.start()
+        self.bucket = f"smtest-{secrets.token_hex(4)}"
+        self.client().create_bucket(Bucket=self.bucket)
+
+    def start(self) -> None:
+        self.server = self._factory(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        self.port = self.server.get_host_and_port()[1]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}"
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def keys(self) -> list[str]:
+        listed = self.client().list_objects_v2(Bucket=self.bucket)
+        return [item["Key"] for item in listed.get("Contents", [])]
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """An S3 server on 127.0.0.1 (moto) with an empty bucket; the storage finds it through AWS_ENDPOINT_URL."""
+    server = S3Server()
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.endpoint}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def seed_shop(url: str, customers: int = 40) -> None:
+    """Rows in the shop's tables (customers, products, orders, order items), on any dialect."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO customers (email, full_name) VALUES (:e, :n)"),
+                         [{"e": f"c{i}@example.com", "n": f"Customer {i}"} for i in range(1, customers + 1)])
+            conn.execute(text("INSERT INTO products (sku, name, price) VALUES (:s, :n, :p)"),
+                         [{"s": f"SKU-{i}", "n": f"Product {i}", "p": i + 0.5} for i in range(1, 16)])
+            customer_ids = conn.execute(text("SELECT id FROM customers ORDER BY id")).scalars().all()
+            product_ids = conn.execute(text("SELECT id FROM products ORDER BY id")).scalars().all()
+            conn.execute(text("INSERT INTO orders (customer_id, status, total) VALUES (:c, 'paid', :t)"),
+                         [{"c": c, "t": 10} for c in customer_ids[:30]])
+            order_ids = conn.execute(text("SELECT id FROM orders ORDER BY id")).scalars().all()
+            conn.execute(text("INSERT INTO order_items (order_id, product_id, quantity, unit_price) "
+                              "VALUES (:o, :p, 2, 5)"),
+                         [{"o": o, "p": product_ids[i % len(product_ids)]} for i, o in enumerate(order_ids)])
+    finally:
+        engine.dispose()
+
+
+def configure_backup(project: Path, **settings: object) -> None:
+    """Write [tool.safemigrate.backup] into the project's pyproject.toml."""
+    import tomlkit
+
+    path = project / "pyproject.toml"
+    document = tomlkit.parse(path.read_text())
+    table = tomlkit.table()
+    for key, value in settings.items():
+        table[key] = value
+    document["tool"]["safemigrate"]["backup"] = table  # type: ignore[index]
+    path.write_text(tomlkit.dumps(document))
+
+
+@pytest.fixture
+def backup_shop(shop: Path):
+    """The shop example migrated to head on ``url``, seeded with rows, with ``[tool.safemigrate.backup]`` set."""
+    from helpers import upgrade
+
+    def make(database_url: str, /, *, seed: bool = True, **backup: object) -> Path:
+        upgrade(shop, database_url)
+        if seed:
+            seed_shop(database_url)
+        configure_backup(shop, **backup)
+        return shop
+    return make

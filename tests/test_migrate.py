@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_safemigrate
+from conftest import configure_backup, run_safemigrate
 from helpers import add_model_line, execute, scalar, upgrade
 from safemigrate import Project
 from safemigrate.runner import ledger
@@ -31,8 +31,9 @@ def _fingerprint(url: str) -> tuple:
 
 
 @pytest.mark.postgres
-def test_production_applies_pending_revisions_and_records_the_ledger(shop, pg_url, pg_server):
+def test_production_applies_pending_revisions_and_records_the_ledger(shop, pg_url, pg_server, tmp_path):
     upgrade(shop, pg_url, "916a526e23a8")
+    configure_backup(shop, url=str(tmp_path / "backups"))
     report = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server,
                                     environment="production").migrate()
     assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
@@ -46,6 +47,35 @@ def test_production_applies_pending_revisions_and_records_the_ledger(shop, pg_ur
     assert rows == "36c914febd34:production,359940d6ad08:production,d5f6b1370600:production"
     recorded = scalar(pg_url, f"SELECT checksum FROM safemigrate_history WHERE revision = '{HEAD}'")
     assert recorded == ledger.checksum(next((shop / "migrations" / "versions").glob(f"{HEAD}_*.py")))
+    # a verified backup was taken before the first revision, and each revision's row names it
+    assert report.backup and any(p.name.endswith(".json") for p in (tmp_path / "backups").rglob("*"))
+    assert scalar(pg_url, "SELECT count(DISTINCT backup_id) FROM safemigrate_history WHERE action = 'applied'") == 1
+    assert scalar(pg_url, "SELECT min(backup_id) FROM safemigrate_history WHERE action = 'applied'") == report.backup
+
+
+@pytest.mark.postgres
+def test_production_without_a_backup_destination_changes_nothing(shop, pg_url, pg_server):
+    upgrade(shop, pg_url, "916a526e23a8")
+    report = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server,
+                                    environment="production").migrate()
+    failed = [c for c in report.checks if not c.ok]
+    assert [c.name for c in failed] == ["verified backup"]
+    assert "no backup destination is configured" in failed[0].message
+    assert report.applied == [] and scalar(pg_url, "SELECT version_num FROM alembic_version") == "916a526e23a8"
+
+
+@pytest.mark.postgres
+def test_a_failed_backup_means_no_migration(shop, pg_url, pg_server, tmp_path):
+    upgrade(shop, pg_url, "916a526e23a8")
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the backup folder should be")
+    configure_backup(shop, url=str(blocked / "backups"))
+    from safemigrate.backup import BackupError
+
+    with pytest.raises(BackupError):
+        Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server, environment="production").migrate()
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "916a526e23a8"
+    assert scalar(pg_url, "SELECT count(*) FROM safemigrate_history WHERE action = 'applied'") == 0
 
 
 def test_unknown_environment_is_production(shop, sqlite_url):
@@ -170,8 +200,9 @@ def test_development_autosync_generates_and_applies(shop, sqlite_url):
     assert scalar(sqlite_url, "SELECT count(*) FROM pragma_table_info('customers') WHERE name = 'phone'") == 1
 
 
-def test_dry_run_changes_nothing_and_shows_the_sql(shop, sqlite_url):
+def test_dry_run_changes_nothing_and_shows_the_sql(shop, sqlite_url, tmp_path):
     upgrade(shop, sqlite_url, "916a526e23a8")
+    configure_backup(shop, url=str(tmp_path / "backups"))
     report = Project.from_pyproject(shop, database_url=sqlite_url, environment="production").migrate(dry_run=True)
     assert report.plan == ["36c914febd34", "359940d6ad08", HEAD]
     assert [r.revision.revision for r in report.ddl] == report.plan
@@ -179,8 +210,9 @@ def test_dry_run_changes_nothing_and_shows_the_sql(shop, sqlite_url):
     assert scalar(sqlite_url, "SELECT version_num FROM alembic_version") == "916a526e23a8"
 
 
-def test_ledger_accept_records_a_deliberate_change(shop, sqlite_url):
+def test_ledger_accept_records_a_deliberate_change(shop, sqlite_url, tmp_path):
     upgrade(shop, sqlite_url)
+    configure_backup(shop, url=str(tmp_path / "backups"))
     project = Project.from_pyproject(shop, database_url=sqlite_url, environment="production")
     assert project.migrate().ok  # backfills the ledger
     path = next((shop / "migrations" / "versions").glob("e1bc5fb903a2_*.py"))

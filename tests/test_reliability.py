@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, pool, text
 
+from conftest import configure_backup
 from helpers import execute, make_project, scalar, upgrade
 from safemigrate import Project
 
@@ -71,6 +72,7 @@ def test_invalid_index_left_by_concurrently_is_reported(shop, pg_url, pg_server)
         with pytest.raises(Exception):
             conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_dup_name ON customers (full_name)"))
     engine.dispose()
+    configure_backup(shop, url=str(shop.parent / "backups"))
     report = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server,
                                     environment="production").migrate()
     check = next(c for c in report.checks if c.name == "no invalid indexes")
@@ -158,6 +160,7 @@ def test_concurrent_index_under_the_migrator_lock_does_not_deadlock(tmp_path, pg
     project = make_project(tmp_path / "p", CONCURRENT_INDEX)
     models = project / "guardapp" / "models.py"
     models.write_text(models.read_text() + 'sa.Index("ix_users_name", users.c.name)\n')
+    configure_backup(project, url=str(tmp_path / "backups"))
     started = time.monotonic()
     report = Project.from_pyproject(project, database_url=pg_url, environment="production").migrate(lock_wait=30)
     assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
@@ -195,6 +198,7 @@ def test_our_invalid_index_is_dropped_and_rebuilt(tmp_path, pg_url, pg_server):
         with pytest.raises(Exception):
             conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_users_name ON users (name)"))
     engine.dispose()
+    configure_backup(project, url=str(tmp_path / "backups"))
     report = Project.from_pyproject(project, database_url=pg_url, scratch_url=pg_server,
                                     environment="production").migrate()
     assert report.ok, ([(c.name, c.message) for c in report.checks if not c.ok], report.remaining_differences)

@@ -26,7 +26,7 @@ DEFAULT_ALIASES: dict[str, str] = {
 _KNOWN_KEYS = {
     "metadata", "script_location", "alembic_ini", "database_url_env", "environment_env",
     "database_url", "scratch_url", "dialect", "compare_server_default", "environment_aliases",
-    "start_after", "lock_timeout", "statement_timeout", "pg_version",
+    "start_after", "lock_timeout", "statement_timeout", "pg_version", "backup",
 }
 
 
@@ -49,6 +49,7 @@ class Settings:
     lock_timeout: str = "5s"  # set by safemigrate's env.py helper on PostgreSQL ("0" turns it off)
     statement_timeout: str = "0"  # likewise; "0" (the default) means no limit
     pg_version: int | None = None  # PostgreSQL major version to lint for when no server is connected
+    backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], validated by safemigrate.backup
 
     @property
     def script_path(self) -> Path:
@@ -141,7 +142,8 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
         )
     values: dict[str, Any] = {}
     for key, value in table.items():
-        expected = {"compare_server_default": bool, "environment_aliases": dict, "pg_version": int}.get(key, str)
+        expected = {"compare_server_default": bool, "environment_aliases": dict, "pg_version": int,
+                    "backup": dict}.get(key, str)
         if not isinstance(value, expected):
             raise ConfigError(
                 f"[tool.safemigrate] {key} must be a {expected.__name__}, not {type(value).__name__} ({value!r}).",
@@ -152,6 +154,10 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
         values[key] = value
     if "metadata" in values:
         _check_import_path(values["metadata"])
+    if "backup" in values:
+        from .backup.settings import parse_backup_settings
+
+        parse_backup_settings(values["backup"])  # a mistake there is a configuration error at load time
     return Settings(root=project_root, **values)
 
 

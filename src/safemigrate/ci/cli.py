@@ -33,7 +33,7 @@ def ci() -> None:
 
 # Imported after `ci` exists: safemigrate.cli registers this group at its end, so whichever of the two
 # modules is imported first, the other finds what it needs.
-from ..cli import _emit, _run, project_options  # noqa: E402
+from ..clicommon import _emit, _run, project_options  # noqa: E402
 
 
 @ci.command("check")

@@ -61,6 +61,7 @@ class MigrateReport(_Serialisable):
     ddl: list[RevisionRun] = field(default_factory=list)
     verified: bool | None = None
     remaining_differences: list[str] = field(default_factory=list)
+    backup: str | None = None  # id of the verified backup taken before the first revision
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -85,7 +86,7 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
         report.notes.append("MySQL/MariaDB commit each DDL statement on their own: a revision that fails half-way "
                             "leaves its earlier statements applied; safemigrate then lists them.")
     if not autosync:
-        report.checks = preflight(project, url)
+        report.checks = preflight(project, url, env.name)
         if not all(c.ok for c in report.checks):
             return report  # nothing changed
     else:
@@ -104,7 +105,9 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
                 live = project.check_live()
                 report.remaining_differences = [d.description for d in live.versus_models] if not report.plan else []
             return report
-        report.applied += _apply(project, url, report.plan, env.name, retries, backoff)
+        backup_id = _backup(project, url, env.name, report.plan)
+        report.backup = backup_id
+        report.applied += _apply(project, url, report.plan, env.name, retries, backoff, backup_id)
         if autosync:
             _autosync(project, url, report, env.name, retries, backoff)
         live = project.check_live()
@@ -174,8 +177,23 @@ def _backfill(project: Project, url: URL, environment: str) -> None:
         engine.dispose()
 
 
+def _backup(project: Project, url: URL, environment: str, plan: list[str]) -> str | None:
+    """Take and verify the pre-migration backup when the policy asks for one; nothing to apply, no backup.
+
+    A failure raises (BackupError) before any revision runs.
+    """
+    from ..backup import backup_required, take_verified_backup
+
+    if not plan or not backup_required(project, environment):
+        return None
+    heads = _db_heads(project, url)
+    result = take_verified_backup(project, environment=environment, from_rev=",".join(heads) or None,
+                                  to_rev=plan[-1])
+    return result.id
+
+
 def _apply(project: Project, url: URL, plan: list[str], environment: str, retries: int,
-           backoff: float) -> list[Applied]:
+           backoff: float, backup_id: str | None = None) -> list[Applied]:
     done: list[Applied] = []
     for revision in plan:
         script = project.alembic.get(revision)
@@ -184,7 +202,7 @@ def _apply(project: Project, url: URL, plan: list[str], environment: str, retrie
 
         def record(run_script: Any, context: Any, duration_ms: float, digest: str = digest) -> None:
             ledger.record(context.connection, run_script.revision, digest, environment=environment,
-                          duration_ms=int(duration_ms))
+                          duration_ms=int(duration_ms), backup_id=backup_id)
 
         for attempt in range(1, retries + 2):
             try:

@@ -34,7 +34,7 @@ def _run(name: str, fn: Callable[[], Check]) -> Check:
         return Check(name, False, exc.what, exc.fix)
 
 
-def preflight(project: Project, url: URL) -> list[Check]:
+def preflight(project: Project, url: URL, environment: str = "production") -> list[Check]:
     checks: list[Check] = []
     reachable = _run("database reachable", lambda: (ensure_reachable(url), Check("database reachable", True,
                                                                                   "connected"))[1])
@@ -59,8 +59,24 @@ def preflight(project: Project, url: URL) -> list[Check]:
     checks.append(_run("models match head", lambda: _models_match(project)))
     checks.append(_run("pending revisions pass the guard",
                        lambda: _guard(project, live.pending if live is not None else None)))
-    checks.append(Check("verified backup", True, "not configured: pre-migration backups are not set up yet"))
+    checks.append(_run("verified backup", lambda: _backup_policy(project, environment)))
     return checks
+
+
+def _backup_policy(project: Project, environment: str) -> Check:
+    """Whether a backup is required here, and can be taken (it is taken under the lock, before the first revision)."""
+    from ..backup import backup_required, settings_of
+
+    name = "verified backup"
+    if not backup_required(project, environment):
+        return Check(name, True, f"not required in {environment} ([tool.safemigrate.backup] required_in)")
+    settings = settings_of(project)
+    if not settings.configured:
+        return Check(name, False, f"A verified backup is required before migrating in {environment}, but no backup "
+                     "destination is configured.",
+                     "Set url = 's3://bucket/folder' (or a local path) under [tool.safemigrate.backup]; or, if "
+                     f"this environment really needs none, remove {environment} from required_in.")
+    return Check(name, True, "one will be taken and verified before the first pending revision")
 
 
 def _single_head(project: Project) -> Check:

@@ -1,0 +1,144 @@
+"""Pre-migration backups: streamed to any fsspec storage, verified, listed, restored, pruned.
+
+>>> from safemigrate import Project
+>>> from safemigrate.backup import create, take_verified_backup
+>>> result = create(Project.from_pyproject("."), environment="production")
+>>> result.id, result.manifest.sha256, result.verify.ok
+
+Every function returns a dataclass from :mod:`safemigrate.backup.results` and
+raises a :class:`~safemigrate.backup.errors.BackupError` (a SafemigrateError)
+on failure. Nothing here prints. The heavy modules (fsspec, the dumpers) are
+imported on first use, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import (BackupConfigError, BackupError, BackupNotFound, DumpFailed, DumpToolMissing, RestoreFailed,
+                     RestoreRefused, StorageError, VerificationFailed)
+from .results import BackupEntry, BackupList, BackupResult, Manifest, PruneResult, RestoreResult, VerifyResult
+from .settings import BackupSettings, parse_backup_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from ..project import Project
+    from .pump import ProgressFn
+    from .storage import Storage
+
+__all__ = [
+    "BackupConfigError", "BackupEntry", "BackupError", "BackupList", "BackupNotFound", "BackupResult",
+    "BackupSettings", "DumpFailed", "DumpToolMissing", "Manifest", "PruneResult", "RestoreFailed", "RestoreRefused",
+    "RestoreResult", "StorageError", "VerificationFailed", "VerifyResult", "backup_required", "create", "list_all",
+    "parse_backup_settings", "prune", "restore", "settings_of", "take_verified_backup", "verify",
+]
+
+
+def settings_of(project: Project) -> BackupSettings:
+    return parse_backup_settings(project.settings.backup)
+
+
+def backup_required(project: Project, environment: str) -> bool:
+    """True when ``environment`` (a canonical name) must have a verified backup before migrating.
+
+    ``required_in`` defaults to ``["production"]``. A project without a backup url still answers True for
+    production: take_verified_backup then fails with a configuration error that says what to set.
+    """
+    return settings_of(project).required(environment)
+
+
+def _live(project: Project) -> URL:
+    url = project.database_url
+    if url is None:
+        var = project.settings.database_url_env
+        raise BackupConfigError(
+            f"No database URL: ${var} is unset and [tool.safemigrate] has no database_url.",
+            "A backup needs to know which database to dump.",
+            f"Set {var} (or SAFEMIGRATE_DATABASE_URL), or pass --database-url.",
+        )
+    return url
+
+
+def _storage(project: Project, destination: str | None) -> Storage:
+    from .storage import Storage
+
+    settings = settings_of(project)
+    dest = destination or settings.url
+    if not dest:
+        raise BackupConfigError(
+            "No backup destination: [tool.safemigrate.backup] has no url and --dest was not given.",
+            "safemigrate needs to know where the backups are.",
+            "Set url = 's3://bucket/folder' (or a local path) under [tool.safemigrate.backup], or pass --dest URL.",
+        )
+    return Storage(dest, settings.storage_options)
+
+
+def create(project: Project, *, environment: str | None = None, destination: str | None = None,
+           from_rev: str | None = None, to_rev: str | None = None, verify: str | None = None,
+           on_progress: ProgressFn | None = None) -> BackupResult:
+    """Back up the project's live database now (``safemigrate backup create``)."""
+    from .take import create_backup
+
+    return create_backup(_live(project), settings_of(project), environment=environment or project.environment.name,
+                         destination=destination, from_rev=from_rev, to_rev=to_rev, verify=verify,
+                         scratch_server=project.scratch_server, on_progress=on_progress)
+
+
+def take_verified_backup(project: Project, *, environment: str, from_rev: str | None, to_rev: str | None,
+                         on_progress: ProgressFn | None = None) -> BackupResult:
+    """The backup ``migrate`` takes before the first pending revision; raises BackupError when it fails.
+
+    The returned ``BackupResult.id`` is what the ledger records (``ledger.record(..., backup_id=result.id)``).
+    """
+    settings = settings_of(project)
+    if not settings.configured:
+        raise BackupConfigError(
+            f"A verified backup is required before migrating in {environment}, but no backup destination is "
+            "configured.",
+            "Without a backup, a migration that goes wrong in production cannot be undone.",
+            "Set url = 's3://bucket/folder' (or a local path) under [tool.safemigrate.backup]; or, if this "
+            f"environment really needs no backup, leave {environment!r} out of required_in.",
+        )
+    return create(project, environment=environment, from_rev=from_rev, to_rev=to_rev, on_progress=on_progress)
+
+
+def list_all(project: Project, *, destination: str | None = None) -> BackupList:
+    from .catalog import list_backups
+
+    return list_backups(_storage(project, destination))
+
+
+def verify(project: Project, backup_id: str, *, destination: str | None = None, level: str = "checksum",
+           on_progress: ProgressFn | None = None) -> VerifyResult:
+    from .restoration import verify_backup
+
+    return verify_backup(_storage(project, destination), backup_id, settings_of(project), level=level,
+                         servers=(project.scratch_server, project.database_url), on_progress=on_progress)
+
+
+def restore(project: Project, backup_id: str, *, target: str | None = None, destination: str | None = None,
+            replace: bool = False, owners: bool = True, on_progress: ProgressFn | None = None) -> RestoreResult:
+    """Restore into ``target`` (a URL), by default the project's live database."""
+    from ..urls import parse_url
+    from .restoration import restore_backup
+
+    url = parse_url(target) if target else _live(project)
+    return restore_backup(_storage(project, destination), backup_id, url, settings_of(project), replace=replace,
+                          owners=owners, on_progress=on_progress)
+
+
+def prune(project: Project, *, keep: int | None = None, older_than_days: float | None = None,
+          destination: str | None = None, dry_run: bool = False) -> PruneResult:
+    from .catalog import prune as prune_backups
+
+    settings = settings_of(project)
+    keep = keep if keep is not None else (settings.keep if older_than_days is None else None)
+    if keep is None and older_than_days is None:
+        raise BackupConfigError(
+            "Nothing to prune by: no --keep, no --older-than, and no keep in [tool.safemigrate.backup].",
+            "Prune deletes backups; it needs to be told which.",
+            "Pass --keep N (keep the newest N per database and environment) and/or --older-than DAYS.",
+        )
+    return prune_backups(_storage(project, destination), keep=keep, older_than_days=older_than_days,
+                         dry_run=dry_run)

@@ -1,0 +1,108 @@
+"""Restoring a backup into a database, and checking a stored one again.
+
+Restoring over a database that holds tables destroys them, so it needs an
+explicit ``replace=True`` (``--replace``); without it the error lists what
+would be replaced. A target database that does not exist is created.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy.engine import URL, make_url
+
+from ..urls import backend_of, mask_url
+from . import catalog
+from .dumpers import dumper_for
+from .errors import BackupConfigError, RestoreFailed, RestoreRefused, VerificationFailed
+from .pump import ProgressFn, read_back
+from .results import RestoreResult, VerifyResult
+from .settings import BackupSettings
+from .storage import Storage
+from .verification import verify_stored
+
+
+def verify_backup(storage: Storage, backup_id: str, settings: BackupSettings, *, level: str = "checksum",
+                  servers: tuple[URL | None, ...] = (), on_progress: ProgressFn | None = None) -> VerifyResult:
+    """Check a stored backup against its manifest (and, with level='restore', by restoring it).
+
+    ``servers``: candidates for the throwaway database of a restore check (the scratch server, the live
+    database's server); the first of the backup's kind is used.
+    """
+    manifest, _, dump_name = catalog.find(storage, backup_id)
+    server = next((s for s in servers if s is not None and backend_of(s) == manifest.backend), None)
+    if server is None and manifest.backend != "sqlite" and level == "restore":
+        raise BackupConfigError(
+            f"Verifying {manifest.id} by restore needs a {manifest.backend} server for the throwaway database.",
+            "The backup is restored into a temporary database there and compared with its manifest.",
+            f"Pass --scratch-url (or set scratch_url) to a {manifest.backend} server where safemigrate may "
+            "create databases.",
+        )
+    dumper = dumper_for(server or _placeholder(manifest.backend), settings)
+    dumper.for_archive(manifest.tools)
+    return verify_stored(storage, dump_name, manifest.id, dumper, size=manifest.size, sha256=manifest.sha256,
+                         level=level, source_stats=manifest.tables, scratch_server=server,
+                         on_progress=on_progress)
+
+
+def _placeholder(backend: str) -> URL:
+    """A URL of the right kind for a dumper that only reads archives (it never connects)."""
+    return make_url({"postgresql": "postgresql+psycopg://localhost/postgres",
+                     "mysql": "mysql+pymysql://localhost/mysql", "sqlite": "sqlite:///unused.db"}[backend])
+
+
+def restore_backup(storage: Storage, backup_id: str, target: URL, settings: BackupSettings, *,
+                   replace: bool = False, owners: bool = True,
+                   on_progress: ProgressFn | None = None) -> RestoreResult:
+    """Restore ``backup_id`` into ``target``: checked against the manifest while it streams in."""
+    started = time.monotonic()
+    manifest, _, dump_name = catalog.find(storage, backup_id)
+    if backend_of(target) != manifest.backend:
+        raise BackupConfigError(
+            f"{manifest.id} is a {manifest.backend} backup; {mask_url(target)} is a {backend_of(target)} database.",
+            "A dump restores only into the kind of database it came from.",
+            f"Pass --to with a {manifest.backend} URL.",
+        )
+    dumper = dumper_for(target, settings)
+    dumper.for_archive(manifest.tools)
+    notes: list[str] = []
+    exists = dumper.target_exists(target)
+    replaced = dumper.target_tables(target) if exists else []
+    if replaced and not replace:
+        shown = ", ".join(replaced[:12]) + (f" and {len(replaced) - 12} more" if len(replaced) > 12 else "")
+        raise RestoreRefused(
+            f"{mask_url(target)} is not empty: it has {len(replaced)} table(s) ({shown}).",
+            "Restoring over it would replace every one of them, and their data, with the backup's.",
+            "To replace them, run the restore again with --replace. To keep them, restore into another "
+            "database with --to URL (a database that does not exist yet is created).",
+        )
+    # Read it once before touching the target: a changed or unreadable object must not replace anything.
+    checked = verify_stored(storage, dump_name, manifest.id, dumper, size=manifest.size, sha256=manifest.sha256,
+                            level="checksum", on_progress=on_progress)
+    if not checked.ok:
+        failed = "; ".join(f"{c.name}: {c.message.rstrip('.')}" for c in checked.checks if not c.ok)
+        raise VerificationFailed(
+            f"The stored backup {manifest.id} does not match its manifest: {failed}.",
+            "Restoring it could load corrupt or partial data; the target was not touched.",
+            "Restore another backup (see `safemigrate backup list`).",
+        )
+    if not exists:
+        dumper.create_target(target)
+    elif replaced:
+        dumper.empty_target(target)
+        notes.append(f"Replaced {len(replaced)} table(s): {', '.join(replaced)}.")
+    location = storage.location(dump_name)
+    sinks = [dumper.restorer(target, owners=owners)]
+    try:
+        with storage.reading(dump_name) as handle:
+            _, _, rejected = read_back(handle, sinks, on_progress=on_progress, phase="restore",
+                                       storage_error=lambda exc: storage.error(exc, f"read {location}"))
+        if rejected:
+            raise rejected[0]
+    except RestoreFailed as exc:
+        if replaced:
+            exc.details = "\n".join(filter(None, [exc.details, "The target's previous tables were dropped before the "
+                                                  "restore started."]))
+        raise
+    return RestoreResult(id=manifest.id, target=mask_url(target), created_database=not exists, replaced=replaced,
+                         duration_s=round(time.monotonic() - started, 2), notes=notes)
