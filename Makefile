@@ -1,23 +1,29 @@
-# Two entry points, each installs what it needs into .venv first.
+# Two entry points; each installs what it needs into .venv first.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test clean
 
-$(STAMP): pyproject.toml
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	touch $@
+
+# the package alone: what the demo needs
+$(VENV)/.installed: $(VENV)/.created pyproject.toml
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+# the package and everything the tests use
+$(VENV)/.installed-test: $(VENV)/.created pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@ $(VENV)/.installed
 
-install: $(STAMP)
+demo: $(VENV)/.installed
+	$(PY) examples/demo.py
 
-demo: $(STAMP)
-	$(VENV)/bin/python examples/demo.py
-
-test: $(STAMP)
+test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 --dist loadfile
 
 clean:
