@@ -18,7 +18,7 @@ from safemigrate import (
     require_current_revision,
     require_current_schema,
 )
-from safemigrate import startup
+from safemigrate import headcache, startup
 
 HEAD = "d5f6b1370600"
 BACKENDS = [pytest.param("pg_url", marks=pytest.mark.postgres), pytest.param("mysql_url", marks=pytest.mark.mysql),
@@ -64,7 +64,7 @@ def imports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _forget_process_memo() -> None:
     """What a fresh process would know: nothing but the cache file."""
-    startup._heads_memo.clear()
+    headcache._heads_memo.clear()
 
 
 # -- at head --------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ def test_static_heads_agree_with_alembic_on_merges(shop):
         'down_revision = "{down}"', 'down_revision = (\n    "aaaa00000001",  # one branch\n    "bbbb00000002",\n)')
     (versions / "cccc00000003_merge.py").write_text(merge)
     files = sorted(versions.glob("*.py"))
-    assert startup._static_heads(files) == ["cccc00000003"]
+    assert headcache._static_heads(files) == ["cccc00000003"]
     assert sorted(AlembicProject(load_settings(shop)).heads) == ["cccc00000003"]
 
 

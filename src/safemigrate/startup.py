@@ -23,46 +23,31 @@ things the other checks do:
 Nothing here imports Alembic (~70 ms) unless the guard refuses or a revision
 file is not plain. The cache lives in ``<project>/.safemigrate/heads.json``
 (git-ignored), or under the user's cache folder when the project is read-only.
-This module is longer than most because the guard is one public concept: the
-heads cache and the catalog reading exist only for it.
+The heads cache lives in :mod:`safemigrate.headcache`.
 """
 
 from __future__ import annotations
 
-import configparser
-import hashlib
-import json
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData, bindparam, create_engine, pool, text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from .config import Settings, load_settings, read_pyproject
+from .config import Settings
 from .errors import EXIT_FINDINGS, ConfigError, DatabaseUnreachable, SafemigrateError
 from .metadata import import_metadata
+from .headcache import _Target, code_heads_cached, remember_heads
 from .urls import mask_url, parse_url, redact, sync_url
 
 if TYPE_CHECKING:
     from .project import Project
-    from .scripts import AlembicProject
 
-CACHE_FOLDER = ".safemigrate"
-CACHE_FILE = "heads.json"
-_CACHE_FORMAT = 1
-# Which files Alembic treats as revisions (alembic.script.base._only_source_rev_file).
-_REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
-_ASSIGNMENT = re.compile(r"^(revision|down_revision)[ \t]*(?::[^=\n]*)?=[ \t]*(\S.*)$", re.MULTILINE)
-
-_heads_memo: dict[str, list[str]] = {}
-_engines: dict[str, Engine] = {}
+_engines: dict[str, Engine] = {}  # one engine per URL given as text, kept for later calls
 _lock = threading.Lock()
 
 
@@ -134,229 +119,6 @@ def _require(engine_or_url: Any, project: Any, *, check_schema: bool, metadata: 
                 differences = _schema_differences(conn, models)
     if differences:
         _refuse_schema(differences, where, code_heads)
-
-
-# -- the project -------------------------------------------------------------------------------
-class _Target:
-    """The project's settings; its Alembic side (which imports Alembic) only when it is needed."""
-
-    def __init__(self, project: str | os.PathLike[str] | Project | None):
-        if project is None or isinstance(project, (str, os.PathLike)):
-            self.settings: Settings = load_settings(project)
-            self._project = None
-        else:  # a safemigrate.Project (not imported here: the module must stay cheap to import)
-            self.settings, self._project = project.settings, project
-
-    @cached_property
-    def alembic(self) -> AlembicProject:
-        if self._project is not None:
-            return self._project.alembic
-        from .scripts import AlembicProject
-
-        return AlembicProject(self.settings)
-
-
-# -- the code's heads ----------------------------------------------------------------------
-def code_heads_cached(target: _Target) -> list[str]:
-    """The code's heads, sorted, without importing the revision files when the cache allows."""
-    key, files, sourceless = _cache_key(target)
-    with _lock:
-        if key in _heads_memo:
-            return list(_heads_memo[key])
-    heads = _read_cache(target.settings.root, key)
-    if heads is None:
-        heads = None if sourceless else _static_heads([Path(path) for path, _, _ in files])
-        if heads is None:
-            heads = sorted(target.alembic.heads)  # imports every revision file: only when unavoidable
-        _write_cache(target.settings.root, key, heads)
-    with _lock:
-        _heads_memo[key] = heads
-    return list(heads)
-
-
-def _cache_key(target: _Target) -> tuple[str, list[list[Any]], bool]:
-    """A digest of the versions folders' listing (names, sizes, mtimes), the listing, and ``sourceless``."""
-    folders, recursive, sourceless = _plain_layout(target.settings) or _alembic_layout(target.alembic)
-    files = _listing(folders, recursive)
-    layout = [_CACHE_FORMAT, sourceless, recursive, [str(f) for f in folders], files]
-    return hashlib.sha1(json.dumps(layout).encode()).hexdigest(), files, sourceless
-
-
-_SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
-
-
-def _plain_layout(settings: Settings) -> tuple[list[Path], bool, bool] | None:
-    """The versions folders read from alembic.ini / [tool.alembic] without importing Alembic.
-
-    Only the plain cases (Alembic's own reading is ~70 ms of imports); anything
-    else returns None and Alembic's Config answers.
-    """
-    script = settings.script_path
-    if not (script / "env.py").is_file():
-        return None  # AlembicProject knows where else to look
-    ini = settings.ini_path
-    if ini is not None:
-        parser = configparser.ConfigParser(defaults={"here": ini.parent.absolute().as_posix()})
-        try:
-            parser.read(ini, encoding="utf-8")
-            options = dict(parser.items("alembic")) if parser.has_section("alembic") else {}
-        except (configparser.Error, OSError, UnicodeDecodeError):
-            return None
-        raw = options.get("version_locations")
-        if raw:
-            separator = _SEPARATORS.get(options.get("path_separator", ""))
-            if separator is None:
-                return None  # legacy splitting, with its deprecation warning: Alembic's business
-            raw = [part.strip() for part in raw.split(separator) if part.strip()]
-        recursive, sourceless = (options.get(k) == "true" for k in ("recursive_version_locations", "sourceless"))
-    else:
-        table = read_pyproject(settings.root).get("tool", {}).get("alembic", {})
-        here = settings.root.absolute().as_posix()
-        raw = [str(loc).replace("%(here)s", here) for loc in table.get("version_locations") or []]
-        recursive, sourceless = (table.get(k) is True for k in ("recursive_version_locations", "sourceless"))
-    if not raw:
-        return [script / "versions"], recursive, sourceless
-    if any(":" in loc and not os.path.isabs(loc) for loc in raw):
-        return None  # package resources
-    return [(settings.root / loc).absolute() for loc in raw], recursive, sourceless
-
-
-def _alembic_layout(alembic: AlembicProject) -> tuple[list[Path], bool, bool]:
-    config = alembic.make_config()
-    root = alembic.settings.root
-    locations = config.get_version_locations_list()
-    if not locations:
-        folders = [alembic.script_location / "versions"]
-    else:
-        from alembic.util import coerce_resource_to_filename
-
-        folders = [coerce_resource_to_filename(loc) if ":" in loc and not os.path.isabs(loc) else root / loc
-                   for loc in locations]
-    return ([f.absolute() for f in folders], config.get_alembic_boolean_option("recursive_version_locations"),
-            config.get_alembic_boolean_option("sourceless"))
-
-
-def _listing(folders: list[Path], recursive: bool) -> list[list[Any]]:
-    entries: list[list[Any]] = []
-    for folder in folders:
-        stack = [str(folder)]
-        while stack:
-            current = stack.pop()
-            try:
-                scan = os.scandir(current)
-            except OSError:
-                entries.append([current, -1, -1])  # absent now; its creation must change the key
-                continue
-            with scan:
-                for entry in scan:
-                    if entry.is_dir():
-                        if recursive and entry.name != "__pycache__":
-                            stack.append(entry.path)
-                        continue
-                    stat = entry.stat()
-                    entries.append([entry.path, stat.st_size, stat.st_mtime_ns])
-    entries.sort()
-    return entries
-
-
-def _static_heads(paths: list[Path]) -> list[str] | None:
-    """Heads from the files' literal revision/down_revision, or None when any file is not that simple."""
-    graph: dict[str, tuple[str, ...]] = {}
-    for path in paths:
-        if not _REVISION_FILE.match(path.name) or path.suffix != ".py":
-            continue
-        try:
-            source = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-        found: dict[str, Any] = {}
-        for match in _ASSIGNMENT.finditer(source):
-            if match.group(1) in found:
-                return None  # assigned twice (or quoted in a docstring): let Alembic decide
-            found[match.group(1)] = _literal(source, match.start(2))
-        revision, down = found.get("revision"), found.get("down_revision", ...)
-        if not isinstance(revision, str) or revision in graph:
-            return None
-        if down is None:
-            graph[revision] = ()
-        elif isinstance(down, str):
-            graph[revision] = (down,)
-        elif isinstance(down, (tuple, list)) and all(isinstance(d, str) for d in down):
-            graph[revision] = tuple(down)
-        else:
-            return None
-    parents = {d for downs in graph.values() for d in downs}
-    heads = sorted(set(graph) - parents)
-    if not heads or not parents <= set(graph) or not _reaches_all(graph, heads):
-        return None  # empty, broken or cyclic history: Alembic's message explains it
-    return heads
-
-
-def _literal(source: str, start: int) -> Any:
-    import ast
-
-    end = start
-    for _ in range(20):  # a tuple of down revisions may span a few lines
-        end = source.find("\n", end + 1)
-        chunk = source[start:] if end < 0 else source[start:end]
-        try:
-            return ast.literal_eval(chunk.strip())
-        except (SyntaxError, ValueError):
-            if end < 0:
-                break
-    return ...
-
-
-def _reaches_all(graph: dict[str, tuple[str, ...]], heads: list[str]) -> bool:
-    seen: set[str] = set()
-    stack = list(heads)
-    while stack:
-        rev = stack.pop()
-        if rev not in seen:
-            seen.add(rev)
-            stack.extend(graph[rev])
-    return len(seen) == len(graph)
-
-
-def _cache_paths(root: Path) -> list[Path]:
-    paths = [root / CACHE_FOLDER / CACHE_FILE]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if base and base != "~":
-        digest = hashlib.sha1(str(root).encode()).hexdigest()[:16]
-        paths.append(Path(base) / "safemigrate" / f"heads-{digest}.json")
-    return paths
-
-
-def _read_cache(root: Path, key: str) -> list[str] | None:
-    for path in _cache_paths(root):
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            continue
-        heads = data.get("heads") if isinstance(data, dict) and data.get("key") == key else None
-        if isinstance(heads, list) and heads and all(isinstance(h, str) for h in heads):
-            return heads
-    return None
-
-
-def _write_cache(root: Path, key: str, heads: list[str]) -> None:
-    """Store the heads in the project's .safemigrate/, else in the user's cache folder; never fail."""
-    import tempfile
-
-    payload = json.dumps({"format": _CACHE_FORMAT, "key": key, "heads": heads}) + "\n"
-    for path in _cache_paths(root):
-        try:
-            fresh = not path.parent.is_dir()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if fresh and path.parent.name == CACHE_FOLDER:
-                (path.parent / ".gitignore").write_text("*\n")  # a cache, never committed
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".heads-", suffix=".tmp")
-            with os.fdopen(handle, "w") as out:
-                out.write(payload)
-            os.replace(temporary, path)  # atomic: concurrent workers never read half a file
-            return
-        except OSError:
-            continue
 
 
 # -- the database ----------------------------------------------------------------------
@@ -433,10 +195,7 @@ def _refuse_revision(target: _Target, db_heads: list[str] | None, where: str, ta
     """Raise the reason the revision is not current, asking Alembic's graph (imports the revisions)."""
     alembic = target.alembic
     heads = sorted(alembic.heads)
-    key = _cache_key(target)[0]
-    _write_cache(alembic.settings.root, key, heads)  # Alembic's answer replaces whatever was cached
-    with _lock:
-        _heads_memo[key] = heads
+    remember_heads(target, heads)
     context = {"database_heads": db_heads or [], "code_heads": heads}
     head_text = ", ".join(heads)
     if len(heads) > 1:
