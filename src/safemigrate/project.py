@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -36,6 +37,17 @@ _OFFLINE_URLS = {"postgresql": "postgresql+psycopg://", "mysql": "mysql+pymysql:
                  "mariadb": "mariadb+pymysql://", "sqlite": "sqlite://"}
 
 
+@dataclass(frozen=True)
+class HeadBuild:
+    """What one throwaway upgrade to head produced."""
+
+    scratch: str  # description of the throwaway database
+    backend: str
+    runs: list[RevisionRun]  # statements per revision
+    differences: list[Difference]  # the database at head vs. the models
+    server_version: int | None  # major version of the scratch server
+
+
 class Project:
     """A SQLAlchemy + Alembic project configured by ``[tool.safemigrate]``."""
 
@@ -53,6 +65,7 @@ class Project:
                 f"Use one of: {', '.join(sorted(_DIALECTS))}.",
             )
         self._dialect_override = dialect
+        self._head_build: HeadBuild | None = None
 
     @classmethod
     def from_pyproject(cls, path: str | Path | None = None, **options: Any) -> Project:
@@ -128,6 +141,28 @@ class Project:
             run = run_env(self.alembic, url, target=target, inspect=inspect)
             yield scratch, run
 
+    def head_build(self) -> HeadBuild:
+        """One throwaway upgrade to head, shared by check, review and lint (built once per Project)."""
+        if self._head_build is None:
+            dialect = self.target_dialect()
+            compare = self._compare_here(dialect)
+
+            def inspect(context: MigrationContext) -> tuple[list[Difference], int | None]:
+                assert context.connection is not None
+                info = context.connection.dialect.server_version_info
+                return compare(context), (info[0] if info else None)
+
+            with self.built("heads", inspect=inspect) as (scratch, run):
+                differences, version = run.inspected
+                self._head_build = HeadBuild(scratch.describe(), scratch.backend, run.runs, differences, version)
+        return self._head_build
+
+    def forget_history(self) -> None:
+        """The migration history changed (a revision was generated): reload it, rebuild on next use."""
+        self.alembic.__dict__.pop("script", None)
+        self.alembic.__dict__.pop("heads", None)
+        self._head_build = None
+
     def _compare_here(self, dialect: str) -> Callable[[MigrationContext], list[Difference]]:
         def inspect(context: MigrationContext) -> list[Difference]:
             metadata = self.metadata_for(context.opts)
@@ -156,8 +191,7 @@ class Project:
         problems = self._head_problems()
         notes: list[str] = []
         dialect = self.target_dialect()
-        with self.built("heads", inspect=self._compare_here(dialect)) as (scratch, run):
-            described = scratch.describe()
+        build = self.head_build()
         if {"mariadb": "mysql"}.get(dialect, dialect) != self.scratch_backend:
             where = ("leave --scratch-url unset (SQLite is the default)" if dialect == "sqlite"
                      else f"pass --scratch-url (or set scratch_url) to a {dialect} server")
@@ -166,8 +200,8 @@ class Project:
                 f"and types specific to {dialect} are not checked faithfully. For a faithful check, {where}."
             )
         return CheckReport(
-            scratch=described, dialect=dialect, heads=list(self.alembic.heads),
-            differences=run.inspected or [], problems=problems, revisions_applied=len(run.runs),
+            scratch=build.scratch, dialect=dialect, heads=list(self.alembic.heads),
+            differences=build.differences, problems=problems, revisions_applied=len(build.runs),
             duration_ms=round((time.perf_counter() - started) * 1000, 1), notes=notes,
         )
 
@@ -314,10 +348,9 @@ class Project:
             notes.append("Offline mode: SQL rendered by Alembic's --sql mode without a database; migrations that "
                          "read the database cannot be rendered this way.")
         else:
-            with self.built("heads") as (scratch, run):
-                runs = run.runs
-                dialect = scratch.backend
-                notes.append(f"Captured from a real upgrade of a {scratch.describe()}.")
+            build = self.head_build()
+            runs, dialect = build.runs, build.backend
+            notes.append(f"Captured from a real upgrade of a {build.scratch}.")
         selected = set(wanted)
         chosen: list[RevisionRun] = [r for r in runs if r.revision.revision in selected]
         return ReviewReport(mode="offline" if offline else "captured", dialect=dialect or "",
@@ -337,14 +370,10 @@ class Project:
         scratch_backend = self.scratch_backend
         version = pg_version or self.settings.pg_version
         if scratch_backend == dialect:
-            def server_version(context: MigrationContext) -> int | None:
-                info = context.connection.dialect.server_version_info if context.connection is not None else None
-                return info[0] if info else None
-
-            with self.built("heads", inspect=server_version) as (scratch, run):
-                runs, mode = run.runs, "captured"
-                if dialect == "postgresql" and version is None:
-                    version = run.inspected
+            build = self.head_build()
+            runs, mode = build.runs, "captured"
+            if dialect == "postgresql" and version is None:
+                version = build.server_version
         else:
             run = run_env(self.alembic, parse_url(_OFFLINE_URLS.get(dialect, "sqlite://")), target="heads",
                           offline_dialect=dialect, purpose=f"render the SQL for {dialect}")

@@ -93,8 +93,9 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
         ensure_reachable(url)
     with migrator_lock(url, timeout=lock_wait,
                        on_wait=lambda _: report.notes.append("Waited for another migrator to finish.")):
-        _backfill(project, url, env.name)
-        report.plan = _pending(project, url)
+        heads = _db_heads(project, url)  # read once: nobody else migrates while we hold the lock
+        _backfill(project, url, env.name, heads)
+        report.plan = project.alembic.pending(heads)
         if not dry_run:
             report.notes += _drop_our_invalid_indexes(project, url, report.plan)
         if dry_run:
@@ -105,7 +106,7 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
                 live = project.check_live()
                 report.remaining_differences = [d.description for d in live.versus_models] if not report.plan else []
             return report
-        backup_id = _backup(project, url, env.name, report.plan)
+        backup_id = _backup(project, env.name, heads, report.plan)
         report.backup = backup_id
         report.applied += _apply(project, url, report.plan, env.name, retries, backoff, backup_id)
         if autosync:
@@ -167,8 +168,7 @@ def _applied_files(project: Project, heads: list[str]) -> dict[str, str]:
     return {r.revision: r.path for r in revs if r is not None}
 
 
-def _backfill(project: Project, url: URL, environment: str) -> None:
-    heads = _db_heads(project, url)
+def _backfill(project: Project, url: URL, environment: str, heads: list[str]) -> None:
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
@@ -177,7 +177,7 @@ def _backfill(project: Project, url: URL, environment: str) -> None:
         engine.dispose()
 
 
-def _backup(project: Project, url: URL, environment: str, plan: list[str]) -> str | None:
+def _backup(project: Project, environment: str, heads: list[str], plan: list[str]) -> str | None:
     """Take and verify the pre-migration backup when the policy asks for one; nothing to apply, no backup.
 
     A failure raises (BackupError) before any revision runs.
@@ -186,7 +186,6 @@ def _backup(project: Project, url: URL, environment: str, plan: list[str]) -> st
 
     if not plan or not backup_required(project, environment):
         return None
-    heads = _db_heads(project, url)
     result = take_verified_backup(project, environment=environment, from_rev=",".join(heads) or None,
                                   to_rev=plan[-1])
     return result.id
@@ -302,8 +301,7 @@ def _autosync(project: Project, url: URL, report: MigrateReport, environment: st
                        f"{w.code}" for w in withheld]
     if not scripts:
         return
-    project.alembic.__dict__.pop("script", None)  # the history changed: reload it
-    project.alembic.__dict__.pop("heads", None)
+    project.forget_history()
     for script in scripts:
         report.generated.append(project.alembic.info(script).path or script.path)
     plan = _pending(project, url)
