@@ -11,6 +11,7 @@ from alembic.config import Config
 from .config import PYPROJECT, load_settings
 from .errors import ConfigError
 from .metadata import import_metadata
+from .paths import relative
 from .results import InitReport
 
 SNIPPET = "from safemigrate.env import run_migrations\n\nrun_migrations()"
@@ -80,7 +81,7 @@ def init_project(root: Path | str, *, metadata: str | None = None, script_locati
                               "init will not write into a folder it does not understand.",
                               "Pass --script-location with a new folder name, or empty that folder.")
         snippet = None
-    rel_location = _relative(location, root)
+    rel_location = relative(location, root)
 
     settings: dict[str, str] = {}
     if metadata:
@@ -124,9 +125,9 @@ def init_project(root: Path | str, *, metadata: str | None = None, script_locati
 
         for item in write_workflows(root):
             if item.written:
-                written.append(_relative(item.path, root))
+                written.append(relative(item.path, root))
             else:
-                notes.append(f"{_relative(item.path, root)} already exists and was left as it is "
+                notes.append(f"{relative(item.path, root)} already exists and was left as it is "
                              "(delete it and rerun `safemigrate init --github` to get the current version).")
     return InitReport(root=str(root), adopted=existing is not None, script_location=rel_location,
                       written=written, snippet=snippet, settings=settings, notes=notes)
@@ -152,9 +153,3 @@ def uses_helper(env_py: Path) -> bool:
         return False
     return any(isinstance(node, ast.ImportFrom) and node.module == "safemigrate.env" for node in ast.walk(tree))
 
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root))
-    except ValueError:
-        return str(path)

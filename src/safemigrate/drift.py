@@ -229,3 +229,15 @@ def reflect(connection: Connection, metadata: MetaData | Iterable[MetaData],
         if key in reflected.tables:
             reflected.remove(reflected.tables[key])
     return reflected
+
+
+def revision_message(differences: list[Difference]) -> str:
+    """A readable revision message: 'add customers.nickname', 'add table tags', 'sync 3 model changes'."""
+    if len(differences) != 1:
+        return f"sync {len(differences)} model changes"
+    d = differences[0]
+    verb = {"add": "add", "remove": "drop", "modify": "alter"}.get(d.kind.split("_", 1)[0], "sync")
+    noun = d.kind.split("_", 1)[-1].split("+")[0]
+    if noun == "column" or d.kind.startswith("modify"):
+        return f"{verb} {d.table}.{d.object}"
+    return f"{verb} {noun} {d.object or d.table}"

@@ -22,6 +22,7 @@ from alembic.util import CommandError
 from .config import Settings
 from .errors import ConfigError, MigrationFailed, RevisionGraphError
 from .metadata import ensure_import_paths
+from .paths import relative
 from .results import RevisionInfo
 
 
@@ -134,7 +135,7 @@ class AlembicProject:
             revision=revision.revision,
             down_revision=downs,
             message=(revision.doc or "").strip(),
-            path=_relative(revision.path, self.settings.root),
+            path=relative(revision.path, self.settings.root) if revision.path else None,
             branch_labels=sorted(revision.branch_labels or ()),
             is_merge=revision.is_merge_point,
             is_head=revision.is_head,
@@ -215,11 +216,3 @@ def _frame_in(exc: BaseException, folder: Path) -> tuple[str | None, int | None]
         return frames[-1].filename, frames[-1].lineno
     return None, None
 
-
-def _relative(path: str | None, root: Path) -> str | None:
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(root))
-    except ValueError:
-        return path

@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..drift import revision_message
 from ..driver import autogenerate, run_env
 from ..guard.autogen import Withheld, make_hook
 from ..guard.lint import LintReport
+from ..paths import relative
 from ..project import Project
 from ..results import CheckReport, Difference, ReviewReport, _Serialisable
 from ..scratch import scratch_database
@@ -83,14 +85,14 @@ def autofix(make_project: Callable[[], Project], *, push: bool = False, author: 
         return AutofixReport(IN_SYNC, "The models match the head revision: nothing to fix, no commit.", check=check)
 
     withheld: list[Withheld] = []
-    message = "autofix: " + _describe(check.differences)
+    message = "autofix: " + revision_message(check.differences)
     with scratch_database(project.scratch_server) as scratch:
         url = with_driver_of(scratch.url, project.database_url)
         run_env(project.alembic, url, target="heads", purpose="build the database at head for autogenerate")
         scripts = autogenerate(project.alembic, url, message, make_hook(None, report=withheld.extend, in_env_py=False))
     files = [Path(s.path).resolve() for s in scripts]
     report = AutofixReport(NOT_GENERATED, "", differences=check.differences,
-                           generated=[_rel(f, git.top) for f in files], withheld=withheld,
+                           generated=[relative(f, git.top) for f in files], withheld=withheld,
                            revision=scripts[0].revision if scripts else None)
     if withheld:
         _remove(files)
@@ -205,20 +207,3 @@ def _remove(files: list[Path]) -> None:
     for file in files:
         file.unlink(missing_ok=True)
 
-
-def _rel(path: Path, top: Path) -> str:
-    try:
-        return path.relative_to(top).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def _describe(differences: list[Difference]) -> str:
-    """'add customers.nickname', 'add table tags' or 'sync 3 model changes'."""
-    if len(differences) != 1:
-        return f"sync {len(differences)} model changes"
-    d = differences[0]
-    verb = {"add": "add", "remove": "drop", "modify": "alter"}.get(d.kind.split("_", 1)[0], "sync")
-    if d.kind.endswith("column") or d.kind.startswith("modify"):
-        return f"{verb} {d.table}.{d.object}"
-    return f"{verb} {d.kind.split('_', 1)[-1]} {d.object or d.table}"

@@ -26,6 +26,7 @@ from typing import Any
 from ..config import load_settings, resolve_scratch_url
 from ..errors import EnvPyError, MigrationFailed, UsageError
 from ..guard.lint import LintReport
+from ..paths import relative
 from ..project import Project
 from ..results import CheckReport, ReviewReport, _Serialisable
 from ..runner.downgrade import DowngradeReport, verify_downgrade
@@ -171,7 +172,7 @@ def _branch_revisions(project: Project, top: Path) -> dict[str, _BranchFile]:
         downs = script.down_revision
         found[script.revision] = _BranchFile(
             script.revision, () if downs is None else (downs,) if isinstance(downs, str) else tuple(downs),
-            _rel(path, top), history.normalise(data), parsed.down_line if parsed else None)
+            relative(path, top), history.normalise(data), parsed.down_line if parsed else None)
     return found
 
 
@@ -320,7 +321,7 @@ def _version_folders(project: Project, top: Path) -> list[str]:
     for location in locations:
         path = Path(location.replace("%(here)s", str(project.settings.root)))
         path = path if path.is_absolute() else project.settings.root / path
-        folders.append(_rel(path.resolve(), top))
+        folders.append(relative(path.resolve(), top))
     return folders
 
 
@@ -330,15 +331,8 @@ def _message(project: Project, revision: str) -> str:
 
 
 def _prefix(root: Path, top: Path) -> str:
-    rel = _rel(root.resolve(), top)
+    rel = relative(root.resolve(), top)
     return "" if rel == "." else rel
-
-
-def _rel(path: Path, top: Path) -> str:
-    try:
-        return path.resolve().relative_to(top).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def _join(prefix: str, path: str | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..paths import relative
 from ..results import RevisionRun, SignOff, _Serialisable
 from .engine import lint_sql
 from .model import Category, Context, Finding, Severity
@@ -77,7 +78,7 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
                     f"{info.revision}.",
                     "Remove it, or correct its rule id or object name: a stale sign-off would silently allow a "
                     "later change.",
-                    signoff.target, "", revision=info.revision, path=_relative(signoff.path, root) or info.path,
+                    signoff.target, "", revision=info.revision, path=relative(signoff.path, root) if signoff.path else info.path,
                     line=signoff.line,
                 ))
     return findings
@@ -86,11 +87,3 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
 def _key(signoff: SignOff) -> tuple[str, str, str | None, int | None]:
     return signoff.rule, signoff.target.lower(), signoff.path, signoff.line
 
-
-def _relative(path: str | None, root: Path) -> str | None:
-    if not path:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(root))
-    except ValueError:
-        return path

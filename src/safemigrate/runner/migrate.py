@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
+from ..drift import revision_message
 from ..driver import autogenerate, ensure_reachable, run_env
 from ..errors import MigrationFailed, SafemigrateError
 from ..guard.autogen import Withheld, make_hook
@@ -293,7 +294,7 @@ def _autosync(project: Project, url: URL, report: MigrateReport, environment: st
     if not live.versus_models:
         return
     withheld: list[Withheld] = []
-    message = _message([d for d in live.versus_models if not d.kind.startswith("remove_")] or live.versus_models)
+    message = revision_message([d for d in live.versus_models if not d.kind.startswith("remove_")] or live.versus_models)
     hook = make_hook(None, report=withheld.extend, in_env_py=False)
     scripts = autogenerate(project.alembic, url, message, hook)
     report.withheld = [f"{w.finding.message} Generated nothing for it; to do it deliberately add "
@@ -312,14 +313,3 @@ def _autosync(project: Project, url: URL, report: MigrateReport, environment: st
               if r.revision.revision in generated_ids] if plan else []
     report.ddl = review
 
-
-def _message(differences: list[Any]) -> str:
-    """A readable revision message: 'add customers.nickname', 'add table tags', 'sync 3 model changes'."""
-    if len(differences) != 1:
-        return f"sync {len(differences)} model changes"
-    d = differences[0]
-    verb = {"add": "add", "remove": "drop", "modify": "alter"}.get(d.kind.split("_", 1)[0], "sync")
-    noun = d.kind.split("_", 1)[-1].split("+")[0]
-    if noun == "column" or d.kind.startswith("modify"):
-        return f"{verb} {d.table}.{d.object}"
-    return f"{verb} {noun} {d.object or d.table}"
