@@ -86,6 +86,11 @@ class RevisionRun:
     duration_ms: float
     direction: str = "upgrade"
 
+    @property
+    def sent(self) -> list[Statement]:
+        """The revision's own statements as the database received them (no bookkeeping, no observed ops)."""
+        return [s for s in self.statements if not s.bookkeeping and not s.operation]
+
 
 @dataclass(frozen=True)
 class Difference:

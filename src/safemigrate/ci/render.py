@@ -13,6 +13,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from ..errors import SafemigrateError
+from ..render.text import revision_panel
 from ..results import Difference, RevisionRun
 from .autofix import AutofixReport
 from .check import CICheckReport, summary_counts
@@ -109,7 +110,7 @@ def _differences(diffs: list[Difference], dialect: str) -> list[str]:
 
 def _revision_sql(run: RevisionRun, path: str) -> list[str]:
     info = run.revision
-    body = [s for s in run.statements if not s.bookkeeping]
+    body = run.sent
     out = [f"<details><summary><code>{info.revision}</code> {_html(info.message)} "
            f"({len(body)} statement(s), <code>{_html(path)}</code>)</summary>", "", "```sql"]
     for s in body:
@@ -259,7 +260,7 @@ def check_text(console: Console, report: CICheckReport) -> None:
     if report.review:
         paths = {r.revision: r.path for r in report.new_revisions}
         for run in report.review.revisions:
-            body = [s for s in run.statements if not s.bookkeeping]
+            body = run.sent
             sql = "\n".join(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";" for s in body)
             console.print(Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
                                 title=f"{run.revision.revision} {run.revision.message} "
@@ -299,11 +300,7 @@ def autofix_text(console: Console, report: AutofixReport) -> None:
             console.print(Text(f"  {f.rule}: {f.message} Instead: {f.help}", style="bold red"))
     if report.review:
         for run in report.review.revisions:
-            body = [s for s in run.statements if not s.bookkeeping]
-            sql = "\n".join(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";" for s in body)
-            console.print(Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
-                                title=f"{run.revision.revision} {run.revision.message}", title_align="left",
-                                border_style="cyan"))
+            console.print(revision_panel(run))
     for note in report.notes:
         console.print(Text(f"note: {note}", style="dim"))
     if report.fix:

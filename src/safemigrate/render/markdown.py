@@ -68,7 +68,7 @@ def review(report: ReviewReport) -> str:
            f"SQL for **{report.dialect}**, {report.mode}.", ""]
     for run in report.revisions:
         info = run.revision
-        body = [s for s in run.statements if not s.bookkeeping and not s.operation]
+        body = run.sent
         out += [f"<details><summary><code>{info.revision}</code> {info.message} "
                 f"({len(body)} statement(s), {info.path})</summary>", "", "```sql"]
         for s in body:

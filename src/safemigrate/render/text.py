@@ -9,7 +9,18 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import SafemigrateError
-from ..results import CheckReport, Difference, InitReport, LiveReport, Problem, ReviewReport, StatusReport
+from ..results import (CheckReport, Difference, InitReport, LiveReport, Problem, ReviewReport, RevisionRun,
+                       StatusReport)
+
+
+def revision_panel(run: RevisionRun, *, title: str | None = None, parameters: bool = False) -> Panel:
+    """The SQL a revision sent, in a titled panel."""
+    parts = [(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";")
+             + (f"\n-- parameters: {s.parameters}" if parameters and s.parameters else "") for s in run.sent]
+    sql = ("\n\n" if parameters else "\n").join(parts)
+    return Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
+                 title=title or f"{run.revision.revision} {run.revision.message}", title_align="left",
+                 border_style="cyan")
 
 
 def _problems(console: Console, problems: list[Problem]) -> None:
@@ -83,12 +94,7 @@ def review(console: Console, report: ReviewReport) -> None:
                                 f" — {len(report.revisions)} revision(s), {report.range}, {report.dialect}"))
     for run in report.revisions:
         info = run.revision
-        body = [s for s in run.statements if not s.bookkeeping and not s.operation]
-        sql = "\n\n".join((s.sql if s.sql.rstrip().endswith(";") else s.sql + ";")
-                          + (f"\n-- parameters: {s.parameters}" if s.parameters else "") for s in body)
-        title = f"{info.revision} {info.message} ({info.path})"
-        console.print(Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
-                            title=title, title_align="left", border_style="cyan"))
+        console.print(revision_panel(run, title=f"{info.revision} {info.message} ({info.path})", parameters=True))
     _notes(console, report.notes)
 
 
@@ -152,11 +158,7 @@ def migrate(console: Console, report) -> None:  # MigrateReport
     if report.plan:
         console.print(Text(f"plan: {len(report.plan)} revision(s): {', '.join(report.plan)}"))
     for run in report.ddl:
-        body = [s for s in run.statements if not s.bookkeeping and not s.operation]
-        sql = "\n".join(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";" for s in body)
-        console.print(Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
-                            title=f"{run.revision.revision} {run.revision.message}", title_align="left",
-                            border_style="cyan"))
+        console.print(revision_panel(run))
     for path in report.generated:
         console.print(Text(f"generated {path}", style="bold green"))
     for applied in report.applied:

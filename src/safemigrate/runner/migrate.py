@@ -217,7 +217,7 @@ def _apply(project: Project, url: URL, plan: list[str], environment: str, retrie
                     raise _blocked(exc, url, attempt, done) from None
                 time.sleep(backoff * (2 ** (attempt - 1)))
         runs = [r for r in run.runs if r.revision.revision == revision]
-        count = sum(1 for s in runs[0].statements if not s.bookkeeping) if runs else 0
+        count = len(runs[0].sent) if runs else 0
         done.append(Applied(revision, project.alembic.info(script).message, runs[0].duration_ms if runs else 0.0,
                             count, attempt))
     return done
