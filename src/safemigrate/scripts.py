@@ -181,7 +181,7 @@ class AlembicProject:
         except (CommandError, RevisionError, KeyError, ValueError) as exc:
             raise RevisionGraphError(
                 f"The revision range {spec!r} does not exist in this project: {exc}.",
-                "safemigrate can only review revisions the migration history contains.",
+                "safemigrate can only work on revisions the migration history contains.",
                 "Use revision ids (or unique prefixes, 'head', 'base') from `alembic history`, as FROM:TO.",
             ) from None
         return list(reversed(found))
