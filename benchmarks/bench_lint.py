@@ -264,7 +264,7 @@ def add_risky_tail(project: Path, tables: int, revisions: int, seed: int, count:
 
 # -- capture ---------------------------------------------------------------------------------
 def capture(project_dir: Path, pg_server: str) -> list:
-    from safemigrate.project import Project
+    from safemigrate.api import Project
 
     report = Project.from_pyproject(project_dir, scratch_url=pg_server, dialect="postgresql").review("base:heads")
     if report.dialect != "postgresql":
@@ -274,7 +274,7 @@ def capture(project_dir: Path, pg_server: str) -> list:
 
 def write_sql(runs: list, out_dir: Path) -> tuple[list[Path], int, int]:
     """One .sql file per revision; returns (files, statements, bytes)."""
-    from safemigrate.guard.sql import neutralise_pg_placeholders
+    from safemigrate.guard.analysis.sql import neutralise_pg_placeholders
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.sql"):

@@ -97,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     import sqlalchemy as sa
-
     import synthetic
 
     WORK.mkdir(exist_ok=True)

@@ -141,7 +141,7 @@ def shop(project_factory) -> Path:
 @pytest.fixture
 def cli():
     """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
-    from safemigrate.cli import main
+    from safemigrate.cli.main import main
 
     def invoke(*args: str, env: dict[str, str] | None = None):
         runner = CliRunner()

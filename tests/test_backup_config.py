@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from safemigrate.backup import BackupConfigError, BackupSettings, parse_backup_settings
-from safemigrate.backup.cli import progress_display
+from safemigrate.backup import BackupSettings, parse_backup_settings
 from safemigrate.backup.results import Progress
 from safemigrate.backup.settings import DEFAULT_NAME, render_name
 from safemigrate.backup.storage import Storage
-from safemigrate.config import load_settings
-from safemigrate.errors import ConfigError
+from safemigrate.cli.backup import progress_display
+from safemigrate.config.settings import load_settings
+from safemigrate.core.errors import BackupConfigError, ConfigError
 
 
 def test_defaults() -> None:

@@ -11,14 +11,14 @@ import fsspec
 import pytest
 from click.testing import CliRunner
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
+from helpers import execute
 from sqlalchemy import create_engine, pool, text
 
-from helpers import execute
 from safemigrate import Project
-from safemigrate.backup import DumpFailed, StorageError
 from safemigrate.backup import create as create_backup
-from safemigrate.backup.cli import backup
 from safemigrate.backup.tools import pg_tool
+from safemigrate.cli.backup import backup
+from safemigrate.core.errors import DumpFailed, StorageError
 
 
 def run(*args: str):
@@ -136,7 +136,7 @@ def test_no_pg_dump_fits_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     bin13 = tmp_path / "13" / "bin"
     fake_tool(bin13, "pg_dump", "13.9")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    from safemigrate.backup import DumpToolMissing
+    from safemigrate.core.errors import DumpToolMissing
 
     with pytest.raises(DumpToolMissing) as caught:
         pg_tool("pg_dump", 15, search_dirs=(str(tmp_path / "*" / "bin"),))

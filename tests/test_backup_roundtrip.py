@@ -12,12 +12,12 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
 
 from safemigrate import Project
-from safemigrate.backup import BackupConfigError, backup_required, take_verified_backup
+from safemigrate.backup import backup_required, prune, take_verified_backup
 from safemigrate.backup import create as create_backup
-from safemigrate.backup import prune
-from safemigrate.backup.cli import backup
 from safemigrate.backup.stats import table_stats
-from safemigrate.urls import backend_of
+from safemigrate.cli.backup import backup
+from safemigrate.core.errors import BackupConfigError
+from safemigrate.core.urls import backend_of
 
 
 def run(*args: str):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 
-from safemigrate.backup.cli import backup
+from safemigrate.cli.backup import backup
 
 PASSWORD = "Pw-" + secrets.token_hex(8)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import create_engine, pool, text
-
 from conftest import run_safemigrate
 from helpers import add_model_line
+from sqlalchemy import create_engine, pool, text
+
 from safemigrate import Project
-from safemigrate.scratch import PREFIX
+from safemigrate.harness.scratch import PREFIX
 
 
 def test_example_models_match_migrations_on_sqlite(shop):
@@ -102,7 +102,7 @@ def test_throwaway_database_dropped_even_when_a_migration_fails(shop, pg_server)
     broken = shop / "migrations" / "versions" / "916a526e23a8_add_payments.py"
     source = broken.read_text()
     broken.write_text(source.replace("def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('SELECT * FROM no_such_table')\n", 1))
-    from safemigrate.errors import MigrationFailed
+    from safemigrate.core.errors import MigrationFailed
 
     with pytest.raises(MigrationFailed) as info:
         Project.from_pyproject(shop, scratch_url=pg_server).check()

@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import run_safemigrate
 from helpers import add_model_line
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import IN_CI
-from safemigrate.adopt import init_project
+
 from safemigrate.ci.workflows import AUTOFIX, PR_CHECK
+from safemigrate.init.adopt import init_project
 
 SCRATCH = "postgresql://postgres:postgres@localhost:5432/postgres"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from safemigrate.config import load_settings, resolve_database_url, resolve_environment
-from safemigrate.errors import ConfigError
+from safemigrate.config.settings import load_settings, resolve_database_url, resolve_environment
+from safemigrate.core.errors import ConfigError
 
 
 def write(tmp_path: Path, body: str) -> Path:

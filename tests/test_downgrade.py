@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import run_safemigrate
 from helpers import scalar, upgrade
+
 from safemigrate import Project
 from safemigrate.runner.downgrade import verify_downgrade
 

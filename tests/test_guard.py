@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import alembic_upgrade, make_project, scalar
+
 from safemigrate import Project
 
 pytestmark = pytest.mark.postgres

@@ -9,8 +9,9 @@ import tomllib
 from pathlib import Path
 
 from conftest import run_safemigrate
+
 from safemigrate import Project
-from safemigrate.adopt import SNIPPET, init_project
+from safemigrate.init.adopt import SNIPPET, init_project
 
 MODELS = '''import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column

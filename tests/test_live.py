@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import execute, scalar, upgrade
+
 from safemigrate import Project
 
 HEAD = "d5f6b1370600"

@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from conftest import configure_backup, run_safemigrate
 from helpers import add_model_line, execute, scalar, upgrade
+
 from safemigrate import Project
-from safemigrate.runner import ledger
+from safemigrate.state import ledger
 
 HEAD = "d5f6b1370600"
 
@@ -70,7 +70,7 @@ def test_a_failed_backup_means_no_migration(shop, pg_url, pg_server, tmp_path):
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the backup folder should be")
     configure_backup(shop, url=str(blocked / "backups"))
-    from safemigrate.backup import BackupError
+    from safemigrate.core.errors import BackupError
 
     with pytest.raises(BackupError):
         Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server, environment="production").migrate()
@@ -152,7 +152,7 @@ def test_failing_revision_leaves_nothing_and_keeps_earlier_ones(shop, pg_url, pg
     path.write_text(source.replace(marker, marker + "    op.add_column('customers', "
                                    "sa.Column('half', sa.Integer()))\n    op.execute('SELECT 1/0')\n", 1))
     project = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server, environment="development")
-    from safemigrate.errors import MigrationFailed
+    from safemigrate.core.errors import MigrationFailed
 
     with pytest.raises(MigrationFailed) as info:
         project.migrate()
@@ -251,7 +251,7 @@ def test_mariadb_failure_lists_the_statements_that_stayed_applied(shop, mysql_ur
     path.write_text(source.replace(marker, marker + "    op.add_column('customers', sa.Column('half', sa.Integer()))\n"
                                    "    op.execute('SELECT * FROM no_such_table')\n", 1))
     project = Project.from_pyproject(shop, database_url=mysql_url, environment="development")
-    from safemigrate.errors import MigrationFailed
+    from safemigrate.core.errors import MigrationFailed
 
     with pytest.raises(MigrationFailed) as info:
         project.migrate()

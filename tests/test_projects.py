@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from safemigrate import Project
-from safemigrate.errors import EnvPyError, MigrationFailed, RevisionGraphError
+from safemigrate.core.errors import EnvPyError, MigrationFailed, RevisionGraphError
 
 IN_SYNC = ["plain_env", "own_settings", "async_env", "multi_module", "include_object", "inspecting",
            "dialect_branches", "named_revisions"]

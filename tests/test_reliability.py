@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, pool, text
-
 from conftest import configure_backup
 from helpers import execute, make_project, scalar, upgrade
+from sqlalchemy import create_engine, pool, text
+
 from safemigrate import Project
 
 pytestmark = pytest.mark.postgres
@@ -32,7 +32,7 @@ def test_lock_timeout_is_retried_then_names_the_blocking_session(shop, pg_url):
     try:
         blocker.execute(text("LOCK TABLE orders IN EXCLUSIVE MODE"))  # CREATE INDEX on orders must wait
         project = Project.from_pyproject(shop, database_url=pg_url, environment="development")
-        from safemigrate.runner.migrate import LockBlocked
+        from safemigrate.core.errors import LockBlocked
 
         started = time.monotonic()
         with pytest.raises(LockBlocked) as info:
@@ -56,9 +56,25 @@ def test_retry_succeeds_when_the_blocker_goes_away(shop, pg_url):
     _set(shop, "lock_timeout", '"200ms"')
     blocker = create_engine(pg_url, poolclass=pool.NullPool).connect()
     blocker.execute(text("LOCK TABLE orders IN EXCLUSIVE MODE"))
-    threading.Timer(0.5, lambda: (blocker.rollback(), blocker.close())).start()
+    watcher = create_engine(pg_url, poolclass=pool.NullPool)
+    waiting = ("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'orders'::regclass")
+
+    def release_after_the_first_attempt_gave_up() -> None:
+        # events, not sleeps: the migrator queued behind the lock, then its lock_timeout expired
+        with watcher.connect() as conn:
+            while not conn.execute(text(waiting)).scalar():
+                time.sleep(0.01)
+            while conn.execute(text(waiting)).scalar():
+                time.sleep(0.01)
+        blocker.rollback()
+        blocker.close()
+
+    releaser = threading.Thread(target=release_after_the_first_attempt_gave_up, daemon=True)
+    releaser.start()
     report = Project.from_pyproject(shop, database_url=pg_url, environment="development").migrate(retries=5,
                                                                                                   backoff=0.2)
+    releaser.join(timeout=60)
+    watcher.dispose()
     assert report.ok
     first = next(a for a in report.applied if a.revision == "36c914febd34")
     assert first.attempts > 1
@@ -172,7 +188,7 @@ def test_concurrent_index_under_the_migrator_lock_does_not_deadlock(tmp_path, pg
 def test_statement_timeout_is_applied(tmp_path, pg_url):
     project = make_project(tmp_path / "p", 'op.execute("SELECT pg_sleep(3)")')
     _set(project, "statement_timeout", '"300ms"')
-    from safemigrate.errors import MigrationFailed
+    from safemigrate.core.errors import MigrationFailed
 
     with pytest.raises(MigrationFailed) as info:
         Project.from_pyproject(project, database_url=pg_url, environment="development").migrate()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import upgrade
+
 from safemigrate import Project
-from safemigrate.errors import RevisionGraphError
+from safemigrate.core.errors import RevisionGraphError
 
 
 def _sql(run) -> str:

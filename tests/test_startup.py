@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import execute, upgrade
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 
-from helpers import execute, upgrade
 from safemigrate import (
     DatabaseUnreachable,
     Project,
@@ -18,7 +18,8 @@ from safemigrate import (
     require_current_revision,
     require_current_schema,
 )
-from safemigrate import headcache, startup
+from safemigrate.startup import guard as startup
+from safemigrate.startup import heads as headcache
 
 HEAD = "d5f6b1370600"
 BACKENDS = [pytest.param("pg_url", marks=pytest.mark.postgres), pytest.param("mysql_url", marks=pytest.mark.mysql),
@@ -283,8 +284,8 @@ def test_cache_goes_to_the_user_cache_folder_when_the_project_is_read_only(shop,
 
 
 def test_static_heads_agree_with_alembic_on_merges(shop):
-    from safemigrate.scripts import AlembicProject
-    from safemigrate.config import load_settings
+    from safemigrate.config.settings import load_settings
+    from safemigrate.project.scripts import AlembicProject
 
     versions = shop / "migrations" / "versions"
     for rev in ("aaaa00000001", "bbbb00000002"):

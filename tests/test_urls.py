@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from safemigrate.urls import mask_url, parse_url, redact, sync_url, with_driver_of
+from safemigrate.core.secrets import mask_url, redact
+from safemigrate.core.urls import parse_url, sync_url, with_driver_of
 
 
 def test_mask_url_hides_password():

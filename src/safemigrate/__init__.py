@@ -9,17 +9,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from safemigrate._version import __version__
 
 _EXPORTS = {
-    "Project": ".project",
+    "Project": ".api",
     "allow": ".guard.signoff",
-    "CheckReport": ".results", "Difference": ".results", "LiveReport": ".results", "ReviewReport": ".results",
-    "StatusReport": ".results",
-    "SafemigrateError": ".errors", "ConfigError": ".errors", "DatabaseUnreachable": ".errors",
-    "EnvPyError": ".errors", "MetadataError": ".errors", "MigrationFailed": ".errors",
-    "RevisionGraphError": ".errors", "UsageError": ".errors",
-    "require_current_schema": ".startup", "require_current_revision": ".startup", "SchemaNotCurrent": ".startup",
+    "CheckReport": ".core.results", "Difference": ".core.results", "LiveReport": ".core.results", "ReviewReport": ".core.results",
+    "StatusReport": ".core.results",
+    "SafemigrateError": ".core.errors", "ConfigError": ".core.errors", "DatabaseUnreachable": ".core.errors",
+    "EnvPyError": ".core.errors", "MetadataError": ".core.errors", "MigrationFailed": ".core.errors",
+    "RevisionGraphError": ".core.errors", "UsageError": ".core.errors",
+    "require_current_schema": ".startup.guard", "require_current_revision": ".startup.guard", "SchemaNotCurrent": ".startup.guard",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -35,9 +35,18 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .errors import (ConfigError, DatabaseUnreachable, EnvPyError, MetadataError, MigrationFailed,  # noqa: F401
-                         RevisionGraphError, SafemigrateError, UsageError)
-    from .guard.signoff import allow  # noqa: F401
-    from .project import Project  # noqa: F401
-    from .results import CheckReport, Difference, LiveReport, ReviewReport, StatusReport  # noqa: F401
-    from .startup import SchemaNotCurrent, require_current_revision, require_current_schema  # noqa: F401
+    from safemigrate.api import Project  # noqa: F401
+    from safemigrate.core.errors import (  # noqa: F401
+        ConfigError,
+        DatabaseUnreachable,
+        EnvPyError,
+        MetadataError,
+        MigrationFailed,
+        RevisionGraphError,
+        SafemigrateError,
+        SchemaNotCurrent,  # noqa: F401
+        UsageError,
+    )
+    from safemigrate.core.results import CheckReport, Difference, LiveReport, ReviewReport, StatusReport  # noqa: F401
+    from safemigrate.guard.signoff import allow  # noqa: F401
+    from safemigrate.startup.guard import require_current_revision, require_current_schema

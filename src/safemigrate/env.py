@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection, create_engine
 
-from .config import load_settings, resolve_database_url
-from .drift import same_default
-from .errors import ConfigError
-from .metadata import import_metadata
-from .urls import backend_of, parse_url
+from safemigrate.config.settings import load_settings, resolve_database_url
+from safemigrate.core.errors import ConfigError
+from safemigrate.core.urls import backend_of, parse_url
+from safemigrate.project.models import import_metadata
+from safemigrate.schema.compare import same_default
 
 _ASYNC_DRIVERS = {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async"}
 
@@ -49,8 +49,8 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
         "transaction_per_migration": True,
     }
     options.update(configure_kwargs)
-    from .drift import without_ledger
-    from .guard.autogen import make_hook
+    from safemigrate.guard.enforce.autogen import make_hook
+    from safemigrate.schema.compare import without_ledger
 
     options["include_name"] = without_ledger(options.get("include_name"))
 
@@ -90,7 +90,7 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
 
 def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_timeout: str = "5s",
             statement_timeout: str = "0") -> None:
-    from .guard.runtime import RECORD_ONLY, RuntimeGuard
+    from safemigrate.guard.enforce.runtime import RECORD_ONLY, RuntimeGuard
 
     options = dict(options)
     if connection.dialect.name == "postgresql":
@@ -107,7 +107,7 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
         dialect = "mysql" if connection.dialect.name == "mariadb" else connection.dialect.name
         guard = RuntimeGuard(dialect, pg_version=info[0] if dialect == "postgresql" else 15)
         guard.install(connection)
-    from .guard.ops import observing
+    from safemigrate.guard.enforce.ops import observing
 
     try:
         context.configure(connection=connection, **options)

@@ -6,7 +6,7 @@
 >>> result.id, result.manifest.sha256, result.verify.ok
 
 Every function returns a dataclass from :mod:`safemigrate.backup.results` and
-raises a :class:`~safemigrate.backup.errors.BackupError` (a SafemigrateError)
+raises a :class:`~safemigrate.core.errors.BackupError` (a SafemigrateError)
 on failure. Nothing here prints. The heavy modules (fsspec, the dumpers) are
 imported on first use, so importing this package stays cheap.
 """
@@ -15,17 +15,34 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import (BackupConfigError, BackupError, BackupNotFound, DumpFailed, DumpToolMissing, RestoreFailed,
-                     RestoreRefused, StorageError, VerificationFailed)
-from .results import BackupEntry, BackupList, BackupResult, Manifest, PruneResult, RestoreResult, VerifyResult
-from .settings import BackupSettings, parse_backup_settings
+from safemigrate.backup.results import (
+    BackupEntry,
+    BackupList,
+    BackupResult,
+    Manifest,
+    PruneResult,
+    RestoreResult,
+    VerifyResult,
+)
+from safemigrate.backup.settings import BackupSettings, parse_backup_settings
+from safemigrate.core.errors import (
+    BackupConfigError,
+    BackupError,
+    BackupNotFound,
+    DumpFailed,
+    DumpToolMissing,
+    RestoreFailed,
+    RestoreRefused,
+    StorageError,
+    VerificationFailed,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from ..project import Project
-    from .pump import ProgressFn
-    from .storage import Storage
+    from safemigrate.api import Project
+    from safemigrate.backup.pump import ProgressFn
+    from safemigrate.backup.storage import Storage
 
 __all__ = [
     "BackupConfigError", "BackupEntry", "BackupError", "BackupList", "BackupNotFound", "BackupResult",
@@ -61,7 +78,7 @@ def _live(project: Project) -> URL:
 
 
 def _storage(project: Project, destination: str | None) -> Storage:
-    from .storage import Storage
+    from safemigrate.backup.storage import Storage
 
     settings = settings_of(project)
     dest = destination or settings.url
@@ -78,7 +95,7 @@ def create(project: Project, *, environment: str | None = None, destination: str
            from_rev: str | None = None, to_rev: str | None = None, verify: str | None = None,
            on_progress: ProgressFn | None = None) -> BackupResult:
     """Back up the project's live database now (``safemigrate backup create``)."""
-    from .take import create_backup
+    from safemigrate.backup.take import create_backup
 
     return create_backup(_live(project), settings_of(project), environment=environment or project.environment.name,
                          destination=destination, from_rev=from_rev, to_rev=to_rev, verify=verify,
@@ -104,14 +121,14 @@ def take_verified_backup(project: Project, *, environment: str, from_rev: str | 
 
 
 def list_all(project: Project, *, destination: str | None = None) -> BackupList:
-    from .catalog import list_backups
+    from safemigrate.backup.catalog import list_backups
 
     return list_backups(_storage(project, destination))
 
 
 def verify(project: Project, backup_id: str, *, destination: str | None = None, level: str = "checksum",
            on_progress: ProgressFn | None = None) -> VerifyResult:
-    from .restoration import verify_backup
+    from safemigrate.backup.restoration import verify_backup
 
     return verify_backup(_storage(project, destination), backup_id, settings_of(project), level=level,
                          servers=(project.scratch_server, project.database_url), on_progress=on_progress)
@@ -120,8 +137,8 @@ def verify(project: Project, backup_id: str, *, destination: str | None = None, 
 def restore(project: Project, backup_id: str, *, target: str | None = None, destination: str | None = None,
             replace: bool = False, owners: bool = True, on_progress: ProgressFn | None = None) -> RestoreResult:
     """Restore into ``target`` (a URL), by default the project's live database."""
-    from ..urls import parse_url
-    from .restoration import restore_backup
+    from safemigrate.backup.restoration import restore_backup
+    from safemigrate.core.urls import parse_url
 
     url = parse_url(target) if target else _live(project)
     return restore_backup(_storage(project, destination), backup_id, url, settings_of(project), replace=replace,
@@ -130,7 +147,7 @@ def restore(project: Project, backup_id: str, *, target: str | None = None, dest
 
 def prune(project: Project, *, keep: int | None = None, older_than_days: float | None = None,
           destination: str | None = None, dry_run: bool = False) -> PruneResult:
-    from .catalog import prune as prune_backups
+    from safemigrate.backup.catalog import prune as prune_backups
 
     settings = settings_of(project)
     keep = keep if keep is not None else (settings.keep if older_than_days is None else None)

@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .errors import BackupNotFound, StorageError
-from .results import MANIFEST_SUFFIX, BackupEntry, BackupList, Manifest, PruneResult
-from .storage import Storage
+from safemigrate.backup.results import MANIFEST_SUFFIX, BackupEntry, BackupList, Manifest, PruneResult
+from safemigrate.backup.storage import Storage
+from safemigrate.core.errors import BackupNotFound, StorageError
 
 DUMP_SUFFIXES = (".dump", ".sql.gz", ".sqlite.gz")
 #: An incomplete dump younger than this may belong to a backup still running: prune leaves it alone.

@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, Protocol
 
-from .errors import BackupError, StorageError
-from .results import Progress
+from safemigrate.backup.results import Progress
+from safemigrate.core.errors import BackupError, StorageError
 
 CHUNK = 1 << 20
 _END = object()
@@ -162,7 +162,7 @@ def start(argv: list[str], **options) -> subprocess.Popen:
     try:
         return subprocess.Popen(argv, stderr=subprocess.PIPE, **options)
     except OSError as exc:
-        from .errors import DumpToolMissing
+        from safemigrate.core.errors import DumpToolMissing
 
         raise DumpToolMissing(
             f"{argv[0]} could not be started: {exc.strerror or exc}.",

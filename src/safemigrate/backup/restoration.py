@@ -11,15 +11,16 @@ import time
 
 from sqlalchemy.engine import URL, make_url
 
-from ..urls import backend_of, mask_url
-from . import catalog
-from .dumpers import dumper_for
-from .errors import BackupConfigError, RestoreFailed, RestoreRefused, VerificationFailed
-from .pump import ProgressFn, read_back
-from .results import RestoreResult, VerifyResult
-from .settings import BackupSettings
-from .storage import Storage
-from .verification import verify_stored
+from safemigrate.backup import catalog
+from safemigrate.backup.dumpers import dumper_for
+from safemigrate.backup.pump import ProgressFn, read_back
+from safemigrate.backup.results import RestoreResult, VerifyResult
+from safemigrate.backup.settings import BackupSettings
+from safemigrate.backup.storage import Storage
+from safemigrate.backup.verification import verify_stored
+from safemigrate.core.errors import BackupConfigError, RestoreFailed, RestoreRefused, VerificationFailed
+from safemigrate.core.secrets import mask_url
+from safemigrate.core.urls import backend_of
 
 
 def verify_backup(storage: Storage, backup_id: str, settings: BackupSettings, *, level: str = "checksum",

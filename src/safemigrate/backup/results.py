@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..results import _Serialisable
+from safemigrate.core.results import _Serialisable
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_VERSION = 1

@@ -22,7 +22,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import BackupConfigError
+from safemigrate.core.errors import BackupConfigError
 
 DEFAULT_NAME = "{database}-{environment}-{timestamp}-{from_rev}-{to_rev}"
 PLACEHOLDERS = ("database", "environment", "timestamp", "from_rev", "to_rev")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from .results import TableStats
+from safemigrate.backup.results import TableStats
 
 _PG_TABLES = """
 SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY a.attnum)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from .errors import BackupConfigError, StorageError
+from safemigrate.core.errors import BackupConfigError, StorageError
 
 _MIB = 1 << 20
 _BUCKET_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}

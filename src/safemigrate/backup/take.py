@@ -16,17 +16,16 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import URL
 
-from .._version import __version__
-from ..errors import SafemigrateError
-from ..urls import mask_url
-from . import catalog
-from .dumpers import dumper_for
-from .errors import BackupConfigError, StorageError, VerificationFailed
-from .pump import ProgressFn, pump
-from .results import MANIFEST_SUFFIX, BackupResult, Manifest
-from .settings import BackupSettings, render_name
-from .storage import Storage
-from .verification import verify_stored
+from safemigrate._version import __version__
+from safemigrate.backup import catalog
+from safemigrate.backup.dumpers import dumper_for
+from safemigrate.backup.pump import ProgressFn, pump
+from safemigrate.backup.results import MANIFEST_SUFFIX, BackupResult, Manifest
+from safemigrate.backup.settings import BackupSettings, render_name
+from safemigrate.backup.storage import Storage
+from safemigrate.backup.verification import verify_stored
+from safemigrate.core.errors import BackupConfigError, SafemigrateError, StorageError, VerificationFailed
+from safemigrate.core.secrets import mask_url
 
 _MIB = 1 << 20
 

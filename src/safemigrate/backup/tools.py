@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DumpToolMissing
+from safemigrate.core.errors import DumpToolMissing
 
 PG_SEARCH_DIRS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin",
                   "/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin",

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
-from ..scratch import scratch_database
-from ..urls import backend_of
-from .dumpers import Dumper
-from .pump import ProgressFn, read_back
-from .results import TableStats, VerifyCheck, VerifyResult
-from .stats import compare
-from .storage import Storage
+from safemigrate.backup.dumpers import Dumper
+from safemigrate.backup.pump import ProgressFn, read_back
+from safemigrate.backup.results import TableStats, VerifyCheck, VerifyResult
+from safemigrate.backup.stats import compare
+from safemigrate.backup.storage import Storage
+from safemigrate.core.urls import backend_of
+from safemigrate.harness.scratch import scratch_database
 
 
 def restore_server(dumper: Dumper, scratch_server: URL | None) -> URL | None:

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .autofix import AutofixReport, autofix
-from .check import CICheckReport, ci_check, ci_project
+from safemigrate.ci.autofix import AutofixReport, autofix
+from safemigrate.ci.check import CICheckReport, ci_check, ci_project
 
 __all__ = ["AutofixReport", "CICheckReport", "autofix", "ci_check", "ci_project"]

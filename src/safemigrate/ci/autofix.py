@@ -17,16 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..drift import revision_message
-from ..driver import autogenerate, run_env
-from ..guard.autogen import Withheld, make_hook
-from ..guard.lint import LintReport
-from ..paths import relative
-from ..project import Project
-from ..results import CheckReport, Difference, ReviewReport, _Serialisable
-from ..scratch import scratch_database
-from ..urls import with_driver_of
-from .git import GITHUB_ACTIONS_BOT, Git, GitError, Identity, identity_env
+from safemigrate.api import Project
+from safemigrate.ci.git import GITHUB_ACTIONS_BOT, Git, Identity, identity_env
+from safemigrate.core.errors import GitError
+from safemigrate.core.paths import relative
+from safemigrate.core.results import CheckReport, Difference, ReviewReport, _Serialisable
+from safemigrate.core.urls import with_driver_of
+from safemigrate.guard.enforce.autogen import Withheld, make_hook
+from safemigrate.guard.lint import LintReport
+from safemigrate.harness.envpy import autogenerate, run_env
+from safemigrate.harness.scratch import scratch_database
+from safemigrate.schema.compare import revision_message
 
 SKIP_CI = "[skip ci]"
 

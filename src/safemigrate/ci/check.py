@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import load_settings, resolve_scratch_url
-from ..errors import EnvPyError, MigrationFailed, UsageError
-from ..guard.lint import LintReport
-from ..paths import relative
-from ..project import Project
-from ..results import CheckReport, ReviewReport, _Serialisable
-from ..runner.downgrade import DowngradeReport, verify_downgrade
-from ..urls import backend_of, parse_url
-from . import history
-from .git import Git
+from safemigrate.api import Project
+from safemigrate.ci import history
+from safemigrate.ci.git import Git
+from safemigrate.config.settings import load_settings, resolve_scratch_url
+from safemigrate.core.errors import EnvPyError, MigrationFailed, UsageError
+from safemigrate.core.paths import relative
+from safemigrate.core.results import CheckReport, ReviewReport, _Serialisable
+from safemigrate.core.urls import backend_of, parse_url
+from safemigrate.guard.lint import LintReport
+from safemigrate.runner.downgrade import DowngradeReport, verify_downgrade
 
 
 @dataclass(frozen=True)

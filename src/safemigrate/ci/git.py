@@ -11,14 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SafemigrateError, UsageError
-
-
-class GitError(SafemigrateError):
-    """git is missing, the folder is not a repository, or a ref does not exist."""
-
-    exit_code = 2
-    title = "git problem"
+from safemigrate.core.errors import GitError, UsageError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 from alembic.script.revision import Revision, RevisionMap
 
-from .git import Git
+from safemigrate.ci.git import Git
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .._version import __version__
+from safemigrate._version import __version__
 
 PR_CHECK = "pr-migration-check.yml"
 AUTOFIX = "migration-autofix.yml"

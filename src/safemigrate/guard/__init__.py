@@ -7,7 +7,7 @@ reduced to SQL: statements captured while a revision runs, raw SQL in
 set serves lint, the run-time hook and the autogenerate hook.
 """
 
-from .model import Category, Context, Finding, Severity, Violation
-from .registry import RULES, Rule, rule
+from safemigrate.guard.model import Category, Context, Finding, Severity, Violation
+from safemigrate.guard.registry import RULES, Rule, rule
 
 __all__ = ["RULES", "Category", "Context", "Finding", "Rule", "Severity", "Violation", "rule"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .registry import load_rules
+from safemigrate.guard.registry import load_rules
 
 INTRO = """# Rules
 

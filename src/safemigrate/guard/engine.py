@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from pglast import ast
 from pglast.enums import TransactionStmtKind
 
-from . import sql as sqlmod
-from .model import Category, Context, Finding, Severity
-from .registry import RULES, Rule, load_rules
+from safemigrate.guard.analysis import sql as sqlmod
+from safemigrate.guard.model import Category, Context, Finding, Severity
+from safemigrate.guard.registry import RULES, Rule, load_rules
 
 UNPARSABLE = "unparsable-statement"
 

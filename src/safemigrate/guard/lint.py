@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..paths import relative
-from ..results import RevisionRun, SignOff, _Serialisable
-from .engine import lint_sql
-from .model import Category, Context, Finding, Severity
+from safemigrate.core.paths import relative
+from safemigrate.core.results import RevisionRun, SignOff, _Serialisable
+from safemigrate.guard.engine import lint_sql
+from safemigrate.guard.model import Category, Context, Finding, Severity
 
 UNUSED_SIGNOFF = "unused-sign-off"
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .model import Category, Context, Severity, Violation
+from safemigrate.guard.model import Category, Context, Severity, Violation
 
 Check = Callable[[Any, Context], Iterable[Violation]]
 
@@ -85,7 +85,7 @@ def load_rules() -> dict[str, Rule]:
     """Import every module of ``guard/rules`` (once) so that their rules register."""
     global _loaded
     if not _loaded:
-        from . import rules as package
+        from safemigrate.guard import rules as package
 
         for info in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{info.name}")

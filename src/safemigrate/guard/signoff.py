@@ -22,8 +22,8 @@ import contextvars
 import sys
 from types import FrameType, TracebackType
 
-from ..errors import UsageError
-from ..results import SignOff
+from safemigrate.core.errors import UsageError
+from safemigrate.core.results import SignOff
 
 _active: contextvars.ContextVar[tuple[Allowance, ...]] = contextvars.ContextVar("safemigrate_allow", default=())
 DECLARATION = "safemigrate_allow"

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ..results import CheckReport, Difference, InitReport, LiveReport, Problem, ReviewReport, StatusReport
+from safemigrate.core.results import (
+    CheckReport,
+    Difference,
+    InitReport,
+    LiveReport,
+    Problem,
+    ReviewReport,
+    StatusReport,
+)
 
 
 def _problems(problems: list[Problem]) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._version import __version__
-from ..guard.lint import LintReport
-from ..guard.registry import RULES, load_rules
+from safemigrate._version import __version__
+from safemigrate.guard.lint import LintReport
+from safemigrate.guard.registry import RULES, load_rules
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 

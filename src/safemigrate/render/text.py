@@ -8,9 +8,17 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import SafemigrateError
-from ..results import (CheckReport, Difference, InitReport, LiveReport, Problem, ReviewReport, RevisionRun,
-                       StatusReport)
+from safemigrate.core.errors import SafemigrateError
+from safemigrate.core.results import (
+    CheckReport,
+    Difference,
+    InitReport,
+    LiveReport,
+    Problem,
+    ReviewReport,
+    RevisionRun,
+    StatusReport,
+)
 
 
 def revision_panel(run: RevisionRun, *, title: str | None = None, parameters: bool = False) -> Panel:

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.runtime.migration import MigrationContext
 
-from .. import drift
-from ..driver import run_env
-from ..errors import MigrationFailed, UsageError
-from ..results import _Serialisable
-from ..scratch import scratch_database
-from ..urls import mask_url, with_driver_of
+from safemigrate.core.errors import MigrationFailed, UsageError
+from safemigrate.core.results import _Serialisable
+from safemigrate.core.secrets import mask_url
+from safemigrate.core.urls import with_driver_of
+from safemigrate.harness.envpy import run_env
+from safemigrate.harness.scratch import scratch_database
+from safemigrate.schema import compare as drift
 
 if TYPE_CHECKING:
-    from ..project import Project
+    from safemigrate.api import Project
 
 
 @dataclass

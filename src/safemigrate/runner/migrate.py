@@ -21,18 +21,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
-from ..drift import revision_message
-from ..driver import autogenerate, ensure_reachable, run_env
-from ..errors import MigrationFailed, SafemigrateError
-from ..guard.autogen import Withheld, make_hook
-from ..results import RevisionRun, _Serialisable
-from ..urls import backend_of, mask_url, sync_url
-from . import ledger
-from .locking import migrator_lock
-from .preflight import Check, preflight
+from safemigrate.core.errors import LockBlocked, MigrationFailed
+from safemigrate.core.results import RevisionRun, _Serialisable
+from safemigrate.core.secrets import mask_url
+from safemigrate.core.urls import backend_of, sync_url
+from safemigrate.guard.enforce.autogen import Withheld, make_hook
+from safemigrate.harness.envpy import autogenerate, ensure_reachable, run_env
+from safemigrate.runner.preflight import Check, preflight
+from safemigrate.schema.compare import revision_message
+from safemigrate.state import ledger
+from safemigrate.state.locking import migrator_lock
 
 if TYPE_CHECKING:
-    from ..project import Project
+    from safemigrate.api import Project
 
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 
@@ -71,9 +72,6 @@ class MigrateReport(_Serialisable):
                 and not self.remaining_differences)
 
 
-class LockBlocked(SafemigrateError):
-    exit_code = 3
-    title = "Migration blocked by another session"
 
 
 def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0,
@@ -122,7 +120,7 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
 
 def _drop_our_invalid_indexes(project: Project, url: URL, plan: list[str]) -> list[str]:
     """Drop INVALID indexes that a pending revision will build again (an interrupted CONCURRENTLY run)."""
-    from .preflight import indexes_created_by, invalid_indexes
+    from safemigrate.runner.preflight import indexes_created_by, invalid_indexes
 
     invalid = invalid_indexes(url)
     if not invalid:
@@ -183,7 +181,7 @@ def _backup(project: Project, environment: str, heads: list[str], plan: list[str
 
     A failure raises (BackupError) before any revision runs.
     """
-    from ..backup import backup_required, take_verified_backup
+    from safemigrate.backup import backup_required, take_verified_backup
 
     if not plan or not backup_required(project, environment):
         return None

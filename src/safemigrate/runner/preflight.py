@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
-from ..driver import ensure_reachable
-from ..errors import SafemigrateError
-from ..guard.model import Category, Severity
-from ..urls import backend_of, sync_url
-from . import ledger
+from safemigrate.core.errors import SafemigrateError
+from safemigrate.core.urls import backend_of, sync_url
+from safemigrate.guard.model import Category, Severity
+from safemigrate.harness.envpy import ensure_reachable
+from safemigrate.state import ledger
 
 if TYPE_CHECKING:
-    from ..project import Project
+    from safemigrate.api import Project
 
 
 @dataclass
@@ -65,7 +65,7 @@ def preflight(project: Project, url: URL, environment: str = "production") -> li
 
 def _backup_policy(project: Project, environment: str) -> Check:
     """Whether a backup is required here, and can be taken (it is taken under the lock, before the first revision)."""
-    from ..backup import backup_required, settings_of
+    from safemigrate.backup import backup_required, settings_of
 
     name = "verified backup"
     if not backup_required(project, environment):
@@ -89,7 +89,7 @@ def _single_head(project: Project) -> Check:
 
 def _unchanged(project: Project, url: URL, heads: list[str]) -> Check:
     name = "applied files unchanged"
-    from .migrate import _applied_files
+    from safemigrate.runner.migrate import _applied_files
 
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
@@ -140,12 +140,13 @@ def invalid_indexes(url: URL) -> list[tuple[str, str]]:
 
 def indexes_created_by(project: Project, pending: list[str]) -> set[str]:
     """Names of the indexes the pending revisions create (an invalid one of these is ours to rebuild)."""
-    from ..guard.sql import PgStatement, parse
     from pglast import ast
+
+    from safemigrate.guard.analysis.sql import PgStatement, parse
 
     if not pending:
         return set()
-    from .migrate import _before
+    from safemigrate.runner.migrate import _before
 
     names: set[str] = set()
     for run in project.review(f"{_before(project, pending)}:{pending[-1]}").revisions:
@@ -192,7 +193,7 @@ def _guard(project: Project, pending: list[str] | None) -> Check:
                      "Fix the database checks above.")
     if not pending:
         return Check(name, True, "nothing pending")
-    from .migrate import _before
+    from safemigrate.runner.migrate import _before
 
     lint = project.lint(f"{_before(project, pending)}:{pending[-1]}")
     blocking = [f for f in lint.findings if f.category is Category.DESTRUCTIVE and f.severity is Severity.ERROR

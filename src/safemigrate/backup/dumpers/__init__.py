@@ -16,12 +16,13 @@ from sqlalchemy import create_engine, inspect, pool, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ...errors import ConfigError, DatabaseUnreachable
-from ...scratch import unreachable
-from ...urls import backend_of, mask_url, sync_url
-from ..pump import ChunkSource, Sink
-from ..results import TableStats
-from ..settings import BackupSettings
+from safemigrate.backup.pump import ChunkSource, Sink
+from safemigrate.backup.results import TableStats
+from safemigrate.backup.settings import BackupSettings
+from safemigrate.core.errors import ConfigError, DatabaseUnreachable
+from safemigrate.core.secrets import mask_url
+from safemigrate.core.urls import backend_of, sync_url
+from safemigrate.harness.scratch import unreachable
 
 
 @dataclass
@@ -85,13 +86,13 @@ class Dumper(ABC):
 
     def target_tables(self, target: URL) -> list[str]:
         with connect(target, purpose="inspect the restore target") as conn:
-            from .. import stats
+            from safemigrate.backup import stats
 
             return sorted(stats.columns(conn, self.backend))
 
     def target_stats(self, target: URL) -> dict[str, TableStats]:
         with connect(target, purpose="read the restored database") as conn:
-            from .. import stats
+            from safemigrate.backup import stats
 
             return stats.table_stats(conn, self.backend)
 
@@ -135,15 +136,15 @@ def read_revision(conn) -> str | None:
 def dumper_for(url: URL, settings: BackupSettings) -> Dumper:
     backend = backend_of(url)
     if backend == "postgresql":
-        from .postgres import PostgresDumper
+        from safemigrate.backup.dumpers.postgres import PostgresDumper
 
         return PostgresDumper(url, settings)
     if backend == "mysql":
-        from .mysql import MysqlDumper
+        from safemigrate.backup.dumpers.mysql import MysqlDumper
 
         return MysqlDumper(url, settings)
     if backend == "sqlite":
-        from .sqlite import SqliteDumper
+        from safemigrate.backup.dumpers.sqlite import SqliteDumper
 
         return SqliteDumper(url, settings)
     raise ConfigError(

@@ -20,10 +20,10 @@ from contextlib import ExitStack, contextmanager
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from ..errors import DumpFailed, RestoreFailed, VerificationFailed
-from ..pump import ChunkSource, ProcessSink, ProcessSource, Sink, error_line, mib
-from ..tools import mysql_defaults_file, mysql_tool, tool_env
-from . import Dumper, Snapshot, connect, read_revision
+from safemigrate.backup.dumpers import Dumper, Snapshot, connect, read_revision
+from safemigrate.backup.pump import ChunkSource, ProcessSink, ProcessSource, Sink, error_line, mib
+from safemigrate.backup.tools import mysql_defaults_file, mysql_tool, tool_env
+from safemigrate.core.errors import DumpFailed, RestoreFailed, VerificationFailed
 
 TRAILER = b"-- Dump completed"
 _GZIP = 31  # zlib wbits for a gzip container
@@ -127,7 +127,7 @@ class MysqlDumper(Dumper):
                 "WHERE table_schema = DATABASE()")).scalar_one()
 
             def stats(count: bool = True):
-                from .. import stats as table_stats
+                from safemigrate.backup import stats as table_stats
 
                 return table_stats.table_stats(conn, self.backend, count=count)
 

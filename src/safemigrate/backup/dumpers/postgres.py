@@ -17,10 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import DumpFailed, RestoreFailed, VerificationFailed
-from ..pump import ChunkSource, ProcessSink, ProcessSource, Sink, error_line, mib
-from ..tools import _VERSION, Tool, pg_tool, tool_env
-from . import Dumper, Snapshot, connect, read_revision
+from safemigrate.backup.dumpers import Dumper, Snapshot, connect, read_revision
+from safemigrate.backup.pump import ChunkSource, ProcessSink, ProcessSource, Sink, error_line, mib
+from safemigrate.backup.tools import _VERSION, Tool, pg_tool, tool_env
+from safemigrate.core.errors import DumpFailed, RestoreFailed, VerificationFailed
 
 #: libpq parameters that may come from the URL's query string (never a password).
 _LIBPQ_KEYS = {"sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "connect_timeout", "target_session_attrs",
@@ -91,7 +91,7 @@ class PostgresDumper(Dumper):
                 size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
 
                 def stats(count: bool = True):
-                    from .. import stats as table_stats
+                    from safemigrate.backup import stats as table_stats
 
                     try:
                         return table_stats.table_stats(conn, self.backend, count=count)

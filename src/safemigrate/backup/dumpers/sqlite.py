@@ -22,10 +22,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
-from ...errors import DatabaseUnreachable
-from ..errors import BackupConfigError, RestoreFailed, VerificationFailed
-from ..pump import CHUNK, ChunkSource, Sink
-from . import Dumper, Snapshot, read_revision
+from safemigrate.backup.dumpers import Dumper, Snapshot, read_revision
+from safemigrate.backup.pump import CHUNK, ChunkSource, Sink
+from safemigrate.core.errors import BackupConfigError, DatabaseUnreachable, RestoreFailed, VerificationFailed
 
 _GZIP = 31
 
@@ -146,7 +145,7 @@ class SqliteDumper(Dumper):
                 revision = read_revision(conn)
 
                 def stats(count: bool = True):
-                    from .. import stats as table_stats
+                    from safemigrate.backup import stats as table_stats
 
                     return table_stats.table_stats(conn, self.backend, count=count)
 

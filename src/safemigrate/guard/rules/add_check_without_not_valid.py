@@ -7,10 +7,25 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (ConstrType, add_column_code, added_constraints, executed_nodes, looks_at, op_table, placed, py_str,
-                  quote_ident, quoted_relation, relation, sql_of, string_values, table_of, validate_constraint_code)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    ConstrType,
+    add_column_code,
+    added_constraints,
+    executed_nodes,
+    looks_at,
+    op_table,
+    placed,
+    py_str,
+    quote_ident,
+    quoted_relation,
+    relation,
+    sql_of,
+    string_values,
+    table_of,
+    validate_constraint_code,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("add-check-without-not-valid", severity="error", category="locking",

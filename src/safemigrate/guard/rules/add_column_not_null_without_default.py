@@ -7,10 +7,22 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, add_column_code, column_constraints, column_default,
-                  existing_table_commands, looks_at, placed, quote_ident, quoted_relation, type_name, with_imports)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    ConstrType,
+    add_column_code,
+    column_constraints,
+    column_default,
+    existing_table_commands,
+    looks_at,
+    placed,
+    quote_ident,
+    quoted_relation,
+    type_name,
+    with_imports,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 _IMPLICIT_VALUE = {"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"}
 

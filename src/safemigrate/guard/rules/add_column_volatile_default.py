@@ -7,11 +7,28 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, add_column_code, column_constraints, column_default, executed_nodes,
-                  existing_table_commands, looks_at, op_table, placed, py_str, quote_ident, quoted_relation, relation,
-                  sql_of, string_values, type_name, with_imports)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    ConstrType,
+    add_column_code,
+    column_constraints,
+    column_default,
+    executed_nodes,
+    existing_table_commands,
+    looks_at,
+    op_table,
+    placed,
+    py_str,
+    quote_ident,
+    quoted_relation,
+    relation,
+    sql_of,
+    string_values,
+    type_name,
+    with_imports,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 # Volatile built-ins (and common extension functions) seen in column defaults. now(),
 # CURRENT_TIMESTAMP and friends are STABLE: PostgreSQL 11+ evaluates them once.

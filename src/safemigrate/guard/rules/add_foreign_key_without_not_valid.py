@@ -7,11 +7,23 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, add_column_code, added_constraints, alter_commands, column_constraints,
-                  looks_at, not_valid_foreign_key_code, placed, relation, string_values, table_of,
-                  validate_constraint_code)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    ConstrType,
+    add_column_code,
+    added_constraints,
+    alter_commands,
+    column_constraints,
+    looks_at,
+    not_valid_foreign_key_code,
+    placed,
+    relation,
+    string_values,
+    table_of,
+    validate_constraint_code,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 _HELP = ("Add the constraint NOT VALID (instant: only new rows are checked), then VALIDATE CONSTRAINT in a "
          "later migration: validation scans the table without blocking writes.")

@@ -7,9 +7,16 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import create_index_code, in_autocommit_block, looks_at, placed, relation, statements_run
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    create_index_code,
+    in_autocommit_block,
+    looks_at,
+    placed,
+    relation,
+    statements_run,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("add-index-non-concurrently", severity="error", category="locking",

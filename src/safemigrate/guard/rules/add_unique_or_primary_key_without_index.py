@@ -7,10 +7,23 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (ConstrType, add_column_code, added_constraints, in_autocommit_block, looks_at, op_table, placed,
-                  py_str, quote_ident, quoted_relation, relation, string_values, table_of)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    ConstrType,
+    add_column_code,
+    added_constraints,
+    in_autocommit_block,
+    looks_at,
+    op_table,
+    placed,
+    py_str,
+    quote_ident,
+    quoted_relation,
+    relation,
+    string_values,
+    table_of,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 _KINDS = {ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_PRIMARY: "PRIMARY KEY"}
 

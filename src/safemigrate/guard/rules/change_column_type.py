@@ -7,11 +7,25 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, existing_table_commands, looks_at, op_table, placed, py_str, quote_ident,
-                  quoted_relation, relation, rewrite_free_sources, sa_type, sql_of, type_sql, using_is_plain,
-                  with_imports)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    existing_table_commands,
+    looks_at,
+    op_table,
+    placed,
+    py_str,
+    quote_ident,
+    quoted_relation,
+    relation,
+    rewrite_free_sources,
+    sa_type,
+    sql_of,
+    type_sql,
+    using_is_plain,
+    with_imports,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("change-column-type", severity="error", category="locking",

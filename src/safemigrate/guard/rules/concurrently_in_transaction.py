@@ -7,11 +7,25 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, ObjectType, alter_commands, create_index_code, in_autocommit_block, looks_at,
-                  object_name, op_table, placed, py_str, reindex_is_concurrent, reindex_sql, relation, sql_of,
-                  statements_run)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    ObjectType,
+    alter_commands,
+    create_index_code,
+    in_autocommit_block,
+    looks_at,
+    object_name,
+    op_table,
+    placed,
+    py_str,
+    reindex_is_concurrent,
+    reindex_sql,
+    relation,
+    sql_of,
+    statements_run,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("concurrently-in-transaction", severity="error", category="locking",

@@ -7,9 +7,9 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import placed, writes_to_every_row
-from ..registry import rule
+from safemigrate.guard.analysis.pg import placed, writes_to_every_row
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("delete-without-where", severity="error", category="destructive",

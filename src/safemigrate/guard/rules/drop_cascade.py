@@ -7,10 +7,19 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, ObjectType, alter_commands, is_cascade, looks_at, object_name, placed, relation,
-                  statements_run)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    ObjectType,
+    alter_commands,
+    is_cascade,
+    looks_at,
+    object_name,
+    placed,
+    relation,
+    statements_run,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 _KIND_NAMES = {ObjectType.OBJECT_MATVIEW: "materialized view", ObjectType.OBJECT_FOREIGN_TABLE: "foreign table"}
 

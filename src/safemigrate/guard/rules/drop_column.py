@@ -7,10 +7,18 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import AlterTableType, existing_table_commands, glot_table, looks_at, placed, sign_off_fix, split_schema
-from ..registry import rule
-from ..sql import exp
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    existing_table_commands,
+    glot_table,
+    looks_at,
+    placed,
+    sign_off_fix,
+    split_schema,
+)
+from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("drop-column", severity="error", category="destructive",

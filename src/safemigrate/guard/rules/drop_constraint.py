@@ -7,9 +7,16 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import AlterTableType, existing_table_commands, looks_at, placed, sign_off_fix, split_schema
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    existing_table_commands,
+    looks_at,
+    placed,
+    sign_off_fix,
+    split_schema,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("drop-constraint", severity="error", category="destructive",

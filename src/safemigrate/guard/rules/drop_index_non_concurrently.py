@@ -7,9 +7,17 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import ObjectType, in_autocommit_block, looks_at, object_name, op_table, placed, statements_run
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    ObjectType,
+    in_autocommit_block,
+    looks_at,
+    object_name,
+    op_table,
+    placed,
+    statements_run,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("drop-index-non-concurrently", severity="warning", category="locking",

@@ -7,9 +7,17 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import ObjectType, is_cascade, looks_at, object_name, placed, sign_off_fix, statements_run
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    ObjectType,
+    is_cascade,
+    looks_at,
+    object_name,
+    placed,
+    sign_off_fix,
+    statements_run,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("drop-schema-or-database", severity="error", category="destructive",

@@ -7,9 +7,17 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import in_autocommit_block, looks_at, placed, py_str, sql_of, statements_run, string_values
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    in_autocommit_block,
+    looks_at,
+    placed,
+    py_str,
+    sql_of,
+    statements_run,
+    string_values,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("enum-add-value", severity="warning", category="locking",

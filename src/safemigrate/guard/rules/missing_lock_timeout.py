@@ -7,10 +7,22 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, ObjectType, alter_commands, column_constraints, looks_at, object_name,
-                  placed, reindex_is_concurrent, relation, statements_run, string_values)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    ConstrType,
+    ObjectType,
+    alter_commands,
+    column_constraints,
+    looks_at,
+    object_name,
+    placed,
+    reindex_is_concurrent,
+    relation,
+    statements_run,
+    string_values,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 ACCESS_EXCLUSIVE = "ACCESS EXCLUSIVE"
 SHARE_ROW_EXCLUSIVE = "SHARE ROW EXCLUSIVE"

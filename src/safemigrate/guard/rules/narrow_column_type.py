@@ -7,10 +7,18 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, existing_table_commands, looks_at, placed, sign_off_fix, split_schema,
-                  type_modifiers, type_name)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    existing_table_commands,
+    looks_at,
+    placed,
+    sign_off_fix,
+    split_schema,
+    type_modifiers,
+    type_name,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 # Types whose length or range is bounded: changing a column to one of them narrows it unless
 # it was already at most as wide. Unbounded targets (text, bigint, numeric, varchar,

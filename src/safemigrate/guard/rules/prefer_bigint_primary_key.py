@@ -7,10 +7,21 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, alter_commands, column_constraints, looks_at, placed, py_str, relation,
-                  statements_run, string_values, type_name)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    ConstrType,
+    alter_commands,
+    column_constraints,
+    looks_at,
+    placed,
+    py_str,
+    relation,
+    statements_run,
+    string_values,
+    type_name,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 _SMALL = {"int4": ("integer", "2,147,483,647", "sa.BigInteger()"),
           "serial": ("serial", "2,147,483,647", "sa.BigInteger()"),

@@ -7,10 +7,20 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, alter_commands, looks_at, op_table, placed, py_str, quote_ident, relation,
-                  statements_run, type_name)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    alter_commands,
+    looks_at,
+    op_table,
+    placed,
+    py_str,
+    quote_ident,
+    relation,
+    statements_run,
+    type_name,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("prefer-jsonb", severity="warning", category="locking",

@@ -7,10 +7,18 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (in_autocommit_block, looks_at, placed, py_str, reindex_is_concurrent, reindex_sql, relation,
-                  statements_run)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    in_autocommit_block,
+    looks_at,
+    placed,
+    py_str,
+    reindex_is_concurrent,
+    reindex_sql,
+    relation,
+    statements_run,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("reindex-non-concurrently", severity="error", category="locking",

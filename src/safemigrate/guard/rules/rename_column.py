@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..sql import exp
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import ObjectType, glot_table, looks_at, placed, relation, split_schema, statements_run
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    ObjectType,
+    glot_table,
+    looks_at,
+    placed,
+    relation,
+    split_schema,
+    statements_run,
+)
+from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("rename-column", severity="error", category="destructive",

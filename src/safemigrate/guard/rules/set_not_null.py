@@ -7,10 +7,21 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import (AlterTableType, ConstrType, existing_table_commands, looks_at, op_table, placed, py_str, quote_ident,
-                  string_values, table_of, validate_constraint_code)
-from ..registry import rule
+from safemigrate.guard.analysis.pg import (
+    AlterTableType,
+    ConstrType,
+    existing_table_commands,
+    looks_at,
+    op_table,
+    placed,
+    py_str,
+    quote_ident,
+    string_values,
+    table_of,
+    validate_constraint_code,
+)
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("set-not-null", severity="error", category="locking",

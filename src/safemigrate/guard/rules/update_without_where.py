@@ -7,10 +7,10 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import placed, writes_to_every_row
-from ..registry import rule
-from ..sql import exp
+from safemigrate.guard.analysis.pg import placed, writes_to_every_row
+from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("update-without-where", severity="error", category="destructive",

@@ -7,9 +7,9 @@ from typing import Any
 
 from pglast import ast
 
-from ..model import Context, Violation
-from ..pg import looks_at, option_enabled, placed, relation, statements_run
-from ..registry import rule
+from safemigrate.guard.analysis.pg import looks_at, option_enabled, placed, relation, statements_run
+from safemigrate.guard.model import Context, Violation
+from safemigrate.guard.registry import rule
 
 
 @rule("vacuum-full-or-cluster", severity="error", category="locking",

@@ -1,0 +1,1 @@
+"""Read-only operations on a project: check, check --live, status, review, lint."""

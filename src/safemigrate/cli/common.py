@@ -1,0 +1,86 @@
+"""What every command shares: rendering, exit codes for errors, the project options.
+
+Kept apart from :mod:`safemigrate.cli` so that command groups defined in other
+packages (``safemigrate.ci.cli``, ``safemigrate.backup.cli``) can use it without
+importing the main command, which imports them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from safemigrate.api import Project
+from safemigrate.core.errors import EXIT_FINDINGS, EXIT_OK, SafemigrateError
+from safemigrate.core.secrets import redact
+from safemigrate.render import FORMATS, to_json
+from safemigrate.render import text as txt
+
+EXIT_INTERNAL = 4
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "120"))
+    return Console(file=stream, width=width, soft_wrap=False, highlight=False, markup=False)
+
+
+def _emit(report: Any, fmt: str, text_fn: Callable[[Console, Any], None], md_fn: Callable[[Any], str]) -> None:
+    if fmt == "json":
+        click.echo(redact(to_json(report)))
+    elif fmt == "markdown":
+        click.echo(redact(md_fn(report)))
+    else:
+        text_fn(_console(), report)
+
+
+def _run(fmt: str, action: Callable[[], Any]) -> None:
+    """Run ``action``; map its outcome to an exit code and render errors."""
+    try:
+        ok = action()
+    except SafemigrateError as exc:
+        if fmt == "json":
+            import json
+
+            click.echo(json.dumps(exc.as_dict(), indent=2))
+        else:
+            txt.error(_console(stderr=True), exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted; any throwaway database was dropped.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug in safemigrate: say so, keep the trace behind a flag
+        click.echo(redact(f"safemigrate hit an internal error: {type(exc).__name__}: {exc}"), err=True)
+        if os.environ.get("SAFEMIGRATE_DEBUG"):
+            click.echo(redact(traceback.format_exc()), err=True)
+        else:
+            click.echo("Set SAFEMIGRATE_DEBUG=1 to see the traceback, and please report it.", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK if ok else EXIT_FINDINGS)
+
+
+def project_options(formats: tuple[str, ...] = FORMATS) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--project, --database-url and --format, shared by the commands that work on a project."""
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option("--project", "project_path", type=click.Path(path_type=Path), default=None,
+                      help="Project folder (default: the nearest folder with a pyproject.toml).")
+        @click.option("--database-url", default=None, metavar="URL",
+                      help="Live database URL (overrides $SAFEMIGRATE_DATABASE_URL and the configured variable).")
+        @click.option("--format", "fmt", type=click.Choice(formats), default="text", show_default=True)
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def _project(project_path: Path | None, **options: Any) -> Project:
+    return Project.from_pyproject(project_path, **options)

@@ -1,0 +1,1 @@
+"""``[tool.safemigrate]``: finding the project, reading and validating its settings, resolving the environment."""

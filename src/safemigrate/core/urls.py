@@ -1,0 +1,78 @@
+"""Database URLs: parsing (remembering the password so it is masked everywhere), backends, drivers."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from safemigrate.core.errors import ConfigError
+from safemigrate.core.secrets import _mask_unparsed, remember_secret
+
+#: Sync drivers safemigrate uses for its own connections.
+SYNC_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql", "sqlite": "pysqlite"}
+_ASYNC_DRIVERS = {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async"}
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse ``url`` and remember its password so that it is masked everywhere."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"'{_mask_unparsed(str(url))}' is not a database URL.",
+            "safemigrate needs a SQLAlchemy URL to know which database to inspect or change.",
+            "Use the form dialect+driver://user:password@host:port/database, "
+            "for example postgresql+psycopg://app@127.0.0.1:5432/shop or sqlite:///shop.db.",
+        ) from exc
+    if parsed.password:
+        remember_secret(str(parsed.password))
+    return parsed
+
+
+def backend_of(url: URL) -> str:
+    """The backend name: postgresql, mysql, sqlite... (mariadb counts as mysql)."""
+    name = url.get_backend_name()
+    return "mysql" if name == "mariadb" else name
+
+
+def sync_url(url: URL) -> URL:
+    """The same database through a sync driver that is installed.
+
+    Async drivers are swapped for the sync one safemigrate ships with, and so
+    are default drivers that are not installed (``postgresql://`` means
+    psycopg2, ``mysql://`` means mysqlclient).
+    """
+    backend = url.get_backend_name()
+    driver = url.get_driver_name()
+    if backend not in SYNC_DRIVERS:
+        return url
+    if driver in _ASYNC_DRIVERS or not _driver_installed(driver):
+        return url.set(drivername=f"{backend}+{SYNC_DRIVERS[backend]}")
+    return url
+
+
+_DRIVER_MODULES = {"psycopg2": "psycopg2", "mysqldb": "MySQLdb", "psycopg": "psycopg", "pymysql": "pymysql",
+                   "pysqlite": "sqlite3", "pg8000": "pg8000", "mysqlconnector": "mysql.connector"}
+
+
+def _driver_installed(driver: str) -> bool:
+    module = _DRIVER_MODULES.get(driver)
+    if module is None:
+        return True  # a driver we do not know: let SQLAlchemy decide
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def with_driver_of(url: URL, template: URL | None) -> URL:
+    """``url`` using ``template``'s driver when both name the same backend.
+
+    A project whose env.py builds an async engine needs an async driver in the
+    URL it is given, so the throwaway database inherits the project's driver.
+    """
+    if template is None or backend_of(template) != backend_of(url):
+        return url
+    return url.set(drivername=template.drivername)

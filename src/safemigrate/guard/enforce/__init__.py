@@ -1,0 +1,1 @@
+"""Where the rules are enforced outside lint: at run time, at autogenerate time, on batch operations."""

@@ -1,0 +1,1 @@
+"""``safemigrate init``: adopt an existing Alembic setup or scaffold one."""

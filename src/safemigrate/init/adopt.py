@@ -1,0 +1,155 @@
+"""``safemigrate init``: adopt an existing Alembic project or scaffold one."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import tomlkit
+from alembic.config import Config
+
+from safemigrate.config.settings import PYPROJECT, load_settings
+from safemigrate.core.errors import ConfigError
+from safemigrate.core.paths import relative
+from safemigrate.core.results import InitReport
+from safemigrate.project.models import import_metadata
+
+SNIPPET = "from safemigrate.env import run_migrations\n\nrun_migrations()"
+_CANDIDATE_FOLDERS = ("migrations", "alembic", "db/migrations", "migration")
+
+
+def find_existing(root: Path) -> Path | None:
+    """The folder holding an existing env.py, from alembic.ini, [tool.alembic] or a usual name."""
+    ini = root / "alembic.ini"
+    if ini.is_file():
+        location = Config(str(ini)).get_main_option("script_location")
+        if location:
+            path = Path(location.replace("%(here)s", str(root)))
+            path = path if path.is_absolute() else root / path
+            if (path / "env.py").is_file():
+                return path.resolve()
+    pyproject = root / PYPROJECT
+    if pyproject.is_file():
+        data = tomlkit.parse(pyproject.read_text())
+        location = data.get("tool", {}).get("alembic", {}).get("script_location")
+        if location:
+            path = Path(str(location).replace("%(here)s", str(root)))
+            path = path if path.is_absolute() else root / path
+            if (path / "env.py").is_file():
+                return path.resolve()
+    for name in _CANDIDATE_FOLDERS:
+        if (root / name / "env.py").is_file():
+            return (root / name).resolve()
+    return None
+
+
+def init_project(root: Path | str, *, metadata: str | None = None, script_location: str | None = None,
+                 database_url_env: str = "DATABASE_URL", environment_env: str = "APP_ENV",
+                 github: bool = False) -> InitReport:
+    """Adopt or scaffold the Alembic setup in ``root`` and write ``[tool.safemigrate]``.
+
+    ``github`` also writes the GitHub Actions workflows (pull-request check and
+    post-merge autofix) into the repository's ``.github/workflows``.
+
+    Everything is validated before the first file is written, so a failure
+    leaves the project as it was.
+    """
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a folder.", "init writes its files into the project folder.",
+                          "Run it from (or point --project at) the project's root folder.")
+    pyproject = root / PYPROJECT
+    document = _read(pyproject)
+    existing_table = document.get("tool", {}).get("safemigrate")
+    if metadata:
+        if ":" not in metadata:
+            raise ConfigError(f"--metadata {metadata!r} is not an import path.",
+                              "safemigrate imports the models' MetaData from it.",
+                              "Write it as 'package.module:Base.metadata'.")
+        import_metadata(metadata, root)  # fails with a clear message before anything is written
+
+    existing = find_existing(root)
+    written: list[str] = []
+    notes: list[str] = []
+    if existing is not None:
+        location = existing
+        snippet = None if uses_helper(location / "env.py") else SNIPPET
+    else:
+        location = root / (script_location or "migrations")
+        if location.exists() and any(location.iterdir()):
+            raise ConfigError(f"{location} exists and is not empty, but holds no env.py.",
+                              "init will not write into a folder it does not understand.",
+                              "Pass --script-location with a new folder name, or empty that folder.")
+        snippet = None
+    rel_location = relative(location, root)
+
+    settings: dict[str, str] = {}
+    if metadata:
+        settings["metadata"] = metadata
+    settings.update(script_location=rel_location, database_url_env=database_url_env,
+                    environment_env=environment_env)
+
+    if existing is None:
+        (location / "versions").mkdir(parents=True, exist_ok=True)
+        templates = resources.files("safemigrate") / "templates"
+        (location / "env.py").write_text(templates.joinpath("env.py").read_text())
+        (location / "script.py.mako").write_text(templates.joinpath("script.py.mako").read_text())
+        (location / "versions" / ".gitkeep").write_text("")
+        written += [f"{rel_location}/env.py", f"{rel_location}/script.py.mako", f"{rel_location}/versions/"]
+        if not (root / "alembic.ini").exists():
+            ini = templates.joinpath("alembic.ini").read_text().replace("{script_location}", rel_location)
+            (root / "alembic.ini").write_text(ini)
+            written.append("alembic.ini")
+
+    tool = document.setdefault("tool", tomlkit.table(is_super_table=True))
+    if existing_table is None:
+        table = tomlkit.table()
+        for key, value in settings.items():
+            table[key] = value
+        if not metadata:
+            table.add(tomlkit.comment('metadata = "yourpackage.models:Base.metadata"  # the models\' MetaData'))
+        tool["safemigrate"] = table
+    else:
+        for key, value in settings.items():
+            if key not in existing_table or key == "metadata":
+                existing_table[key] = value
+        notes.append("[tool.safemigrate] already existed: its keys were kept, missing ones added.")
+    pyproject.write_text(tomlkit.dumps(document))
+    written.append(f"{PYPROJECT} [tool.safemigrate]")
+    if not metadata:
+        notes.append("Set metadata in [tool.safemigrate] (e.g. 'shop.models:Base.metadata'), unless env.py "
+                     "already passes target_metadata.")
+    load_settings(root)  # what we wrote must read back
+    if github:
+        from safemigrate.ci.workflows import write_workflows
+
+        for item in write_workflows(root):
+            if item.written:
+                written.append(relative(item.path, root))
+            else:
+                notes.append(f"{relative(item.path, root)} already exists and was left as it is "
+                             "(delete it and rerun `safemigrate init --github` to get the current version).")
+    return InitReport(root=str(root), adopted=existing is not None, script_location=rel_location,
+                      written=written, snippet=snippet, settings=settings, notes=notes)
+
+
+def _read(pyproject: Path) -> tomlkit.TOMLDocument:
+    if not pyproject.exists():
+        return tomlkit.document()
+    try:
+        return tomlkit.parse(pyproject.read_text())
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{pyproject} is not valid TOML: {exc}.",
+                          "init adds its settings to that file and will not rewrite a file it cannot parse.",
+                          "Fix the syntax first.") from None
+
+
+def uses_helper(env_py: Path) -> bool:
+    import ast
+
+    try:
+        tree = ast.parse(env_py.read_text())
+    except (OSError, SyntaxError):
+        return False
+    return any(isinstance(node, ast.ImportFrom) and node.module == "safemigrate.env" for node in ast.walk(tree))
+

@@ -1,0 +1,243 @@
+"""Differences between a database and a MetaData, with the DDL that fixes each.
+
+The comparison is Alembic's autogenerate (``produce_migrations``) run with
+the options the project's env.py configured (``include_object``,
+``include_name``, ``include_schemas``...), plus type and server-default
+comparison. Each resulting operation becomes a :class:`Difference` carrying
+the SQL for the target dialect (rendered by Alembic's offline mode) and the
+Alembic code that would go into a revision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import textwrap
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from alembic.autogenerate import produce_migrations, render_python_code
+from alembic.operations import Operations
+from alembic.operations import ops as alembic_ops
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+
+from safemigrate.core.results import Difference
+
+# Options of context.configure() that only matter for running migrations.
+_RUN_ONLY_OPTIONS = {
+    "fn", "as_sql", "output_buffer", "starting_rev", "destination_rev", "tag", "dont_mutate",
+    "transactional_ddl", "transaction_per_migration", "on_version_apply", "literal_binds",
+    "output_encoding", "upgrade_token", "downgrade_token", "template_args", "revision_context",
+}
+
+
+def comparison_context(connection: Connection, options: dict[str, Any], **overrides: Any) -> MigrationContext:
+    """A MigrationContext on ``connection`` with env.py's comparison options."""
+    opts = {k: v for k, v in options.items() if k not in _RUN_ONLY_OPTIONS}
+    opts["include_name"] = without_ledger(opts.get("include_name"))
+    for key, value in overrides.items():
+        if key == "compare_server_default" and callable(opts.get(key)):
+            continue  # the project's own comparison function wins
+        opts[key] = same_default if key == "compare_server_default" and value is True else value
+    return MigrationContext.configure(connection=connection, opts=opts)
+
+
+def same_default(context: Any, inspected_column: Any, metadata_column: Any, inspected_default: str | None,
+                 metadata_default: Any, rendered_metadata_default: str | None) -> bool | None:
+    """``compare_server_default`` that settles trivially equal defaults and defers the rest to Alembic.
+
+    Databases echo a default back wrapped in parentheses or with quotes (SQLite reflects ``''`` as
+    ``('')``, ``0`` as ``(0)``); Alembic would report those as differences. Returning None lets
+    Alembic's own comparison decide every other case.
+    """
+    if inspected_default is None or rendered_metadata_default is None:
+        return None
+    if _bare(inspected_default) == _bare(rendered_metadata_default):
+        return False
+    return None
+
+
+def _bare(text: str) -> str:
+    text = text.strip()
+    while len(text) >= 2 and text[0] == "(" and text[-1] == ")":
+        text = text[1:-1].strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return text
+
+
+def without_ledger(user_filter: Any) -> Any:
+    """include_name that hides safemigrate's own ledger table, then asks the project's filter."""
+    from safemigrate.state.ledger import TABLE
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ == "table" and name == TABLE:
+            return False
+        return user_filter(name, type_, parent_names) if user_filter is not None else True
+
+    return include_name
+
+
+def compare(context: MigrationContext, metadata: MetaData | Iterable[MetaData],
+            dialect: str, reference: str = "the models") -> list[Difference]:
+    """What would make the database behind ``context`` match ``metadata``.
+
+    ``reference`` names what ``metadata`` stands for in the descriptions.
+    """
+    script = produce_migrations(context, metadata)  # type: ignore[arg-type]
+    differences = [to_difference(t, op, dialect, reference) for t, op in _leaf_ops(script.upgrade_ops)]
+    # Alembic's create_table/add_column also emit the indexes of index=True
+    # columns, which autogenerate lists again as create_index: show each once.
+    seen: set[str] = set()
+    unique: list[Difference] = []
+    for diff in differences:
+        sql = [s for s in diff.sql if s not in seen]
+        seen.update(sql)
+        unique.append(dataclasses.replace(diff, sql=sql) if sql != diff.sql else diff)
+    return unique
+
+
+def _leaf_ops(container: Any) -> Iterator[tuple[alembic_ops.ModifyTableOps | None, Any]]:
+    for op in container.ops:
+        if isinstance(op, alembic_ops.ModifyTableOps):
+            for inner in op.ops:
+                yield op, inner
+        else:
+            yield None, op
+
+
+def to_difference(table_ops: alembic_ops.ModifyTableOps | None, op: Any, dialect: str,
+                  reference: str = "the models") -> Difference:
+    kind, table, obj, description = describe(op, reference)
+    wrapped = alembic_ops.ModifyTableOps(table_ops.table_name, [op], schema=table_ops.schema) if table_ops else op
+    code = render_python_code(alembic_ops.UpgradeOps(ops=[wrapped]))
+    code_lines = [line for line in code.splitlines() if line.strip() and not line.strip().startswith("# ###")]
+    return Difference(kind, table, obj, description, render_sql(op, dialect),
+                      textwrap.dedent("\n".join(code_lines)))
+
+
+def render_sql(op: Any, dialect: str) -> list[str]:
+    """The statements ``op`` emits on ``dialect``, rendered offline."""
+    buffer = io.StringIO()
+    context = MigrationContext.configure(
+        dialect_name=dialect, opts={"as_sql": True, "output_buffer": buffer, "literal_binds": True}
+    )
+    try:
+        Operations(context).invoke(op)
+    except NotImplementedError as exc:
+        return [f"-- {dialect} cannot do this with ALTER TABLE ({exc}); "
+                "use op.batch_alter_table(), which rebuilds the table"]
+    except Exception as exc:  # rendering is best effort; the code is still shown
+        return [f"-- could not render for {dialect}: {type(exc).__name__}: {exc}"]
+    # Alembic ends every statement with ";" and a blank line; keep the bare statements.
+    return [chunk.strip()[:-1].rstrip() if chunk.strip().endswith(";") else chunk.strip()
+            for chunk in buffer.getvalue().split("\n\n") if chunk.strip()]
+
+
+def _name(table: Any) -> str:
+    schema = getattr(table, "schema", None)
+    return f"{schema}.{table.name}" if schema else str(table.name)
+
+
+def describe(op: Any, reference: str = "the models") -> tuple[str, str | None, str | None, str]:
+    """(kind, table, object, one readable line) for an autogenerate operation."""
+    O = alembic_ops
+    if isinstance(op, O.CreateTableOp):
+        return "add_table", op.table_name, None, f"table {op.table_name} is missing"
+    if isinstance(op, O.DropTableOp):
+        return "remove_table", op.table_name, None, f"table {op.table_name} is not in {reference}"
+    if isinstance(op, O.AddColumnOp):
+        col = op.column
+        return ("add_column", op.table_name, col.name,
+                f"column {op.table_name}.{col.name} ({col.type}) is missing")
+    if isinstance(op, O.DropColumnOp):
+        return ("remove_column", op.table_name, op.column_name,
+                f"column {op.table_name}.{op.column_name} is not in {reference}")
+    if isinstance(op, O.CreateIndexOp):
+        cols = ", ".join(str(c) for c in op.columns)
+        return "add_index", op.table_name, op.index_name, f"index {op.index_name} on {op.table_name} ({cols}) is missing"
+    if isinstance(op, O.DropIndexOp):
+        return "remove_index", op.table_name, op.index_name, f"index {op.index_name} on {op.table_name} is not in {reference}"
+    if isinstance(op, O.CreateForeignKeyOp):
+        return ("add_fk", op.source_table, op.constraint_name,
+                f"foreign key {op.constraint_name or '(unnamed)'} {op.source_table}({', '.join(op.local_cols)}) -> "
+                f"{op.referent_table}({', '.join(op.remote_cols)}) is missing")
+    if isinstance(op, O.CreateUniqueConstraintOp):
+        return ("add_constraint", op.table_name, op.constraint_name,
+                f"unique constraint {op.constraint_name or '(unnamed)'} on {op.table_name} ({', '.join(op.columns)}) is missing")
+    if isinstance(op, O.AddConstraintOp):
+        table = getattr(op, "table_name", None)
+        return "add_constraint", table, getattr(op, "constraint_name", None), f"constraint on {table} is missing"
+    if isinstance(op, O.DropConstraintOp):
+        what = {"foreignkey": "foreign key", "unique": "unique constraint", "check": "check constraint",
+                "primary": "primary key"}.get(op.constraint_type or "", "constraint")
+        kind = "remove_fk" if op.constraint_type == "foreignkey" else "remove_constraint"
+        return kind, op.table_name, op.constraint_name, f"{what} {op.constraint_name} on {op.table_name} is not in {reference}"
+    if isinstance(op, O.AlterColumnOp):
+        return _describe_alter(op, reference)
+    if isinstance(op, (O.CreateTableCommentOp, O.DropTableCommentOp)):
+        return "modify_table_comment", op.table_name, None, f"comment of table {op.table_name} differs"
+    return type(op).__name__, getattr(op, "table_name", None), None, f"{type(op).__name__} on {getattr(op, 'table_name', '?')}"
+
+
+def _describe_alter(op: alembic_ops.AlterColumnOp, reference: str) -> tuple[str, str | None, str | None, str]:
+    where = f"{op.table_name}.{op.column_name}"
+    parts: list[str] = []
+    kinds: list[str] = []
+    if op.modify_type is not None:
+        kinds.append("modify_type")
+        parts.append(f"type is {op.existing_type}, {reference} want {op.modify_type}")
+    if op.modify_nullable is not None:
+        kinds.append("modify_nullable")
+        parts.append(f"nullable, {reference} want NOT NULL" if not op.modify_nullable
+                     else f"NOT NULL, {reference} want nullable")
+    if op.modify_server_default is not False:
+        kinds.append("modify_default")
+        parts.append(f"server default is {_default_text(op.existing_server_default)}, "
+                     f"{reference} want {_default_text(op.modify_server_default)}")
+    if op.modify_comment is not False:
+        kinds.append("modify_comment")
+        parts.append("comment differs")
+    if op.modify_name is not None:
+        kinds.append("modify_name")
+        parts.append(f"renamed to {op.modify_name}")
+    return "+".join(kinds) or "modify_column", op.table_name, op.column_name, f"column {where}: " + "; ".join(parts)
+
+
+def _default_text(default: Any) -> str:
+    if default is None or default is False:
+        return "none"
+    arg = getattr(default, "arg", default)
+    text = getattr(arg, "text", None)
+    return repr(text if text is not None else str(arg))
+
+
+def reflect(connection: Connection, metadata: MetaData | Iterable[MetaData],
+            version_table: str = "alembic_version", version_schema: str | None = None) -> MetaData:
+    """The schema of the database behind ``connection`` as a MetaData."""
+    models = [metadata] if isinstance(metadata, MetaData) else list(metadata)
+    schemas = {None} | {t.schema for md in models for t in md.tables.values()}
+    reflected = MetaData()
+    for schema in sorted(schemas, key=lambda s: s or ""):
+        reflected.reflect(connection, schema=schema)
+    from safemigrate.state.ledger import TABLE
+
+    for name in (version_table, TABLE):
+        key = f"{version_schema}.{name}" if version_schema else name
+        if key in reflected.tables:
+            reflected.remove(reflected.tables[key])
+    return reflected
+
+
+def revision_message(differences: list[Difference]) -> str:
+    """A readable revision message: 'add customers.nickname', 'add table tags', 'sync 3 model changes'."""
+    if len(differences) != 1:
+        return f"sync {len(differences)} model changes"
+    d = differences[0]
+    verb = {"add": "add", "remove": "drop", "modify": "alter"}.get(d.kind.split("_", 1)[0], "sync")
+    noun = d.kind.split("_", 1)[-1].split("+")[0]
+    if noun == "column" or d.kind.startswith("modify"):
+        return f"{verb} {d.table}.{d.object}"
+    return f"{verb} {noun} {d.object or d.table}"
