@@ -9,9 +9,9 @@ import pytest
 
 from safemigrate.backup import BackupSettings, parse_backup_settings
 from safemigrate.backup.results import Progress
-from safemigrate.backup.settings import DEFAULT_NAME, render_name
 from safemigrate.backup.storage import Storage
 from safemigrate.cli.backup import progress_display
+from safemigrate.config.backup import DEFAULT_NAME, render_name
 from safemigrate.config.settings import load_settings
 from safemigrate.core.errors import BackupConfigError, ConfigError
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from conftest import IN_CI
 
-from safemigrate.ci.workflows import AUTOFIX, PR_CHECK
 from safemigrate.init.adopt import init_project
+from safemigrate.init.workflows import AUTOFIX, PR_CHECK
 
 SCRATCH = "postgresql://postgres:postgres@localhost:5432/postgres"
 

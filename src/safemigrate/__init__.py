@@ -4,6 +4,8 @@ Names are imported on first use (PEP 562), so that ``from safemigrate import
 allow`` in a migration file, or the linter alone, does not load everything.
 """
 
+# ruff: noqa: F401 - the names below are this package's public API, imported lazily (PEP 562)
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -19,7 +21,7 @@ _EXPORTS = {
     "SafemigrateError": ".core.errors", "ConfigError": ".core.errors", "DatabaseUnreachable": ".core.errors",
     "EnvPyError": ".core.errors", "MetadataError": ".core.errors", "MigrationFailed": ".core.errors",
     "RevisionGraphError": ".core.errors", "UsageError": ".core.errors",
-    "require_current_schema": ".startup.guard", "require_current_revision": ".startup.guard", "SchemaNotCurrent": ".startup.guard",
+    "require_current_schema": ".startup.guard", "require_current_revision": ".startup.guard", "SchemaNotCurrent": ".core.errors",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -35,8 +37,8 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from safemigrate.api import Project  # noqa: F401
-    from safemigrate.core.errors import (  # noqa: F401
+    from safemigrate.api import Project
+    from safemigrate.core.errors import (
         ConfigError,
         DatabaseUnreachable,
         EnvPyError,
@@ -44,9 +46,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         MigrationFailed,
         RevisionGraphError,
         SafemigrateError,
-        SchemaNotCurrent,  # noqa: F401
+        SchemaNotCurrent,
         UsageError,
     )
-    from safemigrate.core.results import CheckReport, Difference, LiveReport, ReviewReport, StatusReport  # noqa: F401
-    from safemigrate.guard.signoff import allow  # noqa: F401
+    from safemigrate.core.results import CheckReport, Difference, LiveReport, ReviewReport, StatusReport
+    from safemigrate.guard.signoff import allow
     from safemigrate.startup.guard import require_current_revision, require_current_schema

@@ -1,6 +1,6 @@
 """Pre-migration backups: streamed to any fsspec storage, verified, listed, restored, pruned.
 
->>> from safemigrate import Project
+>>> from safemigrate import Workspace
 >>> from safemigrate.backup import create, take_verified_backup
 >>> result = create(Project.from_pyproject("."), environment="production")
 >>> result.id, result.manifest.sha256, result.verify.ok
@@ -24,7 +24,7 @@ from safemigrate.backup.results import (
     RestoreResult,
     VerifyResult,
 )
-from safemigrate.backup.settings import BackupSettings, parse_backup_settings
+from safemigrate.config.backup import BackupSettings, parse_backup_settings
 from safemigrate.core.errors import (
     BackupConfigError,
     BackupError,
@@ -40,9 +40,9 @@ from safemigrate.core.errors import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from safemigrate.api import Project
     from safemigrate.backup.pump import ProgressFn
     from safemigrate.backup.storage import Storage
+    from safemigrate.harness.workspace import Workspace
 
 __all__ = [
     "BackupConfigError", "BackupEntry", "BackupError", "BackupList", "BackupNotFound", "BackupResult",
@@ -52,11 +52,11 @@ __all__ = [
 ]
 
 
-def settings_of(project: Project) -> BackupSettings:
+def settings_of(project: Workspace) -> BackupSettings:
     return parse_backup_settings(project.settings.backup)
 
 
-def backup_required(project: Project, environment: str) -> bool:
+def backup_required(project: Workspace, environment: str) -> bool:
     """True when ``environment`` (a canonical name) must have a verified backup before migrating.
 
     ``required_in`` defaults to ``["production"]``. A project without a backup url still answers True for
@@ -65,7 +65,7 @@ def backup_required(project: Project, environment: str) -> bool:
     return settings_of(project).required(environment)
 
 
-def _live(project: Project) -> URL:
+def _live(project: Workspace) -> URL:
     url = project.database_url
     if url is None:
         var = project.settings.database_url_env
@@ -77,7 +77,7 @@ def _live(project: Project) -> URL:
     return url
 
 
-def _storage(project: Project, destination: str | None) -> Storage:
+def _storage(project: Workspace, destination: str | None) -> Storage:
     from safemigrate.backup.storage import Storage
 
     settings = settings_of(project)
@@ -91,7 +91,7 @@ def _storage(project: Project, destination: str | None) -> Storage:
     return Storage(dest, settings.storage_options)
 
 
-def create(project: Project, *, environment: str | None = None, destination: str | None = None,
+def create(project: Workspace, *, environment: str | None = None, destination: str | None = None,
            from_rev: str | None = None, to_rev: str | None = None, verify: str | None = None,
            on_progress: ProgressFn | None = None) -> BackupResult:
     """Back up the project's live database now (``safemigrate backup create``)."""
@@ -102,7 +102,7 @@ def create(project: Project, *, environment: str | None = None, destination: str
                          scratch_server=project.scratch_server, on_progress=on_progress)
 
 
-def take_verified_backup(project: Project, *, environment: str, from_rev: str | None, to_rev: str | None,
+def take_verified_backup(project: Workspace, *, environment: str, from_rev: str | None, to_rev: str | None,
                          on_progress: ProgressFn | None = None) -> BackupResult:
     """The backup ``migrate`` takes before the first pending revision; raises BackupError when it fails.
 
@@ -120,13 +120,13 @@ def take_verified_backup(project: Project, *, environment: str, from_rev: str | 
     return create(project, environment=environment, from_rev=from_rev, to_rev=to_rev, on_progress=on_progress)
 
 
-def list_all(project: Project, *, destination: str | None = None) -> BackupList:
+def list_all(project: Workspace, *, destination: str | None = None) -> BackupList:
     from safemigrate.backup.catalog import list_backups
 
     return list_backups(_storage(project, destination))
 
 
-def verify(project: Project, backup_id: str, *, destination: str | None = None, level: str = "checksum",
+def verify(project: Workspace, backup_id: str, *, destination: str | None = None, level: str = "checksum",
            on_progress: ProgressFn | None = None) -> VerifyResult:
     from safemigrate.backup.restoration import verify_backup
 
@@ -134,7 +134,7 @@ def verify(project: Project, backup_id: str, *, destination: str | None = None, 
                          servers=(project.scratch_server, project.database_url), on_progress=on_progress)
 
 
-def restore(project: Project, backup_id: str, *, target: str | None = None, destination: str | None = None,
+def restore(project: Workspace, backup_id: str, *, target: str | None = None, destination: str | None = None,
             replace: bool = False, owners: bool = True, on_progress: ProgressFn | None = None) -> RestoreResult:
     """Restore into ``target`` (a URL), by default the project's live database."""
     from safemigrate.backup.restoration import restore_backup
@@ -145,7 +145,7 @@ def restore(project: Project, backup_id: str, *, target: str | None = None, dest
                           owners=owners, on_progress=on_progress)
 
 
-def prune(project: Project, *, keep: int | None = None, older_than_days: float | None = None,
+def prune(project: Workspace, *, keep: int | None = None, older_than_days: float | None = None,
           destination: str | None = None, dry_run: bool = False) -> PruneResult:
     from safemigrate.backup.catalog import prune as prune_backups
 

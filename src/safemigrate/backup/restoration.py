@@ -15,9 +15,9 @@ from safemigrate.backup import catalog
 from safemigrate.backup.dumpers import dumper_for
 from safemigrate.backup.pump import ProgressFn, read_back
 from safemigrate.backup.results import RestoreResult, VerifyResult
-from safemigrate.backup.settings import BackupSettings
 from safemigrate.backup.storage import Storage
 from safemigrate.backup.verification import verify_stored
+from safemigrate.config.backup import BackupSettings
 from safemigrate.core.errors import BackupConfigError, RestoreFailed, RestoreRefused, VerificationFailed
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of

@@ -21,9 +21,9 @@ from safemigrate.backup import catalog
 from safemigrate.backup.dumpers import dumper_for
 from safemigrate.backup.pump import ProgressFn, pump
 from safemigrate.backup.results import MANIFEST_SUFFIX, BackupResult, Manifest
-from safemigrate.backup.settings import BackupSettings, render_name
 from safemigrate.backup.storage import Storage
 from safemigrate.backup.verification import verify_stored
+from safemigrate.config.backup import BackupSettings, render_name
 from safemigrate.core.errors import BackupConfigError, SafemigrateError, StorageError, VerificationFailed
 from safemigrate.core.secrets import mask_url
 

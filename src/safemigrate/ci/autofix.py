@@ -17,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safemigrate.api import Project
+from safemigrate.checks.check import check as check_models
+from safemigrate.checks.lint import lint as lint_revisions
+from safemigrate.checks.review import review as review_sql
 from safemigrate.ci.git import GITHUB_ACTIONS_BOT, Git, Identity, identity_env
 from safemigrate.core.errors import GitError
 from safemigrate.core.paths import relative
@@ -27,6 +29,7 @@ from safemigrate.guard.enforce.autogen import Withheld, make_hook
 from safemigrate.guard.lint import LintReport
 from safemigrate.harness.envpy import autogenerate, run_env
 from safemigrate.harness.scratch import scratch_database
+from safemigrate.harness.workspace import Workspace
 from safemigrate.schema.compare import revision_message
 
 SKIP_CI = "[skip ci]"
@@ -67,16 +70,16 @@ class AutofixReport(_Serialisable):
         return self.outcome in {IN_SYNC, COMMITTED, PUSHED}
 
 
-def autofix(make_project: Callable[[], Project], *, push: bool = False, author: Identity | None = None,
+def autofix(make_project: Callable[[], Workspace], *, push: bool = False, author: Identity | None = None,
             remote: str | None = None) -> AutofixReport:
     """Generate, verify, commit (and push) the revision the models need, if any.
 
-    ``make_project`` builds a fresh :class:`Project` (the history is read
+    ``make_project`` builds a fresh :class:`Workspace` (the history is read
     again after the new revision is written).
     """
     project = make_project()
     git = Git.containing(project.settings.root)
-    check = project.check()
+    check = check_models(project)
     if check.problems:
         return AutofixReport(BLOCKED, "The migration history needs a person before anything can be generated: "
                              + " ".join(p.message for p in check.problems),
@@ -112,8 +115,8 @@ def autofix(make_project: Callable[[], Project], *, push: bool = False, author: 
         return report
 
     fresh = make_project()  # reads the history again, with the new revision
-    report.check = fresh.check()
-    report.lint = fresh.lint(report.revision)
+    report.check = check_models(fresh)
+    report.lint = lint_revisions(fresh, report.revision)
     if not report.check.ok:
         _remove(files)
         report.outcome, report.generated = STILL_DIFFERS, []
@@ -127,7 +130,7 @@ def autofix(make_project: Callable[[], Project], *, push: bool = False, author: 
                           "nothing was committed.")
         report.fix = "Write the revision by hand following the safe alternatives shown, then commit it."
         return report
-    report.review = fresh.review(report.revision)
+    report.review = review_sql(fresh, report.revision)
 
     identity = author or git.configured_identity() or GITHUB_ACTIONS_BOT
     report.author = str(identity)
@@ -146,7 +149,7 @@ def autofix(make_project: Callable[[], Project], *, push: bool = False, author: 
     return report
 
 
-def _push(git: Git, report: AutofixReport, remote: str | None, make_project: Callable[[], Project],
+def _push(git: Git, report: AutofixReport, remote: str | None, make_project: Callable[[], Workspace],
           env: dict[str, str]) -> None:
     branch = git.branch() or os.environ.get("GITHUB_REF_NAME")
     if not branch:
@@ -171,7 +174,7 @@ def _push(git: Git, report: AutofixReport, remote: str | None, make_project: Cal
         _push_failed(report, remote, branch, "the rebase on the new commits failed: " + _last(pulled))
         return
     report.commit = git.out("rev-parse", "HEAD")
-    after = make_project().check()
+    after = check_models(make_project())
     if not after.ok:
         _push_failed(report, remote, branch,
                      "after rebasing on the new commits the history no longer matches the models "

@@ -2,14 +2,14 @@
 
 Against a base git ref (the branch the pull request goes into):
 
-- the history has one head and the models equal it (``Project.check``);
+- the history has one head and the models equal it (``Workspace.check``);
 - revisions that exist on the base are unchanged and still there (editing a
   merged migration is an error naming the file);
 - the revisions this branch adds attach to the base's head (a branch that
   did not take in a migration that landed meanwhile is told how to re-parent
   or merge);
 - the SQL of each new revision, for the production dialect
-  (``Project.review``), and the lint findings for them (``Project.lint``);
+  (``Workspace.review``), and the lint findings for them (``Workspace.lint``);
 - an upgrade/downgrade/upgrade round trip of the new revisions on a
   throwaway database (``verify_downgrade``).
 
@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safemigrate.api import Project
+from safemigrate.checks.check import check as check_models
+from safemigrate.checks.lint import lint as lint_revisions
+from safemigrate.checks.review import review as review_sql
 from safemigrate.ci import history
 from safemigrate.ci.git import Git
 from safemigrate.config.settings import load_settings, resolve_scratch_url
@@ -32,6 +34,7 @@ from safemigrate.core.paths import relative
 from safemigrate.core.results import CheckReport, ReviewReport, _Serialisable
 from safemigrate.core.urls import backend_of, parse_url
 from safemigrate.guard.lint import LintReport
+from safemigrate.harness.workspace import Workspace
 from safemigrate.runner.downgrade import DowngradeReport, verify_downgrade
 
 
@@ -78,22 +81,22 @@ class CICheckReport(_Serialisable):
 
 
 def ci_project(path: str | Path | None = None, *, scratch_url: str | None = None, dialect: str | None = None,
-               database_url: str | None = None) -> Project:
+               database_url: str | None = None) -> Workspace:
     """The project, with DDL rendered for the production dialect.
 
     In CI the live database is not there; a configured ``dialect`` wins, then
     the throwaway server's kind (CI gives a PostgreSQL server with
-    --scratch-url), then what ``Project`` would choose.
+    --scratch-url), then what ``Workspace`` would choose.
     """
     settings = load_settings(path)
     if dialect is None and settings.dialect is None:
         scratch = resolve_scratch_url(settings, scratch_url)
         if scratch:
             dialect = backend_of(parse_url(scratch))
-    return Project(settings, scratch_url=scratch_url, dialect=dialect, database_url=database_url)
+    return Workspace(settings, scratch_url=scratch_url, dialect=dialect, database_url=database_url)
 
 
-def ci_check(project: Project, base: str, *, pg_version: int | None = None) -> CICheckReport:
+def ci_check(project: Workspace, base: str, *, pg_version: int | None = None) -> CICheckReport:
     """Check the revisions of this checkout against the base ref ``base``."""
     git = Git.containing(project.settings.root)
     base_commit = git.resolve(base)
@@ -127,7 +130,7 @@ def ci_check(project: Project, base: str, *, pg_version: int | None = None) -> C
     elif new:
         problems += _attachment(project, base, base_revs, base_heads, new, heads)
 
-    check = project.check()
+    check = check_models(project)
     report = CICheckReport(
         base=base, base_commit=base_commit, base_heads=base_heads, heads=heads,
         new_revisions=[NewRevision(r.revision, list(r.down_revision), _message(project, r.revision), r.path)
@@ -163,7 +166,7 @@ class _BranchFile:
     down_line: int | None
 
 
-def _branch_revisions(project: Project, top: Path) -> dict[str, _BranchFile]:
+def _branch_revisions(project: Workspace, top: Path) -> dict[str, _BranchFile]:
     found: dict[str, _BranchFile] = {}
     for script in project.alembic.script.walk_revisions():
         path = Path(script.path).resolve()
@@ -238,7 +241,7 @@ def _behind(base: str, landed: list[history.RevisionFile], base_heads: list[str]
     )
 
 
-def _attachment(project: Project, base: str, base_revs: dict[str, history.RevisionFile], base_heads: list[str],
+def _attachment(project: Workspace, base: str, base_revs: dict[str, history.RevisionFile], base_heads: list[str],
                 new: list[_BranchFile], heads: list[str]) -> list[CIProblem]:
     """The new revisions must continue the base's head(s): one head, every base head an ancestor of it."""
     if len(heads) == 1:
@@ -290,31 +293,31 @@ def _tip(new: list[_BranchFile]) -> str:
 
 
 # -- SQL, lint ---------------------------------------------------------------
-def _review(project: Project, new_ids: set[str], dialect: str) -> ReviewReport:
+def _review(project: Workspace, new_ids: set[str], dialect: str) -> ReviewReport:
     scratch = project.scratch_server
     scratch_backend = backend_of(scratch) if scratch is not None else "sqlite"
     if dialect != scratch_backend and dialect in {"postgresql", "mysql", "sqlite"}:
         try:
-            review = project.review("base:heads", offline=True, dialect=dialect)
+            review = review_sql(project, "base:heads", offline=True, dialect=dialect)
         except (MigrationFailed, EnvPyError) as exc:
-            review = project.review("base:heads")
+            review = review_sql(project, "base:heads")
             review.notes.append(f"Rendering the SQL offline for {dialect} failed ({exc.what}); this is the SQL "
                                 f"captured on {review.dialect} instead. Pass --scratch-url to a {dialect} server.")
     else:
-        review = project.review("base:heads")
+        review = review_sql(project, "base:heads")
     review.revisions = [r for r in review.revisions if r.revision.revision in new_ids]
     review.range = "the revisions this branch adds"
     return review
 
 
-def _lint(project: Project, new_ids: set[str], prefix: str, pg_version: int | None) -> LintReport:
-    lint = project.lint("base:heads", pg_version=pg_version)
+def _lint(project: Workspace, new_ids: set[str], prefix: str, pg_version: int | None) -> LintReport:
+    lint = lint_revisions(project, "base:heads", pg_version=pg_version)
     findings = [dataclasses.replace(f, path=_join(prefix, f.path)) for f in lint.findings if f.revision in new_ids]
     return dataclasses.replace(lint, revisions=[r for r in lint.revisions if r in new_ids], findings=findings)
 
 
 # -- small helpers ---------------------------------------------------------------
-def _version_folders(project: Project, top: Path) -> list[str]:
+def _version_folders(project: Workspace, top: Path) -> list[str]:
     config = project.alembic.make_config()
     locations = config.get_version_locations_list() or [str(project.alembic.script_location / "versions")]
     folders = []
@@ -325,7 +328,7 @@ def _version_folders(project: Project, top: Path) -> list[str]:
     return folders
 
 
-def _message(project: Project, revision: str) -> str:
+def _message(project: Workspace, revision: str) -> str:
     script = project.alembic.get(revision)
     return project.alembic.info(script).message if script is not None else ""
 

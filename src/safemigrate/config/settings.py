@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safemigrate.config.backup import parse_backup_settings
 from safemigrate.core.errors import ConfigError
 
 PYPROJECT = "pyproject.toml"
@@ -49,7 +50,7 @@ class Settings:
     lock_timeout: str = "5s"  # set by safemigrate's env.py helper on PostgreSQL ("0" turns it off)
     statement_timeout: str = "0"  # likewise; "0" (the default) means no limit
     pg_version: int | None = None  # PostgreSQL major version to lint for when no server is connected
-    backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], validated by safemigrate.backup
+    backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], validated by safemigrate.config.backup
 
     @property
     def script_path(self) -> Path:
@@ -155,8 +156,6 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
     if "metadata" in values:
         _check_import_path(values["metadata"])
     if "backup" in values:
-        from safemigrate.backup.settings import parse_backup_settings
-
         parse_backup_settings(values["backup"])  # a mistake there is a configuration error at load time
     return Settings(root=project_root, **values)
 

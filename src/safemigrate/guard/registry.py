@@ -15,6 +15,7 @@ from safemigrate.guard.model import Category, Context, Severity, Violation
 Check = Callable[[Any, Context], Iterable[Violation]]
 
 RULES: dict[str, Rule] = {}
+RULES_PACKAGE = "safemigrate.guard.rules"
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -85,9 +86,9 @@ def load_rules() -> dict[str, Rule]:
     """Import every module of ``guard/rules`` (once) so that their rules register."""
     global _loaded
     if not _loaded:
-        from safemigrate.guard import rules as package
-
+        # found by name, not imported statically: the rules import this module to register
+        package = importlib.import_module(RULES_PACKAGE)
         for info in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+            importlib.import_module(f"{RULES_PACKAGE}.{info.name}")
         _loaded = True
     return RULES

@@ -354,7 +354,7 @@ def _explain(project: AlembicProject, recorder: _Recorder, exc: Exception, url: 
             f"for example in ${project.settings.database_url_env} or --scratch-url.",
         )
     if isinstance(exc, DBAPIError) and not recorder.runs:
-        from safemigrate.harness.scratch import unreachable
+        from safemigrate.core.db import unreachable
 
         return unreachable(url, exc)
     env_py = project.script_location / "env.py"
@@ -395,8 +395,8 @@ def ensure_reachable(url: URL) -> None:
     """Connect once to ``url`` and raise DatabaseUnreachable with a clear message if that fails."""
     from sqlalchemy import create_engine, pool
 
+    from safemigrate.core.db import unreachable
     from safemigrate.core.urls import sync_url
-    from safemigrate.harness.scratch import unreachable
 
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:

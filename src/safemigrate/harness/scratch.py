@@ -22,7 +22,8 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from safemigrate.core.errors import ConfigError, DatabaseUnreachable
+from safemigrate.core.db import unreachable
+from safemigrate.core.errors import ConfigError
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, parse_url, sync_url
 
@@ -165,23 +166,3 @@ def _drop_stale(conn, backend: str, quote: str) -> None:
                 _drop(conn, backend, name, quote)
             except SQLAlchemyError:
                 pass  # another run may be dropping it at the same moment
-
-
-def unreachable(url: URL | str, exc: BaseException, purpose: str = "connect") -> DatabaseUnreachable:
-    """A DatabaseUnreachable error describing ``exc`` without any password."""
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    first = detail[0] if detail else type(exc).__name__
-    lowered = " ".join(detail).lower()
-    if "password" in lowered or "authentication" in lowered or "access denied" in lowered:
-        why = "The server refused the credentials in the URL."
-        fix = "Check the user name and password (the password itself is never shown)."
-    elif "does not exist" in lowered or "unknown database" in lowered:
-        why = "The server is reachable but the database does not exist."
-        fix = "Create the database, or correct the database name in the URL."
-    else:
-        why = "The server did not answer or refused the connection."
-        fix = "Check that the server is running and that host and port in the URL are right."
-    return DatabaseUnreachable(
-        f"Could not {purpose} at {mask_url(url)}: {first}", why, fix,
-    )
-

@@ -13,6 +13,7 @@ from safemigrate.core.errors import ConfigError
 from safemigrate.core.paths import relative
 from safemigrate.core.results import InitReport
 from safemigrate.project.models import import_metadata
+from safemigrate.project.scripts import uses_helper
 
 SNIPPET = "from safemigrate.env import run_migrations\n\nrun_migrations()"
 _CANDIDATE_FOLDERS = ("migrations", "alembic", "db/migrations", "migration")
@@ -121,7 +122,7 @@ def init_project(root: Path | str, *, metadata: str | None = None, script_locati
                      "already passes target_metadata.")
     load_settings(root)  # what we wrote must read back
     if github:
-        from safemigrate.ci.workflows import write_workflows
+        from safemigrate.init.workflows import write_workflows
 
         for item in write_workflows(root):
             if item.written:
@@ -142,14 +143,3 @@ def _read(pyproject: Path) -> tomlkit.TOMLDocument:
         raise ConfigError(f"{pyproject} is not valid TOML: {exc}.",
                           "init adds its settings to that file and will not rewrite a file it cannot parse.",
                           "Fix the syntax first.") from None
-
-
-def uses_helper(env_py: Path) -> bool:
-    import ast
-
-    try:
-        tree = ast.parse(env_py.read_text())
-    except (OSError, SyntaxError):
-        return False
-    return any(isinstance(node, ast.ImportFrom) and node.module == "safemigrate.env" for node in ast.walk(tree))
-

@@ -6,6 +6,7 @@ Alembic; this module only maps its failures to clear messages.
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 import traceback
@@ -162,6 +163,21 @@ class AlembicProject:
         found = [r.revision for r in revs if r.revision not in db_heads]
         return list(reversed(found))
 
+    def span(self, plan: list[str]) -> str:
+        """The range ``A:B`` whose upgrade applies exactly ``plan`` (revisions oldest first)."""
+        script = self.get(plan[0])
+        down = script.down_revision if script is not None else None
+        before = "base" if down is None else down if isinstance(down, str) else down[0]
+        return f"{before}:{plan[-1]}"
+
+    def applied_files(self, heads: list[str]) -> dict[str, str]:
+        """Revision -> file of every revision a database at ``heads`` has applied (unknown heads skipped)."""
+        known = [h for h in heads if self.known(h)]
+        if not known:
+            return {}
+        revs = self.script.revision_map.iterate_revisions(tuple(known), "base")
+        return {r.revision: r.path for r in revs if r is not None}
+
     def in_range(self, spec: str) -> list[Script]:
         """Revisions named by ``spec``, oldest first.
 
@@ -215,4 +231,13 @@ def _frame_in(exc: BaseException, folder: Path) -> tuple[str | None, int | None]
     if frames:
         return frames[-1].filename, frames[-1].lineno
     return None, None
+
+
+def uses_helper(env_py: Path) -> bool:
+    """Whether env.py calls safemigrate's helper (``from safemigrate.env import run_migrations``)."""
+    try:
+        tree = ast.parse(env_py.read_text())
+    except (OSError, SyntaxError):
+        return False
+    return any(isinstance(node, ast.ImportFrom) and node.module == "safemigrate.env" for node in ast.walk(tree))
 

@@ -22,7 +22,7 @@ from safemigrate.harness.scratch import scratch_database
 from safemigrate.schema import compare as drift
 
 if TYPE_CHECKING:
-    from safemigrate.api import Project
+    from safemigrate.harness.workspace import Workspace
 
 
 @dataclass
@@ -45,7 +45,7 @@ class DowngradeReport(_Serialisable):
         return all(r.ok for r in self.revisions)
 
 
-def verify_downgrade(project: Project, revision_range: str | None = None) -> DowngradeReport:
+def verify_downgrade(project: Workspace, revision_range: str | None = None) -> DowngradeReport:
     chosen = [s.revision for s in project.alembic.in_range(revision_range or "base:heads")]
     ordered = [s.revision for s in project.alembic.in_range("base:heads")]
     wanted = set(chosen)
@@ -67,7 +67,7 @@ def verify_downgrade(project: Project, revision_range: str | None = None) -> Dow
     return DowngradeReport(scratch.describe(), results)
 
 
-def _round_trip(project: Project, url: Any, revision: str, dialect: str) -> RoundTrip:
+def _round_trip(project: Workspace, url: Any, revision: str, dialect: str) -> RoundTrip:
     def snapshot(ctx: MigrationContext) -> Any:
         models = project.metadata_for(ctx.opts)
         return drift.reflect(ctx.connection, models, ctx.opts.get("version_table", "alembic_version"),
@@ -99,7 +99,7 @@ def _round_trip(project: Project, url: Any, revision: str, dialect: str) -> Roun
     return RoundTrip(revision, True, "ok")
 
 
-def downgrade(project: Project, target: str, *, allow_production: bool = False) -> list[str]:
+def downgrade(project: Workspace, target: str, *, allow_production: bool = False) -> list[str]:
     """Downgrade the live database to ``target``; production needs ``allow_production``."""
     env = project.environment
     if env.is_production_like and not allow_production:
@@ -110,6 +110,6 @@ def downgrade(project: Project, target: str, *, allow_production: bool = False) 
             "Write a new revision that undoes the change. If you really must downgrade, pass "
             "--allow-production-downgrade (and take a backup first).",
         )
-    url = project._require_live()
+    url = project.require_live()
     run = run_env(project.alembic, url, target=target, downgrade=True, purpose=f"downgrade to {target}")
     return [r.revision.revision for r in run.runs]

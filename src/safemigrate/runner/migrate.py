@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
+from safemigrate.checks.live import check_live
+from safemigrate.checks.review import review as review_sql
 from safemigrate.core.errors import LockBlocked, MigrationFailed
 from safemigrate.core.results import RevisionRun, _Serialisable
 from safemigrate.core.secrets import mask_url
@@ -33,7 +35,7 @@ from safemigrate.state import ledger
 from safemigrate.state.locking import migrator_lock
 
 if TYPE_CHECKING:
-    from safemigrate.api import Project
+    from safemigrate.harness.workspace import Workspace
 
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 
@@ -72,12 +74,10 @@ class MigrateReport(_Serialisable):
                 and not self.remaining_differences)
 
 
-
-
-def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0,
+def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600.0,
             retries: int = 3, backoff: float = 2.0) -> MigrateReport:
     env = project.environment
-    url = project._require_live()
+    url = project.require_live()
     autosync = env.name in {"development", "test"}
     report = MigrateReport(environment=env.describe(), environment_assumed=env.assumed,
                            mode="autosync" if autosync else "fail-fast", database=mask_url(url), dry_run=dry_run)
@@ -99,10 +99,10 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
             report.notes += _drop_our_invalid_indexes(project, url, report.plan)
         if dry_run:
             if report.plan:
-                review = project.review(f"{_before(project, report.plan)}:{report.plan[-1]}")
+                review = review_sql(project, project.alembic.span(report.plan))
                 report.ddl = review.revisions
             if autosync:
-                live = project.check_live()
+                live = check_live(project)
                 report.remaining_differences = [d.description for d in live.versus_models] if not report.plan else []
             return report
         backup_id = _backup(project, env.name, heads, report.plan)
@@ -110,7 +110,7 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
         report.applied += _apply(project, url, report.plan, env.name, retries, backoff, backup_id)
         if autosync:
             _autosync(project, url, report, env.name, retries, backoff)
-        live = project.check_live()
+        live = check_live(project)
         report.remaining_differences = [d.description for d in live.versus_models]
         report.verified = not live.versus_models and not live.pending
     if not report.applied and not report.generated:
@@ -118,7 +118,7 @@ def migrate(project: Project, *, dry_run: bool = False, lock_wait: float = 600.0
     return report
 
 
-def _drop_our_invalid_indexes(project: Project, url: URL, plan: list[str]) -> list[str]:
+def _drop_our_invalid_indexes(project: Workspace, url: URL, plan: list[str]) -> list[str]:
     """Drop INVALID indexes that a pending revision will build again (an interrupted CONCURRENTLY run)."""
     from safemigrate.runner.preflight import indexes_created_by, invalid_indexes
 
@@ -140,43 +140,26 @@ def _drop_our_invalid_indexes(project: Project, url: URL, plan: list[str]) -> li
             for index in dropped]
 
 
-def _pending(project: Project, url: URL) -> list[str]:
+def _pending(project: Workspace, url: URL) -> list[str]:
     return project.alembic.pending(_db_heads(project, url))
 
 
-def _db_heads(project: Project, url: URL) -> list[str]:
+def _db_heads(project: Workspace, url: URL) -> list[str]:
     run = run_env(project.alembic, url, inspect=lambda ctx: list(ctx.get_current_heads()), mutate=False,
                   purpose="read the database revision")
     return run.inspected
 
 
-def _before(project: Project, plan: list[str]) -> str:
-    script = project.alembic.get(plan[0])
-    down = script.down_revision if script is not None else None
-    if down is None:
-        return "base"
-    return down if isinstance(down, str) else down[0]
-
-
-def _applied_files(project: Project, heads: list[str]) -> dict[str, str]:
-    """Revision -> file of every revision the database has applied (heads the code lacks are skipped)."""
-    heads = [h for h in heads if project.alembic.known(h)]
-    if not heads:
-        return {}
-    revs = project.alembic.script.revision_map.iterate_revisions(tuple(heads), "base")
-    return {r.revision: r.path for r in revs if r is not None}
-
-
-def _backfill(project: Project, url: URL, environment: str, heads: list[str]) -> None:
+def _backfill(project: Workspace, url: URL, environment: str, heads: list[str]) -> None:
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
-            ledger.backfill(conn, _applied_files(project, heads), environment)
+            ledger.backfill(conn, project.alembic.applied_files(heads), environment)
     finally:
         engine.dispose()
 
 
-def _backup(project: Project, environment: str, heads: list[str], plan: list[str]) -> str | None:
+def _backup(project: Workspace, environment: str, heads: list[str], plan: list[str]) -> str | None:
     """Take and verify the pre-migration backup when the policy asks for one; nothing to apply, no backup.
 
     A failure raises (BackupError) before any revision runs.
@@ -190,7 +173,7 @@ def _backup(project: Project, environment: str, heads: list[str], plan: list[str
     return result.id
 
 
-def _apply(project: Project, url: URL, plan: list[str], environment: str, retries: int,
+def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retries: int,
            backoff: float, backup_id: str | None = None) -> list[Applied]:
     done: list[Applied] = []
     for revision in plan:
@@ -286,9 +269,9 @@ def _blocking_sessions(url: URL, exc: MigrationFailed) -> str:
     return "; ".join(f"pid {pid} ({state}, in transaction for {age}): {query}" for pid, state, query, age in rows)
 
 
-def _autosync(project: Project, url: URL, report: MigrateReport, environment: str, retries: int,
+def _autosync(project: Workspace, url: URL, report: MigrateReport, environment: str, retries: int,
               backoff: float) -> None:
-    live = project.check_live()
+    live = check_live(project)
     if not live.versus_models:
         return
     withheld: list[Withheld] = []
@@ -307,7 +290,7 @@ def _autosync(project: Project, url: URL, report: MigrateReport, environment: st
     applied = _apply(project, url, plan, environment, retries, backoff)
     report.applied += applied
     generated_ids = {s.revision for s in scripts}
-    review = [r for r in project.review(f"{_before(project, plan)}:{plan[-1]}").revisions
+    review = [r for r in review_sql(project, project.alembic.span(plan)).revisions
               if r.revision.revision in generated_ids] if plan else []
     report.ddl = review
 

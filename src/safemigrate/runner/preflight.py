@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
+from safemigrate.checks.check import check as check_models
+from safemigrate.checks.lint import lint as lint_revisions
+from safemigrate.checks.live import check_live
+from safemigrate.checks.review import review as review_sql
 from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.urls import backend_of, sync_url
 from safemigrate.guard.model import Category, Severity
@@ -16,7 +20,7 @@ from safemigrate.harness.envpy import ensure_reachable
 from safemigrate.state import ledger
 
 if TYPE_CHECKING:
-    from safemigrate.api import Project
+    from safemigrate.harness.workspace import Workspace
 
 
 @dataclass
@@ -34,7 +38,7 @@ def _run(name: str, fn: Callable[[], Check]) -> Check:
         return Check(name, False, exc.what, exc.fix)
 
 
-def preflight(project: Project, url: URL, environment: str = "production") -> list[Check]:
+def preflight(project: Workspace, url: URL, environment: str = "production") -> list[Check]:
     checks: list[Check] = []
     reachable = _run("database reachable", lambda: (ensure_reachable(url), Check("database reachable", True,
                                                                                   "connected"))[1])
@@ -43,7 +47,7 @@ def preflight(project: Project, url: URL, environment: str = "production") -> li
     live = None
     if reachable.ok:
         try:
-            live = project.check_live()
+            live = check_live(project)
         except SafemigrateError as exc:
             checks.append(Check("live database readable", False, exc.what, exc.fix))
     if live is not None:
@@ -63,7 +67,7 @@ def preflight(project: Project, url: URL, environment: str = "production") -> li
     return checks
 
 
-def _backup_policy(project: Project, environment: str) -> Check:
+def _backup_policy(project: Workspace, environment: str) -> Check:
     """Whether a backup is required here, and can be taken (it is taken under the lock, before the first revision)."""
     from safemigrate.backup import backup_required, settings_of
 
@@ -79,7 +83,7 @@ def _backup_policy(project: Project, environment: str) -> Check:
     return Check(name, True, "one will be taken and verified before the first pending revision")
 
 
-def _single_head(project: Project) -> Check:
+def _single_head(project: Workspace) -> Check:
     heads = project.alembic.heads
     if len(heads) == 1:
         return Check("single head", True, f"head {heads[0]}")
@@ -87,14 +91,12 @@ def _single_head(project: Project) -> Check:
                  "Merge them: `alembic merge -m \"merge heads\" heads`, review, deploy again.")
 
 
-def _unchanged(project: Project, url: URL, heads: list[str]) -> Check:
+def _unchanged(project: Workspace, url: URL, heads: list[str]) -> Check:
     name = "applied files unchanged"
-    from safemigrate.runner.migrate import _applied_files
-
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            changed = ledger.changed(conn, _applied_files(project, heads))
+            changed = ledger.changed(conn, project.alembic.applied_files(heads))
     finally:
         engine.dispose()
     if not changed:
@@ -138,7 +140,7 @@ def invalid_indexes(url: URL) -> list[tuple[str, str]]:
         engine.dispose()
 
 
-def indexes_created_by(project: Project, pending: list[str]) -> set[str]:
+def indexes_created_by(project: Workspace, pending: list[str]) -> set[str]:
     """Names of the indexes the pending revisions create (an invalid one of these is ours to rebuild)."""
     from pglast import ast
 
@@ -146,10 +148,8 @@ def indexes_created_by(project: Project, pending: list[str]) -> set[str]:
 
     if not pending:
         return set()
-    from safemigrate.runner.migrate import _before
-
     names: set[str] = set()
-    for run in project.review(f"{_before(project, pending)}:{pending[-1]}").revisions:
+    for run in review_sql(project, project.alembic.span(pending)).revisions:
         for statement in run.statements:
             for parsed in parse(statement.sql, "postgresql"):
                 if isinstance(parsed, PgStatement) and isinstance(parsed.node, ast.IndexStmt) and parsed.node.idxname:
@@ -157,7 +157,7 @@ def indexes_created_by(project: Project, pending: list[str]) -> set[str]:
     return names
 
 
-def _invalid_indexes(project: Project, url: URL, pending: list[str]) -> Check:
+def _invalid_indexes(project: Workspace, url: URL, pending: list[str]) -> Check:
     name = "no invalid indexes"
     if backend_of(url) != "postgresql":
         return Check(name, True, "not applicable")
@@ -176,9 +176,9 @@ def _invalid_indexes(project: Project, url: URL, pending: list[str]) -> Check:
                  + "; ".join(f"DROP INDEX CONCURRENTLY {index}" for index, _ in rows) + ".")
 
 
-def _models_match(project: Project) -> Check:
+def _models_match(project: Workspace) -> Check:
     name = "models match head"
-    report = project.check()
+    report = check_models(project)
     if report.ok:
         return Check(name, True, f"{report.revisions_applied} revision(s) rebuild exactly the models")
     items = "; ".join([p.message for p in report.problems] + [d.description for d in report.differences])
@@ -186,16 +186,14 @@ def _models_match(project: Project) -> Check:
                  "Generate the missing migration (`alembic revision --autogenerate`) and deploy it with the code.")
 
 
-def _guard(project: Project, pending: list[str] | None) -> Check:
+def _guard(project: Workspace, pending: list[str] | None) -> Check:
     name = "pending revisions pass the guard"
     if pending is None:
         return Check(name, False, "Could not tell which revisions are pending (the database was not read).",
                      "Fix the database checks above.")
     if not pending:
         return Check(name, True, "nothing pending")
-    from safemigrate.runner.migrate import _before
-
-    lint = project.lint(f"{_before(project, pending)}:{pending[-1]}")
+    lint = lint_revisions(project, project.alembic.span(pending))
     blocking = [f for f in lint.findings if f.category is Category.DESTRUCTIVE and f.severity is Severity.ERROR
                 and f.signed_off is None]
     if not blocking:

@@ -46,20 +46,18 @@ from safemigrate.project.models import import_metadata
 from safemigrate.startup.heads import _Target, code_heads_cached, remember_heads
 
 if TYPE_CHECKING:
-    from safemigrate.api import Project
+    from safemigrate.harness.workspace import Workspace
 
 _engines: dict[str, Engine] = {}  # one engine per URL given as text, kept for later calls
 _lock = threading.Lock()
 
 
-
-
 def require_current_revision(engine_or_url: Engine | Connection | URL | str,
-                             project: str | os.PathLike[str] | Project | None = None, *,
+                             project: str | os.PathLike[str] | Workspace | None = None, *,
                              version_table: str = "alembic_version", version_table_schema: str | None = None) -> None:
     """Raise SchemaNotCurrent unless the database is at the code's single head.
 
-    ``project`` is the project folder (or a folder below it) or a Project; by
+    ``project`` is the project folder (or a folder below it) or a Workspace; by
     default it is found from the working directory. ``version_table`` and
     ``version_table_schema`` are the values the project's env.py passes to
     ``context.configure`` when it does not use Alembic's default.
@@ -69,7 +67,7 @@ def require_current_revision(engine_or_url: Engine | Connection | URL | str,
 
 
 def require_current_schema(engine_or_url: Engine | Connection | URL | str,
-                           project: str | os.PathLike[str] | Project | None = None, *, check_schema: bool = True,
+                           project: str | os.PathLike[str] | Workspace | None = None, *, check_schema: bool = True,
                            metadata: MetaData | None = None, version_table: str = "alembic_version",
                            version_table_schema: str | None = None) -> None:
     """Raise SchemaNotCurrent unless the database is at head and its schema serves the models.
@@ -131,7 +129,7 @@ def _connect(engine_or_url: Any) -> Iterator[tuple[Connection, str]]:
     try:
         conn = engine.connect()
     except DBAPIError as exc:
-        from safemigrate.harness.scratch import unreachable
+        from safemigrate.core.db import unreachable
 
         raise unreachable(engine.url, exc) from None
     with conn:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from safemigrate.config.settings import Settings, load_settings, read_pyproject
 
 if TYPE_CHECKING:
-    from safemigrate.api import Project
+    from safemigrate.harness.workspace import Workspace
     from safemigrate.project.scripts import AlembicProject
 
 CACHE_FOLDER = ".safemigrate"
@@ -39,7 +39,7 @@ _lock = threading.Lock()
 class _Target:
     """The project's settings; its Alembic side (which imports Alembic) only when it is needed."""
 
-    def __init__(self, project: str | os.PathLike[str] | Project | None):
+    def __init__(self, project: str | os.PathLike[str] | Workspace | None):
         if project is None or isinstance(project, (str, os.PathLike)):
             self.settings: Settings = load_settings(project)
             self._project = None

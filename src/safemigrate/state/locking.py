@@ -43,7 +43,7 @@ def migrator_lock(url: URL, *, timeout: float = 600.0, on_wait: Callable[[float]
     try:
         conn = engine.connect()
     except Exception as exc:
-        from safemigrate.harness.scratch import unreachable
+        from safemigrate.core.db import unreachable
 
         engine.dispose()
         raise unreachable(url, exc, purpose="take the migrator lock") from None

@@ -20,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from safemigrate.backup.dumpers import Dumper, Snapshot, connect, read_revision
+from safemigrate.backup.dumpers.base import Dumper, Snapshot, connect, read_revision
 from safemigrate.backup.pump import ChunkSource, ProcessSink, ProcessSource, Sink, error_line, mib
 from safemigrate.backup.tools import mysql_defaults_file, mysql_tool, tool_env
 from safemigrate.core.errors import DumpFailed, RestoreFailed, VerificationFailed

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from safemigrate.backup.dumpers import Dumper, Snapshot, connect, read_revision
+from safemigrate.backup.dumpers.base import Dumper, Snapshot, connect, read_revision
 from safemigrate.backup.pump import ChunkSource, ProcessSink, ProcessSource, Sink, error_line, mib
 from safemigrate.backup.tools import _VERSION, Tool, pg_tool, tool_env
 from safemigrate.core.errors import DumpFailed, RestoreFailed, VerificationFailed

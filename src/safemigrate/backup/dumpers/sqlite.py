@@ -22,7 +22,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
-from safemigrate.backup.dumpers import Dumper, Snapshot, read_revision
+from safemigrate.backup.dumpers.base import Dumper, Snapshot, read_revision
 from safemigrate.backup.pump import CHUNK, ChunkSource, Sink
 from safemigrate.core.errors import BackupConfigError, DatabaseUnreachable, RestoreFailed, VerificationFailed
 

@@ -4,20 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from safemigrate.guard.analysis.pgast import (
-    AlterTableType,
-    ConstrType,
-    ObjectType,
-    alter_commands,
-    column_constraints,
-    option_enabled,
-    relation,
-    string_values,
-    table_of,
-    type_modifiers,
-    type_name,
-)
-
 
 def glot_table(table: Any) -> str:
     """``db.table`` (or ``table``) of a sqlglot Table expression."""

@@ -11,7 +11,6 @@ from pglast.stream import maybe_double_quote_name as _maybe_double_quote_name
 from safemigrate.guard.analysis.pgast import (
     AlterTableType,
     ConstrType,
-    ObjectType,
     alter_commands,
     column_constraints,
     option_enabled,

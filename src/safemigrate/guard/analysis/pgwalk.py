@@ -16,16 +16,11 @@ from pglast.parser import scan as _scan
 from safemigrate.guard.analysis.glot import glot_is_constant_true, glot_table
 from safemigrate.guard.analysis.pgast import (
     AlterTableType,
-    ConstrType,
-    ObjectType,
     alter_commands,
     column_constraints,
     option_enabled,
     relation,
     string_values,
-    table_of,
-    type_modifiers,
-    type_name,
 )
 from safemigrate.guard.analysis.pgtruth import is_constant_true
 from safemigrate.guard.analysis.sql import CARRIERS

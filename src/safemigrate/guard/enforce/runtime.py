@@ -26,8 +26,6 @@ RECORD_ONLY = "safemigrate.guard.record_only"  # Config.attributes key: report, 
 AUTOGEN_DRIVEN = "safemigrate.guard.autogen_driven"  # safemigrate applies its own autogenerate hook
 
 
-
-
 class RuntimeGuard:
     """Per-connection guard; one :class:`Context` per revision."""
 

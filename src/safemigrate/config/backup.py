@@ -11,7 +11,7 @@ verify = "checksum"                     # or "restore": restore into a throwaway
 
 Credentials never come from this table: the storage library reads them from
 its usual environment and files (``AWS_*``, ``~/.aws``, Google's application
-default credentials...). Importing this module is cheap: config.py validates
+default credentials...). Importing this module is cheap: config.settings validates
 the table through it at load time.
 """
 

@@ -1,0 +1,44 @@
+"""Short-lived connections safemigrate opens itself, and what to say when one cannot be opened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import URL, Engine
+
+from safemigrate.core.errors import DatabaseUnreachable
+from safemigrate.core.secrets import mask_url
+from safemigrate.core.urls import sync_url
+
+
+@contextmanager
+def engine_for(url: URL, *, autocommit: bool = False) -> Iterator[Engine]:
+    """An engine on ``url`` through a sync driver, with no pool, disposed afterwards."""
+    options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool, **options)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def unreachable(url: URL | str, exc: BaseException, purpose: str = "connect") -> DatabaseUnreachable:
+    """A DatabaseUnreachable error describing ``exc`` without any password."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = detail[0] if detail else type(exc).__name__
+    lowered = " ".join(detail).lower()
+    if "password" in lowered or "authentication" in lowered or "access denied" in lowered:
+        why = "The server refused the credentials in the URL."
+        fix = "Check the user name and password (the password itself is never shown)."
+    elif "does not exist" in lowered or "unknown database" in lowered:
+        why = "The server is reachable but the database does not exist."
+        fix = "Create the database, or correct the database name in the URL."
+    else:
+        why = "The server did not answer or refused the connection."
+        fix = "Check that the server is running and that host and port in the URL are right."
+    return DatabaseUnreachable(
+        f"Could not {purpose} at {mask_url(url)}: {first}", why, fix,
+    )
+
