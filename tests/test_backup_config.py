@@ -65,7 +65,7 @@ def test_pyproject_table_is_read_and_checked(tmp_path: Path) -> None:
     settings = load_settings(tmp_path)
     assert settings.backup == {"url": "s3://acme/shop", "keep": 3, "required_in": ["production"]}
     (tmp_path / "pyproject.toml").write_text('[tool.safemigrate]\nbackup = "s3://acme"\n')
-    with pytest.raises(ConfigError, match="backup must be a dict"):
+    with pytest.raises(ConfigError, match="backup must be a TOML table"):
         load_settings(tmp_path)
     (tmp_path / "pyproject.toml").write_text('[tool.safemigrate.backup]\nretention = 3\n')
     with pytest.raises(ConfigError, match="Unknown key"):

@@ -17,7 +17,7 @@ def write(tmp_path: Path, body: str) -> Path:
 
 def test_defaults_apply(tmp_path):
     settings = load_settings(write(tmp_path, '[tool.safemigrate]\nmetadata = "app.models:Base.metadata"\n'))
-    assert settings.script_location == "migrations"
+    assert settings.script_location is None  # found from alembic.ini or the usual folders
     assert settings.database_url_env == "DATABASE_URL"
     assert settings.environment_env == "APP_ENV"
     assert settings.compare_server_default is True
@@ -32,7 +32,7 @@ def test_found_from_a_subfolder(tmp_path):
 @pytest.mark.parametrize("body, fragment", [
     ("[project]\nname='x'\n", "has no [tool.safemigrate] table"),
     ("[tool.safemigrate]\nmetdata = 'a:b'\n", "Unknown key(s) in [tool.safemigrate]: metdata"),
-    ("[tool.safemigrate]\nscript_location = 3\n", "script_location must be a str"),
+    ("[tool.safemigrate]\nscript_location = 3\n", "script_location must be a TOML string"),
     ("[tool.safemigrate]\nmetadata = 'app.models.Base'\n", "is not an import path"),
     ("[tool.safemigrate\n", "is not valid TOML"),
 ])

@@ -28,7 +28,6 @@ from safemigrate.config.settings import load_settings, resolve_database_url
 from safemigrate.core.errors import ConfigError
 from safemigrate.core.urls import backend_of, parse_url
 from safemigrate.project.models import import_metadata
-from safemigrate.schema.compare import same_default
 
 _ASYNC_DRIVERS = {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async"}
 
@@ -45,7 +44,7 @@ def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: 
     options: dict[str, Any] = {
         "target_metadata": target_metadata,
         "compare_type": True,
-        "compare_server_default": same_default if settings.compare_server_default else False,
+        "compare_server_default": settings.compare_server_default,  # spellings settled by the hook
         "transaction_per_migration": True,
     }
     options.update(configure_kwargs)

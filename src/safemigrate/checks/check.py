@@ -9,7 +9,7 @@ from safemigrate.harness.workspace import Workspace
 
 
 def head_problems(ws: Workspace) -> list[Problem]:
-    heads = ws.alembic.heads
+    heads = ws.history.heads
     if len(heads) < 2:
         return []
     return [Problem(
@@ -24,10 +24,10 @@ def head_problems(ws: Workspace) -> list[Problem]:
 def check(ws: Workspace) -> CheckReport:
     """Models vs. migrations: upgrade a throwaway database to head and compare."""
     started = time.perf_counter()
-    problems = head_problems(ws)
     notes: list[str] = []
     dialect = ws.target_dialect()
-    build = ws.head_build()
+    build = ws.head_build()  # loads the history in the throwaway database's env.py process
+    problems = head_problems(ws)
     if {"mariadb": "mysql"}.get(dialect, dialect) != ws.scratch_backend:
         where = ("leave --scratch-url unset (SQLite is the default)" if dialect == "sqlite"
                  else f"pass --scratch-url (or set scratch_url) to a {dialect} server")
@@ -36,7 +36,7 @@ def check(ws: Workspace) -> CheckReport:
             f"and types specific to {dialect} are not checked faithfully. For a faithful check, {where}."
         )
     return CheckReport(
-        scratch=build.scratch, dialect=dialect, heads=list(ws.alembic.heads),
-        differences=build.differences, problems=problems, revisions_applied=len(build.runs),
+        scratch=build.scratch, dialect=dialect, heads=list(ws.history.heads),
+        differences=build.require_differences(), problems=problems, revisions_applied=len(build.runs),
         duration_ms=round((time.perf_counter() - started) * 1000, 1), notes=notes,
     )

@@ -2,36 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, create_engine, pool
-from sqlalchemy.engine import URL
+import dataclasses
 
 from safemigrate.checks.check import head_problems
+from safemigrate.core.db import ensure_reachable
+from safemigrate.core.errors import EnvPyError, InternalError, MigrationFailed
 from safemigrate.core.results import Difference, LiveReport, Problem, StatusReport
 from safemigrate.core.secrets import mask_url
-from safemigrate.core.urls import backend_of, sync_url, with_driver_of
-from safemigrate.harness.envpy import EnvRun, ensure_reachable, run_env
-from safemigrate.harness.scratch import scratch_database
+from safemigrate.core.urls import backend_of
+from safemigrate.harness.requests import EnvRunRequest, EnvRunResult, Reads
 from safemigrate.harness.workspace import Workspace
-from safemigrate.schema import compare as drift
 
 
-def read_live(ws: Workspace, dialect: str) -> EnvRun:
+def read_live(ws: Workspace, dialect: str) -> EnvRunResult:
+    """The live database's heads and its differences from the models, read through env.py."""
     url = ws.require_live()
     ensure_reachable(url)
+    return ws.live().run(EnvRunRequest("read", reads=Reads(heads=True, models=dialect),
+                                       purpose="read the live database"))
 
-    def inspect(context: MigrationContext) -> dict[str, Any]:
-        heads = list(context.get_current_heads())
-        return {"heads": heads, "versus_models": ws.comparison(dialect)(context)}
 
-    return run_env(ws.alembic, url, inspect=inspect, mutate=False, purpose="read the live database")
+def live_differences(run: EnvRunResult) -> list[Difference]:
+    """The live database vs. the models, or a clear error when Alembic's comparison failed."""
+    if run.differences is None:
+        raise InternalError(
+            f"Alembic's comparison of the models with the live database failed: {run.comparison_error}",
+            "safemigrate read the live database but could not compare it with the models; this is a limitation "
+            "of safemigrate or Alembic, not a problem of the project.",
+            "Please report it with the message above.",
+        )
+    return run.differences
 
 
 def revision_problems(ws: Workspace, db_heads: list[str]) -> tuple[list[Problem], list[str]]:
     problems = head_problems(ws)
-    unknown = [h for h in db_heads if not ws.alembic.known(h)]
+    unknown = [h for h in db_heads if not ws.history.known(h)]
     if unknown:
         problems.append(Problem(
             "unknown_revision",
@@ -41,7 +46,7 @@ def revision_problems(ws: Workspace, db_heads: list[str]) -> tuple[list[Problem]
             "from this code against this database.",
         ))
         return problems, []
-    pending = ws.alembic.pending(db_heads)
+    pending = ws.history.pending(db_heads)
     if pending:
         problems.append(Problem(
             "database_behind",
@@ -57,58 +62,82 @@ def check_live(ws: Workspace) -> LiveReport:
     url = ws.require_live()
     dialect = ws.dialect_override or backend_of(url)
     live = read_live(ws, dialect)
-    db_heads = live.inspected["heads"]
+    db_heads = live.heads or []
+    versus_models = live_differences(live)
     problems, pending = revision_problems(ws, db_heads)
     notes: list[str] = []
     out_of_band: list[Difference] = []
+    missing: list[Difference] = []
     if db_heads and not any(p.code == "unknown_revision" for p in problems):
-        out_of_band = out_of_band_changes(ws, url, db_heads, live.options, dialect, notes)
+        changed = out_of_band_changes(ws, db_heads, dialect, notes)
+        out_of_band, missing = split_missing_migrations(changed, versus_models)
+        if missing:
+            notes.append(
+                f"The live database has {len(missing)} thing(s) the models have but the migrations up to revision "
+                f"{', '.join(db_heads)} do not create: it was built from the models (create_all, then "
+                "`alembic stamp`), or a migration is missing. Write that migration (autogenerate it against a "
+                "database built by the migrations, e.g. `safemigrate check` on a throwaway one); safemigrate "
+                "proposes no DDL for these, as it would drop what the models need."
+            )
     elif not db_heads:
         notes.append("The database has no Alembic revision recorded, so there is no revision to compare it with.")
     return LiveReport(
-        database=mask_url(url), dialect=dialect, database_heads=db_heads, code_heads=list(ws.alembic.heads),
-        pending=pending, problems=problems, versus_models=live.inspected["versus_models"],
-        out_of_band=out_of_band, notes=notes,
+        database=mask_url(url), dialect=dialect, database_heads=db_heads, code_heads=list(ws.history.heads),
+        pending=pending, problems=problems, versus_models=versus_models,
+        out_of_band=out_of_band, notes=notes, missing_in_migrations=missing,
     )
 
 
-def out_of_band_changes(ws: Workspace, url: URL, db_heads: list[str], options: dict[str, Any], dialect: str,
-                 notes: list[str]) -> list[Difference]:
-    scratch_backend = ws.scratch_backend
-    if scratch_backend != backend_of(url):
+def split_missing_migrations(changed: list[Difference],
+                             versus_models: list[Difference]) -> tuple[list[Difference], list[Difference]]:
+    """(changed by hand, missing in the migrations) among the differences from the revision's schema.
+
+    Where the live database agrees with the models on an object (no difference from the models names
+    it), a difference from the revision's rebuild means the migrations lack it, not that someone
+    changed the database by hand; its fix is a migration, never the DDL that would undo it.
+    """
+    disputed = {(d.table, d.object) for d in versus_models} | {(d.table, None) for d in versus_models}
+    by_hand: list[Difference] = []
+    missing: list[Difference] = []
+    for difference in changed:
+        if (difference.table, difference.object) in disputed or (difference.table, None) in disputed:
+            by_hand.append(difference)
+        else:
+            missing.append(dataclasses.replace(difference, sql=[], code=""))
+    return by_hand, missing
+
+
+def out_of_band_changes(ws: Workspace, db_heads: list[str], dialect: str, notes: list[str]) -> list[Difference]:
+    """What differs between the live schema and what the migrations build up to ``db_heads``."""
+    url = ws.require_live()
+    if ws.scratch_backend != backend_of(url):
         notes.append(
             f"Out-of-band changes were not checked: the live database is {backend_of(url)} and the throwaway "
-            f"database would be {scratch_backend}, whose schemas cannot be compared exactly. Pass --scratch-url "
+            f"database would be {ws.scratch_backend}, whose schemas cannot be compared exactly. Pass --scratch-url "
             f"(or set scratch_url) to a {backend_of(url)} server where safemigrate may create databases."
         )
         return []
-    version_table = options.get("version_table", "alembic_version")
-    version_schema = options.get("version_table_schema")
-    models = ws.metadata_for(options)
-    reflected: MetaData | None = None
-    with scratch_database(ws.scratch_server) as scratch:
-        scratch_url = with_driver_of(scratch.url, url)
-        for head in db_heads:
-            run = run_env(ws.alembic, scratch_url, target=head,
-                          inspect=lambda ctx: drift.reflect(ctx.connection, models, version_table, version_schema),
-                          purpose=f"rebuild the schema of revision {head}")
-            reflected = run.inspected
-    assert reflected is not None
     label = f"revision {', '.join(db_heads)}"
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
-        with engine.connect() as conn:
-            opts = {**options, "target_metadata": reflected}
-            ctx = drift.comparison_context(conn, opts, compare_server_default=ws.settings.compare_server_default)
-            return drift.compare(ctx, reflected, dialect, reference=label)
-    finally:
-        engine.dispose()
+        with ws.scratch() as (_, session):
+            rebuilt = None
+            for head in db_heads:
+                rebuilt = session.run(EnvRunRequest("upgrade", head, Reads(reflect=True), baseline=True,
+                                                    purpose=f"rebuild the schema of revision {head}"))
+    except (MigrationFailed, EnvPyError) as exc:
+        notes.append(f"Out-of-band changes were not checked: rebuilding the schema of {label} on a throwaway "
+                     f"database failed ({exc.what}).")
+        return []
+    assert rebuilt is not None and rebuilt.reflected is not None
+    compared = ws.live().run(EnvRunRequest("read", reads=Reads(against=rebuilt.reflected, against_label=label),
+                                           purpose=f"compare the live database with {label}"))
+    return list(compared.against or [])
 
 
 def status(ws: Workspace) -> StatusReport:
     """Environment, revisions, pending work and a one-line drift verdict."""
     env = ws.environment
-    code_heads = list(ws.alembic.heads)
+    code_heads = list(ws.history.heads)
     url, source = (ws.database_url, ws.database_source)
     if url is None:
         return StatusReport(
@@ -117,13 +146,15 @@ def status(ws: Workspace) -> StatusReport:
             drift=f"unknown: no database configured (set {ws.settings.database_url_env})", differences=0,
         )
     live = read_live(ws, ws.dialect_override or backend_of(url))
-    db_heads = live.inspected["heads"]
+    db_heads = live.heads or []
     problems, pending = revision_problems(ws, db_heads)
-    differences = live.inspected["versus_models"]
+    differences = live.differences or []
     if any(p.code == "unknown_revision" for p in problems):
         verdict = "unknown revision: the database is ahead of this code or a revision file is missing"
     elif pending:
         verdict = f"behind: {len(pending)} pending revision(s); the models are compared after `migrate`"
+    elif live.differences is None:
+        verdict = f"unknown: the comparison with the models failed ({live.comparison_error})"
     elif differences:
         verdict = (f"drift: {len(differences)} difference(s) between the database and the models "
                    "(details: safemigrate check --live)")

@@ -5,28 +5,24 @@ from __future__ import annotations
 from safemigrate.checks.live import read_live, revision_problems
 from safemigrate.core.errors import UsageError
 from safemigrate.core.results import ReviewReport, RevisionRun
-from safemigrate.core.urls import parse_url
-from safemigrate.harness.envpy import run_env
+from safemigrate.harness.envpy import OFFLINE_URLS
+from safemigrate.harness.requests import EnvRunRequest
 from safemigrate.harness.workspace import Workspace
-
-#: URLs that only name a dialect, for Alembic's offline mode.
-OFFLINE_URLS = {"postgresql": "postgresql+psycopg://", "mysql": "mysql+pymysql://",
-                "mariadb": "mariadb+pymysql://", "sqlite": "sqlite://"}
 
 
 def review(ws: Workspace, revision_range: str | None = None, *, offline: bool = False,
            dialect: str | None = None) -> ReviewReport:
     """The SQL of each pending (or given) revision."""
     if revision_range:
-        wanted = [r.revision for r in ws.alembic.in_range(revision_range)]
+        wanted = [r.revision for r in ws.history.in_range(revision_range)]
         label = revision_range
-    elif ws.database_url is not None:
+    elif ws.database_named is not None:
         live = read_live(ws, ws.target_dialect())
-        _, pending = revision_problems(ws, live.inspected["heads"])
+        _, pending = revision_problems(ws, live.heads or [])
         wanted, label = pending, "pending"
     else:
-        ws.alembic.heads  # noqa: B018 - an empty history is an error
-        wanted = [r.revision for r in ws.alembic.in_range("base:heads")]
+        ws.history.heads  # noqa: B018 - an empty history is an error
+        wanted = [r.revision for r in ws.history.in_range("base:heads")]
         label = "base:heads (no database configured: every revision)"
     notes: list[str] = []
     if not wanted:
@@ -38,9 +34,7 @@ def review(ws: Workspace, revision_range: str | None = None, *, offline: bool = 
             raise UsageError(f"Offline review supports {', '.join(OFFLINE_URLS)}, not {dialect!r}.",
                              "Alembic renders offline SQL through a SQLAlchemy dialect.",
                              "Pass --dialect postgresql, mysql or sqlite.")
-        run = run_env(ws.alembic, parse_url(OFFLINE_URLS[dialect]), target="heads",
-                      offline_dialect=dialect, purpose="render the SQL offline")
-        runs = run.runs
+        runs = offline_runs(ws, dialect)
         notes.append("Offline mode: SQL rendered by Alembic's --sql mode without a database; migrations that "
                      "read the database cannot be rendered this way.")
     else:
@@ -51,3 +45,9 @@ def review(ws: Workspace, revision_range: str | None = None, *, offline: bool = 
     chosen: list[RevisionRun] = [r for r in runs if r.revision.revision in selected]
     return ReviewReport(mode="offline" if offline else "captured", dialect=dialect or "",
                         range=label, revisions=chosen, notes=notes)
+
+
+def offline_runs(ws: Workspace, dialect: str) -> list[RevisionRun]:
+    """Every revision's SQL as Alembic's offline (--sql) mode renders it for ``dialect``."""
+    request = EnvRunRequest("offline", "heads", dialect=dialect, purpose=f"render the SQL for {dialect} offline")
+    return ws.session(None).run(request).runs

@@ -24,11 +24,9 @@ from safemigrate.ci.git import GITHUB_ACTIONS_BOT, Git, Identity, identity_env
 from safemigrate.core.errors import GitError
 from safemigrate.core.paths import relative
 from safemigrate.core.results import CheckReport, Difference, ReviewReport, _Serialisable
-from safemigrate.core.urls import with_driver_of
-from safemigrate.guard.enforce.autogen import Withheld, make_hook
+from safemigrate.guard.enforce.autogen import Withheld
 from safemigrate.guard.lint import LintReport
-from safemigrate.harness.envpy import autogenerate, run_env
-from safemigrate.harness.scratch import scratch_database
+from safemigrate.harness.requests import GenerateRequest
 from safemigrate.harness.workspace import Workspace
 from safemigrate.schema.compare import revision_message
 
@@ -88,16 +86,15 @@ def autofix(make_project: Callable[[], Workspace], *, push: bool = False, author
     if not check.differences:
         return AutofixReport(IN_SYNC, "The models match the head revision: nothing to fix, no commit.", check=check)
 
-    withheld: list[Withheld] = []
     message = "autofix: " + revision_message(check.differences)
-    with scratch_database(project.scratch_server) as scratch:
-        url = with_driver_of(scratch.url, project.database_url)
-        run_env(project.alembic, url, target="heads", purpose="build the database at head for autogenerate")
-        scripts = autogenerate(project.alembic, url, message, make_hook(None, report=withheld.extend, in_env_py=False))
-    files = [Path(s.path).resolve() for s in scripts]
+    with project.built("heads", purpose="build the database at head for autogenerate") as (_, session, _):
+        generated = session.generate(GenerateRequest(message))
+    project.close()
+    withheld = generated.withheld
+    files = [Path(p).resolve() for p in generated.paths]
     report = AutofixReport(NOT_GENERATED, "", differences=check.differences,
                            generated=[relative(f, git.top) for f in files], withheld=withheld,
-                           revision=scripts[0].revision if scripts else None)
+                           revision=generated.revisions[0] if generated.revisions else None)
     if withheld:
         _remove(files)
         report.generated = []
@@ -109,7 +106,7 @@ def autofix(make_project: Callable[[], Workspace], *, push: bool = False, author
                                   for w in withheld)
                       + " (see `safemigrate lint`), or put the column back in the models.")
         return report
-    if not scripts:
+    if not files:
         report.message = "The models differ from head but Alembic's autogenerate produced no operation for it."
         report.fix = "Write the revision by hand (`safemigrate check` lists each difference with its DDL)."
         return report

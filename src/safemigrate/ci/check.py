@@ -122,9 +122,9 @@ def ci_check(project: Workspace, base: str, *, pg_version: int | None = None) ->
                      "missing from this branch are all reported as deleted. Use fetch-depth: 0.")
     problems += _changed_revisions(base, base_revs, fork_revs, branch, fork is not None, notes)
     landed = [base_revs[r] for r in base_revs if r not in branch and (fork is not None and r not in fork_revs)]
-    order = [s.revision for s in project.alembic.in_range("base:heads")]
+    order = [s.revision for s in project.history.in_range("base:heads")]
     new = [branch[r] for r in order if r in branch and r not in base_revs]
-    heads = list(project.alembic.heads)
+    heads = list(project.history.heads)
     if landed:
         problems.append(_behind(base, landed, base_heads, new))
     elif new:
@@ -168,14 +168,13 @@ class _BranchFile:
 
 def _branch_revisions(project: Workspace, top: Path) -> dict[str, _BranchFile]:
     found: dict[str, _BranchFile] = {}
-    for script in project.alembic.script.walk_revisions():
-        path = Path(script.path).resolve()
+    for record in project.history.records.values():
+        path = Path(record.path).resolve()
         data = path.read_bytes()
         parsed = history.parse_revision(path.name, data)
-        downs = script.down_revision
-        found[script.revision] = _BranchFile(
-            script.revision, () if downs is None else (downs,) if isinstance(downs, str) else tuple(downs),
-            relative(path, top), history.normalise(data), parsed.down_line if parsed else None)
+        found[record.revision] = _BranchFile(
+            record.revision, record.down_revision, relative(path, top), history.normalise(data),
+            parsed.down_line if parsed else None)
     return found
 
 
@@ -245,7 +244,7 @@ def _attachment(project: Workspace, base: str, base_revs: dict[str, history.Revi
                 new: list[_BranchFile], heads: list[str]) -> list[CIProblem]:
     """The new revisions must continue the base's head(s): one head, every base head an ancestor of it."""
     if len(heads) == 1:
-        ancestors = {s.revision for s in project.alembic.in_range(f"base:{heads[0]}")}
+        ancestors = {s.revision for s in project.history.in_range(f"base:{heads[0]}")}
         if all(h in ancestors for h in base_heads):
             return []
     new_ids = {r.revision for r in new}
@@ -318,19 +317,12 @@ def _lint(project: Workspace, new_ids: set[str], prefix: str, pg_version: int | 
 
 # -- small helpers ---------------------------------------------------------------
 def _version_folders(project: Workspace, top: Path) -> list[str]:
-    config = project.alembic.make_config()
-    locations = config.get_version_locations_list() or [str(project.alembic.script_location / "versions")]
-    folders = []
-    for location in locations:
-        path = Path(location.replace("%(here)s", str(project.settings.root)))
-        path = path if path.is_absolute() else project.settings.root / path
-        folders.append(relative(path.resolve(), top))
-    return folders
+    return [relative(folder, top) for folder in project.layout.revision_folders(project.target_dialect())]
 
 
 def _message(project: Workspace, revision: str) -> str:
-    script = project.alembic.get(revision)
-    return project.alembic.info(script).message if script is not None else ""
+    script = project.history.get(revision)
+    return project.history.info(script).message if script is not None else ""
 
 
 def _prefix(root: Path, top: Path) -> str:

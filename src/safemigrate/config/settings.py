@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from safemigrate.config.backup import parse_backup_settings
 from safemigrate.core.errors import ConfigError
@@ -24,11 +28,19 @@ DEFAULT_ALIASES: dict[str, str] = {
     "production": "production", "prod": "production", "live": "production",
 }
 
-_KNOWN_KEYS = {
-    "metadata", "script_location", "alembic_ini", "database_url_env", "environment_env",
-    "database_url", "scratch_url", "dialect", "compare_server_default", "environment_aliases",
-    "start_after", "lock_timeout", "statement_timeout", "pg_version", "backup",
+#: Placeholders a value of ``[tool.safemigrate.env]`` may use, filled from the database env.py is pointed at.
+ENV_PLACEHOLDERS = ("url", "backend", "driver", "host", "port", "database", "user", "password")
+
+#: Every key of [tool.safemigrate] and the TOML type it takes.
+_KEY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "metadata": (str, list), "script_location": str, "alembic_ini": str, "database_url_env": str,
+    "environment_env": str, "database_url": str, "scratch_url": str, "dialect": str,
+    "compare_server_default": bool, "environment_aliases": dict, "start_after": str, "lock_timeout": str,
+    "statement_timeout": str, "pg_version": int, "backup": dict, "baseline": str, "setup": str, "app": str,
+    "version_locations": (list, dict), "env": dict,
 }
+_KNOWN_KEYS = set(_KEY_TYPES)
+_TOML_NAMES = {bool: "boolean", dict: "table", int: "integer", list: "array", str: "string"}
 
 
 @dataclass(frozen=True)
@@ -36,8 +48,8 @@ class Settings:
     """The ``[tool.safemigrate]`` table with defaults applied."""
 
     root: Path
-    metadata: str | None = None
-    script_location: str = "migrations"
+    metadata: str | list[str] | None = None  # import path(s) of the models' MetaData
+    script_location: str | None = None  # the folder holding env.py; found from alembic.ini when unset
     alembic_ini: str | None = None
     database_url_env: str = "DATABASE_URL"
     environment_env: str = "APP_ENV"
@@ -51,17 +63,31 @@ class Settings:
     statement_timeout: str = "0"  # likewise; "0" (the default) means no limit
     pg_version: int | None = None  # PostgreSQL major version to lint for when no server is connected
     backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], validated by safemigrate.config.backup
+    # -- what a real project may need so that its env.py can be driven (README: "Real projects") ------
+    baseline: str | None = None  # MetaData or callable(connection) run before revision 1 on a throwaway database
+    setup: str | None = None  # callable(config) run before env.py (settings a project's CLI would load)
+    app: str | None = None  # an application (or factory) whose app_context() env.py runs in (Flask-Migrate)
+    version_locations: list[str] | dict[str, list[str]] | None = None  # revision folders (per dialect)
+    env: dict[str, str] = field(default_factory=dict)  # [tool.safemigrate.env]: variables set for env.py
 
     @property
-    def script_path(self) -> Path:
-        return (self.root / self.script_location).resolve()
+    def alembic_ini_path(self) -> Path | None:
+        return (self.root / self.alembic_ini).resolve() if self.alembic_ini else None
 
     @property
-    def ini_path(self) -> Path | None:
-        if self.alembic_ini:
-            return (self.root / self.alembic_ini).resolve()
-        default = self.root / "alembic.ini"
-        return default.resolve() if default.is_file() else None
+    def metadata_paths(self) -> list[str]:
+        if self.metadata is None:
+            return []
+        return [self.metadata] if isinstance(self.metadata, str) else list(self.metadata)
+
+    def version_folders(self, dialect: str | None) -> list[str] | None:
+        """``version_locations`` for ``dialect`` (a table keyed by dialect, or one list for all)."""
+        if self.version_locations is None:
+            return None
+        if isinstance(self.version_locations, list):
+            return list(self.version_locations)
+        key = "mysql" if dialect == "mariadb" else dialect
+        return list(self.version_locations.get(key or "", self.version_locations.get("default", [])))
 
 
 @dataclass(frozen=True)
@@ -143,31 +169,86 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
         )
     values: dict[str, Any] = {}
     for key, value in table.items():
-        expected = {"compare_server_default": bool, "environment_aliases": dict, "pg_version": int,
-                    "backup": dict}.get(key, str)
-        if not isinstance(value, expected):
+        expected = _KEY_TYPES[key]
+        kinds = expected if isinstance(expected, tuple) else (expected,)
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            wanted = " or ".join(_TOML_NAMES[k] for k in kinds)
             raise ConfigError(
-                f"[tool.safemigrate] {key} must be a {expected.__name__}, not {type(value).__name__} ({value!r}).",
+                f"[tool.safemigrate] {key} must be a TOML {wanted}, not {type(value).__name__} ({value!r}).",
                 "safemigrate cannot guess what a value of the wrong kind means.",
-                f"Write {key} as a TOML "
-                f"{ {bool: 'boolean', dict: 'table', int: 'integer'}.get(expected, 'string') }.",
+                f"Write {key} as a TOML {wanted} (see the README's list of keys).",
             )
         values[key] = value
-    if "metadata" in values:
-        _check_import_path(values["metadata"])
+    for key in ("metadata", "baseline", "setup", "app"):
+        for path in ([values[key]] if isinstance(values.get(key), str) else values.get(key) or []):
+            _check_import_path(path, key)
+    if "version_locations" in values:
+        _check_version_locations(values["version_locations"])
+    if "env" in values:
+        values["env"] = _check_env(values["env"])
     if "backup" in values:
         parse_backup_settings(values["backup"])  # a mistake there is a configuration error at load time
     return Settings(root=project_root, **values)
 
 
-def _check_import_path(path: str) -> None:
-    module, sep, attr = path.partition(":")
-    if not sep or not module or not attr:
+_IMPORT_PURPOSE = {
+    "metadata": ("safemigrate imports the models' MetaData from it to compare with the migrations.",
+                 "'shop.models:Base.metadata'"),
+    "baseline": ("safemigrate imports the schema (a MetaData, or a function taking a connection) that exists "
+                 "before the first revision from it.", "'shop.legacy:metadata'"),
+    "setup": ("safemigrate calls that function with Alembic's Config before it runs env.py.",
+              "'shop.migrations_setup:configure'"),
+    "app": ("safemigrate imports the application (or its factory) and runs env.py inside its app context.",
+            "'shop.app:create_app'"),
+}
+
+
+def _check_import_path(path: object, key: str = "metadata") -> None:
+    module, sep, attr = str(path).partition(":")
+    if not isinstance(path, str) or not sep or not module or not attr:
+        why, example = _IMPORT_PURPOSE[key]
         raise ConfigError(
-            f"[tool.safemigrate] metadata = {path!r} is not an import path.",
-            "safemigrate imports the models' MetaData from it to compare with the migrations.",
-            "Write it as 'package.module:Object.attribute', for example 'shop.models:Base.metadata'.",
+            f"[tool.safemigrate] {key} = {path!r} is not an import path.",
+            why,
+            f"Write it as 'package.module:object', for example {example}.",
         )
+
+
+def _check_version_locations(value: object) -> None:
+    lists = value.values() if isinstance(value, dict) else [value]
+    if not all(isinstance(v, list) and all(isinstance(p, str) for p in v) for v in lists):
+        raise ConfigError(
+            f"[tool.safemigrate] version_locations = {value!r} is not a list of folders.",
+            "safemigrate looks for revision files in those folders, as Alembic's version_locations does.",
+            "Write it as a list of folders relative to pyproject.toml, or as a table of such lists keyed by "
+            "dialect (postgresql = [...], sqlite = [...]).",
+        )
+
+
+def _check_env(table: dict[str, Any]) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for name, value in table.items():
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise ConfigError(
+                f"[tool.safemigrate.env] {name} must be a string, not {type(value).__name__}.",
+                "These are environment variables set for env.py.",
+                f'Write it as {name} = "..." (placeholders: {", ".join("{" + p + "}" for p in ENV_PLACEHOLDERS)}).',
+            )
+        text = str(value)
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        except ValueError as exc:
+            fields = {f"(malformed: {exc})"}
+        unknown = sorted(f for f in fields if f not in ENV_PLACEHOLDERS)
+        if unknown:
+            raise ConfigError(
+                f"[tool.safemigrate.env] {name} = {text!r} uses unknown placeholder(s): {', '.join(unknown)}.",
+                "Placeholders are filled from the database safemigrate points env.py at (a throwaway database, "
+                "or the live one).",
+                f"Use only {', '.join('{' + p + '}' for p in ENV_PLACEHOLDERS)}; write a literal brace as {{{{ or }}}}.",
+            )
+        checked[name] = text
+    return checked
 
 
 def resolve_environment(settings: Settings, override: str | None = None) -> Environment:
@@ -182,20 +263,39 @@ def resolve_environment(settings: Settings, override: str | None = None) -> Envi
     return Environment(name, raw, variable, assumed=False)
 
 
+INI_SOURCE = "sqlalchemy.url in alembic.ini"
+
+
 def resolve_database_url(settings: Settings, override: str | None = None,
                          ini_url: str | None = None) -> tuple[str | None, str]:
-    """The live database URL and where it came from (for messages)."""
+    """The live database URL and where it came from (for messages).
+
+    The ini's ``sqlalchemy.url`` is the last resort, and only when it is a usable URL: projects ship
+    placeholders there (``driver://...``, ``scheme://...``, an empty value).
+    """
     candidates = [
         (override, "--database-url"),
         (os.environ.get(URL_OVERRIDE_ENV), f"${URL_OVERRIDE_ENV}"),
         (os.environ.get(settings.database_url_env), f"${settings.database_url_env}"),
         (settings.database_url, "[tool.safemigrate] database_url"),
-        (ini_url if ini_url != _ALEMBIC_PLACEHOLDER_URL else None, "sqlalchemy.url in alembic.ini"),
+        (ini_url if usable_ini_url(ini_url) else None, INI_SOURCE),
     ]
     for value, source in candidates:
         if value:
             return value, source
     return None, ""
+
+
+def usable_ini_url(raw: str | None) -> bool:
+    """Whether an ini's sqlalchemy.url names a real database (not a placeholder a template left)."""
+    if not raw or not raw.strip() or raw.strip() in {_ALEMBIC_PLACEHOLDER_URL, '""', "''"}:
+        return False
+    try:
+        url = make_url(raw.strip())
+        url.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError, ImportError):
+        return False
+    return bool(url.database) or url.get_backend_name() == "sqlite"
 
 
 def resolve_scratch_url(settings: Settings, override: str | None = None) -> str | None:

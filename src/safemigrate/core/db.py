@@ -7,9 +7,10 @@ from contextlib import contextmanager
 
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError
 
 from safemigrate.core.errors import DatabaseUnreachable
-from safemigrate.core.secrets import mask_url
+from safemigrate.core.secrets import mask_url, redact
 from safemigrate.core.urls import sync_url
 
 
@@ -42,3 +43,18 @@ def unreachable(url: URL | str, exc: BaseException, purpose: str = "connect") ->
         f"Could not {purpose} at {mask_url(url)}: {first}", why, fix,
     )
 
+
+
+def ensure_reachable(url: URL) -> None:
+    """Connect once to ``url`` and raise DatabaseUnreachable with a clear message if that fails."""
+    try:
+        with engine_for(url) as engine, engine.connect():
+            pass
+    except DBAPIError as exc:
+        raise unreachable(url, exc) from None
+    except Exception as exc:  # e.g. a missing driver module
+        raise DatabaseUnreachable(
+            f"Could not connect to {mask_url(url)}: {type(exc).__name__}: {redact(str(exc))}",
+            "safemigrate could not open a connection with this URL.",
+            "Check the URL's driver and that the driver package is installed.",
+        ) from None

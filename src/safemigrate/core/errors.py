@@ -40,6 +40,10 @@ class SafemigrateError(Exception):
             parts.append(f"What to do: {self.fix}")
         return "\n".join(parts)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross from the process that ran env.py to the one that reports them: keep every attribute.
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
     def as_dict(self) -> dict[str, object]:
         return {
             "error": type(self).__name__,
@@ -49,6 +53,13 @@ class SafemigrateError(Exception):
             "fix": self.fix,
             "details": self.details,
         }
+
+
+def _rebuild(cls: type[SafemigrateError], state: dict[str, object]) -> SafemigrateError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("what", ""))
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(SafemigrateError):
@@ -102,13 +113,20 @@ class MigrationFailed(SafemigrateError):
         self.revision = revision
         self.path = path
         self.line = line
-        self.original: BaseException | None = None  # the exception the migration raised
+        self.sqlstate: str | None = None  # the SQLSTATE of the database error the migration raised, if any
         self.statements: list = []  # what the failing revision had sent before it failed
 
     def as_dict(self) -> dict[str, object]:
         data = super().as_dict()
         data.update(revision=self.revision, path=self.path, line=self.line)
         return data
+
+
+class InternalError(SafemigrateError):
+    """A bug in safemigrate (or in how it drives a project): reported with its traceback in the details."""
+
+    exit_code = EXIT_INTERNAL
+    title = "Internal error"
 
 
 class DestructiveChangeBlocked(SafemigrateError):

@@ -1,289 +1,506 @@
-"""Driving a project's own env.py, and recording what each revision sends.
+"""Driving a project's own env.py, in the process it runs in, one request at a time.
 
 safemigrate never replaces a project's env.py: it runs it the way
 ``alembic upgrade`` does (an :class:`EnvironmentContext` around
 ``script.run_env()``) with a work function of its own. That function yields
-Alembic's migration steps one at a time, so every statement seen by a
-SQLAlchemy ``before_cursor_execute`` listener belongs to the step being run,
-and after the last step it can inspect the database through the very
-connection and options (``target_metadata``, ``include_object``...) that the
-project's env.py configured.
+Alembic's migration steps one at a time, each recorded (see
+:mod:`safemigrate.harness.recorder`), and after the last step it reads the
+database through the very connection and options (``target_metadata``,
+``include_object``...) that the project's env.py configured.
 
-While env.py runs, any connection to a database other than the one
-safemigrate named is refused before a statement is sent: an env.py that
-hard-codes its own URL must never be migrated by ``safemigrate check``.
+env.py is handed the database in every form real projects read it from:
+``sqlalchemy.url``, the configured environment variable,
+``$SAFEMIGRATE_DATABASE_URL``, ``[tool.safemigrate.env]`` and an open
+connection in ``config.attributes["connection"]``. An :class:`EnvPy` serves
+one database for its whole life (see :mod:`safemigrate.harness.session`,
+which gives it a process of its own), so settings an application reads when
+it is first imported are always this database's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
-import sys
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import DBAPIError, InvalidRequestError
+from sqlalchemy import MetaData, create_engine, event, pool, text
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, InvalidRequestError, SQLAlchemyError
 
-from safemigrate.config.settings import URL_OVERRIDE_ENV
-from safemigrate.core.errors import DatabaseUnreachable, EnvPyError, MigrationFailed, SafemigrateError
-from safemigrate.core.results import RevisionRun, Statement
-from safemigrate.core.secrets import mask_url, redact
-from safemigrate.core.urls import backend_of
-from safemigrate.guard import signoff
+from safemigrate.config.settings import URL_OVERRIDE_ENV, Settings
+from safemigrate.core.db import unreachable
+from safemigrate.core.errors import ConfigError, EnvPyError, MigrationFailed, SafemigrateError
+from safemigrate.core.results import Difference
+from safemigrate.core.secrets import mask_url, redact, remember_secret
+from safemigrate.core.urls import backend_of, parse_url, sync_url
+from safemigrate.guard.enforce.autogen import Withheld, make_hook
 from safemigrate.guard.enforce.ops import observing
 from safemigrate.guard.enforce.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
+from safemigrate.harness.recorder import OfflineBuffer, RecordedStep, Recorder, WrongDatabase, same_database
+from safemigrate.harness.requests import (
+    EnvRunRequest,
+    EnvRunResult,
+    GenerateRequest,
+    GenerateResult,
+    Inventory,
+    Reads,
+)
+from safemigrate.project.models import as_metadata, import_metadata, import_object
 from safemigrate.project.scripts import AlembicProject, in_folder
+from safemigrate.schema import compare as drift
+from safemigrate.state import ledger
 
-_MAX_PARAMS_REPR = 300
-
-
-@dataclass
-class EnvRun:
-    """What one run of env.py did."""
-
-    runs: list[RevisionRun]
-    heads_before: list[str]
-    options: dict[str, Any]  # the options env.py passed to context.configure
-    inspected: Any = None  # what the inspect callback returned
-    ran_env: bool = False  # False when env.py never called run_migrations()
+#: URLs that only name a dialect, for Alembic's offline mode.
+OFFLINE_URLS = {"postgresql": "postgresql+psycopg://", "mysql": "mysql+pymysql://",
+                "mariadb": "mariadb+pymysql://", "sqlite": "sqlite://"}
+_PLACEHOLDER_URL = "sqlite://"  # what {url} means when no database is named (reading the history only)
+_MISSING_TABLE_HINTS = ("no such table", "does not exist", "nosuchtableerror", "doesn't exist", "unknown table")
 
 
-class _WrongDatabase(Exception):
-    def __init__(self, actual: str):
-        super().__init__(actual)
-        self.actual = actual
+class EnvPy:
+    """A project's env.py, driven against one database for the life of this object."""
 
-
-@dataclass
-class _Recorder:
-    project: AlembicProject
-    expected: URL
-    runs: list[RevisionRun] = field(default_factory=list)
-    current: Any = None  # the Script being run
-    started: float = 0.0
-    in_body: bool = False
-    statements: list[Statement] = field(default_factory=list)
-
-    def begin(self, script: Any) -> None:
-        self.finish()
-        self.current, self.started, self.in_body, self.statements = script, time.perf_counter(), True, []
-
-    def end_body(self) -> None:
-        self.in_body = False
-
-    def finish(self) -> None:
-        if self.current is not None:
-            info = self.project.info(self.current)
-            elapsed = (time.perf_counter() - self.started) * 1000
-            self.runs.append(RevisionRun(info, self.statements, round(elapsed, 3)))
-            self.current = None
-
-    def on_operation(self, operation: Any, sql: str) -> None:
-        self.add(sql, operation=True)
-
-    def add(self, sql: str, parameters: Any = None, *, in_transaction: bool | None = None,
-            bookkeeping: bool = False, operation: bool = False) -> None:
-        if self.current is None:
-            return
-        params = None
-        if parameters:
-            params = redact(repr(parameters))
-            if len(params) > _MAX_PARAMS_REPR:
-                params = params[:_MAX_PARAMS_REPR] + "..."
-        frame = signoff.migration_frame(sys._getframe(1))
-        line = frame.f_lineno if frame is not None else None
-        self.statements.append(Statement(sql.strip(), params, bookkeeping=bookkeeping or not self.in_body,
-                                         line=line, in_transaction=in_transaction,
-                                         signoffs=list(signoff.active()), operation=operation))
-
-    # SQLAlchemy event listeners ------------------------------------------
-    def on_do_connect(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
-        """Before the DBAPI connects: refuse a database other than the expected one."""
-        expected = self.expected.set(drivername=f"{dialect.name}+{dialect.driver}")
-        want_args, want_params = dialect.create_connect_args(expected)
-        if dialect.name == "sqlite":
-            have, want = (list(cargs) or [""])[0], (list(want_args) or [""])[0]
-            if have != want and os.path.realpath(str(have)) != os.path.realpath(str(want)):
-                raise _WrongDatabase(f"sqlite:///{have}")
-            return
-        keys = ("host", "port", "dbname", "database", "db", "unix_socket")
-        have_params = {k: str(cparams.get(k)) for k in keys if k in cparams or k in want_params}
-        wanted = {k: str(want_params.get(k)) for k in keys if k in cparams or k in want_params}
-        if have_params != wanted:
-            where = "/".join(str(cparams.get(k)) for k in keys if cparams.get(k) is not None)
-            raise _WrongDatabase(f"{dialect.name} database {where}")
-
-    def on_connect(self, conn: Any) -> None:
-        if not _same_database(conn.engine.url, self.expected):
-            raise _WrongDatabase(mask_url(conn.engine.url))
-
-    def on_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        if not _same_database(conn.engine.url, self.expected):
-            raise _WrongDatabase(mask_url(conn.engine.url))
-        autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-        self.add(statement, parameters, in_transaction=not autocommit)
-
-
-class _RecordedStep:
-    """A migration step whose ``migration_fn`` tells the recorder when it runs."""
-
-    def __init__(self, step: Any, recorder: _Recorder,
-                 after_body: Callable[[Any, MigrationContext, float], None] | None = None):
-        self._step = step
-        self._recorder = recorder
-        self._after_body = after_body
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._step, name)
-
-    def __str__(self) -> str:
-        return str(self._step)
+    def __init__(self, settings: Settings, url: URL | None, *, dialect: str | None = None):
+        self.settings = settings
+        self.url = url
+        self.project = AlembicProject(settings, dialect=backend_of(url) if url is not None else dialect)
+        self._app: Any = None
 
     @property
-    def migration_fn(self) -> Callable[..., Any]:
-        body = self._step.migration_fn
-        script = self._step.revision
+    def env_py(self) -> Path:
+        return self.project.layout.env_py
 
-        def run(**kw: Any) -> Any:
-            from alembic import context as alembic_context
+    # -- the history --------------------------------------------------------
+    def inventory(self) -> Inventory:
+        return Inventory(str(self.project.script_location), tuple(self.project.records()))
 
-            self._recorder.begin(script)
-            started = time.perf_counter()
-            try:
-                result = body(**kw)
-            finally:
-                self._recorder.end_body()
-            if self._after_body is not None:
-                # still inside the revision's transaction, before its version bump
-                self._after_body(script, alembic_context.get_context(), (time.perf_counter() - started) * 1000)
-            return result
+    # -- running env.py -------------------------------------------------------
+    def run(self, request: EnvRunRequest) -> EnvRunResult:
+        offline = request.kind == "offline"
+        if offline:
+            dialect = request.dialect or "sqlite"
+            if dialect not in OFFLINE_URLS:
+                raise ConfigError(f"Alembic's offline mode cannot render SQL for {dialect!r}.",
+                                  "It renders through one of SQLAlchemy's dialects.",
+                                  f"Use one of: {', '.join(OFFLINE_URLS)}.")
+            url = parse_url(OFFLINE_URLS[dialect])
+        else:
+            url = self._require_url()
+            if request.baseline and request.kind == "upgrade":
+                self._apply_baseline(url)
+        try:
+            return self._run(request, url)
+        except _RetryWith as retry:
+            self.url = retry.url  # env.py needs this driver: keep it for the session's later runs
+            os.environ.update(environment_for(self.settings, retry.url))
+            return self._run(request, retry.url)
 
-        return run
+    def _run(self, request: EnvRunRequest, url: URL) -> EnvRunResult:
+        offline = request.kind == "offline"
+        script = self.project.script
+        history = self.project.history
+        config = self.project.make_config(url.render_as_string(hide_password=False))
+        # Throwaway databases: findings are reported, not blocked. A real run (guard=True) lets
+        # safemigrate's env.py helper refuse unapproved destructive statements.
+        config.attributes[RECORD_ONLY] = not request.guard
+        recorder = Recorder(history, url)
+        result = EnvRunResult(runs=recorder.runs, heads_before=[])
+        state: dict[str, Any] = {"ran": False, "finished": False}
+        after_body = _ledger_writer(request) if request.ledger is not None else None
 
+        def work(heads: Any, context: MigrationContext) -> Iterator[Any]:
+            state["ran"] = True
+            result.heads_before = list(heads or ())
+            result.version_table = context.opts.get("version_table") or "alembic_version"
+            result.version_table_schema = context.opts.get("version_table_schema")
+            if request.target is not None:
+                start = "base" if offline else heads
+                steps = (script._downgrade_revs(request.target, start) if request.kind == "downgrade"
+                         else script._upgrade_revs(request.target, start))
+                for step in steps:
+                    yield RecordedStep(step, recorder, after_body)
+                recorder.finish()
+            if not offline:
+                self._read(context, request.reads, result)
+            state["finished"] = True
 
-class _OfflineBuffer:
-    """Receives the SQL Alembic writes in offline (--sql) mode, one statement per write."""
-
-    def __init__(self, recorder: _Recorder):
-        self.recorder = recorder
-
-    def write(self, text: str) -> None:
-        chunk = text.strip()
-        if not chunk or chunk.startswith("-- Running "):
-            return
-        if chunk.endswith(";"):
-            chunk = chunk[:-1].rstrip()
-        # transaction markers are kept (as bookkeeping) so that linting knows
-        # which statements run inside a transaction
-        self.recorder.add(chunk, bookkeeping=chunk.upper() in {"BEGIN", "COMMIT"})
-
-    def flush(self) -> None:
-        pass
-
-
-def _same_database(actual: URL, expected: URL) -> bool:
-    if backend_of(actual) != backend_of(expected):
-        return False
-    if backend_of(expected) == "sqlite":
-        a, e = actual.database or "", expected.database or ""
-        return a == e or (bool(a) and bool(e) and os.path.realpath(a) == os.path.realpath(e))
-    return (
-        (actual.host or "localhost") == (expected.host or "localhost")
-        and (actual.port or 0) == (expected.port or 0)
-        and actual.database == expected.database
-    )
-
-
-def run_env(
-    project: AlembicProject,
-    url: URL,
-    *,
-    target: str | None = None,
-    inspect: Callable[[MigrationContext], Any] | None = None,
-    mutate: bool = True,
-    offline_dialect: str | None = None,
-    purpose: str = "build the throwaway database",
-    guard: bool = False,
-    after_body: Callable[[Any, MigrationContext, float], None] | None = None,
-    downgrade: bool = False,
-) -> EnvRun:
-    """Run env.py against ``url``: upgrade to ``target`` (if any), then ``inspect``.
-
-    ``offline_dialect`` runs env.py in Alembic's offline (--sql) mode and
-    records the SQL it renders instead of executing anything.
-    """
-    script = project.script
-    config = project.make_config()
-    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
-    # Throwaway databases: findings are reported, not blocked. A real run (guard=True)
-    # lets safemigrate's env.py helper refuse unapproved destructive statements.
-    config.attributes[RECORD_ONLY] = not guard
-    recorder = _Recorder(project, url)
-    state: dict[str, Any] = {"heads": [], "options": {}, "ran": False, "inspected": None}
-
-    def work(heads: Any, context: MigrationContext) -> Iterator[Any]:
-        state["ran"] = True
-        state["heads"] = list(heads or ())
-        state["options"] = dict(context.opts)
-        if target is not None:
-            start = "base" if offline_dialect else heads
-            steps = script._downgrade_revs(target, start) if downgrade else script._upgrade_revs(target, start)
-            for step in steps:
-                yield _RecordedStep(step, recorder, after_body)
+        opts: dict[str, Any] = {"fn": work, "dont_mutate": request.kind == "read"}
+        if request.target is not None:
+            opts["destination_rev"] = request.target
+        if offline:
+            opts.update(as_sql=True, output_buffer=OfflineBuffer(recorder), starting_rev=None)
+        variables = environment_for(self.settings, url) if offline else {}  # the dialect env.py renders for
+        try:
+            with _environment(variables), in_folder(self.settings.root), self._app_context(), \
+                    _listening(recorder, online=not offline), \
+                    observing(recorder.on_operation), self._shared_connection(config, url, offline), \
+                    EnvironmentContext(config, script, **opts):
+                self._call_setup(config)
+                script.run_env()
+        except WrongDatabase as exc:
+            raise self._wrong_database(exc, url) from None
+        except SafemigrateError as exc:
+            if recorder.current is not None and getattr(exc, "revision", None) is None:
+                exc.revision = recorder.current.revision  # type: ignore[attr-defined] # e.g. the run-time guard
+            raise
+        except Exception as exc:
+            nothing_ran = not recorder.runs and recorder.current is None
+            retry = _retry_url(exc, url) if nothing_ran else None
+            if retry is not None:
+                raise _RetryWith(retry) from None
+            raise self._explain(recorder, exc, url, request.purpose) from None
+        finally:
             recorder.finish()
-        if inspect is not None and not offline_dialect:
-            state["inspected"] = inspect(context)
+        if not state["ran"]:
+            raise EnvPyError(
+                f"{self.env_py} never called context.run_migrations().",
+                "safemigrate runs migrations through the project's env.py the way `alembic upgrade` does.",
+                "Make env.py call context.run_migrations() for online mode"
+                + (" and offline mode (--sql)" if offline else "") + ".",
+            )
+        if not state["finished"]:
+            raise self._swallowed(recorder, request.purpose)
+        return result
 
-    opts: dict[str, Any] = {"fn": work, "dont_mutate": not mutate}
-    if target is not None:
-        opts["destination_rev"] = target
-    if offline_dialect:
-        opts.update(as_sql=True, output_buffer=_OfflineBuffer(recorder), starting_rev=None)
-    env_vars = {URL_OVERRIDE_ENV: url.render_as_string(hide_password=False),
-                project.settings.database_url_env: url.render_as_string(hide_password=False)}
-    try:
-        with _environment(env_vars), _listening(recorder, online=not offline_dialect), \
-                in_folder(project.settings.root), observing(recorder.on_operation), \
-                EnvironmentContext(config, script, **opts):
-            script.run_env()
-    except _WrongDatabase as exc:
-        raise _wrong_database(project, exc.actual, url) from None
-    except SafemigrateError as exc:
-        if recorder.current is not None and not isinstance(exc, MigrationFailed):
-            exc.revision = recorder.current.revision  # e.g. the run-time guard stopped this revision
-        raise
-    except Exception as exc:
-        alternative = async_variant(url) if _needs_async_driver(exc) and not recorder.runs else None
-        if alternative is None:
-            raise _explain(project, recorder, exc, url, purpose) from None
-        retry = True
-    else:
-        retry = False
-    finally:
-        recorder.finish()
-    if retry:
-        # env.py builds an asyncio engine; nothing ran, so run it again with an async driver.
-        return run_env(project, alternative, target=target, inspect=inspect, mutate=mutate,
-                       offline_dialect=offline_dialect, purpose=purpose, guard=guard, after_body=after_body,
-                       downgrade=downgrade)
-    if not state["ran"]:
-        raise EnvPyError(
-            f"{project.script_location / 'env.py'} never called context.run_migrations().",
-            "safemigrate runs migrations through the project's env.py the way `alembic upgrade` does.",
-            "Make env.py call context.run_migrations() for online mode"
-            + (" and offline mode (--sql)" if offline_dialect else "") + ".",
+    def _require_url(self) -> URL:
+        if self.url is None:
+            raise ConfigError("No database to run env.py against.", "This is a bug in safemigrate.",
+                              "Please report it.")
+        return self.url
+
+    # -- reading after the steps ----------------------------------------------
+    def _read(self, context: MigrationContext, reads: Reads, result: EnvRunResult) -> None:
+        connection = context.connection
+        assert connection is not None
+        if reads.heads:
+            result.heads = list(context.get_current_heads())
+        if reads.server_version:
+            info = connection.dialect.server_version_info
+            result.server_version = info[0] if info else None
+        if reads.models is not None:
+            try:
+                result.differences = self._compare_models(context, reads.models)
+            except SafemigrateError:
+                raise
+            except Exception as exc:  # Alembic's comparison on the project's models: lint and review still hold
+                result.comparison_error = redact(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
+                result.differences = None
+        if reads.reflect:
+            result.reflected = self._reflect(connection, context.opts, result)
+        if reads.against is not None:
+            opts = {**context.opts, "target_metadata": reads.against}
+            ctx = drift.comparison_context(connection, opts,
+                                           compare_server_default=self.settings.compare_server_default)
+            result.against = drift.compare(ctx, reads.against, _dialect_name(connection),
+                                           reference=reads.against_label or "the other schema")
+
+    def models(self, options: dict[str, Any]) -> MetaData | list[MetaData]:
+        """The models: ``[tool.safemigrate] metadata`` if set, else env.py's target_metadata."""
+        if self.settings.metadata:
+            return import_metadata(self.settings.metadata, self.settings.root)
+        target = options.get("target_metadata")
+        if target is None:
+            raise ConfigError(
+                "Neither [tool.safemigrate] metadata nor env.py's target_metadata names the models.",
+                "Without the models safemigrate cannot tell whether the migrations match them.",
+                "Set metadata = 'package.module:Base.metadata' in [tool.safemigrate], "
+                "or pass target_metadata to context.configure() in env.py.",
+            )
+        return target  # type: ignore[no-any-return]
+
+    def _compare_models(self, context: MigrationContext, dialect: str) -> list[Difference]:
+        assert context.connection is not None
+        metadata = self.models(context.opts)
+        ctx = drift.comparison_context(context.connection, context.opts,
+                                       compare_server_default=self.settings.compare_server_default)
+        return drift.compare(ctx, metadata, dialect)
+
+    def _reflect(self, connection: Connection, options: dict[str, Any], result: EnvRunResult) -> MetaData:
+        models = self.models(options)
+        include_name = options.get("include_name")
+        return drift.reflect(connection, models, result.version_table, result.version_table_schema,
+                             include_name=include_name)
+
+    # -- what a real project needs around env.py ------------------------------------
+    @contextmanager
+    def _shared_connection(self, config: Any, url: URL, offline: bool) -> Iterator[None]:
+        """An open connection in ``config.attributes["connection"]`` (Alembic's cookbook for sharing one)."""
+        if offline:
+            yield
+            return
+        engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                config.attributes["connection"] = connection
+                yield
+                if connection.in_transaction():
+                    connection.commit()  # what env.py left open through our connection is its to keep
+        finally:
+            engine.dispose()
+
+    def _call_setup(self, config: Any) -> None:
+        if not self.settings.setup:
+            return
+        hook = import_object(self.settings.setup, self.settings.root, "setup")
+        if not callable(hook):
+            raise ConfigError(f"setup = {self.settings.setup!r} is not a function.",
+                              "safemigrate calls it with Alembic's Config before env.py runs.",
+                              "Point setup at a function taking one argument, the Config.")
+        try:
+            hook(config)
+        except SafemigrateError:
+            raise
+        except Exception as exc:
+            raise EnvPyError(
+                f"setup = {self.settings.setup!r} failed: {redact(f'{type(exc).__name__}: {exc}')}",
+                "safemigrate calls it with Alembic's Config before every run of env.py.",
+                "Fix the function (it runs before env.py, with the URL in config.get_main_option('sqlalchemy.url')).",
+            ) from exc
+
+    @contextmanager
+    def _app_context(self) -> Iterator[None]:
+        """The application's app context (Flask-Migrate's env.py reads ``current_app``)."""
+        if not self.settings.app:
+            yield
+            return
+        if self._app is None:
+            obj = import_object(self.settings.app, self.settings.root, "app")
+            if not hasattr(obj, "app_context") and callable(obj):
+                try:
+                    obj = obj()
+                except Exception as exc:
+                    raise EnvPyError(
+                        f"app = {self.settings.app!r} failed when called: {redact(f'{type(exc).__name__}: {exc}')}",
+                        "safemigrate builds the application once to run env.py inside its app context.",
+                        "Fix the factory, or give it the settings it needs in [tool.safemigrate.env] (the database "
+                        "URL as \"{url}\").",
+                    ) from exc
+            if not hasattr(obj, "app_context"):
+                raise ConfigError(f"app = {self.settings.app!r} has no app_context().",
+                                  "safemigrate runs env.py inside the application's app context.",
+                                  "Point app at the application object or at its factory function.")
+            self._app = obj
+        with self._app.app_context():
+            yield
+
+    def _apply_baseline(self, url: URL) -> None:
+        """Run the baseline on a fresh throwaway database (its version table still empty)."""
+        if not self.settings.baseline:
+            return
+        baseline = import_object(self.settings.baseline, self.settings.root, "baseline")
+        metadata = as_metadata(baseline)
+        if metadata is None and not callable(baseline):
+            raise ConfigError(
+                f"baseline = {self.settings.baseline!r} is a {type(baseline).__name__}.",
+                "The baseline is the schema the first revision expects: a MetaData (safemigrate runs create_all) "
+                "or a function that receives a Connection.",
+                "Point baseline at a MetaData (or a declarative base) or at such a function.",
+            )
+        engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+        try:
+            with engine.begin() as connection:
+                if _has_version_rows(connection):
+                    return  # not a fresh database: the baseline ran before its first revision
+                if metadata is not None:
+                    metadata.create_all(connection)
+                else:
+                    baseline(connection)
+        except SafemigrateError:
+            raise
+        except Exception as exc:
+            raise MigrationFailed(
+                f"The baseline ({self.settings.baseline}) failed on the throwaway database: "
+                f"{redact(f'{type(exc).__name__}: {exc}'.splitlines()[0])}",
+                "safemigrate creates the baseline before the first revision runs.",
+                "Fix the baseline (it must build the schema as it was before the first revision).",
+            ) from None
+        finally:
+            engine.dispose()
+
+    # -- autogenerate ------------------------------------------------------------
+    def generate(self, request: GenerateRequest) -> GenerateResult:
+        """``alembic revision --autogenerate`` against this database, through safemigrate's guard hook.
+
+        Alembic's programmatic ``command.revision(process_revision_directives=...)``
+        lets the guard act on any env.py, not only on safemigrate's helper.
+        """
+        url = self._require_url()
+        config = self.project.make_config(url.render_as_string(hide_password=False))
+        config.attributes[RECORD_ONLY] = True
+        config.attributes[AUTOGEN_DRIVEN] = True  # the helper's own hook steps aside: ours does the work
+        recorder = Recorder(self.project.history, url)
+        withheld: list[Withheld] = []
+        hook = make_hook(None, report=withheld.extend, in_env_py=False)
+
+        def guarded(context: Any, revision: Any, directives: list[Any]) -> None:
+            hook(context, revision, directives)
+            if directives and all(ops.is_empty() for ops in directives[0].upgrade_ops_list):
+                directives[:] = []  # nothing left: write no file
+
+        try:
+            # Alembic announces "Generating <file> ... done" on stdout: keep stdout for the report
+            with in_folder(self.settings.root), self._app_context(), _listening(recorder, online=True), \
+                    self._shared_connection(config, url, False), contextlib.redirect_stdout(io.StringIO()):
+                self._call_setup(config)
+                generated = command.revision(config, message=request.message, autogenerate=True,
+                                             process_revision_directives=guarded)
+        except WrongDatabase as exc:
+            raise self._wrong_database(exc, url) from None
+        except SafemigrateError:
+            raise
+        except Exception as exc:
+            raise self._explain(recorder, exc, url, "generate a revision") from None
+        scripts = [g for g in (generated if isinstance(generated, list) else [generated]) if g is not None]
+        return GenerateResult([str(Path(s.path).resolve()) for s in scripts], [s.revision for s in scripts],
+                              withheld)
+
+    # -- messages ------------------------------------------------------------------
+    def _wrong_database(self, exc: WrongDatabase, expected: URL) -> EnvPyError:
+        var = self.settings.database_url_env
+        if exc.backend is not None:
+            return EnvPyError(
+                f"{self.env_py} opened {exc.actual} while safemigrate named a {backend_of(expected)} database "
+                f"({mask_url(expected)}). safemigrate stopped it before it connected.",
+                "env.py chooses its database without looking at the one it is given, so its migrations would "
+                "not run where safemigrate checks them.",
+                f"safemigrate hands the database over as ${var} (database_url_env), $SAFEMIGRATE_DATABASE_URL, "
+                "sqlalchemy.url and config.attributes['connection']; env.py used none of them. If it reads another "
+                "environment variable, set database_url_env to it, or add it to [tool.safemigrate.env] as "
+                "NAME = \"{url}\" (or {host}, {database}... for separate variables).",
+            )
+        return EnvPyError(
+            f"{self.env_py} connected to {exc.actual} instead of the database safemigrate named "
+            f"({mask_url(expected)}). safemigrate stopped it before any statement was sent.",
+            "env.py chooses its database without looking at the one it is given, so safemigrate cannot point it "
+            "at a throwaway database, and running it would change whatever database it chose.",
+            f"safemigrate hands the database over as ${var} (database_url_env), $SAFEMIGRATE_DATABASE_URL, "
+            "sqlalchemy.url and config.attributes['connection']; env.py used none of them. If it reads another "
+            "environment variable, set database_url_env to it, or add it to [tool.safemigrate.env] as "
+            "NAME = \"{url}\"; if it reads a settings file, point it at the database in a `setup` function "
+            "(see the README, \"Real projects\").",
         )
-    return EnvRun(recorder.runs, state["heads"], state["options"], state["inspected"], ran_env=True)
+
+    def _explain(self, recorder: Recorder, exc: Exception, url: URL, purpose: str) -> SafemigrateError:
+        failing = recorder.current
+        text = redact(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
+        if failing is not None:
+            return self._migration_failed(recorder, failing, exc, text, purpose)
+        if _needs_async_driver(exc):
+            return EnvPyError(
+                f"env.py builds an async engine but was given {mask_url(url)}, a URL with a sync driver.",
+                "An asyncio engine needs an async driver in its URL.",
+                "Give safemigrate a URL with an async driver (postgresql+psycopg://, sqlite+aiosqlite://), "
+                f"for example in ${self.settings.database_url_env} or --scratch-url.",
+            )
+        if isinstance(exc, DBAPIError) and not recorder.runs:
+            return unreachable(url, exc)
+        line = _line_in(exc, self.env_py)
+        origin = f"{self.env_py}" + (f" line {line}" if line else "")
+        ran = ", ".join(r.revision.revision for r in recorder.runs)
+        progress = (f"it stopped after revision(s) {ran}" if ran else "it stopped before any revision ran")
+        return EnvPyError(
+            f"Running {origin} failed: {text}",
+            f"safemigrate runs the project's env.py to {purpose}; {progress}.",
+            _env_py_advice(exc, self.settings),
+        )
+
+    def _migration_failed(self, recorder: Recorder, failing: Any, exc: BaseException, text: str,
+                          purpose: str) -> MigrationFailed:
+        path = Path(failing.path)
+        line = _line_in(exc, path)
+        info = self.project.history.info(failing.revision)
+        where = f"{info.path}" + (f" line {line}" if line else "")
+        first = not recorder.runs and not info.down_revision
+        if first and not self.settings.baseline and any(h in text.lower() for h in _MISSING_TABLE_HINTS):
+            why = ("This is the first revision and it expects tables that no revision creates: the project builds "
+                   "them another way (often Base.metadata.create_all()) before running its migrations.")
+            fix = ("Tell safemigrate how: set baseline = 'package.module:metadata' (or a function taking a "
+                   "connection) in [tool.safemigrate]; see the README, \"Real projects\".")
+        else:
+            why = "A migration that fails here fails in the same way when it is applied for real."
+            fix = "Fix the migration; run it against an empty database with `alembic upgrade head` to reproduce."
+        failure = MigrationFailed(
+            f"Revision {failing.revision} ({where}) failed while safemigrate tried to {purpose}: {text}",
+            why, fix, revision=failing.revision, path=str(path), line=line,
+        )
+        failure.sqlstate = _sqlstate(exc)
+        failure.statements = list(recorder.statements)
+        return failure
+
+    def _swallowed(self, recorder: Recorder, purpose: str) -> MigrationFailed:
+        failing = recorder.current
+        error = recorder.failure
+        if failing is not None and error is not None:
+            text = redact(f"{type(error).__name__}: {error}".strip().splitlines()[0])
+            failure = self._migration_failed(recorder, failing, error, text, purpose)
+            failure.why += " env.py caught the error and returned as if the run had finished."
+            return failure
+        return MigrationFailed(
+            f"env.py returned before the migrations finished (safemigrate tried to {purpose}).",
+            "env.py caught an error of a migration (or stopped the run) and returned as if it had finished; "
+            "the database is not at the revision it was asked for.",
+            "Run `alembic upgrade head` on an empty database to see the error env.py hides.",
+        )
+
+
+def environment_for(settings: Settings, url: URL | None) -> dict[str, str]:
+    """The variables env.py gets: the URL in every usual place, and ``[tool.safemigrate.env]`` filled in."""
+    target = url.render_as_string(hide_password=False) if url is not None else _PLACEHOLDER_URL
+    values = {
+        "url": target,
+        "backend": url.get_backend_name() if url is not None else "",
+        "driver": url.get_driver_name() if url is not None else "",
+        "host": (url.host or "") if url is not None else "",
+        "port": str(url.port or "") if url is not None else "",
+        "database": (url.database or "") if url is not None else "",
+        "user": (url.username or "") if url is not None else "",
+        "password": str(url.password or "") if url is not None else "",
+    }
+    if values["password"]:
+        remember_secret(values["password"])
+    env = {URL_OVERRIDE_ENV: target, settings.database_url_env: target}
+    for name, template in settings.env.items():
+        env[name] = template.format(**values)
+    return env
+
+
+class _RetryWith(Exception):
+    def __init__(self, url: URL):
+        super().__init__(str(url))
+        self.url = url
+
+
+def _ledger_writer(request: EnvRunRequest) -> Callable[[Any, MigrationContext, float], None]:
+    rows = request.ledger
+    assert rows is not None
+
+    def record(script: Any, context: MigrationContext, duration_ms: float) -> None:
+        # still inside the revision's transaction, before its version bump
+        ledger.record(context.connection, script.revision, rows.digests.get(script.revision, ""),
+                      environment=rows.environment, duration_ms=int(duration_ms), backup_id=rows.backup_id)
+
+    return record
+
+
+def _has_version_rows(connection: Connection) -> bool:
+    try:
+        with connection.begin_nested():
+            return connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() not in (0, None)
+    except SQLAlchemyError:
+        return False
+
+
+def _dialect_name(connection: Connection) -> str:
+    return "mysql" if connection.dialect.name == "mariadb" else connection.dialect.name
 
 
 @contextmanager
@@ -301,7 +518,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def _listening(recorder: _Recorder, online: bool) -> Iterator[None]:
+def _listening(recorder: Recorder, online: bool) -> Iterator[None]:
     if not online:
         yield
         return
@@ -316,73 +533,51 @@ def _listening(recorder: _Recorder, online: bool) -> Iterator[None]:
         event.remove(Engine, "do_connect", recorder.on_do_connect)
 
 
-def _wrong_database(project: AlembicProject, actual: str, expected: URL) -> EnvPyError:
-    env_py = project.script_location / "env.py"
-    var = project.settings.database_url_env
-    return EnvPyError(
-        f"{env_py} connected to {actual} instead of the database safemigrate named ({mask_url(expected)}). "
-        "safemigrate stopped it before any statement was sent.",
-        "env.py chooses its database without looking at the URL it is given, so safemigrate cannot point it "
-        "at a throwaway database, and running it would change whatever database it chose.",
-        f"Make env.py take its URL from ${var} (or $SAFEMIGRATE_DATABASE_URL, or "
-        "config.get_main_option('sqlalchemy.url')), or replace its body with "
-        "`from safemigrate.env import run_migrations; run_migrations()`.",
-    )
-
-
-def _explain(project: AlembicProject, recorder: _Recorder, exc: Exception, url: URL, purpose: str) -> SafemigrateError:
-    failing = recorder.current
-    text = redact(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
-    if failing is not None:
-        path = Path(failing.path)
-        line = _line_in(exc, path)
-        where = f"{project.info(failing).path}" + (f" line {line}" if line else "")
-        failure = MigrationFailed(
-            f"Revision {failing.revision} ({where}) failed while safemigrate tried to {purpose}: {text}",
-            "A migration that fails here fails in the same way when it is applied for real.",
-            "Fix the migration; run it against an empty database with `alembic upgrade head` to reproduce.",
-            revision=failing.revision, path=str(path), line=line,
-        )
-        failure.original = exc
-        failure.statements = list(recorder.statements)
-        return failure
-    if _needs_async_driver(exc):
-        return EnvPyError(
-            f"env.py builds an async engine but was given {mask_url(url)}, a URL with a sync driver.",
-            "An asyncio engine needs an async driver in its URL.",
-            "Give safemigrate a URL with an async driver (postgresql+psycopg://, sqlite+aiosqlite://), "
-            f"for example in ${project.settings.database_url_env} or --scratch-url.",
-        )
-    if isinstance(exc, DBAPIError) and not recorder.runs:
-        from safemigrate.core.db import unreachable
-
-        return unreachable(url, exc)
-    env_py = project.script_location / "env.py"
-    line = _line_in(exc, env_py)
-    origin = f"{env_py}" + (f" line {line}" if line else "")
-    return EnvPyError(
-        f"Running {origin} failed: {text}",
-        f"safemigrate runs the project's env.py to {purpose}; it stopped before any revision ran.",
-        "Run `alembic current` to reproduce. If env.py needs settings (environment variables, files), "
-        "provide them; if it builds its own engine, make it use "
-        f"${project.settings.database_url_env}.",
-    )
+def _env_py_advice(exc: BaseException, settings: Settings) -> str:
+    """What to set when env.py itself fails, by what it failed on."""
+    text = f"{type(exc).__name__}: {exc}"
+    if "application context" in text or "current_app" in text:
+        return ("env.py runs inside a Flask application: set app = 'package.module:create_app' (or the app "
+                "object) in [tool.safemigrate], and give the app its database in [tool.safemigrate.env] as "
+                "\"{url}\".")
+    if isinstance(exc, KeyError) or "environment variable" in text.lower() or "required" in text.lower():
+        return ("env.py (or the application it imports) needs settings: set database_url_env to the variable "
+                "that holds the database URL, and any other variable it needs in [tool.safemigrate.env] "
+                "(\"{url}\", \"{host}\", \"{database}\"... are filled from the database safemigrate points env.py "
+                "at). Run `alembic current` with the same variables to reproduce.")
+    if isinstance(exc, AttributeError) and "Config" in text:
+        return ("env.py expects something the project's own command line puts on Alembic's Config: provide it in "
+                "a function named by `setup` in [tool.safemigrate], which receives the Config before env.py runs.")
+    return ("Run `alembic current` to reproduce. If env.py needs settings (environment variables, files), provide "
+            f"them in [tool.safemigrate.env] or with a `setup` function; if it builds its own engine, make it use "
+            f"${settings.database_url_env}.")
 
 
 def _needs_async_driver(exc: BaseException) -> bool:
     return isinstance(exc, InvalidRequestError) and "requires an async driver" in str(exc)
 
 
+def _retry_url(exc: BaseException, url: URL) -> URL | None:
+    """The URL to run env.py again with, when it failed only because of the driver it was given."""
+    if _needs_async_driver(exc):
+        return async_variant(url)
+    return None
+
+
 def async_variant(url: URL) -> URL | None:
     """The same database through an installed async driver, if there is one."""
-    import importlib.util
-
     candidates = {"sqlite": [("aiosqlite", "aiosqlite")], "postgresql": [("psycopg", "psycopg"),
                   ("asyncpg", "asyncpg")], "mysql": [("aiomysql", "aiomysql"), ("asyncmy", "asyncmy")]}
     for driver, module in candidates.get(backend_of(url), []):
         if driver != url.get_driver_name() and importlib.util.find_spec(module) is not None:
-            return url.set(drivername=f"{url.get_backend_name()}+{driver}")
+            name = "sqlite" if url.get_backend_name() == "sqlite" else url.get_backend_name()
+            return url.set(drivername=f"{name}+{driver}")
     return None
+
+
+def _sqlstate(exc: BaseException | None) -> str | None:
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
 
 
 def _line_in(exc: BaseException, path: Path) -> int | None:
@@ -391,66 +586,4 @@ def _line_in(exc: BaseException, path: Path) -> int | None:
     return lines[-1] if lines else None
 
 
-def ensure_reachable(url: URL) -> None:
-    """Connect once to ``url`` and raise DatabaseUnreachable with a clear message if that fails."""
-    from sqlalchemy import create_engine, pool
-
-    from safemigrate.core.db import unreachable
-    from safemigrate.core.urls import sync_url
-
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect():
-            pass
-    except DBAPIError as exc:
-        raise unreachable(url, exc) from None
-    except Exception as exc:  # e.g. a missing driver module
-        raise DatabaseUnreachable(
-            f"Could not connect to {mask_url(url)}: {type(exc).__name__}: {redact(str(exc))}",
-            "safemigrate could not open a connection with this URL.",
-            "Check the URL's driver and that the driver package is installed.",
-        ) from None
-    finally:
-        engine.dispose()
-
-
-def autogenerate(project: AlembicProject, url: URL, message: str,
-                 hook: Callable[..., Any]) -> list[Any]:
-    """``alembic revision --autogenerate`` against ``url`` with ``hook`` applied to the result.
-
-    Alembic's programmatic ``command.revision(process_revision_directives=...)``
-    lets the guard act on any env.py, not only on safemigrate's helper.
-    Returns the generated Script objects (empty when there was nothing to write).
-    """
-    from alembic import command
-
-    config = project.make_config()
-    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
-    config.attributes[RECORD_ONLY] = True
-    config.attributes[AUTOGEN_DRIVEN] = True  # the helper's own hook steps aside: `hook` does the work
-    recorder = _Recorder(project, url)
-    generated: list[Any] = []
-
-    def guarded(context: Any, revision: Any, directives: list[Any]) -> None:
-        hook(context, revision, directives)
-        if directives and all(ops.is_empty() for ops in directives[0].upgrade_ops_list):
-            directives[:] = []  # nothing left: write no file
-
-    env_vars = {URL_OVERRIDE_ENV: url.render_as_string(hide_password=False),
-                project.settings.database_url_env: url.render_as_string(hide_password=False)}
-    try:
-        # Alembic announces "Generating <file> ... done" on stdout: keep stdout for our report
-        with _environment(env_vars), _listening(recorder, online=True), in_folder(project.settings.root), \
-                contextlib.redirect_stdout(io.StringIO()):
-            result = command.revision(config, message=message, autogenerate=True,
-                                      process_revision_directives=guarded)
-    except _WrongDatabase as exc:
-        raise _wrong_database(project, exc.actual, url) from None
-    except SafemigrateError:
-        raise
-    except Exception as exc:
-        raise _explain(project, recorder, exc, url, "generate a revision") from None
-    if result is None:
-        return generated
-    generated = result if isinstance(result, list) else [result]
-    return [g for g in generated if g is not None]
+__all__ = ["OFFLINE_URLS", "EnvPy", "async_variant", "same_database"]

@@ -86,10 +86,11 @@ def _sqlite_scratch() -> Iterator[ScratchDatabase]:
     _remove_stale_sqlite(base)
     name = _new_name()
     folder = base / name
-    folder.mkdir()
+    folder.mkdir(mode=0o700)  # a private folder: the throwaway database may hold copied data
     try:
         path = folder / "scratch.db"
-        yield ScratchDatabase(URL.create("sqlite+pysqlite", database=str(path)), name, "sqlite")
+        # the plain form (sqlite:///path): some env.py files accept no other
+        yield ScratchDatabase(URL.create("sqlite", database=str(path)), name, "sqlite")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -1,24 +1,24 @@
-"""A project and the databases it works with: resolved settings, and the throwaway build at head.
+"""A project and the databases it works with: resolved settings, env.py's processes, the build at head.
 
 Every operation below the API (checks, runner, backup, CI) takes a
 :class:`Workspace`; :class:`safemigrate.api.Project` is one, with the
-operations as methods.
+operations as methods. A workspace keeps one env.py process per database
+(:mod:`safemigrate.harness.session`) until it is closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 
 from safemigrate.config.settings import (
+    INI_SOURCE,
     Environment,
     Settings,
     load_settings,
@@ -26,14 +26,15 @@ from safemigrate.config.settings import (
     resolve_environment,
     resolve_scratch_url,
 )
-from safemigrate.core.errors import ConfigError, UsageError
+from safemigrate.core.errors import ConfigError, InternalError, UsageError
 from safemigrate.core.results import Difference, RevisionRun
 from safemigrate.core.urls import backend_of, parse_url, with_driver_of
-from safemigrate.harness.envpy import EnvRun, run_env
+from safemigrate.harness.requests import EnvRunRequest, EnvRunResult, Reads
 from safemigrate.harness.scratch import ScratchDatabase, scratch_database
-from safemigrate.project.models import import_metadata
-from safemigrate.project.scripts import AlembicProject
-from safemigrate.schema import compare as drift
+from safemigrate.harness.session import EnvSession
+from safemigrate.project.history import History
+from safemigrate.project.layout import Layout
+from safemigrate.project.scripts import uses_helper
 
 DIALECTS = {"postgresql", "mysql", "sqlite", "mariadb", "mssql", "oracle"}
 
@@ -45,17 +46,29 @@ class HeadBuild:
     scratch: str  # description of the throwaway database
     backend: str
     runs: list[RevisionRun]  # statements per revision
-    differences: list[Difference]  # the database at head vs. the models
+    differences: list[Difference] | None  # the database at head vs. the models (None: the comparison failed)
     server_version: int | None  # major version of the scratch server
+    comparison_error: str | None = None
+
+    def require_differences(self) -> list[Difference]:
+        """The differences, or a clear error when Alembic's comparison failed on these models."""
+        if self.differences is None:
+            raise InternalError(
+                f"Alembic's comparison of the models with the migrated database failed: {self.comparison_error}",
+                "The migrations ran (review and lint work), but safemigrate could not compare the result with "
+                "the models; this is a limitation of safemigrate or Alembic, not a problem of the project.",
+                "Please report it with the message above; `safemigrate lint` and `review` still work.",
+            )
+        return self.differences
 
 
 class Workspace:
     """A SQLAlchemy + Alembic project configured by ``[tool.safemigrate]``, with its databases resolved."""
 
     def __init__(self, settings: Settings, *, database_url: str | None = None, scratch_url: str | None = None,
-                 environment: str | None = None, dialect: str | None = None):
+                 environment: str | None = None, dialect: str | None = None, verbose: bool = False):
         self.settings = settings
-        self.alembic = AlembicProject(settings)
+        self.layout = Layout(settings)
         self._database_override = database_url
         self._scratch_override = scratch_url
         self._environment_override = environment
@@ -66,7 +79,10 @@ class Workspace:
                 f"Use one of: {', '.join(sorted(DIALECTS))}.",
             )
         self.dialect_override = dialect
+        self.verbose = verbose
         self._head_build: HeadBuild | None = None
+        self._history: History | None = None
+        self._sessions: dict[str, EnvSession] = {}
 
     @classmethod
     def from_pyproject(cls, path: str | Path | None = None, **options: Any) -> Any:
@@ -80,7 +96,7 @@ class Workspace:
 
     @cached_property
     def _database(self) -> tuple[URL | None, str]:
-        raw, source = resolve_database_url(self.settings, self._database_override, self.alembic.ini_url())
+        raw, source = resolve_database_url(self.settings, self._database_override, self.layout.ini_url())
         return (parse_url(raw) if raw else None), source
 
     @property
@@ -94,19 +110,32 @@ class Workspace:
         return self._database[1]
 
     @property
+    def database_named(self) -> URL | None:
+        """The live database when the user named it (flag, variable, key), not an ini's default."""
+        return self.database_url if self.database_source != INI_SOURCE else None
+
+    @property
     def scratch_server(self) -> URL | None:
         raw = resolve_scratch_url(self.settings, self._scratch_override)
         return parse_url(raw) if raw else None
 
     def target_dialect(self) -> str:
-        """The dialect DDL is rendered for: --dialect, the config, the live database, else the scratch's."""
+        """The dialect DDL is rendered for.
+
+        --dialect, the dialect key, the live database named by the user, the scratch server, an ini's
+        usable URL, else SQLite.
+        """
         if self.dialect_override:
             return self.dialect_override
         if self.settings.dialect:
             return self.settings.dialect
+        if self.database_named is not None:
+            return backend_of(self.database_named)
+        if self.scratch_server is not None:
+            return backend_of(self.scratch_server)
         if self.database_url is not None:
             return backend_of(self.database_url)
-        return self.scratch_backend
+        return "sqlite"
 
     @property
     def scratch_backend(self) -> str:
@@ -122,59 +151,89 @@ class Workspace:
             )
         return self.database_url
 
-    def metadata_for(self, options: dict[str, Any]) -> MetaData | list[MetaData]:
-        """The models: ``[tool.safemigrate] metadata`` if set, else env.py's target_metadata."""
-        if self.settings.metadata:
-            return import_metadata(self.settings.metadata, self.settings.root)
-        target = options.get("target_metadata")
-        if target is None:
-            raise ConfigError(
-                "Neither [tool.safemigrate] metadata nor env.py's target_metadata names the models.",
-                "Without the models safemigrate cannot tell whether the migrations match them.",
-                "Set metadata = 'package.module:Base.metadata' in [tool.safemigrate], "
-                "or pass target_metadata to context.configure() in env.py.",
-            )
-        return target  # type: ignore[no-any-return]
+    def helper_sets_timeouts(self) -> bool:
+        """True when env.py is safemigrate's helper, which sets lock_timeout on PostgreSQL."""
+        return uses_helper(self.layout.env_py) and self.settings.lock_timeout not in {"0", ""}
 
-    # -- building a throwaway database ------------------------------------
+    # -- env.py's processes ---------------------------------------------------
+    def session(self, url: URL | None) -> EnvSession:
+        """The env.py process for ``url`` (one per database; None: reading the history only)."""
+        key = url.render_as_string(hide_password=False) if url is not None else ""
+        if key not in self._sessions:
+            self._sessions[key] = EnvSession(self.settings, url, dialect=self.target_dialect(),
+                                             verbose=self.verbose)
+        return self._sessions[key]
+
+    def live(self) -> EnvSession:
+        return self.session(self.require_live())
+
+    def close(self) -> None:
+        """End every env.py process of this workspace."""
+        for session in self._sessions.values():
+            session.close()
+        self._sessions.clear()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the processes end with their pipes
+            pass
+
+    # -- the history ----------------------------------------------------------
+    @property
+    def history(self) -> History:
+        """The migration history, loaded where env.py runs (the revision files import project code)."""
+        if self._history is None:
+            opened = next(iter(self._sessions.values()), None)
+            session = opened or self.session(self.database_named)
+            self._history = self._inventory(session)
+        return self._history
+
+    def _inventory(self, session: EnvSession) -> History:
+        inventory = session.inventory()
+        return History(inventory.revisions, Path(inventory.script_location), self.settings.root)
+
+    def forget_history(self) -> None:
+        """The migration history changed (a revision was generated): reload it, rebuild on next use."""
+        self.close()
+        self._history = None
+        self._head_build = None
+
+    # -- throwaway databases ----------------------------------------------------
     @contextmanager
-    def built(self, target: str = "heads",
-              inspect: Callable[[MigrationContext], Any] | None = None) -> Iterator[tuple[ScratchDatabase, EnvRun]]:
-        """A throwaway database upgraded to ``target`` through the project's env.py."""
-        self.alembic.heads  # noqa: B018 - an empty or broken history fails before any database is made
+    def scratch(self) -> Iterator[tuple[ScratchDatabase, EnvSession]]:
+        """A new throwaway database and the env.py process for it (ended before the database is dropped)."""
         with scratch_database(self.scratch_server) as scratch:
-            url = with_driver_of(scratch.url, self.database_url)
-            run = run_env(self.alembic, url, target=target, inspect=inspect)
-            yield scratch, run
+            url = with_driver_of(scratch.url, self.database_named)
+            session = EnvSession(self.settings, url, dialect=self.target_dialect(), verbose=self.verbose)
+            try:
+                if self._history is None:
+                    self._history = self._inventory(session)
+                yield scratch, session
+            finally:
+                session.close()
+
+    @contextmanager
+    def built(self, target: str = "heads", reads: Reads = Reads(), *,
+              purpose: str = "build the throwaway database") -> Iterator[tuple[ScratchDatabase, EnvSession,
+                                                                             EnvRunResult]]:
+        """A throwaway database upgraded to ``target`` through the project's env.py."""
+        with self.scratch() as (scratch, session):
+            self.history.heads  # noqa: B018 - an empty history fails before any revision runs
+            result = session.run(EnvRunRequest("upgrade", target, reads, purpose=purpose, baseline=True))
+            yield scratch, session, result
 
     def head_build(self) -> HeadBuild:
         """One throwaway upgrade to head, shared by check, review and lint (built once per workspace)."""
         if self._head_build is None:
-            dialect = self.target_dialect()
-            compare = self.comparison(dialect)
-
-            def inspect(context: MigrationContext) -> tuple[list[Difference], int | None]:
-                assert context.connection is not None
-                info = context.connection.dialect.server_version_info
-                return compare(context), (info[0] if info else None)
-
-            with self.built("heads", inspect=inspect) as (scratch, run):
-                differences, version = run.inspected
-                self._head_build = HeadBuild(scratch.describe(), scratch.backend, run.runs, differences, version)
+            reads = Reads(models=self.target_dialect(), server_version=True)
+            with self.built("heads", reads) as (scratch, _, run):
+                self._head_build = HeadBuild(scratch.describe(), scratch.backend, run.runs, run.differences,
+                                             run.server_version, run.comparison_error)
         return self._head_build
-
-    def forget_history(self) -> None:
-        """The migration history changed (a revision was generated): reload it, rebuild on next use."""
-        self.alembic.__dict__.pop("script", None)
-        self.alembic.__dict__.pop("heads", None)
-        self._head_build = None
-
-    def comparison(self, dialect: str) -> Callable[[MigrationContext], list[Difference]]:
-        """An inspect callback: the database behind env.py's context vs. the models, DDL for ``dialect``."""
-        def inspect(context: MigrationContext) -> list[Difference]:
-            metadata = self.metadata_for(context.opts)
-            assert context.connection is not None
-            ctx = drift.comparison_context(context.connection, context.opts,
-                                           compare_server_default=self.settings.compare_server_default)
-            return drift.compare(ctx, metadata, dialect)
-        return inspect

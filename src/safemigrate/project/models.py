@@ -1,4 +1,8 @@
-"""Importing the models' MetaData from an import path like ``shop.models:Base.metadata``."""
+"""Importing the project's own objects from import paths like ``shop.models:Base.metadata``.
+
+Used where env.py runs (the models, the baseline, a setup function, an
+application) and by the start-up guard, inside the application.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from safemigrate.core.errors import MetadataError
+from safemigrate.core.errors import ConfigError, MetadataError
 
 
 def ensure_import_paths(root: Path) -> None:
@@ -21,46 +25,58 @@ def ensure_import_paths(root: Path) -> None:
             sys.path.insert(0, text)
 
 
-def import_metadata(path: str, root: Path) -> MetaData:
-    """Import ``module:attr.path`` and return the MetaData it names.
-
-    A declarative base (anything with a ``.metadata`` MetaData) is accepted too.
-    """
+def import_object(path: str, root: Path, key: str) -> object:
+    """Import ``module:attr.path``; ``key`` names the [tool.safemigrate] key it came from, for messages."""
     ensure_import_paths(root)
     module_name, _, attr_path = path.partition(":")
+    error = MetadataError if key == "metadata" else ConfigError
     try:
         obj: object = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may raise anything
         where = _user_frame(exc, root)
-        raise MetadataError(
-            f"Importing {module_name!r} (from metadata = {path!r}) failed{where}: "
-            f"{type(exc).__name__}: {exc}.",
-            "safemigrate needs the models to know what the schema should be.",
-            "Fix the error above, or point [tool.safemigrate] metadata at the module that defines "
-            "your tables; run from the project folder so its packages can be imported.",
+        raise error(
+            f"Importing {module_name!r} (from {key} = {path!r}) failed{where}: {type(exc).__name__}: {exc}.",
+            "safemigrate imports it to drive the project's migrations.",
+            f"Fix the error above, or point [tool.safemigrate] {key} at the right module; if the module needs "
+            "settings when it is imported (environment variables), set them in [tool.safemigrate.env].",
         ) from exc
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise MetadataError(
-                f"{module_name!r} has no attribute {attr_path!r} (metadata = {path!r}).",
-                "safemigrate needs the models' MetaData to compare with the migrations.",
-                "Name the object that holds your tables, for example 'shop.models:Base.metadata'.",
+            raise error(
+                f"{module_name!r} has no attribute {attr_path!r} ({key} = {path!r}).",
+                "safemigrate imports that object to drive the project's migrations.",
+                f"Name an object the module defines, for example 'package.module:name' in {key}.",
             ) from None
-    candidate = getattr(obj, "metadata", obj) if not isinstance(obj, MetaData) else obj
-    if isinstance(candidate, MetaData):
-        return candidate
-    if isinstance(obj, Sequence) and obj and all(isinstance(m, MetaData) for m in obj):
-        raise MetadataError(
-            f"metadata = {path!r} is a list of MetaData objects.",
-            "safemigrate compares one MetaData per project.",
-            "Point metadata at a single MetaData, or let env.py pass target_metadata.",
-        )
+    return obj
+
+
+def as_metadata(obj: object) -> MetaData | None:
+    """``obj`` as a MetaData: a MetaData, or anything with a ``.metadata`` MetaData (a declarative base)."""
+    candidate = obj if isinstance(obj, MetaData) else getattr(obj, "metadata", None)
+    return candidate if isinstance(candidate, MetaData) else None
+
+
+def import_metadata(path: str | Sequence[str], root: Path) -> MetaData | list[MetaData]:
+    """The MetaData named by ``path`` (or a list of them, for several paths or a list object)."""
+    if not isinstance(path, str):
+        found: list[MetaData] = []
+        for item in path:
+            loaded = import_metadata(item, root)
+            found.extend(loaded if isinstance(loaded, list) else [loaded])
+        return found
+    obj = import_object(path, root, "metadata")
+    metadata = as_metadata(obj)
+    if metadata is not None:
+        return metadata
+    if isinstance(obj, Sequence) and obj and all(as_metadata(m) is not None for m in obj):
+        return [m for m in (as_metadata(o) for o in obj) if m is not None]
     raise MetadataError(
         f"metadata = {path!r} is a {type(obj).__name__}, not a SQLAlchemy MetaData.",
         "safemigrate compares the tables registered on a MetaData with the migrations.",
-        "Point it at the MetaData, for example 'shop.models:Base.metadata' or 'shop.db:metadata'.",
+        "Point it at the MetaData, for example 'shop.models:Base.metadata' or 'shop.db:metadata' "
+        "(a list of paths is accepted when the models live on several MetaData objects).",
     )
 
 

@@ -12,7 +12,7 @@ from safemigrate.state import ledger
 
 def accept_change(ws: Workspace, revision: str, reason: str) -> str:
     """Record in the ledger that an applied revision's file was changed on purpose."""
-    script = ws.alembic.get(revision)
+    script = ws.history.get(revision)
     if script is None:
         raise UsageError(f"There is no revision {revision!r} in this project.",
                          "Only a revision the code has can be accepted.",

@@ -9,17 +9,13 @@ it), then upgrades again to check that the revision can be re-applied.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from alembic.runtime.migration import MigrationContext
+from typing import TYPE_CHECKING
 
 from safemigrate.core.errors import MigrationFailed, UsageError
 from safemigrate.core.results import _Serialisable
 from safemigrate.core.secrets import mask_url
-from safemigrate.core.urls import with_driver_of
-from safemigrate.harness.envpy import run_env
-from safemigrate.harness.scratch import scratch_database
-from safemigrate.schema import compare as drift
+from safemigrate.harness.requests import EnvRunRequest, Reads
+from safemigrate.harness.session import EnvSession
 
 if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
@@ -46,54 +42,46 @@ class DowngradeReport(_Serialisable):
 
 
 def verify_downgrade(project: Workspace, revision_range: str | None = None) -> DowngradeReport:
-    chosen = [s.revision for s in project.alembic.in_range(revision_range or "base:heads")]
-    ordered = [s.revision for s in project.alembic.in_range("base:heads")]
+    chosen = [s.revision for s in project.history.in_range(revision_range or "base:heads")]
+    ordered = [s.revision for s in project.history.in_range("base:heads")]
     wanted = set(chosen)
     results: list[RoundTrip] = []
-    with scratch_database(project.scratch_server) as scratch:
-        url = with_driver_of(scratch.url, project.database_url)
-        dialect = scratch.backend
+    with project.scratch() as (scratch, session):
         for revision in ordered:
-            script = project.alembic.get(revision)
-            if revision not in wanted or script is None or script.is_merge_point:
-                run_env(project.alembic, url, target=revision, purpose=f"upgrade to {revision}")
+            record = project.history.get(revision)
+            if revision not in wanted or record is None or record.is_merge:
+                session.run(_upgrade(revision, f"upgrade to {revision}"))
                 continue
-            results.append(_round_trip(project, url, revision, dialect))
+            results.append(_round_trip(session, revision))
             if not results[-1].ok and results[-1].stage in {"upgrade", "re-upgrade"}:
                 break  # the database is no longer at a known revision: later round trips would be noise
             if results[-1].stage in {"downgrade", "restore"}:
                 # continue from a clean state: rebuild up to this revision on the same database
-                run_env(project.alembic, url, target=revision, purpose=f"upgrade to {revision}")
+                session.run(_upgrade(revision, f"upgrade to {revision}"))
     return DowngradeReport(scratch.describe(), results)
 
 
-def _round_trip(project: Workspace, url: Any, revision: str, dialect: str) -> RoundTrip:
-    def snapshot(ctx: MigrationContext) -> Any:
-        models = project.metadata_for(ctx.opts)
-        return drift.reflect(ctx.connection, models, ctx.opts.get("version_table", "alembic_version"),
-                             ctx.opts.get("version_table_schema"))
+def _upgrade(revision: str, purpose: str) -> EnvRunRequest:
+    return EnvRunRequest("upgrade", revision, baseline=True, purpose=purpose)
 
-    before = run_env(project.alembic, url, inspect=snapshot, mutate=False, purpose="read the schema").inspected
+
+def _round_trip(session: EnvSession, revision: str) -> RoundTrip:
+    before = session.run(EnvRunRequest("read", reads=Reads(reflect=True), purpose="read the schema")).reflected
     try:
-        run_env(project.alembic, url, target=revision, purpose=f"upgrade to {revision}")
+        session.run(_upgrade(revision, f"upgrade to {revision}"))
     except MigrationFailed as exc:
         return RoundTrip(revision, False, "upgrade", exc.what)
-
-    def compare_with_before(ctx: MigrationContext) -> list[str]:
-        opts = {**ctx.opts, "target_metadata": before}
-        context = drift.comparison_context(ctx.connection, opts, compare_server_default=False)
-        return [d.description for d in drift.compare(context, before, dialect, reference="the schema before it")]
-
     try:
-        down = run_env(project.alembic, url, target="-1", downgrade=True, inspect=compare_with_before,
-                       purpose=f"downgrade {revision}")
+        down = session.run(EnvRunRequest("downgrade", "-1", Reads(against=before,
+                                                                 against_label="the schema before it"),
+                                         purpose=f"downgrade {revision}"))
     except MigrationFailed as exc:
         return RoundTrip(revision, False, "downgrade", exc.what)
-    if down.inspected:
+    if down.against:
         return RoundTrip(revision, False, "restore", "the downgrade does not restore the schema from before "
-                         "the revision", list(down.inspected))
+                         "the revision", [d.description for d in down.against])
     try:
-        run_env(project.alembic, url, target=revision, purpose=f"upgrade {revision} again")
+        session.run(_upgrade(revision, f"upgrade {revision} again"))
     except MigrationFailed as exc:
         return RoundTrip(revision, False, "re-upgrade", exc.what)
     return RoundTrip(revision, True, "ok")
@@ -111,5 +99,5 @@ def downgrade(project: Workspace, target: str, *, allow_production: bool = False
             "--allow-production-downgrade (and take a backup first).",
         )
     url = project.require_live()
-    run = run_env(project.alembic, url, target=target, downgrade=True, purpose=f"downgrade to {target}")
+    run = project.session(url).run(EnvRunRequest("downgrade", target, purpose=f"downgrade to {target}"))
     return [r.revision.revision for r in run.runs]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, pool, text
@@ -23,12 +24,13 @@ from sqlalchemy.engine import URL
 
 from safemigrate.checks.live import check_live
 from safemigrate.checks.review import review as review_sql
+from safemigrate.core.db import ensure_reachable
 from safemigrate.core.errors import LockBlocked, MigrationFailed
-from safemigrate.core.results import RevisionRun, _Serialisable
+from safemigrate.core.paths import relative
+from safemigrate.core.results import Difference, RevisionRun, _Serialisable
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, sync_url
-from safemigrate.guard.enforce.autogen import Withheld, make_hook
-from safemigrate.harness.envpy import autogenerate, ensure_reachable, run_env
+from safemigrate.harness.requests import EnvRunRequest, GenerateRequest, GenerateResult, LedgerRows, Reads
 from safemigrate.runner.preflight import Check, preflight
 from safemigrate.schema.compare import revision_message
 from safemigrate.state import ledger
@@ -94,12 +96,12 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
                        on_wait=lambda _: report.notes.append("Waited for another migrator to finish.")):
         heads = _db_heads(project, url)  # read once: nobody else migrates while we hold the lock
         _backfill(project, url, env.name, heads)
-        report.plan = project.alembic.pending(heads)
+        report.plan = project.history.pending(heads)
         if not dry_run:
             report.notes += _drop_our_invalid_indexes(project, url, report.plan)
         if dry_run:
             if report.plan:
-                review = review_sql(project, project.alembic.span(report.plan))
+                review = review_sql(project, project.history.span(report.plan))
                 report.ddl = review.revisions
             if autosync:
                 live = check_live(project)
@@ -141,20 +143,20 @@ def _drop_our_invalid_indexes(project: Workspace, url: URL, plan: list[str]) -> 
 
 
 def _pending(project: Workspace, url: URL) -> list[str]:
-    return project.alembic.pending(_db_heads(project, url))
+    return project.history.pending(_db_heads(project, url))
 
 
 def _db_heads(project: Workspace, url: URL) -> list[str]:
-    run = run_env(project.alembic, url, inspect=lambda ctx: list(ctx.get_current_heads()), mutate=False,
-                  purpose="read the database revision")
-    return run.inspected
+    run = project.session(url).run(EnvRunRequest("read", reads=Reads(heads=True),
+                                                 purpose="read the database revision"))
+    return run.heads or []
 
 
 def _backfill(project: Workspace, url: URL, environment: str, heads: list[str]) -> None:
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
-            ledger.backfill(conn, project.alembic.applied_files(heads), environment)
+            ledger.backfill(conn, project.history.applied_files(heads), environment)
     finally:
         engine.dispose()
 
@@ -176,22 +178,18 @@ def _backup(project: Workspace, environment: str, heads: list[str], plan: list[s
 def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retries: int,
            backoff: float, backup_id: str | None = None) -> list[Applied]:
     done: list[Applied] = []
+    session = project.session(url)
     for revision in plan:
-        script = project.alembic.get(revision)
-        assert script is not None
-        digest = ledger.checksum(script.path)
-
-        def record(run_script: Any, context: Any, duration_ms: float, digest: str = digest) -> None:
-            ledger.record(context.connection, run_script.revision, digest, environment=environment,
-                          duration_ms=int(duration_ms), backup_id=backup_id)
-
+        record = project.history.get(revision)
+        assert record is not None
+        rows = LedgerRows({revision: ledger.checksum(record.path)}, environment, backup_id)
+        request = EnvRunRequest("upgrade", revision, guard=True, ledger=rows, purpose=f"apply revision {revision}")
         for attempt in range(1, retries + 2):
             try:
-                run = run_env(project.alembic, url, target=revision, guard=True, after_body=record,
-                              purpose=f"apply revision {revision}")
+                run = session.run(request)
                 break
             except MigrationFailed as exc:
-                if _sqlstate(exc.original) != _LOCK_NOT_AVAILABLE:
+                if exc.sqlstate != _LOCK_NOT_AVAILABLE:
                     _explain_partial(exc, url, done)
                     raise
                 if attempt > retries:
@@ -199,14 +197,9 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
                 time.sleep(backoff * (2 ** (attempt - 1)))
         runs = [r for r in run.runs if r.revision.revision == revision]
         count = len(runs[0].sent) if runs else 0
-        done.append(Applied(revision, project.alembic.info(script).message, runs[0].duration_ms if runs else 0.0,
+        done.append(Applied(revision, project.history.info(record).message, runs[0].duration_ms if runs else 0.0,
                             count, attempt))
     return done
-
-
-def _sqlstate(exc: BaseException | None) -> str | None:
-    orig = getattr(exc, "orig", exc)
-    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
 
 
 def _explain_partial(exc: MigrationFailed, url: URL, done: list[Applied]) -> None:
@@ -274,23 +267,48 @@ def _autosync(project: Workspace, url: URL, report: MigrateReport, environment: 
     live = check_live(project)
     if not live.versus_models:
         return
-    withheld: list[Withheld] = []
     message = revision_message([d for d in live.versus_models if not d.kind.startswith("remove_")] or live.versus_models)
-    hook = make_hook(None, report=withheld.extend, in_env_py=False)
-    scripts = autogenerate(project.alembic, url, message, hook)
+    generated = project.session(url).generate(GenerateRequest(message))
     report.withheld = [f"{w.finding.message} Generated nothing for it; to do it deliberately add "
                        f"`with allow({w.finding.rule!r}, {w.finding.target!r}, reason='...'):` around "
-                       f"{w.code}" for w in withheld]
-    if not scripts:
+                       f"{w.code}" for w in generated.withheld]
+    if not generated.paths:
         return
     project.forget_history()
-    for script in scripts:
-        report.generated.append(project.alembic.info(script).path or script.path)
+    for path in generated.paths:
+        report.generated.append(relative(path, project.settings.root))
     plan = _pending(project, url)
     applied = _apply(project, url, plan, environment, retries, backoff)
     report.applied += applied
-    generated_ids = {s.revision for s in scripts}
-    review = [r for r in review_sql(project, project.alembic.span(plan)).revisions
-              if r.revision.revision in generated_ids] if plan else []
-    report.ddl = review
+    generated_ids = set(generated.revisions)
+    report.ddl = [r for r in review_sql(project, project.history.span(plan)).revisions
+                  if r.revision.revision in generated_ids] if plan else []
+    _converged(project, url, report, live.versus_models, generated)
 
+
+def _converged(project: Workspace, url: URL, report: MigrateReport, before: list[Difference],
+               generated: GenerateResult) -> None:
+    """A generated revision that changed nothing the comparison sees is taken back, and the run stops.
+
+    Without this, a difference autogenerate cannot express (a default the database spells its own way)
+    would get a new, pointless revision on every run.
+    """
+    after = {d.description for d in check_live(project).versus_models}
+    unchanged = [d for d in before if d.description in after]
+    if not unchanged or len(unchanged) < len(before):
+        return
+    previous = project.history.span(list(generated.revisions)).split(":", 1)[0]
+    project.session(url).run(EnvRunRequest("downgrade", previous, purpose="take back the generated revision"))
+    for path in generated.paths:
+        Path(path).unlink(missing_ok=True)
+    project.forget_history()
+    report.applied = [a for a in report.applied if a.revision not in set(generated.revisions)]
+    report.generated = []
+    report.ddl = []
+    report.notes.append(
+        "The revision autogenerate wrote did not change what the comparison reports, so safemigrate took it "
+        "back (downgraded and deleted it) instead of writing a new one on every run: "
+        + "; ".join(d.description for d in unchanged)
+        + ". Alembic cannot express this difference; make the models and the database agree by hand "
+        "(or turn off compare_server_default if it is a default spelled differently)."
+    )

@@ -13,10 +13,10 @@ from safemigrate.checks.check import check as check_models
 from safemigrate.checks.lint import lint as lint_revisions
 from safemigrate.checks.live import check_live
 from safemigrate.checks.review import review as review_sql
+from safemigrate.core.db import ensure_reachable
 from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.urls import backend_of, sync_url
 from safemigrate.guard.model import Category, Severity
-from safemigrate.harness.envpy import ensure_reachable
 from safemigrate.state import ledger
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def _backup_policy(project: Workspace, environment: str) -> Check:
 
 
 def _single_head(project: Workspace) -> Check:
-    heads = project.alembic.heads
+    heads = project.history.heads
     if len(heads) == 1:
         return Check("single head", True, f"head {heads[0]}")
     return Check("single head", False, f"{len(heads)} heads: {', '.join(heads)}",
@@ -96,7 +96,7 @@ def _unchanged(project: Workspace, url: URL, heads: list[str]) -> Check:
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            changed = ledger.changed(conn, project.alembic.applied_files(heads))
+            changed = ledger.changed(conn, project.history.applied_files(heads))
     finally:
         engine.dispose()
     if not changed:
@@ -149,7 +149,7 @@ def indexes_created_by(project: Workspace, pending: list[str]) -> set[str]:
     if not pending:
         return set()
     names: set[str] = set()
-    for run in review_sql(project, project.alembic.span(pending)).revisions:
+    for run in review_sql(project, project.history.span(pending)).revisions:
         for statement in run.statements:
             for parsed in parse(statement.sql, "postgresql"):
                 if isinstance(parsed, PgStatement) and isinstance(parsed.node, ast.IndexStmt) and parsed.node.idxname:
@@ -193,7 +193,7 @@ def _guard(project: Workspace, pending: list[str] | None) -> Check:
                      "Fix the database checks above.")
     if not pending:
         return Check(name, True, "nothing pending")
-    lint = lint_revisions(project, project.alembic.span(pending))
+    lint = lint_revisions(project, project.history.span(pending))
     blocking = [f for f in lint.findings if f.category is Category.DESTRUCTIVE and f.severity is Severity.ERROR
                 and f.signed_off is None]
     if not blocking:

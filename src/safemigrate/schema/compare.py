@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from alembic.autogenerate import produce_migrations, render_python_code
@@ -24,6 +24,8 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from safemigrate.core.results import Difference
+from safemigrate.schema.defaults import settle
+from safemigrate.state.ledger import TABLE as LEDGER_TABLE
 
 # Options of context.configure() that only matter for running migrations.
 _RUN_ONLY_OPTIONS = {
@@ -34,46 +36,25 @@ _RUN_ONLY_OPTIONS = {
 
 
 def comparison_context(connection: Connection, options: dict[str, Any], **overrides: Any) -> MigrationContext:
-    """A MigrationContext on ``connection`` with env.py's comparison options."""
+    """A MigrationContext on ``connection`` with env.py's comparison options.
+
+    ``compare_server_default=True`` is passed as True, never as a function: Alembic's path for a
+    function fails on ``Computed`` columns. Defaults that only differ in spelling are settled
+    afterwards (:mod:`safemigrate.schema.defaults`).
+    """
     opts = {k: v for k, v in options.items() if k not in _RUN_ONLY_OPTIONS}
     opts["include_name"] = without_ledger(opts.get("include_name"))
     for key, value in overrides.items():
         if key == "compare_server_default" and callable(opts.get(key)):
             continue  # the project's own comparison function wins
-        opts[key] = same_default if key == "compare_server_default" and value is True else value
+        opts[key] = value
     return MigrationContext.configure(connection=connection, opts=opts)
-
-
-def same_default(context: Any, inspected_column: Any, metadata_column: Any, inspected_default: str | None,
-                 metadata_default: Any, rendered_metadata_default: str | None) -> bool | None:
-    """``compare_server_default`` that settles trivially equal defaults and defers the rest to Alembic.
-
-    Databases echo a default back wrapped in parentheses or with quotes (SQLite reflects ``''`` as
-    ``('')``, ``0`` as ``(0)``); Alembic would report those as differences. Returning None lets
-    Alembic's own comparison decide every other case.
-    """
-    if inspected_default is None or rendered_metadata_default is None:
-        return None
-    if _bare(inspected_default) == _bare(rendered_metadata_default):
-        return False
-    return None
-
-
-def _bare(text: str) -> str:
-    text = text.strip()
-    while len(text) >= 2 and text[0] == "(" and text[-1] == ")":
-        text = text[1:-1].strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        text = text[1:-1]
-    return text
 
 
 def without_ledger(user_filter: Any) -> Any:
     """include_name that hides safemigrate's own ledger table, then asks the project's filter."""
-    from safemigrate.state.ledger import TABLE
-
     def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-        if type_ == "table" and name == TABLE:
+        if type_ == "table" and name == LEDGER_TABLE:
             return False
         return user_filter(name, type_, parent_names) if user_filter is not None else True
 
@@ -87,6 +68,7 @@ def compare(context: MigrationContext, metadata: MetaData | Iterable[MetaData],
     ``reference`` names what ``metadata`` stands for in the descriptions.
     """
     script = produce_migrations(context, metadata)  # type: ignore[arg-type]
+    settle(script.upgrade_ops, context.dialect)
     differences = [to_difference(t, op, dialect, reference) for t, op in _leaf_ops(script.upgrade_ops)]
     # Alembic's create_table/add_column also emit the indexes of index=True
     # columns, which autogenerate lists again as create_index: show each once.
@@ -215,16 +197,24 @@ def _default_text(default: Any) -> str:
 
 
 def reflect(connection: Connection, metadata: MetaData | Iterable[MetaData],
-            version_table: str = "alembic_version", version_schema: str | None = None) -> MetaData:
-    """The schema of the database behind ``connection`` as a MetaData."""
+            version_table: str = "alembic_version", version_schema: str | None = None, *,
+            include_name: Callable[[str | None, str, Any], bool] | None = None) -> MetaData:
+    """The schema of the database behind ``connection`` as a MetaData.
+
+    ``include_name`` is env.py's filter: a table it excludes is left out here
+    too, as Alembic leaves it out of every comparison.
+    """
     models = [metadata] if isinstance(metadata, MetaData) else list(metadata)
     schemas = {None} | {t.schema for md in models for t in md.tables.values()}
     reflected = MetaData()
     for schema in sorted(schemas, key=lambda s: s or ""):
-        reflected.reflect(connection, schema=schema)
-    from safemigrate.state.ledger import TABLE
-
-    for name in (version_table, TABLE):
+        if include_name is None:
+            reflected.reflect(connection, schema=schema)
+        else:
+            def only(name: str, _: MetaData, schema: str | None = schema) -> bool:
+                return bool(include_name(name, "table", {"schema_name": schema}))
+            reflected.reflect(connection, schema=schema, only=only)
+    for name in (version_table, LEDGER_TABLE):
         key = f"{version_schema}.{name}" if version_schema else name
         if key in reflected.tables:
             reflected.remove(reflected.tables[key])

@@ -171,7 +171,7 @@ def _database_heads(conn: Connection, table: str, schema: str | None) -> list[st
 # -- refusals -------------------------------------------------------------------------------
 def _refuse_revision(target: _Target, db_heads: list[str] | None, where: str, table: str) -> None:
     """Raise the reason the revision is not current, asking Alembic's graph (imports the revisions)."""
-    alembic = target.alembic
+    alembic = target.alembic.history
     heads = sorted(alembic.heads)
     remember_heads(target, heads)
     context = {"database_heads": db_heads or [], "code_heads": heads}

@@ -48,8 +48,7 @@ class _Target:
 
     @cached_property
     def alembic(self) -> AlembicProject:
-        if self._project is not None:
-            return self._project.alembic
+        # the application's own process: importing its revision files here is expected
         from safemigrate.project.scripts import AlembicProject
 
         return AlembicProject(self.settings)
@@ -89,10 +88,16 @@ def _plain_layout(settings: Settings) -> tuple[list[Path], bool, bool] | None:
     Only the plain cases (Alembic's own reading is ~70 ms of imports); anything
     else returns None and Alembic's Config answers.
     """
-    script = settings.script_path
+    location = settings.script_location or "migrations"
+    if ":" in location:
+        return None  # a package resource: Alembic resolves it
+    script = (settings.root / location).resolve()
     if not (script / "env.py").is_file():
         return None  # AlembicProject knows where else to look
-    ini = settings.ini_path
+    default_ini = settings.root / "alembic.ini"
+    ini = settings.alembic_ini_path or (default_ini if default_ini.is_file() else None)
+    if settings.version_locations is not None:
+        return None  # per-dialect folders: the layout decides
     if ini is not None:
         parser = configparser.ConfigParser(defaults={"here": ini.parent.absolute().as_posix()})
         try:
@@ -121,15 +126,7 @@ def _plain_layout(settings: Settings) -> tuple[list[Path], bool, bool] | None:
 
 def _alembic_layout(alembic: AlembicProject) -> tuple[list[Path], bool, bool]:
     config = alembic.make_config()
-    root = alembic.settings.root
-    locations = config.get_version_locations_list()
-    if not locations:
-        folders = [alembic.script_location / "versions"]
-    else:
-        from alembic.util import coerce_resource_to_filename
-
-        folders = [coerce_resource_to_filename(loc) if ":" in loc and not os.path.isabs(loc) else root / loc
-                   for loc in locations]
+    folders = alembic.layout.revision_folders(alembic.dialect)
     return ([f.absolute() for f in folders], config.get_alembic_boolean_option("recursive_version_locations"),
             config.get_alembic_boolean_option("sourceless"))
 

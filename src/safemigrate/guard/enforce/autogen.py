@@ -21,6 +21,7 @@ from alembic.operations import ops as alembic_ops
 from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Category, Context, Finding, Severity
 from safemigrate.schema.compare import render_sql
+from safemigrate.schema.defaults import settle
 
 ALLOW_ENV = "SAFEMIGRATE_ALLOW_DESTRUCTIVE"
 
@@ -113,7 +114,8 @@ def make_hook(user_hook: Callable[..., Any] | None,
         withheld: list[Withheld] = []
         script = directives[0]
         for upgrade_ops, downgrade_ops in zip(script.upgrade_ops_list, script.downgrade_ops_list):
-            ledger_ops = _drop_ledger_ops(upgrade_ops)
+            settled = settle(upgrade_ops, context.dialect)  # defaults that differ only in spelling: no change
+            ledger_ops = _drop_ledger_ops(upgrade_ops) or settled
             removed = withhold_destructive(upgrade_ops, dialect)
             if removed or ledger_ops:
                 downgrade_ops.ops = upgrade_ops.reverse().ops

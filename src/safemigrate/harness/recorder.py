@@ -1,0 +1,186 @@
+"""Recording what each revision sends while env.py runs, and refusing any other database.
+
+The work function passed to Alembic yields the migration steps one at a time,
+each wrapped in a :class:`RecordedStep`, so every statement seen by the
+SQLAlchemy ``before_cursor_execute`` listener belongs to the step being run.
+Alembic's own version-table bookkeeping is told apart from a revision's
+statements. Any connection to a database other than the one safemigrate
+named is refused in ``do_connect``, before the driver connects.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import URL
+
+from safemigrate.core.results import RevisionRun, Statement
+from safemigrate.core.secrets import mask_url, redact
+from safemigrate.core.urls import backend_of
+from safemigrate.guard import signoff
+from safemigrate.project.history import History
+
+_MAX_PARAMS_REPR = 300
+
+
+class WrongDatabase(Exception):
+    """env.py opened a database other than the one safemigrate named (raised before the driver connects)."""
+
+    def __init__(self, actual: str, backend: str | None = None):
+        super().__init__(actual)
+        self.actual = actual
+        self.backend = backend  # set when env.py opened another kind of database
+
+
+@dataclass
+class Recorder:
+    history: History
+    expected: URL
+    runs: list[RevisionRun] = field(default_factory=list)
+    current: Any = None  # the Script being run
+    started: float = 0.0
+    in_body: bool = False
+    statements: list[Statement] = field(default_factory=list)
+    failure: BaseException | None = None  # what the current revision raised (env.py may swallow it)
+
+    def begin(self, script: Any) -> None:
+        self.finish()
+        self.current, self.started, self.in_body, self.statements = script, time.perf_counter(), True, []
+
+    def end_body(self) -> None:
+        self.in_body = False
+
+    def finish(self) -> None:
+        if self.current is not None:
+            info = self.history.info(self.current.revision)
+            elapsed = (time.perf_counter() - self.started) * 1000
+            self.runs.append(RevisionRun(info, self.statements, round(elapsed, 3)))
+            self.current = None
+
+    def on_operation(self, operation: Any, sql: str) -> None:
+        self.add(sql, operation=True)
+
+    def add(self, sql: str, parameters: Any = None, *, in_transaction: bool | None = None,
+            bookkeeping: bool = False, operation: bool = False) -> None:
+        if self.current is None:
+            return
+        params = None
+        if parameters:
+            params = redact(repr(parameters))
+            if len(params) > _MAX_PARAMS_REPR:
+                params = params[:_MAX_PARAMS_REPR] + "..."
+        frame = signoff.migration_frame(sys._getframe(1))
+        line = frame.f_lineno if frame is not None else None
+        self.statements.append(Statement(sql.strip(), params, bookkeeping=bookkeeping or not self.in_body,
+                                         line=line, in_transaction=in_transaction,
+                                         signoffs=list(signoff.active()), operation=operation))
+
+    # SQLAlchemy event listeners ------------------------------------------
+    def on_do_connect(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        """Before the DBAPI connects: refuse a database other than the expected one."""
+        wanted_backend = backend_of(self.expected)
+        actual_backend = "mysql" if dialect.name == "mariadb" else dialect.name
+        if actual_backend != wanted_backend:
+            raise WrongDatabase(f"a {actual_backend} database", backend=actual_backend)
+        expected = self.expected.set(drivername=f"{dialect.name}+{dialect.driver}")
+        want_args, want_params = dialect.create_connect_args(expected)
+        if dialect.name == "sqlite":
+            have, want = (list(cargs) or [""])[0], (list(want_args) or [""])[0]
+            if have != want and os.path.realpath(str(have)) != os.path.realpath(str(want)):
+                raise WrongDatabase(f"sqlite:///{have}")
+            return
+        keys = ("host", "port", "dbname", "database", "db", "unix_socket")
+        have_params = {k: str(cparams.get(k)) for k in keys if k in cparams or k in want_params}
+        wanted = {k: str(want_params.get(k)) for k in keys if k in cparams or k in want_params}
+        if have_params != wanted:
+            where = "/".join(str(cparams.get(k)) for k in keys if cparams.get(k) is not None)
+            raise WrongDatabase(f"{dialect.name} database {where}")
+
+    def on_connect(self, conn: Any) -> None:
+        if not same_database(conn.engine.url, self.expected):
+            raise WrongDatabase(mask_url(conn.engine.url))
+
+    def on_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        if not same_database(conn.engine.url, self.expected):
+            raise WrongDatabase(mask_url(conn.engine.url))
+        autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        self.add(statement, parameters, in_transaction=not autocommit)
+
+
+class RecordedStep:
+    """A migration step whose ``migration_fn`` tells the recorder when it runs."""
+
+    def __init__(self, step: Any, recorder: Recorder,
+                 after_body: Callable[[Any, MigrationContext, float], None] | None = None):
+        self._step = step
+        self._recorder = recorder
+        self._after_body = after_body
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._step, name)
+
+    def __str__(self) -> str:
+        return str(self._step)
+
+    @property
+    def migration_fn(self) -> Callable[..., Any]:
+        body = self._step.migration_fn
+        script = self._step.revision
+
+        def run(**kw: Any) -> Any:
+            from alembic import context as alembic_context
+
+            self._recorder.begin(script)
+            started = time.perf_counter()
+            try:
+                result = body(**kw)
+            except BaseException as exc:
+                self._recorder.failure = exc
+                raise
+            finally:
+                self._recorder.end_body()
+            if self._after_body is not None:
+                # still inside the revision's transaction, before its version bump
+                self._after_body(script, alembic_context.get_context(), (time.perf_counter() - started) * 1000)
+            return result
+
+        return run
+
+
+class OfflineBuffer:
+    """Receives the SQL Alembic writes in offline (--sql) mode, one statement per write."""
+
+    def __init__(self, recorder: Recorder):
+        self.recorder = recorder
+
+    def write(self, text: str) -> None:
+        chunk = text.strip()
+        if not chunk or chunk.startswith("-- Running "):
+            return
+        if chunk.endswith(";"):
+            chunk = chunk[:-1].rstrip()
+        # transaction markers are kept (as bookkeeping) so that linting knows
+        # which statements run inside a transaction
+        self.recorder.add(chunk, bookkeeping=chunk.upper() in {"BEGIN", "COMMIT"})
+
+    def flush(self) -> None:
+        pass
+
+
+def same_database(actual: URL, expected: URL) -> bool:
+    if backend_of(actual) != backend_of(expected):
+        return False
+    if backend_of(expected) == "sqlite":
+        a, e = actual.database or "", expected.database or ""
+        return a == e or (bool(a) and bool(e) and os.path.realpath(a) == os.path.realpath(e))
+    return (
+        (actual.host or "localhost") == (expected.host or "localhost")
+        and (actual.port or 0) == (expected.port or 0)
+        and actual.database == expected.database
+    )
