@@ -10,7 +10,7 @@ from safemigrate.harness.workspace import Workspace
 
 def head_problems(ws: Workspace) -> list[Problem]:
     heads = ws.history.heads
-    if len(heads) < 2:
+    if len(heads) < 2 or ws.history.labelled_branches():
         return []
     return [Problem(
         "multiple_heads",

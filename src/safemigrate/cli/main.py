@@ -42,12 +42,15 @@ def main() -> None:
 @click.option("--github", is_flag=True,
               help="Also write the GitHub Actions workflows (.github/workflows/pr-migration-check.yml and "
                    "migration-autofix.yml).")
+@click.option("--package", default=None, metavar="NAME",
+              help="Adopt the Alembic environment an (installed) package ships, e.g. --package mlflow.")
 def init(project_path: Path, metadata: str | None, script_location: str | None, database_url_env: str,
-         environment_env: str, fmt: str, github: bool) -> None:
+         environment_env: str, fmt: str, github: bool, package: str | None) -> None:
     """Adopt an existing Alembic setup, or scaffold one, and write [tool.safemigrate]."""
     def action() -> bool:
         report = init_project(project_path, metadata=metadata, script_location=script_location,
-                              database_url_env=database_url_env, environment_env=environment_env, github=github)
+                              database_url_env=database_url_env, environment_env=environment_env, github=github,
+                              package=package)
         _emit(report, fmt, txt.init, md.init)
         return True
     _run(fmt, action)

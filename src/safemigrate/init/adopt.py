@@ -6,47 +6,21 @@ from importlib import resources
 from pathlib import Path
 
 import tomlkit
-from alembic.config import Config
 
 from safemigrate.config.settings import PYPROJECT, load_settings
 from safemigrate.core.errors import ConfigError
 from safemigrate.core.paths import relative
 from safemigrate.core.results import InitReport
+from safemigrate.init.discover import find_existing, find_in_package, metadata_of_env_py
 from safemigrate.project.models import import_metadata
 from safemigrate.project.scripts import uses_helper
 
 SNIPPET = "from safemigrate.env import run_migrations\n\nrun_migrations()"
-_CANDIDATE_FOLDERS = ("migrations", "alembic", "db/migrations", "migration")
-
-
-def find_existing(root: Path) -> Path | None:
-    """The folder holding an existing env.py, from alembic.ini, [tool.alembic] or a usual name."""
-    ini = root / "alembic.ini"
-    if ini.is_file():
-        location = Config(str(ini)).get_main_option("script_location")
-        if location:
-            path = Path(location.replace("%(here)s", str(root)))
-            path = path if path.is_absolute() else root / path
-            if (path / "env.py").is_file():
-                return path.resolve()
-    pyproject = root / PYPROJECT
-    if pyproject.is_file():
-        data = tomlkit.parse(pyproject.read_text())
-        location = data.get("tool", {}).get("alembic", {}).get("script_location")
-        if location:
-            path = Path(str(location).replace("%(here)s", str(root)))
-            path = path if path.is_absolute() else root / path
-            if (path / "env.py").is_file():
-                return path.resolve()
-    for name in _CANDIDATE_FOLDERS:
-        if (root / name / "env.py").is_file():
-            return (root / name).resolve()
-    return None
 
 
 def init_project(root: Path | str, *, metadata: str | None = None, script_location: str | None = None,
                  database_url_env: str = "DATABASE_URL", environment_env: str = "APP_ENV",
-                 github: bool = False) -> InitReport:
+                 github: bool = False, package: str | None = None) -> InitReport:
     """Adopt or scaffold the Alembic setup in ``root`` and write ``[tool.safemigrate]``.
 
     ``github`` also writes the GitHub Actions workflows (pull-request check and
@@ -69,22 +43,32 @@ def init_project(root: Path | str, *, metadata: str | None = None, script_locati
                               "Write it as 'package.module:Base.metadata'.")
         import_metadata(metadata, root)  # fails with a clear message before anything is written
 
-    existing = find_existing(root)
     written: list[str] = []
     notes: list[str] = []
+    named: str | None = None
+    if package:
+        found = find_in_package(package, root)
+        existing: Path | None = found.location
+        named = found.script_location
+    elif script_location and (root / script_location / "env.py").is_file():
+        existing = (root / script_location).resolve()
+    else:
+        existing = find_existing(root) if not script_location else None
     if existing is not None:
         location = existing
         snippet = None if uses_helper(location / "env.py") else SNIPPET
+        if not metadata:
+            metadata = _models_of(location / "env.py", root, notes)
     else:
         location = root / (script_location or "migrations")
         if location.exists() and any(location.iterdir()):
-            raise ConfigError(f"{location} exists and is not empty, but holds no env.py.",
+            raise ConfigError(f"{location} exists and is not empty, and holds no env.py.",
                               "init will not write into a folder it does not understand.",
                               "Pass --script-location with a new folder name, or empty that folder.")
         snippet = None
-    rel_location = relative(location, root)
+    rel_location = named or relative(location, root)
 
-    settings: dict[str, str] = {}
+    settings: dict[str, str | list[str]] = {}
     if metadata:
         settings["metadata"] = metadata
     settings.update(script_location=rel_location, database_url_env=database_url_env,
@@ -132,6 +116,21 @@ def init_project(root: Path | str, *, metadata: str | None = None, script_locati
                              "(delete it and rerun `safemigrate init --github` to get the current version).")
     return InitReport(root=str(root), adopted=existing is not None, script_location=rel_location,
                       written=written, snippet=snippet, settings=settings, notes=notes)
+
+
+def _models_of(env_py: Path, root: Path, notes: list[str]) -> str | list[str] | None:
+    """env.py's target_metadata as an import path, when it imports cleanly; None otherwise."""
+    found = metadata_of_env_py(env_py)
+    if found is None:
+        return None
+    try:
+        import_metadata(found, root)
+    except ConfigError as exc:
+        notes.append(f"env.py's target_metadata ({found}) could not be imported here ({exc.what}); metadata was "
+                     "left unset, and safemigrate will use env.py's target_metadata when it runs env.py.")
+        return None
+    notes.append(f"metadata = {found!r} was read from env.py's target_metadata.")
+    return found
 
 
 def _read(pyproject: Path) -> tomlkit.TOMLDocument:

@@ -74,6 +74,38 @@ class History:
             )
         return heads
 
+    def labelled_branches(self) -> bool:
+        """Whether several heads are a deliberate layout rather than a fork nobody merged.
+
+        Heads are deliberate when they grow from different bases (a plugin's own history, Alembic's
+        multiple bases) or end branches with names of their own (``branch_labels``: expand/contract
+        branches). Heads that share an ancestor and that no label tells apart are a fork.
+        """
+        heads = self.heads
+        if len(heads) < 2:
+            return True
+        lines = {h: self._ancestors(h) for h in heads}
+        labels = {h: set(self.revision_map.get_revision(h).branch_labels or ()) for h in heads}
+        for i, a in enumerate(heads):
+            for b in heads[i + 1:]:
+                if not (lines[a] & lines[b]):
+                    continue  # separate histories
+                if labels[a] and labels[b] and not (labels[a] & labels[b]):
+                    continue  # named branches off a common root
+                return False
+        return True
+
+    def _ancestors(self, revision: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [revision]
+        while stack:
+            current = stack.pop()
+            if current in seen or current not in self.records:
+                continue
+            seen.add(current)
+            stack.extend(self.records[current].down_revision)
+        return seen
+
     def get(self, revision: str) -> RevisionRecord | None:
         """The record of ``revision`` (a full id, a unique prefix, or ``head``), or None."""
         if revision in self.records:

@@ -29,6 +29,7 @@ from alembic.config import Config
 
 from safemigrate.config.settings import Settings, read_pyproject
 from safemigrate.core.errors import ConfigError
+from safemigrate.project.models import ensure_import_paths
 
 #: Folders `safemigrate init` and discovery look in when nothing names env.py's folder.
 CANDIDATE_FOLDERS = ("migrations", "alembic", "db/migrations", "migration")
@@ -79,6 +80,7 @@ class Layout:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        ensure_import_paths(settings.root)  # 'package:folder' locations of the project's own packages
 
     # -- env.py's folder ------------------------------------------------
     @cached_property
@@ -131,7 +133,9 @@ class Layout:
             return explicit
         location = self.script_location
         root = self.settings.root.resolve()
-        folders = [location, *location.parents]
+        inside = root in location.parents or location == root
+        # beside env.py's folder and up to the project root (an installed package: up to three levels)
+        folders = [location, *location.parents][: None if inside else 4]
         for folder in folders:
             candidate = folder / "alembic.ini"
             if candidate.is_file() and _ini_location(candidate) == location:

@@ -87,6 +87,8 @@ def _single_head(project: Workspace) -> Check:
     heads = project.history.heads
     if len(heads) == 1:
         return Check("single head", True, f"head {heads[0]}")
+    if project.history.labelled_branches():
+        return Check("single head", True, f"{len(heads)} named branches: {', '.join(heads)}")
     return Check("single head", False, f"{len(heads)} heads: {', '.join(heads)}",
                  "Merge them: `alembic merge -m \"merge heads\" heads`, review, deploy again.")
 

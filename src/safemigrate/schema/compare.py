@@ -11,19 +11,18 @@ Alembic code that would go into a revision.
 from __future__ import annotations
 
 import dataclasses
-import io
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from alembic.autogenerate import produce_migrations, render_python_code
-from alembic.operations import Operations
 from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from safemigrate.core.results import Difference
+from safemigrate.schema.ddl import needs_rebuild, render_rebuild, render_sql
 from safemigrate.schema.defaults import settle
 from safemigrate.state.ledger import TABLE as LEDGER_TABLE
 
@@ -65,20 +64,45 @@ def compare(context: MigrationContext, metadata: MetaData | Iterable[MetaData],
             dialect: str, reference: str = "the models") -> list[Difference]:
     """What would make the database behind ``context`` match ``metadata``.
 
-    ``reference`` names what ``metadata`` stands for in the descriptions.
+    ``reference`` names what ``metadata`` stands for in the descriptions. The DDL
+    of each difference is rendered for ``dialect`` and runs there: on SQLite, a
+    change ALTER TABLE cannot make is rendered as the table rebuild Alembic's
+    batch mode performs, one rebuild per table.
     """
     script = produce_migrations(context, metadata)  # type: ignore[arg-type]
     settle(script.upgrade_ops, context.dialect)
-    differences = [to_difference(t, op, dialect, reference) for t, op in _leaf_ops(script.upgrade_ops)]
+    version = _server_major(context) if dialect == backend_name(context) else None
+    differences: list[Difference] = []
+    rebuilt: set[str] = set()
+    for table_ops, op in _leaf_ops(script.upgrade_ops):
+        batch = dialect == "sqlite" and table_ops is not None and needs_rebuild(op)
+        difference = to_difference(table_ops, op, dialect, reference, batch=batch, server_version=version)
+        if batch and table_ops is not None:
+            key = f"{table_ops.schema}.{table_ops.table_name}"
+            siblings = [o for o in table_ops.ops if needs_rebuild(o)]
+            sql = ([f"-- included in the rebuild of {table_ops.table_name} above"] if key in rebuilt
+                   else render_rebuild(context, table_ops.table_name, table_ops.schema, siblings))
+            rebuilt.add(key)
+            difference = dataclasses.replace(difference, sql=sql)
+        differences.append(difference)
     # Alembic's create_table/add_column also emit the indexes of index=True
     # columns, which autogenerate lists again as create_index: show each once.
     seen: set[str] = set()
     unique: list[Difference] = []
     for diff in differences:
-        sql = [s for s in diff.sql if s not in seen]
+        sql = [s for s in diff.sql if s not in seen or s.startswith("--")]
         seen.update(sql)
         unique.append(dataclasses.replace(diff, sql=sql) if sql != diff.sql else diff)
     return unique
+
+
+def backend_name(context: MigrationContext) -> str:
+    return "mysql" if context.dialect.name == "mariadb" else context.dialect.name
+
+
+def _server_major(context: MigrationContext) -> int | None:
+    info = getattr(context.dialect, "server_version_info", None)
+    return info[0] if info else None
 
 
 def _leaf_ops(container: Any) -> Iterator[tuple[alembic_ops.ModifyTableOps | None, Any]]:
@@ -91,31 +115,14 @@ def _leaf_ops(container: Any) -> Iterator[tuple[alembic_ops.ModifyTableOps | Non
 
 
 def to_difference(table_ops: alembic_ops.ModifyTableOps | None, op: Any, dialect: str,
-                  reference: str = "the models") -> Difference:
+                  reference: str = "the models", *, batch: bool = False,
+                  server_version: int | None = None) -> Difference:
     kind, table, obj, description = describe(op, reference)
     wrapped = alembic_ops.ModifyTableOps(table_ops.table_name, [op], schema=table_ops.schema) if table_ops else op
-    code = render_python_code(alembic_ops.UpgradeOps(ops=[wrapped]))
+    code = render_python_code(alembic_ops.UpgradeOps(ops=[wrapped]), render_as_batch=batch)
     code_lines = [line for line in code.splitlines() if line.strip() and not line.strip().startswith("# ###")]
-    return Difference(kind, table, obj, description, render_sql(op, dialect),
+    return Difference(kind, table, obj, description, render_sql(op, dialect, server_version=server_version),
                       textwrap.dedent("\n".join(code_lines)))
-
-
-def render_sql(op: Any, dialect: str) -> list[str]:
-    """The statements ``op`` emits on ``dialect``, rendered offline."""
-    buffer = io.StringIO()
-    context = MigrationContext.configure(
-        dialect_name=dialect, opts={"as_sql": True, "output_buffer": buffer, "literal_binds": True}
-    )
-    try:
-        Operations(context).invoke(op)
-    except NotImplementedError as exc:
-        return [f"-- {dialect} cannot do this with ALTER TABLE ({exc}); "
-                "use op.batch_alter_table(), which rebuilds the table"]
-    except Exception as exc:  # rendering is best effort; the code is still shown
-        return [f"-- could not render for {dialect}: {type(exc).__name__}: {exc}"]
-    # Alembic ends every statement with ";" and a blank line; keep the bare statements.
-    return [chunk.strip()[:-1].rstrip() if chunk.strip().endswith(";") else chunk.strip()
-            for chunk in buffer.getvalue().split("\n\n") if chunk.strip()]
 
 
 def _name(table: Any) -> str:

@@ -20,7 +20,7 @@ from alembic.operations import ops as alembic_ops
 
 from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Category, Context, Finding, Severity
-from safemigrate.schema.compare import render_sql
+from safemigrate.schema.ddl import render_sql
 from safemigrate.schema.defaults import settle
 
 ALLOW_ENV = "SAFEMIGRATE_ALLOW_DESTRUCTIVE"

@@ -33,7 +33,7 @@ from typing import Any
 from alembic.operations import Operations, ops
 from alembic.operations.batch import BatchOperationsImpl
 
-from safemigrate.schema.compare import render_sql
+from safemigrate.schema.ddl import render_sql
 
 #: Called with (the operation, its SQL as PostgreSQL would receive it) for destructive batch operations.
 Observer = Callable[[Any, str], None]

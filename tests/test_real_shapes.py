@@ -1,0 +1,249 @@
+"""Shapes real projects ship (tests/projects/*, one per shape): each is driven with at most a documented key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, pool
+
+from safemigrate import Project
+from safemigrate.core.errors import EnvPyError, MigrationFailed
+
+from conftest import run_safemigrate
+
+IN_SYNC_EVERYWHERE = ["ini_in_package", "no_ini", "create_all_baseline", "baseline_callable", "connection_attribute",
+                      "import_time_settings", "app_factory", "versions_subfolders", "version_locations",
+                      "noisy_logging", "data_migration_scalar"]
+
+
+@pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["sqlite_plain_url", "async_own_loop"])
+def test_real_shapes_are_in_sync_on_sqlite(project_factory, name):
+    report = Project.from_pyproject(project_factory(name)).check()
+    assert report.ok, ([d.description for d in report.differences], [p.message for p in report.problems])
+    assert report.revisions_applied >= 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["db_parts_env", "computed_columns", "async_own_loop"])
+def test_real_shapes_are_in_sync_on_postgres(project_factory, pg_server, name):
+    report = Project.from_pyproject(project_factory(name), scratch_url=pg_server, dialect="postgresql").check()
+    assert report.ok, ([d.description for d in report.differences], [p.message for p in report.problems])
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["mysql_server_defaults"])
+def test_real_shapes_are_in_sync_on_mariadb(project_factory, mysql_server, name):
+    report = Project.from_pyproject(project_factory(name), scratch_url=mysql_server, dialect="mysql").check()
+    assert report.ok, ([d.description for d in report.differences], [p.message for p in report.problems])
+
+
+def _set_key(project: Path, line: str | None, remove: str | None = None) -> None:
+    pyproject = project / "pyproject.toml"
+    lines = pyproject.read_text().splitlines()
+    if remove is not None:
+        lines = [item for item in lines if not item.startswith(remove)]
+    if line is not None:
+        lines.insert(lines.index("[tool.safemigrate]") + 1, line)
+    pyproject.write_text("\n".join(lines) + "\n")
+
+
+# -- 1. the classic env.py that calls fileConfig(config.config_file_name) unconditionally ---------
+def test_ini_shipped_inside_the_package_is_found(project_factory):
+    project = Project.from_pyproject(project_factory("ini_in_package"))
+    assert project.layout.ini == (project.settings.root / "inipkgapp" / "alembic.ini").resolve()
+
+
+def test_a_project_without_ini_gets_a_generated_one_and_keeps_its_folder_clean(project_factory):
+    folder = project_factory("no_ini")
+    before = sorted(p.name for p in folder.iterdir())
+    project = Project.from_pyproject(folder)
+    assert project.layout.ini is None
+    assert project.check().ok
+    assert sorted(p.name for p in folder.iterdir()) == before  # no alembic.ini, no database left behind
+
+
+# -- 2. migration chains that start from a create_all baseline --------------------------------------
+def test_without_the_baseline_key_the_message_names_it(project_factory):
+    folder = project_factory("create_all_baseline")
+    _set_key(folder, None, remove="baseline")
+    with pytest.raises(MigrationFailed) as info:
+        Project.from_pyproject(folder).check()
+    message = str(info.value)
+    assert "baseline" in message and "create_all" in message
+    assert "Fix the migration" not in message  # the migration is fine; the project builds its tables first
+
+
+def test_baseline_tables_are_not_counted_as_what_revision_one_does(project_factory):
+    project = Project.from_pyproject(project_factory("create_all_baseline"))
+    first = project.review("base:heads").revisions[0]
+    sent = " ".join(s.sql for s in first.sent).upper()
+    assert "ALTER TABLE" in sent or "CREATE INDEX" in sent
+    assert "CREATE TABLE CUSTOMERS" not in " ".join(sent.split())
+
+
+# -- 4. settings read when the application is imported -----------------------------------------------
+def test_import_time_settings_see_each_database_in_turn(project_factory, tmp_path):
+    folder = project_factory("import_time_settings")
+    live = tmp_path / "live.db"
+    env = {"APP_DB_DSN": f"sqlite:///{live}", "APP_SECRET_KEY": "x"}
+    subprocess.run([str(Path(sys.executable).with_name("alembic")), "upgrade", "head"], cwd=folder,
+                   env={**os.environ, **env}, check=True, capture_output=True)
+    project = Project.from_pyproject(folder, database_url=f"sqlite:///{live}")
+    report = project.check_live()  # the live database, then a throwaway one, then the live one again
+    assert report.ok, report
+    assert project.check().ok
+    project.close()
+
+
+def test_placeholders_fill_separate_variables(project_factory):
+    from sqlalchemy.engine import make_url
+
+    from safemigrate.harness.envpy import environment_for
+
+    project = Project.from_pyproject(project_factory("db_parts_env"))
+    url = make_url("postgresql+psycopg://app:s3cret@127.0.0.1:5432/shop")
+    env = environment_for(project.settings, url)
+    assert env["DB_HOST"] == "127.0.0.1" and env["DB_NAME"] == "shop" and env["DB_PASSWORD"] == "s3cret"
+
+
+# -- 5. the URL in the form the project expects, and the other backend refused -----------------------
+def test_plain_sqlite_url_and_nothing_created_in_the_project(project_factory):
+    folder = project_factory("sqlite_plain_url")
+    assert Project.from_pyproject(folder).check().ok
+    assert not list(folder.rglob("*.db"))
+
+
+@pytest.mark.postgres
+def test_env_py_that_opens_another_backend_is_stopped_with_a_clear_message(project_factory, pg_server):
+    folder = project_factory("wrong_backend")
+    result = run_safemigrate("check", "--scratch-url", pg_server, cwd=folder)
+    assert result.returncode == 2, result.stderr
+    assert "opened a sqlite database while safemigrate named a postgresql database" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(folder.rglob("local.db")) and not (folder / "local.db").exists()
+
+
+# -- 6. revisions in subfolders, several version locations, async env.py with its own loop ------------
+def test_revisions_in_subfolders_are_found(project_factory):
+    project = Project.from_pyproject(project_factory("versions_subfolders"))
+    paths = [r.revision.path for r in project.review("base:heads").revisions]
+    assert any("versions/2023/" in p for p in paths) and any("versions/2024/" in p for p in paths)
+
+
+def test_labelled_branches_with_their_own_base_are_not_a_fork_to_merge(project_factory):
+    project = Project.from_pyproject(project_factory("version_locations"))
+    report = project.check()
+    assert report.ok and len(report.heads) == 2
+    assert any("plugins/billing/versions" in (r.revision.path or "") for r in project.review("base:heads").revisions)
+
+
+def test_async_env_py_works_from_inside_a_running_event_loop(project_factory):
+    folder = project_factory("async_own_loop")
+
+    async def application_start_up() -> bool:
+        return Project.from_pyproject(folder).check().ok
+
+    assert asyncio.run(application_start_up())
+
+
+# -- 8. the comparison on real models -------------------------------------------------------------
+def test_identity_and_computed_columns_do_not_crash_or_flood_on_sqlite(project_factory):
+    report = Project.from_pyproject(project_factory("computed_columns"), dialect="sqlite").check()
+    assert not [d for d in report.differences if d.kind == "modify_default"], report.differences
+
+
+@pytest.mark.mysql
+def test_development_migrate_on_mariadb_converges(project_factory, mysql_url):
+    folder = project_factory("mysql_server_defaults")
+    for _ in range(2):
+        report = Project.from_pyproject(folder, database_url=mysql_url, environment="development").migrate()
+        assert report.ok, report
+        assert not report.generated  # now() vs current_timestamp() is not a change
+    assert not list((folder / "migrations" / "versions").glob("*sync*"))
+
+
+# -- 11. rendered DDL runs on its dialect -----------------------------------------------------------
+def test_sqlite_fix_is_a_batch_rebuild_that_runs(project_factory, tmp_path):
+    folder = project_factory("sqlite_alter_drift")
+    report = Project.from_pyproject(folder).check()
+    assert sorted(d.kind for d in report.differences) == ["modify_nullable", "modify_type"]
+    statements = [s for d in report.differences for s in d.sql]
+    assert not any("ALTER COLUMN" in s.upper() for s in statements)
+    assert any("_alembic_tmp_products" in s for s in statements)
+    assert all("batch_alter_table" in d.code for d in report.differences)
+    live = tmp_path / "fix.db"
+    subprocess.run([str(Path(sys.executable).with_name("alembic")), "upgrade", "head"], cwd=folder,
+                   env={**os.environ, "DATABASE_URL": f"sqlite:///{live}"}, check=True, capture_output=True)
+    engine = create_engine(f"sqlite:///{live}", poolclass=pool.NullPool)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+# -- 12. live databases the application built itself -------------------------------------------------
+def test_live_database_from_create_all_says_the_migrations_miss_something(project_factory, tmp_path):
+    folder = project_factory("create_all_stamped")
+    live = f"sqlite:///{tmp_path / 'live.db'}"
+    subprocess.run([sys.executable, "-m", "stampedapp.bootstrap"], cwd=folder, env={**os.environ,
+                   "DATABASE_URL": live, "PYTHONPATH": str(folder)}, check=True, capture_output=True)
+    report = Project.from_pyproject(folder, database_url=live).check_live()
+    assert not report.versus_models and not report.out_of_band
+    missing = {(d.table, d.object) for d in report.missing_in_migrations}
+    assert ("api_keys", None) in missing and ("users", "locale") in missing
+    assert not [s for d in report.missing_in_migrations for s in d.sql]  # no DROP proposed
+    assert any("migrations" in note and "create_all" in note for note in report.notes)
+    assert not report.ok
+
+
+# -- 13. init finds an installed package's setup ------------------------------------------------------
+def test_init_by_package_fills_metadata_from_env_py_and_check_passes(project_factory):
+    folder = project_factory("packaged_migrations")
+    result = run_safemigrate("init", "--package", "pkgmigapp", cwd=folder, env={"PYTHONPATH": str(folder)})
+    assert result.returncode == 0, result.stderr
+    table = (folder / "pyproject.toml").read_text()
+    assert 'metadata = "pkgmigapp.models:Base.metadata"' in table
+    check = run_safemigrate("check", cwd=folder, env={"PYTHONPATH": str(folder)})
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+# -- 14. noise -----------------------------------------------------------------------------------------
+def test_json_output_is_json_alone_when_env_py_logs_and_prints(project_factory):
+    folder = project_factory("noisy_logging")
+    result = run_safemigrate("check", "--format", "json", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["kind"] == "check"
+    text_run = run_safemigrate("check", cwd=folder)
+    assert "INFO" not in text_run.stdout + text_run.stderr
+    assert "CREATE TABLE" not in text_run.stdout + text_run.stderr  # the SQL echo stays captured
+
+
+# -- the data migration that reads the database -----------------------------------------------------
+def test_lint_and_review_work_on_a_data_migration_that_reads_the_database(project_factory):
+    project = Project.from_pyproject(project_factory("data_migration_scalar"))
+    assert project.lint().revisions
+    assert project.review("base:heads").revisions
+
+
+def test_env_py_failure_says_where_it_stopped(project_factory):
+    folder = project_factory("import_time_settings")
+    _set_key(folder, None, remove="APP_SECRET_KEY")
+    with pytest.raises((EnvPyError, MigrationFailed)) as info:
+        Project.from_pyproject(folder).check()
+    message = str(info.value)
+    assert "[tool.safemigrate.env]" in message
+    assert "Fix the migration" not in message
+
+
+def test_live_database_inspection_needs_nothing_of_the_project_in_this_process(project_factory, tmp_path):
+    folder = project_factory("import_time_settings")
+    project = Project.from_pyproject(folder)
+    project.check()
+    assert "dsnapp" not in sys.modules and "dsnapp.settings" not in sys.modules
+    project.close()
