@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test clean
+.PHONY: demo test realworld clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,25 @@ $(VENV)/.installed-test: $(VENV)/.created pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py
 
-test: $(VENV)/.installed-test
+# The lowest Alembic safemigrate supports (projects pin old versions), beside the newest in the venv.
+ALEMBIC_LOWEST := 1.13.3
+LOWEST_TESTS   := tests/test_alembic_versions.py tests/test_check.py tests/test_real_shapes.py tests/test_projects.py \
+                  tests/test_lint.py tests/test_migrate.py tests/test_ci.py tests/test_startup.py tests/test_live.py \
+                  tests/test_review.py tests/test_guard.py
+
+$(VENV)/alembic-lowest/.installed: $(VENV)/.created
+	$(PY) -m pip install --quiet --no-deps --target $(VENV)/alembic-lowest alembic==$(ALEMBIC_LOWEST)
+	touch $@
+
+test: $(VENV)/.installed-test $(VENV)/alembic-lowest/.installed
 	$(PY) -m pytest -n 2 --dist loadfile
+	PYTHONPATH=$(CURDIR)/$(VENV)/alembic-lowest SAFEMIGRATE_EXPECT_ALEMBIC=$(ALEMBIC_LOWEST) \
+		$(PY) -m pytest -n 2 --dist loadfile $(LOWEST_TESTS)
+
+# Not part of `make test`: installs real PyPI projects (one venv each, cached under
+# $SAFEMIGRATE_REALWORLD_CACHE) and drives safemigrate over them. PROJECTS="buildbot nova" for a few.
+realworld: $(VENV)/.installed
+	$(PY) benchmarks/realworld/run.py $(PROJECTS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -50,16 +50,17 @@ def downgrade():
 @pytest.fixture
 def imports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the revision files Alembic loads (imports) from now on."""
-    from alembic.script.base import Script
+    from alembic import util
 
     loaded: list[str] = []
-    original = Script._from_path.__func__
+    original = util.load_python_file
 
-    def spy(cls, scriptdir, path):
-        loaded.append(Path(path).name)
-        return original(cls, scriptdir, path)
+    def spy(dir_, filename):
+        if filename != "env.py":
+            loaded.append(Path(filename).name)
+        return original(dir_, filename)
 
-    monkeypatch.setattr(Script, "_from_path", classmethod(spy))
+    monkeypatch.setattr(util, "load_python_file", spy)
     return loaded
 
 

@@ -203,7 +203,7 @@ class Layout:
         configured = self.version_folders(dialect)
         if configured is not None:
             return configured
-        locations = self.make_config().get_version_locations_list()
+        locations = _version_locations(self.make_config())
         if not locations:
             return [self.script_location / "versions"]
         root = self.settings.root
@@ -217,6 +217,20 @@ class Layout:
     @cached_property
     def env_py(self) -> Path:
         return self.script_location / "env.py"
+
+
+_SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
+
+
+def _version_locations(config: Config) -> list[str]:
+    """The ini's version_locations split as Alembic splits them (every version since 1.13)."""
+    raw = config.get_main_option("version_locations")
+    if not raw:
+        return []
+    separator = _SEPARATORS.get(config.get_main_option("path_separator") or
+                                config.get_main_option("version_path_separator") or "")
+    parts = raw.split(separator) if separator else raw.replace(",", " ").split()
+    return [part.strip() for part in parts if part.strip()]
 
 
 def _ini_location(ini: Path) -> Path | None:
