@@ -22,7 +22,7 @@ IN_SYNC_EVERYWHERE = ["ini_in_package", "no_ini", "create_all_baseline", "baseli
                       "noisy_logging", "data_migration_scalar"]
 
 
-@pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["sqlite_plain_url", "async_own_loop"])
+@pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["sqlite_plain_url", "async_own_loop", "anyio_worker"])
 def test_real_shapes_are_in_sync_on_sqlite(project_factory, name):
     report = Project.from_pyproject(project_factory(name)).check()
     assert report.ok, ([d.description for d in report.differences], [p.message for p in report.problems])
@@ -30,7 +30,8 @@ def test_real_shapes_are_in_sync_on_sqlite(project_factory, name):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["db_parts_env", "computed_columns", "async_own_loop"])
+@pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["db_parts_env", "computed_columns", "async_own_loop",
+                                                      "anyio_worker"])
 def test_real_shapes_are_in_sync_on_postgres(project_factory, pg_server, name):
     report = Project.from_pyproject(project_factory(name), scratch_url=pg_server, dialect="postgresql").check()
     assert report.ok, ([d.description for d in report.differences], [p.message for p in report.problems])

@@ -81,7 +81,7 @@ class CICheckReport(_Serialisable):
 
 
 def ci_project(path: str | Path | None = None, *, scratch_url: str | None = None, dialect: str | None = None,
-               database_url: str | None = None) -> Workspace:
+               database_url: str | None = None, verbose: bool = False) -> Workspace:
     """The project, with DDL rendered for the production dialect.
 
     In CI the live database is not there; a configured ``dialect`` wins, then
@@ -93,7 +93,8 @@ def ci_project(path: str | Path | None = None, *, scratch_url: str | None = None
         scratch = resolve_scratch_url(settings, scratch_url)
         if scratch:
             dialect = backend_of(parse_url(scratch))
-    return Workspace(settings, scratch_url=scratch_url, dialect=dialect, database_url=database_url)
+    return Workspace(settings, scratch_url=scratch_url, dialect=dialect, database_url=database_url,
+                     verbose=verbose)
 
 
 def ci_check(project: Workspace, base: str, *, pg_version: int | None = None) -> CICheckReport:

@@ -33,7 +33,7 @@ def ci() -> None:
 
 # Imported after `ci` exists: safemigrate.cli registers this group at its end, so whichever of the two
 # modules is imported first, the other finds what it needs.
-from safemigrate.cli.common import _emit, _run, project_options  # noqa: E402
+from safemigrate.cli.common import _emit, _run, project_options, verbose  # noqa: E402
 
 
 @ci.command("check")
@@ -49,7 +49,8 @@ def check(project_path: Path | None, database_url: str | None, fmt: str, base: s
           dialect: str | None, pg_version: int | None) -> None:
     """Check a pull request's migrations against BASE: heads, drift, merged revisions, SQL, lint, round trip."""
     def action() -> bool:
-        project = ci_project(project_path, scratch_url=scratch_url, dialect=dialect, database_url=database_url)
+        project = ci_project(project_path, scratch_url=scratch_url, dialect=dialect, database_url=database_url,
+                              verbose=verbose())
         report = ci_check(project, base, pg_version=pg_version)
         _publish(render.check_markdown(report), render.check_annotations(report), fmt)
         _emit(report, fmt, render.check_text, render.check_markdown)
@@ -72,7 +73,8 @@ def autofix_cmd(project_path: Path | None, database_url: str | None, fmt: str, p
         identity = Identity.parse(author) if author else None
 
         def make() -> Any:
-            return ci_project(project_path, scratch_url=scratch_url, dialect=dialect, database_url=database_url)
+            return ci_project(project_path, scratch_url=scratch_url, dialect=dialect, database_url=database_url,
+                              verbose=verbose())
 
         report = autofix(make, push=push, author=identity, remote=remote)
         _publish(render.autofix_markdown(report), render.autofix_annotations(report), fmt)

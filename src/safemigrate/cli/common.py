@@ -75,6 +75,8 @@ def project_options(formats: tuple[str, ...] = FORMATS) -> Callable[[Callable[..
         @click.option("--database-url", default=None, metavar="URL",
                       help="Live database URL (overrides $SAFEMIGRATE_DATABASE_URL and the configured variable).")
         @click.option("--format", "fmt", type=click.Choice(formats), default="text", show_default=True)
+        @click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_remember_verbose,
+                      help="Show what env.py, Alembic and the migrations print and log (on stderr).")
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return fn(*args, **kwargs)
@@ -82,5 +84,15 @@ def project_options(formats: tuple[str, ...] = FORMATS) -> Callable[[Callable[..
     return decorate
 
 
+def _remember_verbose(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    ctx.meta["safemigrate.verbose"] = value
+
+
+def verbose() -> bool:
+    """Whether the running command was given -v/--verbose."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get("safemigrate.verbose"))
+
+
 def _project(project_path: Path | None, **options: Any) -> Project:
-    return Project.from_pyproject(project_path, **options)
+    return Project.from_pyproject(project_path, verbose=verbose(), **options)

@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.runtime.environment import EnvironmentContext
@@ -62,6 +62,7 @@ from safemigrate.state import ledger
 #: URLs that only name a dialect, for Alembic's offline mode.
 OFFLINE_URLS = {"postgresql": "postgresql+psycopg://", "mysql": "mysql+pymysql://",
                 "mariadb": "mariadb+pymysql://", "sqlite": "sqlite://"}
+T = TypeVar("T")
 _PLACEHOLDER_URL = "sqlite://"  # what {url} means when no database is named (reading the history only)
 _MISSING_TABLE_HINTS = ("no such table", "does not exist", "nosuchtableerror", "doesn't exist", "unknown table")
 
@@ -74,6 +75,7 @@ class EnvPy:
         self.url = url
         self.project = AlembicProject(settings, dialect=backend_of(url) if url is not None else dialect)
         self._app: Any = None
+        self._in_worker = False  # run env.py in a worker thread of an AnyIO event loop (see _retry_with)
 
     @property
     def env_py(self) -> Path:
@@ -97,12 +99,19 @@ class EnvPy:
             url = self._require_url()
             if request.baseline and request.kind == "upgrade":
                 self._apply_baseline(url)
-        try:
-            return self._run(request, url)
-        except _RetryWith as retry:
-            self.url = retry.url  # env.py needs this driver: keep it for the session's later runs
-            os.environ.update(environment_for(self.settings, retry.url))
-            return self._run(request, retry.url)
+        for _ in range(3):  # at most: another driver, then an AnyIO worker thread
+            try:
+                return self._runner(lambda: self._run(request, url))
+            except _RetryWith as retry:
+                if retry.url is not None:
+                    self.url = url = retry.url  # env.py needs this driver: keep it for the session's later runs
+                    os.environ.update(environment_for(self.settings, retry.url))
+                if retry.anyio_worker:
+                    self._in_worker = True  # env.py hands its work to an AnyIO event loop: give it one
+        return self._run(request, url)
+
+    def _runner(self, run: Callable[[], T]) -> T:
+        return _in_anyio_worker(run) if self._in_worker else run()
 
     def _run(self, request: EnvRunRequest, url: URL) -> EnvRunResult:
         offline = request.kind == "offline"
@@ -154,9 +163,9 @@ class EnvPy:
             raise
         except Exception as exc:
             nothing_ran = not recorder.runs and recorder.current is None
-            retry = _retry_url(exc, url) if nothing_ran else None
+            retry = _retry_with(exc, url, self._in_worker) if nothing_ran else None
             if retry is not None:
-                raise _RetryWith(retry) from None
+                raise retry from None
             raise self._explain(recorder, exc, url, request.purpose) from None
         finally:
             recorder.finish()
@@ -474,9 +483,23 @@ def environment_for(settings: Settings, url: URL | None) -> dict[str, str]:
 
 
 class _RetryWith(Exception):
-    def __init__(self, url: URL):
-        super().__init__(str(url))
+    """env.py failed before any revision ran, only because of how it was run: run it again this way."""
+
+    def __init__(self, url: URL | None = None, *, anyio_worker: bool = False):
+        super().__init__("retry")
         self.url = url
+        self.anyio_worker = anyio_worker
+
+
+def _in_anyio_worker(run: Callable[[], T]) -> T:
+    """``run()`` in a worker thread of an AnyIO event loop (env.py calls anyio.from_thread.run)."""
+    import anyio
+    import anyio.to_thread
+
+    async def main() -> T:
+        return await anyio.to_thread.run_sync(run)
+
+    return anyio.run(main)
 
 
 def _ledger_writer(request: EnvRunRequest) -> Callable[[Any, MigrationContext, float], None]:
@@ -557,10 +580,13 @@ def _needs_async_driver(exc: BaseException) -> bool:
     return isinstance(exc, InvalidRequestError) and "requires an async driver" in str(exc)
 
 
-def _retry_url(exc: BaseException, url: URL) -> URL | None:
-    """The URL to run env.py again with, when it failed only because of the driver it was given."""
+def _retry_with(exc: BaseException, url: URL, in_worker: bool) -> _RetryWith | None:
+    """How to run env.py again when it failed, before any revision ran, only because of how it was run."""
     if _needs_async_driver(exc):
-        return async_variant(url)
+        variant = async_variant(url)
+        return _RetryWith(variant) if variant is not None else None
+    if "AnyIO worker thread" in str(exc) and not in_worker and importlib.util.find_spec("anyio") is not None:
+        return _RetryWith(anyio_worker=True)
     return None
 
 
