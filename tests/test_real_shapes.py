@@ -248,3 +248,20 @@ def test_live_database_inspection_needs_nothing_of_the_project_in_this_process(p
     project.check()
     assert "dsnapp" not in sys.modules and "dsnapp.settings" not in sys.modules
     project.close()
+
+
+@pytest.mark.postgres
+def test_production_preflight_and_lint_work_on_a_data_migration_that_reads(project_factory, pg_url, tmp_path):
+    # no scratch server: the SQL for PostgreSQL can only be rendered offline, and offline mode cannot
+    # render a migration that reads the database
+    folder = project_factory("data_migration_scalar")
+    with (folder / "pyproject.toml").open("a") as pyproject:
+        pyproject.write(f'\n[tool.safemigrate.backup]\nurl = "{tmp_path / "backups"}"\n')
+    project = Project.from_pyproject(folder, database_url=pg_url, environment="production")
+    lint = project.lint()
+    assert lint.mode == "offline" and lint.not_linted and lint.ok
+    report = project.migrate()
+    assert report.ok, [c for c in report.checks if not c.ok]
+    guard = next(c for c in report.checks if c.name == "pending revisions pass the guard")
+    assert "run-time guard" in guard.message
+    assert report.applied and report.verified

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safemigrate.checks.review import offline_runs
+from safemigrate.checks.review import offline_runs_until_failure
 from safemigrate.guard.lint import LintReport, lint_runs
 from safemigrate.harness.envpy import OFFLINE_URLS
 from safemigrate.harness.workspace import Workspace
@@ -19,6 +19,7 @@ def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | 
         notes.append(f"Revisions up to {ws.settings.start_after} (start_after) are not linted.")
     dialect = ws.target_dialect()
     scratch_backend = ws.scratch_backend
+    unlinted: list[str] = []
     version = pg_version or ws.settings.pg_version
     if scratch_backend == dialect:
         build = ws.head_build()
@@ -26,12 +27,24 @@ def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | 
         if dialect == "postgresql" and version is None:
             version = build.server_version
     else:
-        runs, mode = offline_runs(ws, dialect if dialect in OFFLINE_URLS else "sqlite"), "offline"
+        runs, failure = offline_runs_until_failure(ws, dialect if dialect in OFFLINE_URLS else "sqlite")
+        mode = "offline"
         notes.append(
             f"The SQL was rendered offline for {dialect} (Alembic's --sql mode) because the throwaway database "
             f"would be {scratch_backend}; pass --scratch-url to a {dialect} server to lint what the revisions "
             "really send (data migrations, op.get_bind())."
         )
+        if failure is not None:
+            unrendered = [r for r in selected if r not in {run.revision.revision for run in runs}]
+            if failure.revision not in selected:
+                raise failure
+            not_linted = unrendered
+            notes.append(
+                f"Revision {failure.revision} cannot be rendered offline ({failure.what.split(': ', 1)[-1]}), so "
+                f"{len(not_linted)} revision(s) were not linted: {', '.join(not_linted)}. When they run, the "
+                "run-time guard judges every statement they send; pass --scratch-url to lint them now."
+            )
+            unlinted.extend(not_linted)
     version = version or 15
     wanted = set(selected)
     chosen = [r for r in runs if r.revision.revision in wanted]
@@ -43,5 +56,6 @@ def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | 
     findings = lint_runs(chosen, dialect=dialect, pg_version=version, lock_timeout_set=ws.helper_sets_timeouts(),
                          declared=declared, root=ws.settings.root)
     return LintReport(mode=mode, dialect=dialect, pg_version=version,
-                      revisions=[r.revision.revision for r in chosen], findings=findings, notes=notes)
+                      revisions=[r.revision.revision for r in chosen], findings=findings, notes=notes,
+                      not_linted=unlinted)
 

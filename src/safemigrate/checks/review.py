@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from safemigrate.checks.live import read_live, revision_problems
-from safemigrate.core.errors import UsageError
+from safemigrate.core.errors import MigrationFailed, UsageError
 from safemigrate.core.results import ReviewReport, RevisionRun
 from safemigrate.harness.envpy import OFFLINE_URLS
 from safemigrate.harness.requests import EnvRunRequest
@@ -51,3 +51,15 @@ def offline_runs(ws: Workspace, dialect: str) -> list[RevisionRun]:
     """Every revision's SQL as Alembic's offline (--sql) mode renders it for ``dialect``."""
     request = EnvRunRequest("offline", "heads", dialect=dialect, purpose=f"render the SQL for {dialect} offline")
     return ws.session(None).run(request).runs
+
+
+def offline_runs_until_failure(ws: Workspace, dialect: str) -> tuple[list[RevisionRun], MigrationFailed | None]:
+    """Like :func:`offline_runs`, but a revision offline mode cannot render ends the list instead of failing.
+
+    Offline mode cannot render a migration that reads the database (``op.get_bind().execute(...).scalar()``):
+    what rendered before it is returned with the failure.
+    """
+    try:
+        return offline_runs(ws, dialect), None
+    except MigrationFailed as exc:
+        return list(exc.runs), exc

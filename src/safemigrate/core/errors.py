@@ -115,6 +115,7 @@ class MigrationFailed(SafemigrateError):
         self.line = line
         self.sqlstate: str | None = None  # the SQLSTATE of the database error the migration raised, if any
         self.statements: list = []  # what the failing revision had sent before it failed
+        self.runs: list = []  # the revisions of the same run that completed before it (RevisionRun)
 
     def as_dict(self) -> dict[str, object]:
         data = super().as_dict()

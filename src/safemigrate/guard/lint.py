@@ -22,6 +22,7 @@ class LintReport(_Serialisable):
     revisions: list[str]
     findings: list[Finding]
     notes: list[str] = field(default_factory=list)
+    not_linted: list[str] = field(default_factory=list)  # revisions offline mode could not render
 
     @property
     def blocking(self) -> list[Finding]:

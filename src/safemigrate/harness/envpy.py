@@ -443,6 +443,7 @@ class EnvPy:
         )
         failure.sqlstate = _sqlstate(exc)
         failure.statements = list(recorder.statements)
+        failure.runs = list(recorder.runs)  # the revisions that completed before this one
         return failure
 
     def _swallowed(self, recorder: Recorder, purpose: str) -> MigrationFailed:
