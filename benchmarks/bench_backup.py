@@ -183,7 +183,7 @@ def main() -> None:
                                   aws_access_key_id="bench", aws_secret_access_key="bench")
                 s3.create_bucket(Bucket="bench")
                 break
-            except Exception:  # noqa: BLE001 - the server is still starting
+            except Exception:
                 time.sleep(0.1)
         engine = create_engine(url, poolclass=pool.NullPool)
         with engine.begin() as conn:

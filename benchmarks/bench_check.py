@@ -160,7 +160,7 @@ def bench(backend, repeat: int) -> dict:
         up, ck = time_alembic(backend)
         up_runs.append(up)
         ck_runs.append(ck)
-    al_runs = [u + c for u, c in zip(up_runs, ck_runs)]
+    al_runs = [u + c for u, c in zip(up_runs, ck_runs, strict=True)]
     sm, al = statistics.median(sm_runs), statistics.median(al_runs)
     return {
         "backend": backend.name,

@@ -121,16 +121,16 @@ SQUAWK_EQUIVALENT: dict[str, str | None] = {
     "unparsable-statement": "syntax-error",
 }
 
-COLD_CODE = """\
+COLD_CODE = f"""\
 import pickle, sys
 from pathlib import Path
 from safemigrate.guard.lint import lint_runs
 with open(sys.argv[1], "rb") as fh:
     runs = pickle.load(fh)
-findings = lint_runs(runs, dialect="postgresql", pg_version=%d, lock_timeout_set=False, declared={},
+findings = lint_runs(runs, dialect="postgresql", pg_version={PG_VERSION}, lock_timeout_set=False, declared={{}},
                      root=Path(sys.argv[2]))
 print(len(findings))
-""" % PG_VERSION
+"""
 
 
 class BenchFailed(SystemExit):
@@ -343,7 +343,7 @@ def time_squawk(cmd: list[str]) -> tuple[float, list[dict]]:
         found = json.loads(proc.stdout or "[]")
     except json.JSONDecodeError:
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
-        raise BenchFailed("squawk's --reporter json output is not JSON")
+        raise BenchFailed("squawk's --reporter json output is not JSON") from None
     return elapsed, found
 
 

@@ -137,7 +137,7 @@ def _class_name(table: str, taken: set[str]) -> str:
 
 
 def _pick_kind(rng: random.Random) -> str:
-    kinds, weights = zip(*_KIND_WEIGHTS)
+    kinds, weights = zip(*_KIND_WEIGHTS, strict=True)
     return rng.choices(kinds, weights)[0]
 
 
@@ -339,7 +339,8 @@ def plan_history(schema: list[Table], revisions: int, seed: int) -> tuple[list[R
         if i < n_create:
             names = [t.name for t in schema[pos:pos + per[i]]]
             pos += per[i]
-            message = f"create {', '.join(names)}" if len(names) <= 3 else f"create {names[0]} and {len(names) - 1} more tables"
+            message = (f"create {', '.join(names)}" if len(names) <= 3
+                       else f"create {names[0]} and {len(names) - 1} more tables")
             slug = "create_" + names[0] + ("_and_more" if len(names) > 1 else "")
             history.append(Revision(rev, down, slug, message, date, creates=names))
         else:
@@ -469,7 +470,7 @@ def _cols(cs: list[str]) -> str:
 
 def _create_table(t: Table, late: dict) -> tuple[list[str], list[str]]:
     cols = [c for c in t.columns if c.name not in late["late_cols"]]
-    up = [f"    op.create_table(", f"        {_q(t.name)},", '        sa.Column("id", sa.Integer(), nullable=False),']
+    up = ["    op.create_table(", f"        {_q(t.name)},", '        sa.Column("id", sa.Integer(), nullable=False),']
     up += [f"        {_column_ddl(c)}," for c in cols]
     for c in cols:
         if c.kind == "fk":

@@ -44,7 +44,7 @@ def _server_database(server: str, backend: str) -> Iterator[str]:
     try:
         with engine.connect() as conn:
             conn.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
+    except Exception as exc:
         engine.dispose()
         _unavailable(f"{backend} at {url.render_as_string(hide_password=True)}", exc)
     try:
@@ -88,7 +88,7 @@ def _check_server(server: str, backend: str) -> None:
     try:
         with engine.connect():
             pass
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable(backend, exc)
     finally:
         engine.dispose()

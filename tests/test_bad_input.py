@@ -35,7 +35,8 @@ def test_missing_table(tmp_path):
 
 
 def test_malformed_table(shop):
-    (shop / "pyproject.toml").write_text("[tool.safemigrate]\nmetadata = 'shop.models:Base.metadata'\nscript_locaton = 'x'\n")
+    (shop / "pyproject.toml").write_text(
+        "[tool.safemigrate]\nmetadata = 'shop.models:Base.metadata'\nscript_locaton = 'x'\n")
     before = _fingerprint(shop)
     _assert_clean_failure(run_safemigrate("check", cwd=shop), 2, "Unknown key(s)", "script_locaton")
     assert _fingerprint(shop) == before

@@ -85,7 +85,8 @@ def test_cli_json_shape_and_exit_codes(shop, cli):
     add_model_line(shop, "Customer", "nickname: Mapped[str | None] = mapped_column(sa.String(40))")
     drift = run_safemigrate("check", "--format", "json", cwd=shop)  # a new process sees the edited models
     assert drift.returncode == 1, drift.stderr
-    assert json.loads(drift.stdout)["differences"][0]["sql"] == ["ALTER TABLE customers ADD COLUMN nickname VARCHAR(40)"]
+    expected = ["ALTER TABLE customers ADD COLUMN nickname VARCHAR(40)"]
+    assert json.loads(drift.stdout)["differences"][0]["sql"] == expected
     assert drift.stderr == ""
 
 
@@ -101,7 +102,8 @@ def test_cli_markdown(shop, cli):
 def test_throwaway_database_dropped_even_when_a_migration_fails(shop, pg_server):
     broken = shop / "migrations" / "versions" / "916a526e23a8_add_payments.py"
     source = broken.read_text()
-    broken.write_text(source.replace("def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('SELECT * FROM no_such_table')\n", 1))
+    failing = "def upgrade() -> None:\n    op.execute('SELECT * FROM no_such_table')\n"
+    broken.write_text(source.replace("def upgrade() -> None:\n", failing, 1))
     from safemigrate.core.errors import MigrationFailed
 
     with pytest.raises(MigrationFailed) as info:

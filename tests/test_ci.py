@@ -162,7 +162,8 @@ def test_deleting_a_merged_migration_fails_naming_the_file(repo):
 
     assert result.returncode == 1
     assert "deleted revision" in result.stdout
-    assert f"Revision {HEAD} (migrations/versions/{HEAD}_add_customer_loyalty_points.py) is merged into origin/main but " \
+    assert f"Revision {HEAD} (migrations/versions/{HEAD}_add_customer_loyalty_points.py) is merged into " \
+           "origin/main but " \
            "this branch deletes it." in result.stdout
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from conftest import configure_backup, run_safemigrate
@@ -88,7 +86,7 @@ def test_unknown_environment_is_production(shop, sqlite_url):
 @pytest.mark.parametrize("breakage", ["hand_added_column", "edited_applied_file", "unknown_revision", "two_heads"])
 def test_preflight_failure_changes_nothing(shop, pg_url, pg_server, breakage):
     upgrade(shop, pg_url, "916a526e23a8")
-    Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server, environment="production")  # noqa
+    Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server, environment="production")
     # adopt: a first dry run backfills nothing; record the ledger by migrating to 916a526e23a8 state
     expected_name = {
         "hand_added_column": "no out-of-band changes",

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_safemigrate
 from sqlalchemy import create_engine, pool
 
 from safemigrate import Project
 from safemigrate.core.errors import EnvPyError, MigrationFailed
-
-from conftest import run_safemigrate
 
 IN_SYNC_EVERYWHERE = ["ini_in_package", "no_ini", "create_all_baseline", "baseline_callable", "connection_attribute",
                       "import_time_settings", "app_factory", "versions_subfolders", "version_locations",

@@ -14,6 +14,7 @@ import pytest
 from conftest import configure_backup
 from helpers import execute, make_project, scalar, upgrade
 from sqlalchemy import create_engine, pool, text
+from sqlalchemy.exc import IntegrityError
 
 from safemigrate import Project
 
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.postgres
 
 def _set(project: Path, key: str, value: str) -> None:
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("[tool.safemigrate]\n", f"[tool.safemigrate]\n{key} = {value}\n", 1))
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace("[tool.safemigrate]\n", f"[tool.safemigrate]\n{key} = {value}\n", 1))
 
 
 def test_lock_timeout_is_retried_then_names_the_blocking_session(shop, pg_url):
@@ -85,7 +87,7 @@ def test_invalid_index_left_by_concurrently_is_reported(shop, pg_url, pg_server)
     execute(pg_url, "INSERT INTO customers (id, email, full_name) VALUES (1, 'a@x', 'A'), (2, 'b@x', 'A')")
     engine = create_engine(pg_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        with pytest.raises(Exception):
+        with pytest.raises(IntegrityError):
             conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_dup_name ON customers (full_name)"))
     engine.dispose()
     configure_backup(shop, url=str(shop.parent / "backups"))
@@ -211,7 +213,7 @@ def test_our_invalid_index_is_dropped_and_rebuilt(tmp_path, pg_url, pg_server):
     execute(pg_url, "INSERT INTO users (id, name) VALUES (10, 'x'), (11, 'x')")
     engine = create_engine(pg_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        with pytest.raises(Exception):
+        with pytest.raises(IntegrityError):
             conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_users_name ON users (name)"))
     engine.dispose()
     configure_backup(project, url=str(tmp_path / "backups"))

@@ -86,7 +86,10 @@ def _corpus(name: str) -> list[str]:
     return _load(Path(__file__).parent / "corpus" / f"{name}.yaml")["statements"]
 
 
-@pytest.mark.parametrize("sql", _corpus("destructive") if (Path(__file__).parent / "corpus" / "destructive.yaml").exists() else [])
+_DESTRUCTIVE_CORPUS = Path(__file__).parent / "corpus" / "destructive.yaml"
+
+
+@pytest.mark.parametrize("sql", _corpus("destructive") if _DESTRUCTIVE_CORPUS.exists() else [])
 def test_destructive_corpus_is_caught(sql):
     findings = lint_sql(sql, Context(lock_timeout_set=True))
     assert any(f.category.value == "destructive" for f in findings), sql

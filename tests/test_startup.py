@@ -18,7 +18,6 @@ from safemigrate import (
     require_current_revision,
     require_current_schema,
 )
-from safemigrate.startup import guard as startup
 from safemigrate.startup import heads as headcache
 
 HEAD = "d5f6b1370600"

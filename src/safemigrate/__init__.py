@@ -16,12 +16,13 @@ from safemigrate._version import __version__
 _EXPORTS = {
     "Project": ".api",
     "allow": ".guard.signoff",
-    "CheckReport": ".core.results", "Difference": ".core.results", "LiveReport": ".core.results", "ReviewReport": ".core.results",
-    "StatusReport": ".core.results",
+    "CheckReport": ".core.results", "Difference": ".core.results", "LiveReport": ".core.results",
+    "ReviewReport": ".core.results", "StatusReport": ".core.results",
     "SafemigrateError": ".core.errors", "ConfigError": ".core.errors", "DatabaseUnreachable": ".core.errors",
     "EnvPyError": ".core.errors", "MetadataError": ".core.errors", "MigrationFailed": ".core.errors",
     "RevisionGraphError": ".core.errors", "UsageError": ".core.errors",
-    "require_current_schema": ".startup.guard", "require_current_revision": ".startup.guard", "SchemaNotCurrent": ".core.errors",
+    "require_current_schema": ".startup.guard", "require_current_revision": ".startup.guard",
+    "SchemaNotCurrent": ".core.errors",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -78,7 +78,7 @@ def pump(source: ChunkSource, write: Callable[[bytes], None], *, buffer_bytes: i
             for chunk in source.chunks():
                 if chunk and not put(chunk):
                     return
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:
             failure.append(exc)
         put(_END)
 
@@ -128,7 +128,7 @@ def read_back(handle: IO[bytes], sinks: list[Sink], *, on_progress: ProgressFn |
         while True:
             try:
                 chunk = handle.read(CHUNK)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise storage_error(exc) from None
             if not chunk:
                 break

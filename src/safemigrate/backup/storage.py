@@ -87,7 +87,7 @@ class Storage:
                     raise PermissionError(f"{self.root} is not writable")
         except StorageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every store raises its own kinds
+        except Exception as exc:
             raise self.error(exc, f"reach the backup destination {self.describe()}") from None
 
     # -- writing ---------------------------------------------------------------
@@ -103,14 +103,14 @@ class Storage:
             if size_hint:
                 part = min(_MAX_PART, max(_MIN_PART, math.ceil(size_hint * 2 / _MAX_PARTS / _MIB) * _MIB))
             return self.fs.open(path, "wb", block_size=part)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self.error(exc, f"start writing {self.location(name)}") from None
 
     def finish_write(self, handle: IO[bytes], name: str) -> None:
         """Close the object: for object stores this is when it comes into existence."""
         try:
             handle.close()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self.error(exc, f"finish writing {self.location(name)}") from None
 
     def abandon(self, handle: IO[bytes] | None, name: str) -> bool:
@@ -118,14 +118,14 @@ class Storage:
         if handle is not None:
             try:
                 handle.discard()  # type: ignore[attr-defined] - aborts an S3 multipart upload
-            except Exception:  # noqa: BLE001 - best effort: the store may be gone
+            except Exception:
                 pass
             try:
                 if self.local:
                     handle.close()
                 else:
                     handle.closed = True  # type: ignore[misc] - never let close() complete the upload
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         return self.delete(name)
 
@@ -133,7 +133,7 @@ class Storage:
         try:
             with self.fs.open(self.path(name), "wb") as handle:
                 handle.write(text.encode())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self.error(exc, f"write {self.location(name)}") from None
 
     # -- reading ---------------------------------------------------------------
@@ -145,20 +145,20 @@ class Storage:
             if streamed is not None:
                 return streamed  # type: ignore[return-value]
             return self.fs.open(self.path(name), "rb", block_size=8 * _MIB, cache_type="readahead")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self.error(exc, f"read {self.location(name)}") from None
 
     def read_text(self, name: str) -> str:
         try:
             with self.fs.open(self.path(name), "rb") as handle:
                 return handle.read().decode()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self.error(exc, f"read {self.location(name)}") from None
 
     def exists(self, name: str) -> bool:
         try:
             return bool(self.fs.exists(self.path(name)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self.error(exc, "list the backup destination") from None
 
     def delete(self, name: str) -> bool:
@@ -168,7 +168,7 @@ class Storage:
             if self.fs.exists(self.path(name)):
                 self.fs.rm(self.path(name))
             return True
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
 
     def find(self) -> list[tuple[str, dict[str, Any]]]:
@@ -178,7 +178,7 @@ class Storage:
             if not self.fs.exists(self.root):
                 return []
             found = self.fs.find(self.root, detail=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self.error(exc, "list the backup destination") from None
         prefix = self.root + "/"
         out = []
@@ -197,7 +197,7 @@ class Storage:
         finally:
             try:
                 handle.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     # -- errors ----------------------------------------------------------------
@@ -249,5 +249,5 @@ class _StreamedReader:
     def close(self) -> None:
         try:
             self._sync(self.fs.loop, self.handle.close)
-        except Exception:  # noqa: BLE001 - nothing to keep
+        except Exception:
             pass

@@ -64,7 +64,7 @@ def create_backup(url: URL, settings: BackupSettings, *, environment: str, desti
         def write(chunk: bytes) -> None:
             try:
                 handle.write(chunk)
-            except Exception as exc:  # noqa: BLE001 - any store, any failure
+            except Exception as exc:
                 raise storage.error(exc, f"write {location}") from None
 
         try:
@@ -137,7 +137,7 @@ class _Background:
     def _run(self, fn: Callable[[], Storage]) -> None:
         try:
             self._value = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:
             self._error = exc
 
     def result(self) -> Storage:

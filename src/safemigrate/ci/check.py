@@ -339,7 +339,7 @@ def _join(prefix: str, path: str | None) -> str | None:
 
 def _first_difference(old: bytes, new: bytes) -> int:
     old_lines, new_lines = old.split(b"\n"), new.split(b"\n")
-    for number, (a, b) in enumerate(zip(old_lines, new_lines), 1):
+    for number, (a, b) in enumerate(zip(old_lines, new_lines, strict=False), 1):
         if a != b:
             return number
     return min(len(old_lines), len(new_lines)) + 1 if len(old_lines) != len(new_lines) else 1

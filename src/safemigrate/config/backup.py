@@ -34,7 +34,7 @@ _SECRET_OPTION = re.compile(r"secret|password|token|key$|credential|sas", re.IGN
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "url": str, "name": str, "keep": int, "required_in": list, "verify": str, "buffer_mb": int,
-    "storage_options": dict, **{key: str for key in TOOL_KEYS},
+    "storage_options": dict, **dict.fromkeys(TOOL_KEYS, str),
 }
 
 

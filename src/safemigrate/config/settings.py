@@ -62,7 +62,7 @@ class Settings:
     lock_timeout: str = "5s"  # set by safemigrate's env.py helper on PostgreSQL ("0" turns it off)
     statement_timeout: str = "0"  # likewise; "0" (the default) means no limit
     pg_version: int | None = None  # PostgreSQL major version to lint for when no server is connected
-    backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], validated by safemigrate.config.backup
+    backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], see safemigrate.config.backup
     # -- what a real project may need so that its env.py can be driven (README: "Real projects") ------
     baseline: str | None = None  # MetaData or callable(connection) run before revision 1 on a throwaway database
     setup: str | None = None  # callable(config) run before env.py (settings a project's CLI would load)
@@ -245,7 +245,8 @@ def _check_env(table: dict[str, Any]) -> dict[str, str]:
                 f"[tool.safemigrate.env] {name} = {text!r} uses unknown placeholder(s): {', '.join(unknown)}.",
                 "Placeholders are filled from the database safemigrate points env.py at (a throwaway database, "
                 "or the live one).",
-                f"Use only {', '.join('{' + p + '}' for p in ENV_PLACEHOLDERS)}; write a literal brace as {{{{ or }}}}.",
+                f"Use only {', '.join('{' + p + '}' for p in ENV_PLACEHOLDERS)}; "
+                "write a literal brace as {{ or }}.",
             )
         checked[name] = text
     return checked

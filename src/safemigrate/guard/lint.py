@@ -79,7 +79,8 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
                     f"{info.revision}.",
                     "Remove it, or correct its rule id or object name: a stale sign-off would silently allow a "
                     "later change.",
-                    signoff.target, "", revision=info.revision, path=relative(signoff.path, root) if signoff.path else info.path,
+                    signoff.target, "", revision=info.revision,
+                    path=relative(signoff.path, root) if signoff.path else info.path,
                     line=signoff.line,
                 ))
     return findings

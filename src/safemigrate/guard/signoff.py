@@ -32,7 +32,7 @@ DECLARATION = "safemigrate_allow"
 Allowance = SignOff
 
 
-class allow:  # noqa: N801 - reads as a sentence in migration files
+class allow:
     """Allow one rule for one object, with a reason. A context manager or a declaration."""
 
     def __init__(self, rule: str, target: str, *, reason: str):

@@ -101,7 +101,7 @@ class EnvPy:
                 self._apply_baseline(url)
         for _ in range(3):  # at most: another driver, then an AnyIO worker thread
             try:
-                return self._runner(lambda: self._run(request, url))
+                return self._runner(lambda url=url: self._run(request, url))
             except _RetryWith as retry:
                 if retry.url is not None:
                     self.url = url = retry.url  # env.py needs this driver: keep it for the session's later runs

@@ -36,6 +36,7 @@ from safemigrate.project.history import History
 from safemigrate.project.layout import Layout
 from safemigrate.project.scripts import uses_helper
 
+NO_READS = Reads()
 DIALECTS = {"postgresql", "mysql", "sqlite", "mariadb", "mssql", "oracle"}
 
 
@@ -220,7 +221,7 @@ class Workspace:
                 session.close()
 
     @contextmanager
-    def built(self, target: str = "heads", reads: Reads = Reads(), *,
+    def built(self, target: str = "heads", reads: Reads = NO_READS, *,
               purpose: str = "build the throwaway database") -> Iterator[tuple[ScratchDatabase, EnvSession,
                                                                              EnvRunResult]]:
         """A throwaway database upgraded to ``target`` through the project's env.py."""

@@ -188,7 +188,7 @@ class Layout:
         if folders is None:
             return None
         resolved = [_resolve_location(f, self.settings.root) for f in folders]
-        missing = [f for f, r in zip(folders, resolved) if r is None or not r.is_dir()]
+        missing = [f for f, r in zip(folders, resolved, strict=True) if r is None or not r.is_dir()]
         if missing:
             raise ConfigError(
                 f"version_locations names folder(s) that do not exist: {', '.join(missing)}.",

@@ -60,7 +60,7 @@ class AlembicProject:
                 script = ScriptDirectory.from_config(config)
                 if folders is not None:
                     script.version_locations = [str(f) for f in folders]
-                script.revision_map.heads  # loads every revision file now
+                _ = script.revision_map.heads  # loads every revision file now
             except SyntaxError as exc:
                 raise MigrationFailed(
                     f"Migration file {exc.filename} has a syntax error at line {exc.lineno}: {exc.msg}.",

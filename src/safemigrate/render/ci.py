@@ -151,7 +151,7 @@ def autofix_markdown(report: AutofixReport) -> str:
     for w in report.withheld:
         out += [f"- {_FAIL} {w.finding.message}", "", "  ```python", f"  {w.code}", "  ```", ""]
     if report.review:
-        paths = dict(zip([report.revision], report.generated))
+        paths = dict(zip([report.revision], report.generated, strict=False))
         for run in report.review.revisions:
             out += _revision_sql(run, paths.get(run.revision.revision, run.revision.path or ""))
     if report.lint and report.lint.blocking:

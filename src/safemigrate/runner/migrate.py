@@ -238,7 +238,7 @@ def _blocking_sessions(url: URL, exc: MigrationFailed) -> str:
     tables: list[str] = []
 
     class Tables(Visitor):
-        def visit_RangeVar(self, ancestors: Any, node: Any) -> None:  # noqa: N802 - pglast's naming
+        def visit_RangeVar(self, ancestors: Any, node: Any) -> None:
             tables.append(f"{node.schemaname}.{node.relname}" if node.schemaname else node.relname)
 
     try:
@@ -267,7 +267,8 @@ def _autosync(project: Workspace, url: URL, report: MigrateReport, environment: 
     live = check_live(project)
     if not live.versus_models:
         return
-    message = revision_message([d for d in live.versus_models if not d.kind.startswith("remove_")] or live.versus_models)
+    additions = [d for d in live.versus_models if not d.kind.startswith("remove_")]
+    message = revision_message(additions or live.versus_models)
     generated = project.session(url).generate(GenerateRequest(message))
     report.withheld = [f"{w.finding.message} Generated nothing for it; to do it deliberately add "
                        f"`with allow({w.finding.rule!r}, {w.finding.target!r}, reason='...'):` around "

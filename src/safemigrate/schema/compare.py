@@ -132,43 +132,47 @@ def _name(table: Any) -> str:
 
 def describe(op: Any, reference: str = "the models") -> tuple[str, str | None, str | None, str]:
     """(kind, table, object, one readable line) for an autogenerate operation."""
-    O = alembic_ops
-    if isinstance(op, O.CreateTableOp):
+    if isinstance(op, alembic_ops.CreateTableOp):
         return "add_table", op.table_name, None, f"table {op.table_name} is missing"
-    if isinstance(op, O.DropTableOp):
+    if isinstance(op, alembic_ops.DropTableOp):
         return "remove_table", op.table_name, None, f"table {op.table_name} is not in {reference}"
-    if isinstance(op, O.AddColumnOp):
+    if isinstance(op, alembic_ops.AddColumnOp):
         col = op.column
         return ("add_column", op.table_name, col.name,
                 f"column {op.table_name}.{col.name} ({col.type}) is missing")
-    if isinstance(op, O.DropColumnOp):
+    if isinstance(op, alembic_ops.DropColumnOp):
         return ("remove_column", op.table_name, op.column_name,
                 f"column {op.table_name}.{op.column_name} is not in {reference}")
-    if isinstance(op, O.CreateIndexOp):
+    if isinstance(op, alembic_ops.CreateIndexOp):
         cols = ", ".join(str(c) for c in op.columns)
-        return "add_index", op.table_name, op.index_name, f"index {op.index_name} on {op.table_name} ({cols}) is missing"
-    if isinstance(op, O.DropIndexOp):
-        return "remove_index", op.table_name, op.index_name, f"index {op.index_name} on {op.table_name} is not in {reference}"
-    if isinstance(op, O.CreateForeignKeyOp):
+        return ("add_index", op.table_name, op.index_name,
+                f"index {op.index_name} on {op.table_name} ({cols}) is missing")
+    if isinstance(op, alembic_ops.DropIndexOp):
+        return ("remove_index", op.table_name, op.index_name,
+                f"index {op.index_name} on {op.table_name} is not in {reference}")
+    if isinstance(op, alembic_ops.CreateForeignKeyOp):
         return ("add_fk", op.source_table, op.constraint_name,
                 f"foreign key {op.constraint_name or '(unnamed)'} {op.source_table}({', '.join(op.local_cols)}) -> "
                 f"{op.referent_table}({', '.join(op.remote_cols)}) is missing")
-    if isinstance(op, O.CreateUniqueConstraintOp):
+    if isinstance(op, alembic_ops.CreateUniqueConstraintOp):
         return ("add_constraint", op.table_name, op.constraint_name,
-                f"unique constraint {op.constraint_name or '(unnamed)'} on {op.table_name} ({', '.join(op.columns)}) is missing")
-    if isinstance(op, O.AddConstraintOp):
+                f"unique constraint {op.constraint_name or '(unnamed)'} on {op.table_name} "
+                f"({', '.join(op.columns)}) is missing")
+    if isinstance(op, alembic_ops.AddConstraintOp):
         table = getattr(op, "table_name", None)
         return "add_constraint", table, getattr(op, "constraint_name", None), f"constraint on {table} is missing"
-    if isinstance(op, O.DropConstraintOp):
+    if isinstance(op, alembic_ops.DropConstraintOp):
         what = {"foreignkey": "foreign key", "unique": "unique constraint", "check": "check constraint",
                 "primary": "primary key"}.get(op.constraint_type or "", "constraint")
         kind = "remove_fk" if op.constraint_type == "foreignkey" else "remove_constraint"
-        return kind, op.table_name, op.constraint_name, f"{what} {op.constraint_name} on {op.table_name} is not in {reference}"
-    if isinstance(op, O.AlterColumnOp):
+        return (kind, op.table_name, op.constraint_name,
+                f"{what} {op.constraint_name} on {op.table_name} is not in {reference}")
+    if isinstance(op, alembic_ops.AlterColumnOp):
         return _describe_alter(op, reference)
-    if isinstance(op, (O.CreateTableCommentOp, O.DropTableCommentOp)):
+    if isinstance(op, (alembic_ops.CreateTableCommentOp, alembic_ops.DropTableCommentOp)):
         return "modify_table_comment", op.table_name, None, f"comment of table {op.table_name} differs"
-    return type(op).__name__, getattr(op, "table_name", None), None, f"{type(op).__name__} on {getattr(op, 'table_name', '?')}"
+    table = getattr(op, "table_name", None)
+    return type(op).__name__, table, None, f"{type(op).__name__} on {table or '?'}"
 
 
 def _describe_alter(op: alembic_ops.AlterColumnOp, reference: str) -> tuple[str, str | None, str | None, str]:

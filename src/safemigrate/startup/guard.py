@@ -325,7 +325,8 @@ def _live_columns(conn: Connection, schemas: list[str], tables: list[str]) -> di
     return live
 
 
-def _inspected_columns(conn: Connection, schemas: list[str], tables: list[str]) -> dict[tuple[str, str], dict[str, bool]]:
+def _inspected_columns(conn: Connection, schemas: list[str],
+                       tables: list[str]) -> dict[tuple[str, str], dict[str, bool]]:
     # Other dialects: SQLAlchemy's reflection, one multi-table query per schema where the dialect has one.
     from sqlalchemy import inspect
 

@@ -50,7 +50,7 @@ class Dumper(ABC):
     def prepare(self) -> None:
         """Connect, learn the server version, find the tools that fit it (raise when none do)."""
 
-    def for_archive(self, tools: dict[str, str]) -> None:
+    def for_archive(self, tools: dict[str, str]) -> None:  # noqa: B027 - optional: most dumpers need nothing
         """Prepare to check or restore an archive written with ``tools`` (from its manifest)."""
 
     @abstractmethod
@@ -106,7 +106,7 @@ def connect(url: URL, *, purpose: str, isolation_level: str | None = None) -> It
                 conn = conn.execution_options(isolation_level=isolation_level)
         except SQLAlchemyError as exc:
             raise unreachable(url, exc, purpose=purpose) from None
-        except Exception as exc:  # noqa: BLE001 - e.g. a missing driver
+        except Exception as exc:
             raise DatabaseUnreachable(f"Could not {purpose} at {mask_url(url)}: {type(exc).__name__}: {exc}",
                                       "safemigrate could not open a connection with this URL.",
                                       "Check the URL's driver and that the driver package is installed.") from None

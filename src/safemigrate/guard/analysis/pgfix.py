@@ -26,7 +26,7 @@ def sql_of(node: Any) -> str:
     """``node`` printed back as SQL by pglast (empty when pglast cannot print it)."""
     try:
         return _RawStream()(node)
-    except Exception:  # noqa: BLE001 - a node pglast cannot print
+    except Exception:
         return ""
 
 

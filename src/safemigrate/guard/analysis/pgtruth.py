@@ -1,4 +1,6 @@
-"""Whether a condition is constant-true (``1 = 1``, ``true``, ``'a' = 'a'``, ``id = id``...): a WHERE that filters nothing."""
+"""Whether a condition is constant-true (``1 = 1``, ``true``, ``'a' = 'a'``, ``id = id``...).
+
+A WHERE clause with such a condition filters nothing."""
 
 from __future__ import annotations
 

@@ -254,7 +254,7 @@ def _clause_text(node: Any) -> str:
 
     try:
         return RawStream()(node)
-    except Exception:  # noqa: BLE001 - a clause pglast cannot print: name it generically
+    except Exception:
         return "..."
 
 
@@ -300,7 +300,7 @@ def _function_source(node: Any) -> str:
 
     try:
         return RawStream()(node)
-    except Exception:  # noqa: BLE001 - a node pglast cannot print: fall back to the body alone
+    except Exception:
         return ""
 
 
@@ -317,7 +317,7 @@ def _plpgsql_statements(source: str, body: str) -> tuple[Any, ...]:
     """Statements a PL/pgSQL DO block or function runs (``source``: its full DO/CREATE text)."""
     try:
         tree = _pglast.parse_plpgsql(source)
-    except Exception:  # noqa: BLE001 - ParseError, or plain errors libpg_query raises for some bodies
+    except Exception:
         return _statements_by_scanning(body)
     found: list[Any] = []
     _collect_plpgsql(tree, found)
@@ -396,7 +396,7 @@ def _unknown(node: Any) -> str:
 
     try:
         text = RawStream()(node)
-    except Exception:  # noqa: BLE001
+    except Exception:
         text = "dynamic"
     return '"<' + text.replace('"', "") + '>"'
 
@@ -462,7 +462,7 @@ def _chunk_text(source: str, tokens: list[Any]) -> str:
     """
     parts: list[str] = []
     position = tokens[0].start
-    for before, token in zip([None, *tokens], tokens):
+    for before, token in zip([None, *tokens], tokens, strict=False):
         if before is not None and before.name == "INTO" and source[token.start:token.end + 1].upper() == "STRICT":
             parts.append(source[position:token.start])
             position = token.end + 1

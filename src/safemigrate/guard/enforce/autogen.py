@@ -113,7 +113,7 @@ def make_hook(user_hook: Callable[..., Any] | None,
         dialect = "mysql" if context.dialect.name == "mariadb" else context.dialect.name
         withheld: list[Withheld] = []
         script = directives[0]
-        for upgrade_ops, downgrade_ops in zip(script.upgrade_ops_list, script.downgrade_ops_list):
+        for upgrade_ops, downgrade_ops in zip(script.upgrade_ops_list, script.downgrade_ops_list, strict=True):
             settled = settle(upgrade_ops, context.dialect)  # defaults that differ only in spelling: no change
             ledger_ops = _drop_ledger_ops(upgrade_ops) or settled
             removed = withhold_destructive(upgrade_ops, dialect)
