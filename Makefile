@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test realworld clean
+.PHONY: demo test check-code fast realworld clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,17 @@ $(VENV)/alembic-lowest/.installed: $(VENV)/.created
 	$(PY) -m pip install --quiet --no-deps --target $(VENV)/alembic-lowest alembic==$(ALEMBIC_LOWEST)
 	touch $@
 
-test: $(VENV)/.installed-test $(VENV)/alembic-lowest/.installed
+# ruff, mypy and the layer contracts (import-linter): they fail the build like a failing test
+check-code: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check src tests benchmarks examples/demo.py
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+# the fast loop for contributors: no database servers, under two minutes
+fast: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 -m "not postgres and not mysql and not slow" -q
+
+test: check-code $(VENV)/.installed-test $(VENV)/alembic-lowest/.installed
 	$(PY) -m pytest -n 2 --dist loadfile
 	PYTHONPATH=$(CURDIR)/$(VENV)/alembic-lowest SAFEMIGRATE_EXPECT_ALEMBIC=$(ALEMBIC_LOWEST) \
 		$(PY) -m pytest -n 2 --dist loadfile $(LOWEST_TESTS)

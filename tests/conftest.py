@@ -264,3 +264,14 @@ def backup_shop(shop: Path):
         configure_backup(shop, **backup)
         return shop
     return make
+
+
+_SERVER_FIXTURES = {"pg_url": "postgres", "pg_server": "postgres", "mysql_url": "mysql", "mysql_server": "mysql"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a server fixture carries that server's marker, so `-m "not postgres"` leaves it out."""
+    for item in items:
+        for fixture, marker in _SERVER_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, marker))

@@ -32,7 +32,8 @@ from safemigrate.project.models import import_metadata
 _ASYNC_DRIVERS = {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async"}
 
 
-def run_migrations(target_metadata: MetaData | None = None, **configure_kwargs: Any) -> None:
+def run_migrations(target_metadata: MetaData | list[MetaData] | None = None,
+                   **configure_kwargs: Any) -> None:
     """Run Alembic's migrations for the current ``alembic`` command."""
     from alembic import context
 
@@ -104,7 +105,8 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
     if not context.config.attributes.get(RECORD_ONLY):
         info = connection.dialect.server_version_info or (15,)
         dialect = "mysql" if connection.dialect.name == "mariadb" else connection.dialect.name
-        guard = RuntimeGuard(dialect, pg_version=info[0] if dialect == "postgresql" else 15)
+        major = info[0] if isinstance(info[0], int) else 15
+        guard = RuntimeGuard(dialect, pg_version=major if dialect == "postgresql" else 15)
         guard.install(connection)
     from safemigrate.guard.enforce.ops import observing
 

@@ -117,14 +117,14 @@ class Storage:
         """Throw away a partial object (best effort). True when nothing is left behind."""
         if handle is not None:
             try:
-                handle.discard()  # type: ignore[attr-defined] - aborts an S3 multipart upload
+                handle.discard()  # type: ignore[attr-defined]  # aborts an S3 multipart upload
             except Exception:
                 pass
             try:
                 if self.local:
                     handle.close()
                 else:
-                    handle.closed = True  # type: ignore[misc] - never let close() complete the upload
+                    handle.closed = True  # type: ignore[misc]  # never let close() complete the upload
             except Exception:
                 pass
         return self.delete(name)

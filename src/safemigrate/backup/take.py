@@ -59,6 +59,7 @@ def create_backup(url: URL, settings: BackupSettings, *, environment: str, desti
                                  from_rev=revision or "base", to_rev=to_rev or "manual")
         dump_name = backup_id + dumper.extension
         handle = storage.open_write(dump_name, snapshot.size_hint)
+        unfinished = True  # until the storage has the whole object
         location = storage.location(dump_name)
 
         def write(chunk: bytes) -> None:
@@ -73,11 +74,11 @@ def create_backup(url: URL, settings: BackupSettings, *, environment: str, desti
                                 on_progress=on_progress, phase="dump")
             dumped = time.monotonic() - started
             storage.finish_write(handle, dump_name)
-            handle = None
+            unfinished = False
             # The schema is always recorded; rows are counted (a scan of every table) only to verify by restore.
             source_stats = snapshot.stats(level == "restore")
         except BaseException as exc:
-            _cleanup(exc, storage.abandon(handle, dump_name), location)
+            _cleanup(exc, storage.abandon(handle if unfinished else None, dump_name), location)
             raise
     finished_at = datetime.now(UTC)
     try:

@@ -107,9 +107,10 @@ def pg_tool(name: str, server_major: int, configured: str | None = None, *, key:
     # (a Perl script on PATH) is only run when nothing else fits.
     tools: list[Tool] = []
     for path in paths:
-        tool = probe(path)
-        if tool is None:
+        probed = probe(path)
+        if probed is None:
             continue
+        tool = probed
         tools.append(tool)
         if prefer_folder and tool.folder == prefer_folder and tool.major is not None and tool.major >= wanted:
             return tool, None

@@ -31,22 +31,11 @@ from safemigrate.ci.git import Git
 from safemigrate.config.settings import load_settings, resolve_scratch_url
 from safemigrate.core.errors import EnvPyError, MigrationFailed, UsageError
 from safemigrate.core.paths import relative
-from safemigrate.core.results import CheckReport, ReviewReport, _Serialisable
+from safemigrate.core.results import CheckReport, Problem, ReviewReport, _Serialisable
 from safemigrate.core.urls import backend_of, parse_url
 from safemigrate.guard.lint import LintReport
 from safemigrate.harness.workspace import Workspace
 from safemigrate.runner.downgrade import DowngradeReport, verify_downgrade
-
-
-@dataclass(frozen=True)
-class CIProblem:
-    """A finding about the pull request's revisions, placed in a file when it concerns one."""
-
-    code: str  # edited_revision, deleted_revision, behind_base, not_attached
-    message: str
-    fix: str
-    path: str | None = None  # relative to the repository's top folder
-    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +56,7 @@ class CICheckReport(_Serialisable):
     base_heads: list[str]
     heads: list[str]
     new_revisions: list[NewRevision]
-    problems: list[CIProblem]
+    problems: list[Problem]
     check: CheckReport
     review: ReviewReport | None = None
     lint: LintReport | None = None
@@ -116,7 +105,7 @@ def ci_check(project: Workspace, base: str, *, pg_version: int | None = None) ->
     branch = _branch_revisions(project, git.top)
     base_heads = history.heads(base_revs)
 
-    problems: list[CIProblem] = []
+    problems: list[Problem] = []
     notes: list[str] = []
     if fork is None:
         notes.append(f"{base} and this checkout share no history that git can see (a shallow clone?): revisions "
@@ -181,14 +170,14 @@ def _branch_revisions(project: Workspace, top: Path) -> dict[str, _BranchFile]:
 
 def _changed_revisions(base: str, base_revs: dict[str, history.RevisionFile],
                        fork_revs: dict[str, history.RevisionFile], branch: dict[str, _BranchFile],
-                       know_fork: bool, notes: list[str]) -> list[CIProblem]:
-    problems: list[CIProblem] = []
+                       know_fork: bool, notes: list[str]) -> list[Problem]:
+    problems: list[Problem] = []
     for rev, merged in base_revs.items():
         mine = branch.get(rev)
         if mine is None:
             if know_fork and rev not in fork_revs:
                 continue  # landed on the base after this branch started: see _behind
-            problems.append(CIProblem(
+            problems.append(Problem(
                 "deleted_revision",
                 f"Revision {rev} ({merged.path}) is merged into {base} but this branch deletes it. Databases that "
                 "applied it would carry a revision this code does not know, and every later migration would refuse "
@@ -204,7 +193,7 @@ def _changed_revisions(base: str, base_revs: dict[str, history.RevisionFile],
             notes.append(f"Revision {rev} ({merged.path}) was changed on {base} after this branch started; merge "
                          f"{base} into this branch to test against that version.")
             continue
-        problems.append(CIProblem(
+        problems.append(Problem(
             "edited_revision",
             f"{mine.path} edits revision {rev}, which is already merged into {base}. Databases that applied it "
             "will never run the edited version, so they would end up with a different schema than new ones.",
@@ -216,12 +205,12 @@ def _changed_revisions(base: str, base_revs: dict[str, history.RevisionFile],
 
 
 def _behind(base: str, landed: list[history.RevisionFile], base_heads: list[str],
-            new: list[_BranchFile]) -> CIProblem:
+            new: list[_BranchFile]) -> Problem:
     names = ", ".join(f"{r.revision} ({r.path})" for r in landed)
     head = base_heads[0] if len(base_heads) == 1 else None
     roots = _roots(new)
     if not roots:
-        return CIProblem(
+        return Problem(
             "behind_base",
             f"{base} gained revision(s) {names} after this branch started, and this branch does not have them.",
             f"Merge or rebase {base} into this branch (`git merge {base}`).",
@@ -229,7 +218,7 @@ def _behind(base: str, landed: list[history.RevisionFile], base_heads: list[str]
     root = roots[0]
     target = f"set down_revision = '{head}' in {root.path}" if head else \
         f"set down_revision in {root.path} to the heads of {base} ({', '.join(base_heads)})"
-    return CIProblem(
+    return Problem(
         "behind_base",
         f"{base} gained revision(s) {names} after this branch started. This branch's revision {root.revision} "
         f"still follows {', '.join(root.down_revision) or 'base'}, so after the merge the history would have two "
@@ -242,7 +231,7 @@ def _behind(base: str, landed: list[history.RevisionFile], base_heads: list[str]
 
 
 def _attachment(project: Workspace, base: str, base_revs: dict[str, history.RevisionFile], base_heads: list[str],
-                new: list[_BranchFile], heads: list[str]) -> list[CIProblem]:
+                new: list[_BranchFile], heads: list[str]) -> list[Problem]:
     """The new revisions must continue the base's head(s): one head, every base head an ancestor of it."""
     if len(heads) == 1:
         ancestors = {s.revision for s in project.history.in_range(f"base:{heads[0]}")}
@@ -252,14 +241,14 @@ def _attachment(project: Workspace, base: str, base_revs: dict[str, history.Revi
     stray = [r for r in _roots(new) if any(d not in new_ids and d not in base_heads for d in r.down_revision)
              or (base_heads and not r.down_revision)]
     head = base_heads[0] if len(base_heads) == 1 else None
-    problems: list[CIProblem] = []
+    problems: list[Problem] = []
     for root in stray or _roots(new)[:1]:
         parent = ", ".join(root.down_revision) or "base"
         target = f"set down_revision = '{head}' in {root.path}" if head else \
             f"set down_revision in {root.path} to the heads of {base} ({', '.join(base_heads)})"
         merge = f"`alembic merge -m \"merge heads\" {' '.join(heads)}`" if len(heads) > 1 else \
             f"`alembic merge -m \"merge heads\" {head or ' '.join(base_heads)} {_tip(new)}`"
-        problems.append(CIProblem(
+        problems.append(Problem(
             "not_attached",
             f"Revision {root.revision} ({root.path}) follows {parent}, but the head of {base} is "
             f"{', '.join(base_heads) or '(none)'}: another migration landed there after this branch started, so "

@@ -54,18 +54,18 @@ def progress_display(enabled: bool = True) -> Iterator[Callable[[Progress], None
 def _rich_progress() -> Iterator[Callable[[Progress], None]]:
     from rich.console import Console
     from rich.progress import Progress as Bar
-    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
     bar = Bar(SpinnerColumn(finished_text="✓"), TextColumn("{task.description:<10}"),
               TextColumn("{task.fields[size]:>10}"), TextColumn("{task.fields[rate]:>12}"), TimeElapsedColumn(),
               console=Console(file=sys.stderr), transient=False)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(p: Progress) -> None:
-        fields = {"size": render.size(p.bytes), "rate": f"{render.size(int(p.rate))}/s"}
+        size, rate = render.size(p.bytes), f"{render.size(int(p.rate))}/s"
         if p.phase not in tasks:
-            tasks[p.phase] = bar.add_task(_VERBS.get(p.phase, p.phase), total=None, **fields)
-        bar.update(tasks[p.phase], completed=p.bytes, total=p.bytes if p.done else None, **fields)
+            tasks[p.phase] = bar.add_task(_VERBS.get(p.phase, p.phase), total=None, size=size, rate=rate)
+        bar.update(tasks[p.phase], completed=p.bytes, total=p.bytes if p.done else None, size=size, rate=rate)
 
     with bar:
         yield update

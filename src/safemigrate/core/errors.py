@@ -8,6 +8,8 @@ defines exit codes (the README's table lists them).
 
 from __future__ import annotations
 
+from typing import Any
+
 from safemigrate.core.secrets import redact
 
 #: Exit codes used by every command (documented in the README).
@@ -114,8 +116,8 @@ class MigrationFailed(SafemigrateError):
         self.path = path
         self.line = line
         self.sqlstate: str | None = None  # the SQLSTATE of the database error the migration raised, if any
-        self.statements: list = []  # what the failing revision had sent before it failed
-        self.runs: list = []  # the revisions of the same run that completed before it (RevisionRun)
+        self.statements: list[Any] = []  # what the failing revision had sent before it failed (Statement)
+        self.runs: list[Any] = []  # the revisions of the same run that completed before it (RevisionRun)
 
     def as_dict(self) -> dict[str, object]:
         data = super().as_dict()

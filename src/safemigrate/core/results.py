@@ -108,9 +108,11 @@ class Difference:
 class Problem:
     """A finding about the revision graph or the database's revision state."""
 
-    code: str  # multiple_heads, unknown_revision, database_behind, ...
+    code: str  # multiple_heads, unknown_revision, database_behind, edited_revision, ...
     message: str
     fix: str
+    path: str | None = None  # the file it concerns, when it concerns one (relative to the repository)
+    line: int | None = None
 
 
 @dataclass

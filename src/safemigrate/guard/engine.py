@@ -54,7 +54,9 @@ def _learn(statement: sqlmod.PgStatement | sqlmod.GlotStatement, context: Contex
     node = statement.node
     if isinstance(statement, sqlmod.PgStatement):
         if isinstance(node, (ast.CreateStmt, ast.CreateTableAsStmt)):
-            rel = node.relation if isinstance(node, ast.CreateStmt) else node.into.rel
+            rel = node.relation if isinstance(node, ast.CreateStmt) else (node.into.rel if node.into else None)
+            if rel is None:
+                return
             name = (rel.relname or "").lower()
             context.created_tables.add(name)
             if rel.schemaname:

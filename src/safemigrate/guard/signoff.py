@@ -24,9 +24,9 @@ from types import FrameType, TracebackType
 
 from safemigrate.core.errors import UsageError
 from safemigrate.core.results import SignOff
+from safemigrate.project.scripts import declared_signoffs
 
 _active: contextvars.ContextVar[tuple[Allowance, ...]] = contextvars.ContextVar("safemigrate_allow", default=())
-DECLARATION = "safemigrate_allow"
 
 
 Allowance = SignOff
@@ -64,7 +64,7 @@ def active() -> tuple[Allowance, ...]:
 
 def migration_frame(start: FrameType | None = None) -> FrameType | None:
     """The innermost frame running code of an Alembic revision module."""
-    frame = start or sys._getframe(1)
+    frame: FrameType | None = start or sys._getframe(1)
     while frame is not None:
         module_globals = frame.f_globals
         if "revision" in module_globals and "down_revision" in module_globals and "upgrade" in module_globals:
@@ -75,7 +75,4 @@ def migration_frame(start: FrameType | None = None) -> FrameType | None:
 
 def declared(module_globals: dict[str, object]) -> tuple[Allowance, ...]:
     """Module-level ``safemigrate_allow = [...]`` of a revision module."""
-    items = module_globals.get(DECLARATION) or ()
-    if isinstance(items, allow):
-        items = [items]
-    return tuple(item.allowance for item in items if isinstance(item, allow))  # type: ignore[union-attr]
+    return declared_signoffs(module_globals)

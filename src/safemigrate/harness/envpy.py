@@ -20,6 +20,7 @@ it is first imported are always this database's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import io
 import os
@@ -101,7 +102,7 @@ class EnvPy:
                 self._apply_baseline(url)
         for _ in range(3):  # at most: another driver, then an AnyIO worker thread
             try:
-                return self._runner(lambda url=url: self._run(request, url))
+                return self._runner(functools.partial(self._run, request, url))
             except _RetryWith as retry:
                 if retry.url is not None:
                     self.url = url = retry.url  # env.py needs this driver: keep it for the session's later runs
@@ -194,7 +195,7 @@ class EnvPy:
             result.heads = list(context.get_current_heads())
         if reads.server_version:
             info = connection.dialect.server_version_info
-            result.server_version = info[0] if info else None
+            result.server_version = info[0] if info and isinstance(info[0], int) else None
         if reads.models is not None:
             try:
                 result.differences = self._compare_models(context, reads.models)
@@ -321,7 +322,7 @@ class EnvPy:
                     return  # not a fresh database: the baseline ran before its first revision
                 if metadata is not None:
                     metadata.create_all(connection)
-                else:
+                elif callable(baseline):
                     baseline(connection)
         except SafemigrateError:
             raise
@@ -509,6 +510,7 @@ def _ledger_writer(request: EnvRunRequest) -> Callable[[Any, MigrationContext, f
 
     def record(script: Any, context: MigrationContext, duration_ms: float) -> None:
         # still inside the revision's transaction, before its version bump
+        assert context.connection is not None
         ledger.record(context.connection, script.revision, rows.digests.get(script.revision, ""),
                       environment=rows.environment, duration_ms=int(duration_ms), backup_id=rows.backup_id)
 

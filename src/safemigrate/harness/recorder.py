@@ -106,7 +106,8 @@ class Recorder:
         if not same_database(conn.engine.url, self.expected):
             raise WrongDatabase(mask_url(conn.engine.url))
 
-    def on_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
+    def on_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                   executemany: bool) -> None:
         if not same_database(conn.engine.url, self.expected):
             raise WrongDatabase(mask_url(conn.engine.url))
         autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"

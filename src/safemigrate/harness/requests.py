@@ -12,8 +12,9 @@ from typing import Literal
 
 from sqlalchemy import MetaData
 
-from safemigrate.core.results import Difference, RevisionRun, SignOff
+from safemigrate.core.results import Difference, RevisionRun
 from safemigrate.guard.enforce.autogen import Withheld
+from safemigrate.project.history import RevisionRecord
 
 RunKind = Literal["upgrade", "downgrade", "read", "offline"]
 
@@ -63,19 +64,6 @@ class GenerateRequest:
 @dataclass(frozen=True)
 class InventoryRequest:
     """The migration history as Alembic loads it (the revision files are imported where env.py runs)."""
-
-
-@dataclass(frozen=True)
-class RevisionRecord:
-    """One revision file, as the process that imported it saw it."""
-
-    revision: str
-    down_revision: tuple[str, ...]
-    depends_on: tuple[str, ...]
-    branch_labels: tuple[str, ...]
-    path: str  # absolute
-    doc: str
-    signoffs: tuple[SignOff, ...] = ()  # module-level ``safemigrate_allow = [...]``
 
 
 @dataclass(frozen=True)

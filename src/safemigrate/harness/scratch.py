@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, pool, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from safemigrate.core.db import unreachable
@@ -106,7 +106,7 @@ def _remove_stale_sqlite(base: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _admin_engine(url: URL):
+def _admin_engine(url: URL) -> Engine:
     return create_engine(url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
 
 
@@ -132,7 +132,7 @@ def _server_scratch(server: URL, backend: str) -> Iterator[ScratchDatabase]:
             engine.dispose()
 
 
-def _drop(conn, backend: str, name: str, quote: str) -> None:
+def _drop(conn: Connection, backend: str, name: str, quote: str) -> None:
     if backend == "postgresql":
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         return
@@ -150,7 +150,7 @@ def _drop(conn, backend: str, name: str, quote: str) -> None:
     conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
-def _drop_stale(conn, backend: str, quote: str) -> None:
+def _drop_stale(conn: Connection, backend: str, quote: str) -> None:
     if backend == "postgresql":
         names = conn.execute(
             text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": PREFIX + "%"}

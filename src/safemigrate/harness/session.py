@@ -74,8 +74,8 @@ class EnvSession:
     def _start(self) -> Pipe:
         if self._pipe is not None:
             return self._pipe
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                              else "spawn")
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context: Any = multiprocessing.get_context(method)
         ours, theirs = context.Pipe()
         url = self.url.render_as_string(hide_password=False) if self.url is not None else None
         sys.stdout.flush()
@@ -87,7 +87,8 @@ class EnvSession:
         self._pipe, self._process = ours, process
         with _lock:
             _sessions.add(self)
-        return ours
+        pipe: Pipe = ours
+        return pipe
 
     def close(self) -> None:
         """End the process (its connections close with it)."""

@@ -18,7 +18,7 @@ from safemigrate.project.scripts import uses_helper
 SNIPPET = "from safemigrate.env import run_migrations\n\nrun_migrations()"
 
 
-def init_project(root: Path | str, *, metadata: str | None = None, script_location: str | None = None,
+def init_project(root: Path | str, *, metadata: str | list[str] | None = None, script_location: str | None = None,
                  database_url_env: str = "DATABASE_URL", environment_env: str = "APP_ENV",
                  github: bool = False, package: str | None = None) -> InitReport:
     """Adopt or scaffold the Alembic setup in ``root`` and write ``[tool.safemigrate]``.

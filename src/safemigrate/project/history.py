@@ -85,7 +85,7 @@ class History:
         if len(heads) < 2:
             return True
         lines = {h: self._ancestors(h) for h in heads}
-        labels = {h: set(self.revision_map.get_revision(h).branch_labels or ()) for h in heads}
+        labels = {h: set(getattr(self.revision_map.get_revision(h), "branch_labels", None) or ()) for h in heads}
         for i, a in enumerate(heads):
             for b in heads[i + 1:]:
                 if not (lines[a] & lines[b]):

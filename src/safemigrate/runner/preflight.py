@@ -40,8 +40,11 @@ def _run(name: str, fn: Callable[[], Check]) -> Check:
 
 def preflight(project: Workspace, url: URL, environment: str = "production") -> list[Check]:
     checks: list[Check] = []
-    reachable = _run("database reachable", lambda: (ensure_reachable(url), Check("database reachable", True,
-                                                                                  "connected"))[1])
+    def connected() -> Check:
+        ensure_reachable(url)
+        return Check("database reachable", True, "connected")
+
+    reachable = _run("database reachable", connected)
     checks.append(reachable)
     checks.append(_run("single head", lambda: _single_head(project)))
     live = None

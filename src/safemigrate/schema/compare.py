@@ -70,6 +70,7 @@ def compare(context: MigrationContext, metadata: MetaData | Iterable[MetaData],
     batch mode performs, one rebuild per table.
     """
     script = produce_migrations(context, metadata)  # type: ignore[arg-type]
+    assert script.upgrade_ops is not None
     settle(script.upgrade_ops, context.dialect)
     version = _server_major(context) if dialect == backend_name(context) else None
     differences: list[Difference] = []
@@ -130,7 +131,7 @@ def _name(table: Any) -> str:
     return f"{schema}.{table.name}" if schema else str(table.name)
 
 
-def describe(op: Any, reference: str = "the models") -> tuple[str, str | None, str | None, str]:
+def describe(op: Any, reference: str = "the models") -> tuple[str, str | None, Any, str]:
     """(kind, table, object, one readable line) for an autogenerate operation."""
     if isinstance(op, alembic_ops.CreateTableOp):
         return "add_table", op.table_name, None, f"table {op.table_name} is missing"

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import MetaData, bindparam, create_engine, pool, text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import BindParameter
 
 from safemigrate.config.settings import Settings
 from safemigrate.core.errors import ConfigError, DatabaseUnreachable, SchemaNotCurrent
@@ -232,7 +233,7 @@ def _refuse_schema(differences: list[tuple[str, str]], where: str, code_heads: l
 
 
 # -- the schema -----------------------------------------------------------------------------
-def _models(settings: Settings, metadata: MetaData | None) -> MetaData:
+def _models(settings: Settings, metadata: MetaData | None) -> MetaData | list[MetaData]:
     if metadata is not None:
         return metadata
     if not settings.metadata:
@@ -268,12 +269,12 @@ WHERE m.type IN ('table', 'view') AND lower(m.name) IN :tables
 """
 
 
-def _schema_differences(conn: Connection, models: MetaData) -> list[tuple[str, str]]:
+def _schema_differences(conn: Connection, models: MetaData | list[MetaData]) -> list[tuple[str, str]]:
     """What in the live schema breaks the models at run time, as (kind, description) pairs."""
     dialect = conn.dialect
     default = dialect.default_schema_name
     fold = (lambda s: s.lower()) if dialect.name in {"mysql", "mariadb", "sqlite"} else (lambda s: s)
-    tables = list(models.tables.values())
+    tables = [t for md in (models if isinstance(models, list) else [models]) for t in md.tables.values()]
     wanted = {(fold(t.schema or default or ""), fold(t.name)): t for t in tables}
     # Names as the models spell them and folded: catalogs differ in how they compare case.
     names = sorted({t.name for t in tables} | {t.name.lower() for t in tables})
@@ -297,19 +298,19 @@ def _schema_differences(conn: Connection, models: MetaData) -> list[tuple[str, s
 def _live_columns(conn: Connection, schemas: list[str], tables: list[str]) -> dict[tuple[str, str], dict[str, bool]]:
     """{(schema, table): {column: NOT NULL without default}} for the named tables that exist."""
     name = conn.dialect.name
-    expanding = [bindparam("tables", expanding=True)]
+    expanding: list[BindParameter[Any]] = [bindparam("tables", expanding=True)]
+    rows: list[Any] = []
     if name == "postgresql":
         version = conn.dialect.server_version_info or (0,)
         has_default = "a.atthasdef" + (" OR a.attidentity <> ''" if version >= (10,) else "") \
             + (" OR a.attgenerated <> ''" if version >= (12,) else "")
         statement = text(_PG_COLUMNS.format(has_default=has_default)).bindparams(
             bindparam("schemas", expanding=True), *expanding)
-        rows = conn.execute(statement, {"schemas": schemas, "tables": tables}).all()
+        rows = list(conn.execute(statement, {"schemas": schemas, "tables": tables}).all())
     elif name in {"mysql", "mariadb"}:
         statement = text(_MYSQL_COLUMNS).bindparams(bindparam("schemas", expanding=True), *expanding)
-        rows = conn.execute(statement, {"schemas": schemas, "tables": tables}).all()
+        rows = list(conn.execute(statement, {"schemas": schemas, "tables": tables}).all())
     elif name == "sqlite":
-        rows = []
         quote = conn.dialect.identifier_preparer
         for schema in schemas:
             statement = text(_SQLITE_COLUMNS.format(schema=quote.quote(schema))).bindparams(*expanding)

@@ -41,7 +41,7 @@ class _Target:
 
     def __init__(self, project: str | os.PathLike[str] | Workspace | None):
         if project is None or isinstance(project, (str, os.PathLike)):
-            self.settings: Settings = load_settings(project)
+            self.settings: Settings = load_settings(os.fspath(project) if project is not None else None)
             self._project = None
         else:  # a safemigrate.Project (not imported here: the module must stay cheap to import)
             self.settings, self._project = project.settings, project
@@ -105,12 +105,13 @@ def _plain_layout(settings: Settings) -> tuple[list[Path], bool, bool] | None:
             options = dict(parser.items("alembic")) if parser.has_section("alembic") else {}
         except (configparser.Error, OSError, UnicodeDecodeError):
             return None
-        raw = options.get("version_locations")
-        if raw:
+        text = options.get("version_locations")
+        raw: list[str] = []
+        if text:
             separator = _SEPARATORS.get(options.get("path_separator", ""))
             if separator is None:
                 return None  # legacy splitting, with its deprecation warning: Alembic's business
-            raw = [part.strip() for part in raw.split(separator) if part.strip()]
+            raw = [part.strip() for part in text.split(separator) if part.strip()]
         recursive, sourceless = (options.get(k) == "true" for k in ("recursive_version_locations", "sourceless"))
     else:
         table = read_pyproject(settings.root).get("tool", {}).get("alembic", {})

@@ -79,7 +79,7 @@ def _constant(node: Any) -> Any:
         if isinstance(value, ast.Integer):
             return value.ival
         if isinstance(value, ast.Float):
-            return float(value.fval)
+            return float(value.fval or 0)
         if isinstance(value, ast.String):
             return value.sval
         return None
@@ -92,8 +92,9 @@ def _constant(node: Any) -> Any:
     if isinstance(node, ast.BoolExpr):
         from pglast.enums import BoolExprType
 
-        if node.boolop == BoolExprType.NOT_EXPR and len(node.args or ()) == 1:
-            inner = _constant(node.args[0])
+        args = node.args or ()
+        if node.boolop == BoolExprType.NOT_EXPR and len(args) == 1:
+            inner = _constant(args[0])
             return (not inner) if isinstance(inner, bool) else None
     return None
 

@@ -98,9 +98,9 @@ def is_cascade(node: Any) -> bool:
 def object_name(obj: Any) -> str:
     """The dotted name of an item of ``DropStmt.objects`` (names, TypeName, ObjectWithArgs, String)."""
     if isinstance(obj, ast.String):
-        return obj.sval
+        return obj.sval or ""
     if isinstance(obj, ast.TypeName):
-        return ".".join(n.sval for n in obj.names if hasattr(n, "sval"))
+        return ".".join(n.sval for n in obj.names or () if hasattr(n, "sval"))
     if isinstance(obj, ast.ObjectWithArgs):
         return ".".join(string_values(obj.objname))
     if isinstance(obj, (list, tuple)):
@@ -156,8 +156,10 @@ def _learn_created(node: Any, context: Any) -> None:
     if isinstance(node, ast.CreateStmt):
         rel = node.relation
     elif isinstance(node, ast.CreateTableAsStmt):
-        rel = node.into.rel
+        rel = node.into.rel if node.into else None
     else:
+        return
+    if rel is None:
         return
     context.created_tables.add((rel.relname or "").lower())
     if rel.schemaname:
@@ -369,7 +371,7 @@ def literal_sql(expression: str) -> str | None:
 def _fold(node: Any) -> tuple[str, bool] | None:
     """(text, built from at least one literal) for a string expression."""
     if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
-        return node.val.sval, True
+        return node.val.sval or "", True
     if isinstance(node, ast.TypeCast):
         return _fold(node.arg)
     if isinstance(node, ast.A_Expr) and string_values(node.name) == ["||"]:
@@ -380,11 +382,13 @@ def _fold(node: Any) -> tuple[str, bool] | None:
     if isinstance(node, ast.FuncCall):
         name = string_values(node.funcname)[-1].lower()
         args = list(node.args or ())
-        if name == "format" and args and _fold(args[0]) and _fold(args[0])[1]:
-            return _format(_fold(args[0])[0], args[1:]), True
+        template = _fold(args[0]) if args else None
+        if name == "format" and template is not None and template[1]:
+            return _format(template[0], args[1:]), True
         if name == "concat":
-            parts = [_fold(a) for a in args]
-            if all(parts):
+            folded = [_fold(a) for a in args]
+            parts = [p for p in folded if p is not None]
+            if len(parts) == len(folded):
                 return "".join(p[0] for p in parts), any(p[1] for p in parts)
         if name in {"quote_ident", "quote_literal", "quote_nullable"} and args:
             return _fold(args[0]) if name == "quote_ident" else ("'x'", False)

@@ -21,7 +21,8 @@ from safemigrate.guard.analysis.pg import (
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
-_KIND_NAMES = {ObjectType.OBJECT_MATVIEW: "materialized view", ObjectType.OBJECT_FOREIGN_TABLE: "foreign table"}
+_KIND_NAMES: dict[ObjectType, str] = {ObjectType.OBJECT_MATVIEW: "materialized view",
+                                      ObjectType.OBJECT_FOREIGN_TABLE: "foreign table"}
 
 
 @rule("drop-cascade", severity="error", category="destructive",
@@ -58,7 +59,8 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
 
 def _violations(node: Any, context: Context) -> Iterator[Violation]:
     if isinstance(node, ast.DropStmt) and is_cascade(node):
-        kind = _KIND_NAMES.get(node.removeType, node.removeType.name.removeprefix("OBJECT_").lower().replace("_", " "))
+        raw = node.removeType.name.removeprefix("OBJECT_").lower().replace("_", " ") if node.removeType else "object"
+        kind = _KIND_NAMES.get(node.removeType, raw) if node.removeType is not None else raw
         for obj in node.objects or ():
             name = object_name(obj)
             if node.removeType == ObjectType.OBJECT_TABLE and context.is_new_table(name):

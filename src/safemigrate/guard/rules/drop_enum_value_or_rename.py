@@ -52,7 +52,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
         return
     for node, where, _ in statements_run(statement.node, context):
         if isinstance(node, ast.AlterEnumStmt) and node.oldVal is not None:
-            yield placed(_rename_value(".".join(string_values(node.typeName)), node.oldVal, node.newVal), where)
+            yield placed(_rename_value(".".join(string_values(node.typeName)), node.oldVal, node.newVal or ""), where)
         elif isinstance(node, ast.RenameStmt) and node.renameType in (ObjectType.OBJECT_TYPE,
                                                                       ObjectType.OBJECT_DOMAIN):
             name = object_name(node.object)

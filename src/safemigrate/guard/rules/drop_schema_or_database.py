@@ -55,7 +55,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                 yield placed(_violation("schema", name, f"Dropping schema `{name}` {what}, and breaks every "
                                         "running instance that still uses it."), where)
         elif isinstance(node, ast.DropdbStmt):
-            yield placed(_violation("database", node.dbname, f"Dropping database `{node.dbname}` deletes all "
+            yield placed(_violation("database", node.dbname or "", f"Dropping database `{node.dbname}` deletes all "
                                     "its data for good."), where)
 
 

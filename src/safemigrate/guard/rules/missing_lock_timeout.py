@@ -138,7 +138,8 @@ def _locks(node: Any) -> Iterator[tuple[str, str, str]]:
             if isinstance(rel, ast.VacuumRelation):
                 yield "VACUUM FULL", relation(rel.relation), ACCESS_EXCLUSIVE
     elif isinstance(node, ast.ReindexStmt) and node.relation is not None and not reindex_is_concurrent(node):
-        yield "REINDEX", relation(node.relation), "SHARE" if node.kind.name.endswith("TABLE") else ACCESS_EXCLUSIVE
+        table_lock = node.kind is not None and node.kind.name.endswith("TABLE")
+        yield "REINDEX", relation(node.relation), "SHARE" if table_lock else ACCESS_EXCLUSIVE
     elif isinstance(node, ast.RefreshMatViewStmt) and not node.concurrent:
         yield "REFRESH MATERIALIZED VIEW", relation(node.relation), ACCESS_EXCLUSIVE
     elif isinstance(node, ast.CreateStmt):

@@ -81,7 +81,8 @@ def _small_keys(node: Any) -> Iterator[tuple[str, Any]]:
     else:
         return
     for column in columns:
-        if column.colname in keys and not column.typeName.arrayBounds and type_name(column.typeName) in _SMALL:
+        if (column.colname in keys and column.typeName is not None and not column.typeName.arrayBounds
+                and type_name(column.typeName) in _SMALL):
             yield table, column
 
 

@@ -74,16 +74,20 @@ def _json_columns(node: Any) -> Iterator[tuple[str, str, bool, bool]]:
         table = relation(node.relation)
         for element in node.tableElts or ():
             if isinstance(element, ast.ColumnDef) and _is_json(element.typeName):
-                yield table, element.colname, False, bool(element.typeName.arrayBounds)
+                yield table, element.colname or "", False, _is_array(element.typeName)
     elif isinstance(node, ast.AlterTableStmt):
         table = relation(node.relation)
         for cmd in alter_commands(node):
             if cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
                 if _is_json(cmd.def_.typeName):
-                    yield table, cmd.def_.colname, False, bool(cmd.def_.typeName.arrayBounds)
+                    yield table, cmd.def_.colname or "", False, _is_array(cmd.def_.typeName)
             elif cmd.subtype == AlterTableType.AT_AlterColumnType and isinstance(cmd.def_, ast.ColumnDef):
                 if _is_json(cmd.def_.typeName):
-                    yield table, cmd.name, True, bool(cmd.def_.typeName.arrayBounds)
+                    yield table, cmd.name or "", True, _is_array(cmd.def_.typeName)
+
+
+def _is_array(type_: Any) -> bool:
+    return bool(type_ is not None and type_.arrayBounds)
 
 
 def _is_json(node: Any) -> bool:

@@ -45,7 +45,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
     for node, where, ctx in statements_run(statement.node, context):
         if not isinstance(node, ast.ReindexStmt) or reindex_is_concurrent(node):
             continue
-        kind = node.kind.name.rsplit("_", 1)[-1]
+        kind = node.kind.name.rsplit("_", 1)[-1] if node.kind is not None else ""
         target = relation(node.relation) if node.relation is not None else (node.name or "")
         if kind == "TABLE" and ctx.is_new_table(target):
             continue

@@ -51,7 +51,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                     and node.relation is not None):
                 table = relation(node.relation)
                 if not ctx.is_new_table(table):
-                    yield placed(_violation(table, node.subname, node.newname), where)
+                    yield placed(_violation(table, node.subname or "", node.newname or ""), where)
         return
     node = statement.node
     if not (isinstance(node, exp.Alter) and (node.args.get("kind") or "").upper() == "TABLE"):

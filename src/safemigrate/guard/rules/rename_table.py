@@ -46,8 +46,9 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                                                                         ObjectType.OBJECT_FOREIGN_TABLE):
                 old = relation(node.relation)
                 if _renamed_for_real(old, ctx):
-                    yield placed(_violation(old, node.newname, None), where)
-            elif isinstance(node, ast.AlterObjectSchemaStmt) and node.objectType == ObjectType.OBJECT_TABLE:
+                    yield placed(_violation(old, node.newname or "", None), where)
+            elif (isinstance(node, ast.AlterObjectSchemaStmt) and node.objectType == ObjectType.OBJECT_TABLE
+                    and node.relation is not None):
                 old = relation(node.relation)
                 if _renamed_for_real(old, ctx):
                     new = f"{node.newschema}.{node.relation.relname}"
