@@ -18,7 +18,8 @@ from safemigrate.core.errors import EnvPyError, MigrationFailed
 
 IN_SYNC_EVERYWHERE = ["ini_in_package", "no_ini", "create_all_baseline", "baseline_callable", "connection_attribute",
                       "import_time_settings", "app_factory", "versions_subfolders", "version_locations",
-                      "noisy_logging", "data_migration_scalar"]
+                      "noisy_logging", "data_migration_scalar", "flask_migrate_app", "cli_prepared_config",
+                      "placeholder_ini_url"]
 
 
 @pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["sqlite_plain_url", "async_own_loop", "anyio_worker"])
@@ -264,3 +265,44 @@ def test_production_preflight_and_lint_work_on_a_data_migration_that_reads(proje
     guard = next(c for c in report.checks if c.name == "pending revisions pass the guard")
     assert "run-time guard" in guard.message
     assert report.applied and report.verified
+
+
+# -- keys for what a project does outside env.py: an application context, a prepared Config ------
+def test_flask_migrate_env_py_without_the_app_key_names_it(project_factory):
+    folder = project_factory("flask_migrate_app")
+    _set_key(folder, None, remove="app =")
+    with pytest.raises(EnvPyError) as info:
+        Project.from_pyproject(folder).check()
+    assert "app = 'package.module:create_app'" in str(info.value)
+
+
+def test_config_the_cli_prepares_without_the_setup_key_names_it(project_factory):
+    folder = project_factory("cli_prepared_config")
+    _set_key(folder, None, remove="setup =")
+    with pytest.raises(EnvPyError) as info:
+        Project.from_pyproject(folder).check()
+    message = str(info.value)
+    assert "`setup`" in message and "it stopped before any revision ran" in message
+
+
+# -- 9. the dialect never comes from a placeholder in alembic.ini --------------------------------------------
+@pytest.mark.postgres
+def test_ini_default_url_does_not_decide_the_dialect(project_factory, pg_server):
+    report = Project.from_pyproject(project_factory("placeholder_ini_url"), scratch_url=pg_server).check()
+    assert report.ok and report.dialect == "postgresql"
+    assert not report.notes  # no "the DDL is rendered for sqlite" note
+
+
+@pytest.mark.parametrize("placeholder", ["scheme://localhost/app", '""', "driver://user:pass@localhost/dbname"])
+def test_unusable_ini_url_is_ignored(project_factory, placeholder):
+    folder = project_factory("placeholder_ini_url")
+    ini = folder / "alembic.ini"
+    ini.write_text(ini.read_text().replace("sqlalchemy.url = sqlite:///dev.db", f"sqlalchemy.url = {placeholder}"))
+    for command in (("check",), ("review",), ("lint",)):
+        result = run_safemigrate(*command, cwd=folder)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def test_review_without_a_named_database_reviews_every_revision(project_factory):
+    report = Project.from_pyproject(project_factory("placeholder_ini_url")).review()
+    assert report.range.startswith("base:heads") and len(report.revisions) == 2
