@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import contextvars
 import sys
+import threading
 from types import FrameType, TracebackType
 
 from safemigrate.core.errors import UsageError
 from safemigrate.core.results import SignOff
 from safemigrate.project.scripts import declared_signoffs
 
+_entered: list[SignOff] = []  # every `with allow(...)` entered in this process (see entered_since)
+_lock = threading.Lock()
 _active: contextvars.ContextVar[tuple[Allowance, ...]] = contextvars.ContextVar("safemigrate_allow", default=())
 
 
@@ -48,6 +51,8 @@ class allow:
 
     def __enter__(self) -> Allowance:
         self._token = _active.set(_active.get() + (self.allowance,))
+        with _lock:
+            _entered.append(self.allowance)
         return self.allowance
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -55,6 +60,22 @@ class allow:
         if self._token is not None:
             _active.reset(self._token)
             self._token = None
+
+
+def entered_count() -> int:
+    """A mark: how many ``with allow(...)`` blocks this process has entered so far."""
+    with _lock:
+        return len(_entered)
+
+
+def entered_since(mark: int) -> tuple[Allowance, ...]:
+    """Sign-offs of every ``with allow(...)`` block entered since ``mark``, in any thread.
+
+    What a revision did is judged when its body has finished, after its blocks have closed: the
+    blocks it entered are what it signed off.
+    """
+    with _lock:
+        return tuple(_entered[mark:])
 
 
 def active() -> tuple[Allowance, ...]:

@@ -46,6 +46,7 @@ from safemigrate.core.urls import backend_of, parse_url, sync_url
 from safemigrate.guard.enforce.autogen import Withheld, make_hook
 from safemigrate.guard.enforce.ops import observing
 from safemigrate.guard.enforce.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
+from safemigrate.harness.guarding import RunGuard
 from safemigrate.harness.recorder import OfflineBuffer, RecordedStep, Recorder, WrongDatabase, same_database
 from safemigrate.harness.requests import (
     EnvRunRequest,
@@ -76,7 +77,8 @@ class EnvPy:
         self.url = url
         self.project = AlembicProject(settings, dialect=backend_of(url) if url is not None else dialect)
         self._app: Any = None
-        self._in_worker = False  # run env.py in a worker thread of an AnyIO event loop (see _retry_with)
+        self._in_worker = False
+        self._pg_major: int | None = None  # run env.py in a worker thread of an AnyIO event loop (see _retry_with)
 
     @property
     def env_py(self) -> Path:
@@ -119,10 +121,12 @@ class EnvPy:
         script = self.project.script
         history = self.project.history
         config = self.project.make_config(url.render_as_string(hide_password=False))
-        # Throwaway databases: findings are reported, not blocked. A real run (guard=True) lets
-        # safemigrate's env.py helper refuse unapproved destructive statements.
-        config.attributes[RECORD_ONLY] = not request.guard
+        # safemigrate judges a real run itself (guard=True), for every env.py: the helper's own guard,
+        # for runs of plain `alembic`, steps aside. Throwaway databases: findings are reported, not blocked.
+        config.attributes[RECORD_ONLY] = True
         recorder = Recorder(history, url)
+        if request.guard and not offline:
+            recorder.guard = RunGuard(backend_of(url), pg_version=self._server_major(url))
         result = EnvRunResult(runs=recorder.runs, heads_before=[])
         state: dict[str, Any] = {"ran": False, "finished": False}
         after_body = _ledger_writer(request) if request.ledger is not None else None
@@ -159,10 +163,14 @@ class EnvPy:
         except WrongDatabase as exc:
             raise self._wrong_database(exc, url) from None
         except SafemigrateError as exc:
+            if recorder.guard is not None and recorder.guard.blocked is not None:
+                raise recorder.guard.blocked from None
             if recorder.current is not None and getattr(exc, "revision", None) is None:
                 exc.revision = recorder.current.revision  # type: ignore[attr-defined] # e.g. the run-time guard
             raise
         except Exception as exc:
+            if recorder.guard is not None and recorder.guard.blocked is not None:
+                raise recorder.guard.blocked from None  # env.py (or a migration) wrapped the refusal
             nothing_ran = not recorder.runs and recorder.current is None
             retry = _retry_with(exc, url, self._in_worker) if nothing_ran else None
             if retry is not None:
@@ -177,9 +185,28 @@ class EnvPy:
                 "Make env.py call context.run_migrations() for online mode"
                 + (" and offline mode (--sql)" if offline else "") + ".",
             )
+        if recorder.guard is not None and recorder.guard.blocked is not None:
+            raise recorder.guard.blocked  # swallowed by the migration or env.py: the revision is still refused
         if not state["finished"]:
             raise self._swallowed(recorder, request.purpose)
         return result
+
+    def _server_major(self, url: URL) -> int:
+        """The server's major version (PostgreSQL rules depend on it); 15 when it cannot be read."""
+        if backend_of(url) != "postgresql":
+            return 15
+        if self._pg_major is not None:
+            return self._pg_major
+        engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                info = connection.dialect.server_version_info
+                self._pg_major = info[0] if info and isinstance(info[0], int) else 15
+                return self._pg_major
+        except SQLAlchemyError:
+            return 15
+        finally:
+            engine.dispose()
 
     def _require_url(self) -> URL:
         if self.url is None:

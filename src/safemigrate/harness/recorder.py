@@ -24,6 +24,7 @@ from safemigrate.core.results import RevisionRun, Statement
 from safemigrate.core.secrets import mask_url, redact
 from safemigrate.core.urls import backend_of
 from safemigrate.guard import signoff
+from safemigrate.harness.guarding import RunGuard
 from safemigrate.project.history import History
 
 _MAX_PARAMS_REPR = 300
@@ -48,6 +49,7 @@ class Recorder:
     in_body: bool = False
     statements: list[Statement] = field(default_factory=list)
     failure: BaseException | None = None  # what the current revision raised (env.py may swallow it)
+    guard: RunGuard | None = None  # a real run: statements and effects are judged
 
     def begin(self, script: Any) -> None:
         self.finish()
@@ -83,7 +85,10 @@ class Recorder:
 
     # SQLAlchemy event listeners ------------------------------------------
     def on_do_connect(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
-        """Before the DBAPI connects: refuse a database other than the expected one."""
+        """Before the DBAPI connects: refuse a database other than the expected one (and, in a real run, any
+        second connection while a revision runs)."""
+        if self.guard is not None and self.in_body and self.current is not None:
+            self.guard.second_connection(f"{dialect.name} ({mask_url(self.expected)})")
         wanted_backend = backend_of(self.expected)
         actual_backend = "mysql" if dialect.name == "mariadb" else dialect.name
         if actual_backend != wanted_backend:
@@ -112,6 +117,8 @@ class Recorder:
             raise WrongDatabase(mask_url(conn.engine.url))
         autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
         self.add(statement, parameters, in_transaction=not autocommit)
+        if self.guard is not None and self.in_body and self.current is not None:
+            self.guard.statement(conn, statement, in_transaction=not autocommit)
 
 
 class RecordedStep:
@@ -138,6 +145,9 @@ class RecordedStep:
             from alembic import context as alembic_context
 
             self._recorder.begin(script)
+            guard = self._recorder.guard
+            if guard is not None:
+                guard.revision_started(script, alembic_context.get_context())
             started = time.perf_counter()
             try:
                 result = body(**kw)
@@ -146,8 +156,10 @@ class RecordedStep:
                 raise
             finally:
                 self._recorder.end_body()
+            # still inside the revision's transaction, before its version bump
+            if guard is not None:
+                guard.body_done(script, alembic_context.get_context())
             if self._after_body is not None:
-                # still inside the revision's transaction, before its version bump
                 self._after_body(script, alembic_context.get_context(), (time.perf_counter() - started) * 1000)
             return result
 

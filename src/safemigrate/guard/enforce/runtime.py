@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from safemigrate.core.errors import DestructiveChangeBlocked
+from safemigrate.core.results import SignOff
 from safemigrate.guard import signoff
 from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Category, Context, Severity
@@ -55,29 +56,34 @@ class RuntimeGuard:
         if frame is None:
             return  # env.py's own statements and Alembic's version bookkeeping
         module = frame.f_globals
-        revision = str(module.get("revision"))
+        self.judge(statement, dialect=dialect, in_transaction=in_transaction, revision=str(module.get("revision")),
+                   signoffs=(*signoff.active(), *signoff.declared(module)), path=frame.f_code.co_filename,
+                   line=frame.f_lineno)
+
+    def judge(self, statement: str, *, dialect: str | None = None, in_transaction: bool, revision: str,
+              signoffs: tuple[SignOff, ...], path: str | None, line: int | None) -> None:
+        """Raise DestructiveChangeBlocked when ``statement`` destroys data and no sign-off allows it."""
+        dialect = dialect or self.dialect
         ctx = self.contexts.setdefault(revision, Context(dialect=self.dialect, pg_version=self.pg_version,
                                                          revision=revision, lock_timeout_set=True))
         ctx.in_transaction = in_transaction
         if dialect != ctx.dialect:
             ctx = Context(dialect=dialect, pg_version=self.pg_version, revision=revision, lock_timeout_set=True,
                           created_tables=set(ctx.created_tables))
-        allowed = (*signoff.active(), *signoff.declared(module))
         for finding in lint_sql(statement, ctx, categories={Category.DESTRUCTIVE}):
             if finding.severity is not Severity.ERROR:
                 continue
-            if any(s.covers(finding.rule, finding.target) for s in allowed):
+            if any(s.covers(finding.rule, finding.target) for s in signoffs):
                 continue
-            path = frame.f_code.co_filename
+            where = f" ({path} line {line})" if path and line else f" ({path})" if path else ""
             raise DestructiveChangeBlocked(
-                f"Revision {revision} ({path} line {frame.f_lineno}) tried to run `{_short(finding.statement)}`: "
-                f"{finding.message}",
+                f"Revision {revision}{where} tried to run `{_short(finding.statement)}`: {finding.message}",
                 "safemigrate stopped the statement before it reached the database; the revision's "
                 "transaction is rolled back (on MySQL/MariaDB, statements of this revision that ran before it "
                 "stay applied).",
                 f"{finding.help} If this change is deliberate, wrap it in the migration: "
                 f"`with allow({finding.rule!r}, {finding.target!r}, reason='...'):`.",
-                rule=finding.rule, revision=revision, line=frame.f_lineno,
+                rule=finding.rule, revision=revision, line=line,
             )
 
 
