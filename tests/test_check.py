@@ -99,7 +99,14 @@ def test_cli_markdown(shop, cli):
 
 
 @pytest.mark.postgres
-def test_throwaway_database_dropped_even_when_a_migration_fails(shop, pg_server):
+def test_throwaway_database_dropped_even_when_a_migration_fails(shop, pg_server, monkeypatch):
+    import secrets
+    import time
+
+    from safemigrate.harness import scratch
+
+    token = secrets.token_hex(6)  # this run's throwaway databases only: other tests run beside this one
+    monkeypatch.setattr(scratch, "_new_name", lambda: f"{PREFIX}{int(time.time())}_{token}")
     broken = shop / "migrations" / "versions" / "916a526e23a8_add_payments.py"
     source = broken.read_text()
     failing = "def upgrade() -> None:\n    op.execute('SELECT * FROM no_such_table')\n"
@@ -113,7 +120,7 @@ def test_throwaway_database_dropped_even_when_a_migration_fails(shop, pg_server)
     engine = create_engine(pg_server, poolclass=pool.NullPool)
     with engine.connect() as conn:
         left = conn.execute(text("SELECT count(*) FROM pg_database WHERE datname LIKE :p"),
-                            {"p": PREFIX + "%"}).scalar()
+                            {"p": f"{PREFIX}%_{token}"}).scalar()
     engine.dispose()
     assert left == 0
 

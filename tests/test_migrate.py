@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from conftest import configure_backup, run_safemigrate
@@ -29,9 +30,17 @@ def _fingerprint(url: str) -> tuple:
 
 
 @pytest.mark.postgres
+def trust_history(project: Path, up_to: str = HEAD) -> None:
+    """start_after: the shop's revisions were written before the team adopted safemigrate's lint policy."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("[tool.safemigrate]\n",
+                                                       f'[tool.safemigrate]\nstart_after = "{up_to}"\n', 1))
+
+
 def test_production_applies_pending_revisions_and_records_the_ledger(shop, pg_url, pg_server, tmp_path):
     upgrade(shop, pg_url, "916a526e23a8")
     configure_backup(shop, url=str(tmp_path / "backups"))
+    trust_history(shop)
     report = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server,
                                     environment="production").migrate()
     assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
@@ -52,8 +61,22 @@ def test_production_applies_pending_revisions_and_records_the_ledger(shop, pg_ur
 
 
 @pytest.mark.postgres
+def test_production_refuses_what_lint_blocks_even_when_it_only_takes_locks(shop, pg_url, pg_server, tmp_path):
+    # 36c914febd34 builds an index without CONCURRENTLY: lint fails on it, so production refuses it too
+    upgrade(shop, pg_url, "916a526e23a8")
+    configure_backup(shop, url=str(tmp_path / "backups"))
+    report = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server,
+                                    environment="production").migrate()
+    failed = [c for c in report.checks if not c.ok]
+    assert [c.name for c in failed] == ["pending revisions pass the guard"]
+    assert "Unapproved lock-taking change(s)" in failed[0].message and "36c914febd34" in failed[0].message
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "916a526e23a8"  # nothing changed
+
+
+@pytest.mark.postgres
 def test_production_without_a_backup_destination_changes_nothing(shop, pg_url, pg_server):
     upgrade(shop, pg_url, "916a526e23a8")
+    trust_history(shop)
     report = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server,
                                     environment="production").migrate()
     failed = [c for c in report.checks if not c.ok]
@@ -65,6 +88,7 @@ def test_production_without_a_backup_destination_changes_nothing(shop, pg_url, p
 @pytest.mark.postgres
 def test_a_failed_backup_means_no_migration(shop, pg_url, pg_server, tmp_path):
     upgrade(shop, pg_url, "916a526e23a8")
+    trust_history(shop)
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the backup folder should be")
     configure_backup(shop, url=str(blocked / "backups"))

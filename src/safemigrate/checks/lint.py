@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from safemigrate.checks.review import offline_runs_until_failure
+from safemigrate.core.errors import MigrationFailed
+from safemigrate.core.results import RevisionRun
 from safemigrate.guard.lint import LintReport, lint_runs
 from safemigrate.harness.envpy import OFFLINE_URLS
 from safemigrate.harness.workspace import Workspace
 
 
-def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | None = None) -> LintReport:
-    """Lint-rule findings for the revisions in ``revision_range`` (default: all after start_after)."""
+def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | None = None,
+         trust_start_after: bool = False) -> LintReport:
+    """Lint-rule findings for the revisions in ``revision_range`` (default: all after start_after).
+
+    ``trust_start_after``: leave out the revisions up to start_after even when a range is given (the
+    production preflight: a new database applies the old history that adopting safemigrate trusted).
+    """
     spec = revision_range or "base:heads"
     selected = [r.revision for r in ws.history.in_range(spec)]
     notes: list[str] = []
-    if ws.settings.start_after and not revision_range:
+    if ws.settings.start_after and (not revision_range or trust_start_after):
         old = {r.revision for r in ws.history.in_range(f"base:{ws.settings.start_after}")}
         selected = [r for r in selected if r not in old]
         notes.append(f"Revisions up to {ws.settings.start_after} (start_after) are not linted.")
@@ -21,11 +28,23 @@ def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | 
     scratch_backend = ws.scratch_backend
     unlinted: list[str] = []
     version = pg_version or ws.settings.pg_version
+    build_failure: MigrationFailed | None = None
     if scratch_backend == dialect:
-        build = ws.head_build()
-        runs, mode = build.runs, "captured"
-        if dialect == "postgresql" and version is None:
-            version = build.server_version
+        mode = "captured"
+        try:
+            build = ws.head_build()
+            runs = build.runs
+            if dialect == "postgresql" and version is None:
+                version = build.server_version
+        except MigrationFailed as build_error:
+            # what the revisions sent before the build failed is still linted: a revision that drops the
+            # schema its own bookkeeping needs fails the build, and its finding is what matters
+            build_failure = build_error
+            runs = list(build_error.runs)
+            if build_error.revision is not None and ws.history.known(build_error.revision):
+                runs.append(RevisionRun(ws.history.info(build_error.revision), list(build_error.statements), 0.0))
+            notes.append(f"The throwaway build failed at revision {build_error.revision}: {build_error.what} The "
+                         "findings are for the statements the revisions sent up to the failure.")
     else:
         runs, failure = offline_runs_until_failure(ws, dialect if dialect in OFFLINE_URLS else "sqlite")
         mode = "offline"
@@ -55,7 +74,10 @@ def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | 
             declared[run_.revision.revision] = record.signoffs
     findings = lint_runs(chosen, dialect=dialect, pg_version=version, lock_timeout_set=ws.helper_sets_timeouts(),
                          declared=declared, root=ws.settings.root)
-    return LintReport(mode=mode, dialect=dialect, pg_version=version,
-                      revisions=[r.revision.revision for r in chosen], findings=findings, notes=notes,
-                      not_linted=unlinted)
+    report = LintReport(mode=mode, dialect=dialect, pg_version=version,
+                        revisions=[r.revision.revision for r in chosen], findings=findings, notes=notes,
+                        not_linted=unlinted)
+    if build_failure is not None and report.ok:
+        raise build_failure  # nothing to report but the failure itself
+    return report
 

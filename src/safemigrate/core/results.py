@@ -34,6 +34,11 @@ class _Serialisable:
         return {"schema_version": JSON_SCHEMA_VERSION, "kind": self.kind, **data}
 
 
+def _object(name: str) -> str:
+    name = name.strip().lower().replace('"', "").replace("`", "")
+    return name.removeprefix("public.")
+
+
 @dataclass(frozen=True)
 class SignOff:
     """``allow(rule, target, reason=...)`` in a migration file."""
@@ -45,10 +50,12 @@ class SignOff:
     line: int | None = None
 
     def covers(self, rule: str, target: str) -> bool:
-        if rule != self.rule:
-            return False
-        mine, theirs = self.target.lower(), target.lower()
-        return mine == theirs or mine == theirs.split(".", 1)[-1] or mine.split(".", 1)[-1] == theirs
+        """Whether this sign-off allows ``rule`` on ``target``: that rule, that object, nothing else.
+
+        Names compare without case and without the default schema (``public.users`` is ``users``);
+        ``archive.users`` is another table.
+        """
+        return rule == self.rule and _object(self.target) == _object(target)
 
 
 @dataclass(frozen=True)

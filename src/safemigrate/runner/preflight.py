@@ -16,7 +16,7 @@ from safemigrate.checks.review import review as review_sql
 from safemigrate.core.db import ensure_reachable
 from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.urls import backend_of, sync_url
-from safemigrate.guard.model import Category, Severity
+from safemigrate.guard.model import Category
 from safemigrate.state import ledger
 
 if TYPE_CHECKING:
@@ -198,9 +198,8 @@ def _guard(project: Workspace, pending: list[str] | None) -> Check:
                      "Fix the database checks above.")
     if not pending:
         return Check(name, True, "nothing pending")
-    lint = lint_revisions(project, project.history.span(pending))
-    blocking = [f for f in lint.findings if f.category is Category.DESTRUCTIVE and f.severity is Severity.ERROR
-                and f.signed_off is None]
+    lint = lint_revisions(project, project.history.span(pending), trust_start_after=True)
+    blocking = lint.blocking  # lint's own policy: what `safemigrate lint` fails on, production refuses
     if not blocking:
         warnings = [f for f in lint.findings if f.signed_off is None]
         message = f"{len(pending)} revision(s); {len(warnings)} lint warning(s)"
@@ -210,6 +209,8 @@ def _guard(project: Workspace, pending: list[str] | None) -> Check:
                         "judges each statement they send")
         return Check(name, True, message)
     items = "; ".join(f"{f.revision}: {f.message}" for f in blocking)
-    return Check(name, False, f"Unapproved destructive change(s): {items}",
+    destructive = any(f.category is Category.DESTRUCTIVE for f in blocking)
+    what = "Unapproved destructive change(s)" if destructive else "Unapproved lock-taking change(s)"
+    return Check(name, False, f"{what}: {items}",
                  f"Sign each off in its migration (`with allow({blocking[0].rule!r}, {blocking[0].target!r}, "
                  "reason='...')`) or change the migration.")
