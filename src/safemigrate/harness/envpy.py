@@ -72,8 +72,10 @@ _MISSING_TABLE_HINTS = ("no such table", "does not exist", "nosuchtableerror", "
 class EnvPy:
     """A project's env.py, driven against one database for the life of this object."""
 
-    def __init__(self, settings: Settings, url: URL | None, *, dialect: str | None = None):
+    def __init__(self, settings: Settings, url: URL | None, *, dialect: str | None = None,
+                 throwaway: bool = False):
         self.settings = settings
+        self.throwaway = throwaway  # refuse what would reach the server beyond this database
         self.url = url
         self.project = AlembicProject(settings, dialect=backend_of(url) if url is not None else dialect)
         self._app: Any = None
@@ -127,6 +129,7 @@ class EnvPy:
         recorder = Recorder(history, url)
         if request.guard and not offline:
             recorder.guard = RunGuard(backend_of(url), pg_version=self._server_major(url))
+        recorder.throwaway = self.throwaway
         result = EnvRunResult(runs=recorder.runs, heads_before=[])
         state: dict[str, Any] = {"ran": False, "finished": False}
         after_body = _ledger_writer(request) if request.ledger is not None else None
@@ -165,12 +168,16 @@ class EnvPy:
         except SafemigrateError as exc:
             if recorder.guard is not None and recorder.guard.blocked is not None:
                 raise recorder.guard.blocked from None
+            if recorder.refused is not None:
+                raise recorder.refused from None
             if recorder.current is not None and getattr(exc, "revision", None) is None:
                 exc.revision = recorder.current.revision  # type: ignore[attr-defined] # e.g. the run-time guard
             raise
         except Exception as exc:
             if recorder.guard is not None and recorder.guard.blocked is not None:
                 raise recorder.guard.blocked from None  # env.py (or a migration) wrapped the refusal
+            if recorder.refused is not None:
+                raise recorder.refused from None
             nothing_ran = not recorder.runs and recorder.current is None
             retry = _retry_with(exc, url, self._in_worker) if nothing_ran else None
             if retry is not None:
@@ -187,6 +194,8 @@ class EnvPy:
             )
         if recorder.guard is not None and recorder.guard.blocked is not None:
             raise recorder.guard.blocked  # swallowed by the migration or env.py: the revision is still refused
+        if recorder.refused is not None:
+            raise recorder.refused
         if not state["finished"]:
             raise self._swallowed(recorder, request.purpose)
         return result

@@ -20,14 +20,19 @@ from typing import Any
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL
 
+from safemigrate.core.errors import MigrationFailed, SafemigrateError
 from safemigrate.core.results import RevisionRun, Statement
 from safemigrate.core.secrets import mask_url, redact
 from safemigrate.core.urls import backend_of
 from safemigrate.guard import signoff
+from safemigrate.guard.engine import lint_sql
+from safemigrate.guard.model import Context
+from safemigrate.guard.registry import load_rules
 from safemigrate.harness.guarding import RunGuard
 from safemigrate.project.history import History
 
 _MAX_PARAMS_REPR = 300
+SERVER_RULE = "affects-the-server"
 
 
 class WrongDatabase(Exception):
@@ -50,6 +55,8 @@ class Recorder:
     statements: list[Statement] = field(default_factory=list)
     failure: BaseException | None = None  # what the current revision raised (env.py may swallow it)
     guard: RunGuard | None = None  # a real run: statements and effects are judged
+    throwaway: bool = False  # a throwaway database: nothing may reach the server beyond it
+    refused: SafemigrateError | None = None  # what was not sent to the throwaway database
 
     def begin(self, script: Any) -> None:
         self.finish()
@@ -117,8 +124,33 @@ class Recorder:
             raise WrongDatabase(mask_url(conn.engine.url))
         autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
         self.add(statement, parameters, in_transaction=not autocommit)
+        if self.throwaway and self.current is not None:
+            self._keep_to_the_throwaway_database(statement)
         if self.guard is not None and self.in_body and self.current is not None:
             self.guard.statement(conn, statement, in_transaction=not autocommit)
+
+
+    def _keep_to_the_throwaway_database(self, statement: str) -> None:
+        """Refuse, before it is sent, a statement whose effect reaches beyond the throwaway database."""
+        dialect = backend_of(self.expected)
+        if dialect not in {"postgresql", "mysql"}:
+            return
+        rule = load_rules()[SERVER_RULE]
+        signoffs = (*signoff.active(), *signoff.declared(vars(self.current.module)))
+        for finding in lint_sql(statement, Context(dialect=dialect, lock_timeout_set=True), rules=[rule]):
+            if any(s.covers(finding.rule, finding.target) for s in signoffs):
+                continue
+            self.refused = MigrationFailed(
+                f"Revision {self.current.revision} sent `{' '.join(statement.split())[:200]}` to the throwaway "
+                f"database. {finding.message} safemigrate did not send it.",
+                "Throwaway databases live on a server that other databases share (often production's, in a "
+                "dry run); what a migration does there must stay in its own database.",
+                f"{finding.help} To run it anyway: `with allow({SERVER_RULE!r}, 'server', reason='...'):`.",
+                revision=self.current.revision, path=self.current.path,
+            )
+            self.refused.statements = list(self.statements)
+            self.refused.runs = list(self.runs)
+            raise self.refused
 
 
 class RecordedStep:

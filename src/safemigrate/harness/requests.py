@@ -49,7 +49,7 @@ class EnvRunRequest:
     reads: Reads = Reads()
     purpose: str = "build the throwaway database"  # for messages: "safemigrate runs env.py to <purpose>"
     guard: bool = False  # a real run: unapproved destructive statements are refused
-    baseline: bool = False  # a throwaway database: run the configured baseline before revision 1
+    baseline: bool = False  # run the configured baseline before revision 1 (a throwaway database)
     ledger: LedgerRows | None = None
     dialect: str | None = None  # offline runs: the dialect to render for
 

@@ -61,8 +61,9 @@ class EnvSession:
     """A process that runs the project's env.py against one database, as often as asked."""
 
     def __init__(self, settings: Settings, url: URL | None, *, dialect: str | None = None,
-                 verbose: bool = False):
+                 verbose: bool = False, throwaway: bool = False):
         self.settings = settings
+        self.throwaway = throwaway
         self.url = url
         self.dialect = dialect
         self.verbose = verbose
@@ -80,7 +81,8 @@ class EnvSession:
         url = self.url.render_as_string(hide_password=False) if self.url is not None else None
         sys.stdout.flush()
         sys.stderr.flush()
-        process = context.Process(target=serve, args=(theirs, self.settings, url, self.dialect, self.verbose),
+        process = context.Process(target=serve, args=(theirs, self.settings, url, self.dialect, self.verbose,
+                                                      self.throwaway),
                                   name="safemigrate-env.py", daemon=False)
         process.start()
         theirs.close()
@@ -172,7 +174,8 @@ atexit.register(close_all)
 
 
 # -- the child's side ------------------------------------------------------------------------
-def serve(pipe: Pipe, settings: Settings, url_text: str | None, dialect: str | None, verbose: bool) -> None:
+def serve(pipe: Pipe, settings: Settings, url_text: str | None, dialect: str | None, verbose: bool,
+          throwaway: bool = False) -> None:
     """Answer requests until the parent sends None or goes away. Runs in the child process."""
     from safemigrate.core.urls import parse_url
     from safemigrate.harness.envpy import EnvPy, environment_for
@@ -193,7 +196,7 @@ def serve(pipe: Pipe, settings: Settings, url_text: str | None, dialect: str | N
         start = capture.tell() if capture is not None else 0
         try:
             if env_py is None:
-                env_py = EnvPy(settings, url, dialect=dialect)
+                env_py = EnvPy(settings, url, dialect=dialect, throwaway=throwaway)
             if isinstance(request, InventoryRequest):
                 answer: tuple[str, Any] = ("ok", env_py.inventory())
             elif isinstance(request, EnvRunRequest):

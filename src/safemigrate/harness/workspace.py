@@ -212,7 +212,8 @@ class Workspace:
         """A new throwaway database and the env.py process for it (ended before the database is dropped)."""
         with scratch_database(self.scratch_server) as scratch:
             url = with_driver_of(scratch.url, self.database_named)
-            session = EnvSession(self.settings, url, dialect=self.target_dialect(), verbose=self.verbose)
+            session = EnvSession(self.settings, url, dialect=self.target_dialect(), verbose=self.verbose,
+                                 throwaway=True)
             try:
                 if self._history is None:
                     self._history = self._inventory(session)

@@ -108,7 +108,7 @@ def _parse_glot(sql: str, dialect: str) -> list[PgStatement | GlotStatement | Un
     import sqlglot  # only needed for dialects other than PostgreSQL: imported on first use
     from sqlglot.errors import ParseError as GlotParseError
 
-    clean = _neutralise_glot_placeholders(sql, dialect)
+    clean = _neutralise_glot_placeholders(unhide_executable_comments(sql) if dialect == "mysql" else sql, dialect)
     try:
         expressions = sqlglot.parse(clean, read=dialect)
     except (GlotParseError, sqlglot.errors.TokenError) as exc:
@@ -149,6 +149,59 @@ def _neutralise_glot_placeholders(sql: str, dialect: str) -> str:
     for start, end in reversed(spans):
         sql = sql[:start] + " NULL " + sql[end:]
     return sql
+
+
+def leading_words(sql: str, dialect: str, count: int) -> list[str]:
+    """The first ``count`` tokens of ``sql`` as the dialect's tokenizer reads them, upper case."""
+    import sqlglot
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    except sqlglot.errors.TokenError:
+        return []
+    return [token.text.upper() for token in tokens[:count]]
+
+
+def unhide_executable_comments(sql: str) -> str:
+    """MySQL/MariaDB run the SQL inside ``/*! ... */`` and ``/*M! ... */`` (with an optional version): show it.
+
+    Read character by character, outside string literals and quoted names; the version digits are
+    dropped. Any version counts, since the server that runs the migration decides, not the linter.
+    """
+    out: list[str] = []
+    i, quote = 0, ""
+    while i < len(sql):
+        char = sql[i]
+        if quote:
+            out.append(char)
+            if char == "\\" and quote in "'\"" and i + 1 < len(sql):
+                out.append(sql[i + 1])
+                i += 2
+                continue
+            if char == quote:
+                quote = ""
+            i += 1
+            continue
+        if char in "'\"`":
+            quote = char
+            out.append(char)
+            i += 1
+            continue
+        opener = "/*M!" if sql.startswith("/*M!", i) else "/*!" if sql.startswith("/*!", i) else ""
+        if opener:
+            end = sql.find("*/", i + len(opener))
+            if end == -1:
+                end = len(sql)
+            body = sql[i + len(opener):end]
+            digits = 0
+            while digits < len(body) and digits < 6 and body[digits].isdigit():
+                digits += 1
+            out.append(" " + body[digits:] + " ")
+            i = end + 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 class _LazyModule:
