@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import IN_CI
 
+import safemigrate
 from safemigrate.init.adopt import init_project
 from safemigrate.init.workflows import AUTOFIX, PR_CHECK
 
@@ -54,9 +55,12 @@ def test_init_github_writes_both_workflows_and_actionlint_accepts_them(shop):
     assert job["services"]["postgres"]["image"].startswith("postgres:")
     assert job["services"]["postgres"]["ports"] == ["5432:5432"]
     steps = job["steps"]
-    assert steps[0] == {"uses": "actions/checkout@v5", "with": {"fetch-depth": 0}}
-    assert steps[1]["uses"] == "actions/setup-python@v6"
-    assert 'python -m pip install "safemigrate>=' in steps[2]["run"]
+    # pinned by commit, and no token left in .git while dependencies install and the project's code runs
+    assert steps[0] == {"uses": "actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8",
+                        "with": {"persist-credentials": False, "fetch-depth": 0}}
+    assert steps[1]["uses"] == "actions/setup-python@e797f83bcb11b83ae66e0230d6156d7c80228e7c"
+    assert "# v5.0.0" in (folder / PR_CHECK).read_text() and "# v6.0.0" in (folder / PR_CHECK).read_text()
+    assert f'python -m pip install "safemigrate=={safemigrate.__version__}"' in steps[2]["run"]
     assert '"SQLAlchemy>=2.0" "alembic>=1.13"' in steps[2]["run"]  # the project's own dependencies
     assert steps[3]["env"] == {"BASE_REF": "${{ github.base_ref }}"}
     assert steps[3]["run"] == f'safemigrate ci check --base "origin/$BASE_REF" --scratch-url {SCRATCH}'
@@ -68,8 +72,12 @@ def test_init_github_writes_both_workflows_and_actionlint_accepts_them(shop):
     assert autofix["concurrency"] == {"group": "migration-autofix-${{ github.ref }}", "cancel-in-progress": False}
     job = autofix["jobs"]["autofix"]
     assert "postgres" in job["services"]
-    run = job["steps"][-1]["run"]
-    assert run.startswith(f"safemigrate ci autofix --push --scratch-url {SCRATCH} --author ")
+    assert job["steps"][0]["with"]["persist-credentials"] is False
+    generate, push = job["steps"][-2], job["steps"][-1]
+    assert generate["run"].startswith(f"safemigrate ci autofix --scratch-url {SCRATCH} --author ")
+    assert "env" not in generate  # the step that runs project code holds no token
+    assert push["env"] == {"TOKEN": "${{ secrets.GITHUB_TOKEN }}"} and "safemigrate" not in push["run"]
+    assert 'push origin "HEAD:main"' in push["run"]
 
 
 def test_project_in_a_subfolder_gets_a_working_directory_and_existing_files_are_kept(tmp_path, shop):

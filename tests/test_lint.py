@@ -82,3 +82,25 @@ def test_clean_revision_exits_0(tmp_path):
     result = run_safemigrate("lint", "--dialect", "postgresql", cwd=project)
     assert result.returncode == 0, result.stdout
     assert "no blocking findings" in result.stdout
+
+
+def test_pull_request_content_cannot_change_the_summary_or_the_annotations():
+    from safemigrate.guard.model import Category, Finding, Severity
+    from safemigrate.render.escape import code, command_property, fence, prose
+
+    hostile_sql = "DELETE FROM t; -- ```\n## fake heading\n<img src=x onerror=alert(1)>"
+    block = fence(hostile_sql.splitlines(), "sql")
+    assert block[0] == "````sql" and block[-1] == "````"  # longer than any backtick run inside
+    assert "<img" not in prose("<img src=x onerror=alert(1)>") and "\n" not in prose("a\n## b")
+    assert code("a`b") == "``a`b``"
+    assert command_property("x.py,line=1::error") == "x.py%2Cline=1%3A%3Aerror"
+    from safemigrate.guard.lint import LintReport
+    from safemigrate.render import markdown, sarif
+
+    finding = Finding("drop-table", Severity.ERROR, Category.DESTRUCTIVE, "drops `x` | <b>bold</b>", "help",
+                      "x", "DROP TABLE x", "op.execute('```')", revision="r1", path="a,b:c.py", line=3)
+    report = LintReport(mode="captured", dialect="postgresql", pg_version=15, revisions=["r1"], findings=[finding])
+    text = markdown.lint(report)
+    assert "<b>" not in text and "\\|" in text and "````python" in text
+    annotation = sarif.github(report)
+    assert annotation.startswith("::error file=a%2Cb%3Ac.py,line=3,title=drop-table::")

@@ -8,7 +8,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from safemigrate.core.errors import ConfigError
-from safemigrate.core.secrets import _mask_unparsed, remember_secret
+from safemigrate.core.secrets import _mask_unparsed, mask_url, remember_secret
 
 #: Sync drivers safemigrate uses for its own connections.
 SYNC_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql", "sqlite": "pysqlite"}
@@ -19,15 +19,24 @@ def parse_url(url: str | URL) -> URL:
     """Parse ``url`` and remember its password so that it is masked everywhere."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(
             f"'{_mask_unparsed(str(url))}' is not a database URL.",
             "safemigrate needs a SQLAlchemy URL to know which database to inspect or change.",
             "Use the form dialect+driver://user:password@host:port/database, "
             "for example postgresql+psycopg://app@127.0.0.1:5432/shop or sqlite:///shop.db.",
         ) from exc
+    if parsed.host and any(char in parsed.host for char in "@/?#"):
+        raise ConfigError(
+            f"'{_mask_unparsed(str(url))}' is not a database URL: its user or password holds a character "
+            "that must be percent-encoded (@ / : ? #).",
+            "Read as it is, part of the password would be taken for the host name.",
+            "Percent-encode the password (for example @ as %40, / as %2F, : as %3A), e.g. with "
+            "urllib.parse.quote_plus().",
+        )
     if parsed.password:
         remember_secret(str(parsed.password))
+    mask_url(parsed)  # remembers a password given in the query (?password=...) too
     return parsed
 
 

@@ -64,7 +64,8 @@ def repository_root(folder: Path) -> Path | None:
 
 
 def _install_lines(project_root: Path) -> list[str]:
-    lines = ["python -m pip install --upgrade pip", f'python -m pip install "safemigrate>={__version__}"']
+    # the version that wrote the workflow, exactly: an upgrade is a reviewed change of this file
+    lines = ["python -m pip install --upgrade pip", f'python -m pip install "safemigrate=={__version__}"']
     if (project_root / "requirements.txt").is_file():
         return lines + ["python -m pip install -r requirements.txt"]
     dependencies: list[str] = []

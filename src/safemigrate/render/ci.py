@@ -16,6 +16,7 @@ from safemigrate.ci.autofix import AutofixReport
 from safemigrate.ci.check import CICheckReport, summary_counts
 from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.results import Difference, RevisionRun
+from safemigrate.render.escape import cell, code, command_data, command_property, fence, html, prose
 from safemigrate.render.text import revision_panel
 
 _OK, _FAIL, _WARN = ":white_check_mark:", ":x:", ":warning:"
@@ -26,8 +27,8 @@ def check_markdown(report: CICheckReport) -> str:
     counts = summary_counts(report)
     verdict = f"{_OK} migrations ready to merge" if report.ok else f"{_FAIL} migrations need attention"
     out = [f"## safemigrate ci check: {verdict}", "",
-           f"Compared with `{report.base}` ({report.base_commit[:12]}): this branch adds "
-           f"**{counts['new']}** revision(s); head `{', '.join(report.heads)}`; "
+           f"Compared with {code(report.base)} ({report.base_commit[:12]}): this branch adds "
+           f"**{counts['new']}** revision(s); head {code(', '.join(report.heads))}; "
            f"SQL for **{report.review.dialect if report.review else report.check.dialect}**.", "",
            "| | Check | Result |", "|---|---|---|"]
     for ok, name, result in _checks(report):
@@ -35,15 +36,16 @@ def check_markdown(report: CICheckReport) -> str:
     out.append("")
     if report.new_revisions:
         out += ["### Revisions this branch adds", "", "| Revision | Parent | File | Message |", "|---|---|---|---|"]
-        out += [f"| `{r.revision}` | `{', '.join(r.down_revision) or 'base'}` | `{r.path}` | {_cell(r.message)} |"
+        out += [f"| {code(r.revision)} | {code(', '.join(r.down_revision) or 'base')} | {code(r.path)} | "
+                f"{cell(r.message)} |"
                 for r in report.new_revisions]
         out.append("")
     problems = [(p.code, p.message, p.fix) for p in report.problems] + \
         [(p.code, p.message, p.fix) for p in report.check.problems]
     if problems:
         out += ["### Problems", ""]
-        out += [f"- {_FAIL} **{code.replace('_', ' ')}**: {message}  \n  _Fix_: {fix}"
-                for code, message, fix in problems]
+        out += [f"- {_FAIL} **{kind.replace('_', ' ')}**: {prose(message)}  \n  _Fix_: {prose(fix)}"
+                for kind, message, fix in problems]
         out.append("")
     out += _differences(report.check.differences, report.check.dialect)
     if report.review and report.review.revisions:
@@ -58,7 +60,7 @@ def check_markdown(report: CICheckReport) -> str:
         if broken:
             out += ["### Broken downgrades", ""]
             for t in broken:
-                out.append(f"- {_FAIL} `{t.revision}` fails at **{t.stage}**: {t.message}")
+                out.append(f"- {_FAIL} {code(t.revision)} fails at **{t.stage}**: {prose(t.message)}")
                 out += [f"  - {d}" for d in t.differences]
             out.append("")
     notes = report.notes + report.check.notes + (report.review.notes if report.review else []) + \
@@ -72,14 +74,14 @@ def _checks(report: CICheckReport) -> list[tuple[bool | None, str, str]]:
     heads_ok = len(report.heads) == 1 and not any(p.code in {"not_attached", "behind_base"} for p in report.problems)
     rows: list[tuple[bool | None, str, str]] = [
         (heads_ok, "One head that follows the base",
-         f"`{report.heads[0]}`" if heads_ok else f"{len(report.heads)} head(s); base head "
-         f"`{', '.join(report.base_heads) or '(none)'}`"),
+         code(report.heads[0]) if heads_ok else f"{len(report.heads)} head(s); base head "
+         f"{code(', '.join(report.base_heads) or '(none)')}"),
         (not report.check.differences, "Models match the migrations",
          "yes" if not report.check.differences else f"{counts['differences']} difference(s) without a migration"),
     ]
     merged = [p for p in report.problems if p.code in {"edited_revision", "deleted_revision"}]
     rows.append((not merged, "Merged revisions unchanged",
-                 "yes" if not merged else ", ".join(f"`{p.path}`" for p in merged)))
+                 "yes" if not merged else ", ".join(code(p.path) for p in merged)))
     if report.lint is None:
         rows.append((None, "Lint", "no new revision"))
     else:
@@ -99,27 +101,29 @@ def _differences(diffs: list[Difference], dialect: str) -> list[str]:
         return []
     out = [f"### The models have changes no migration makes ({len(diffs)})", "",
            "| # | Difference | Table |", "|---|---|---|"]
-    out += [f"| {i} | {_cell(d.description)} | `{d.table or ''}` |" for i, d in enumerate(diffs, 1)]
-    out += ["", f"Missing DDL ({dialect}):", "", "```sql"]
-    out += [s if s.rstrip().endswith(";") or s.startswith("--") else s + ";" for d in diffs for s in d.sql]
-    out += ["```", "", "<details><summary>As Alembic operations (for a new revision)</summary>", "", "```python"]
-    out += [d.code for d in diffs]
-    out += ["```", "", "</details>", ""]
+    out += [f"| {i} | {cell(d.description)} | {code(d.table)} |" for i, d in enumerate(diffs, 1)]
+    out += ["", f"Missing DDL ({dialect}):", ""]
+    out += fence([s if s.rstrip().endswith(";") or s.startswith("--") else s + ";" for d in diffs for s in d.sql],
+                 "sql")
+    out += ["", "<details><summary>As Alembic operations (for a new revision)</summary>", ""]
+    out += fence([d.code for d in diffs if d.code], "python")
+    out += ["", "</details>", ""]
     return out
 
 
 def _revision_sql(run: RevisionRun, path: str) -> list[str]:
     info = run.revision
     body = run.sent
-    out = [f"<details><summary><code>{info.revision}</code> {_html(info.message)} "
-           f"({len(body)} statement(s), <code>{_html(path)}</code>)</summary>", "", "```sql"]
+    out = [f"<details><summary><code>{info.revision}</code> {html(info.message)} "
+           f"({len(body)} statement(s), <code>{html(path)}</code>)</summary>", ""]
+    sql: list[str] = []
     for s in body:
-        out.append(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";")
+        sql.append(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";")
         if s.parameters:
-            out.append(f"-- parameters: {s.parameters}")
+            sql.append(f"-- parameters: {' '.join(s.parameters.split())}")
     if not body:
-        out.append("-- no statements")
-    out += ["```", "", "</details>", ""]
+        sql.append("-- no statements")
+    out += fence(sql, "sql") + ["", "</details>", ""]
     return out
 
 
@@ -128,14 +132,14 @@ def _findings(report: CICheckReport) -> list[str]:
     out = ["### Lint findings", "", "| | Rule | Where | Finding |", "|---|---|---|---|"]
     for f in report.lint.findings:
         icon = ":heavy_check_mark:" if f.signed_off else (_FAIL if f.severity.value == "error" else _WARN)
-        where = f"`{f.path}:{f.line}`" if f.path and f.line else (f"`{f.path}`" if f.path else "")
-        note = f" _(signed off: {_cell(f.signed_off)})_" if f.signed_off else ""
-        out.append(f"| {icon} | `{f.rule}` | {where} | {_cell(f.message)} {_cell(f.help)}{note} |")
+        where = code(f"{f.path}:{f.line}") if f.path and f.line else code(f.path)
+        note = f" _(signed off: {cell(f.signed_off)})_" if f.signed_off else ""
+        out.append(f"| {icon} | {code(f.rule)} | {where} | {cell(f.message)} {cell(f.help)}{note} |")
     out.append("")
     for f in report.lint.findings:
         if f.fix and not f.signed_off:
             out += [f"<details><summary><code>{f.rule}</code> in <code>{f.revision}</code>: safe alternative"
-                    "</summary>", "", "```python", f.fix, "```", "", "</details>", ""]
+                    "</summary>", ""] + fence(f.fix.splitlines(), "python") + ["", "</details>", ""]
     return out
 
 
@@ -146,16 +150,16 @@ def autofix_markdown(report: AutofixReport) -> str:
         out += [f"_What to do_: {report.fix}", ""]
     if report.differences:
         out += ["| # | Model change | Table |", "|---|---|---|"]
-        out += [f"| {i} | {_cell(d.description)} | `{d.table or ''}` |" for i, d in enumerate(report.differences, 1)]
+        out += [f"| {i} | {cell(d.description)} | {code(d.table)} |" for i, d in enumerate(report.differences, 1)]
         out.append("")
     for w in report.withheld:
-        out += [f"- {_FAIL} {w.finding.message}", "", "  ```python", f"  {w.code}", "  ```", ""]
+        out += [f"- {_FAIL} {prose(w.finding.message)}", ""] + fence(w.code.splitlines(), "python") + [""]
     if report.review:
         paths = dict(zip([report.revision], report.generated, strict=False))
         for run in report.review.revisions:
             out += _revision_sql(run, paths.get(run.revision.revision, run.revision.path or ""))
     if report.lint and report.lint.blocking:
-        out += [f"- {_FAIL} `{f.rule}` {f.message} {f.help}" for f in report.lint.blocking]
+        out += [f"- {_FAIL} {code(f.rule)} {prose(f.message)} {prose(f.help)}" for f in report.lint.blocking]
         out.append("")
     out += [f"> {n}" for n in report.notes]
     return "\n".join(out).rstrip() + "\n"
@@ -168,16 +172,10 @@ def error_markdown(command: str, exc: SafemigrateError) -> str:
     if exc.fix:
         out += [f"_What to do_: {exc.fix}", ""]
     if exc.details:
-        out += ["```", exc.details, "```", ""]
+        out += fence(exc.details.splitlines()) + [""]
     return "\n".join(out)
 
 
-def _cell(text: str | None) -> str:
-    return (text or "").replace("|", "\\|").replace("\n", " ")
-
-
-def _html(text: str | None) -> str:
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # -- GitHub annotations ------------------------------------------------------------
@@ -221,19 +219,13 @@ def error_annotation(command: str, exc: SafemigrateError) -> str:
 def _command(level: str, title: str, message: str, path: str | None = None, line: int | None = None) -> str:
     props = []
     if path:
-        props.append(f"file={_property(path)}")
+        props.append(f"file={command_property(path)}")
         if line:
             props.append(f"line={line}")
-    props.append(f"title={_property(title)}")
-    return f"::{level} {','.join(props)}::{_data(message)}"
+    props.append(f"title={command_property(title)}")
+    return f"::{level} {','.join(props)}::{command_data(message)}"
 
 
-def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _property(text: str) -> str:
-    return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 # -- terminal ------------------------------------------------------------------

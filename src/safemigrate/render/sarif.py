@@ -8,6 +8,7 @@ from typing import Any
 from safemigrate._version import __version__
 from safemigrate.guard.lint import LintReport
 from safemigrate.guard.registry import RULES, load_rules
+from safemigrate.render.escape import command_data, command_property
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -62,11 +63,11 @@ def github(report: LintReport) -> str:
     for finding in report.findings:
         if finding.signed_off:
             continue
-        props = [f"title={finding.rule}"]
+        props = [f"title={command_property(finding.rule)}"]
         if finding.path:
-            props.insert(0, f"file={finding.path}")
+            props.insert(0, f"file={command_property(finding.path)}")
             if finding.line:
-                props.insert(1, f"line={finding.line}")
-        text = f"{finding.message} {finding.help}".replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+                props.insert(1, f"line={int(finding.line)}")
+        text = command_data(f"{finding.message} {finding.help}")
         lines.append(f"::{finding.severity.value} {','.join(props)}::{text}")
     return "\n".join(lines) + ("\n" if lines else "")
