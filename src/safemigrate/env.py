@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection, create_engine
 
-from safemigrate.config.settings import load_settings, resolve_database_url
+from safemigrate.config.settings import duration_ms, load_settings, resolve_database_url
 from safemigrate.core.errors import ConfigError
 from safemigrate.core.urls import backend_of, parse_url
 from safemigrate.project.models import import_metadata
@@ -98,7 +98,7 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
         # give up after lock_timeout instead of stalling the application.
         for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
             if value not in {"", "0"}:
-                connection.exec_driver_sql(f"SET {name} = '{_duration(value, name)}'")
+                connection.exec_driver_sql(f"SET {name} = '{duration_ms(value, name)}ms'")
         connection.commit()  # session settings: they stay, and Alembic starts from no transaction
     options.setdefault("render_as_batch", connection.dialect.name == "sqlite")
     guard = None
@@ -120,20 +120,6 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
     finally:
         if guard is not None:
             guard.remove(connection)
-
-
-def _duration(value: str, key: str = "lock_timeout") -> str:
-    """A PostgreSQL duration such as '5s' or '1500ms', checked so it can be inlined safely."""
-    text = value.strip()
-    number = text.rstrip("smhinu ")
-    unit = text[len(number):].strip()
-    if not number.replace(".", "", 1).isdigit() or unit not in {"", "ms", "s", "min", "h"}:
-        raise ConfigError(
-            f"[tool.safemigrate] {key} = {value!r} is not a duration.",
-            f"It is sent to PostgreSQL as SET {key}.",
-            "Write it like '5s', '1500ms' or '1min'; '0' turns it off.",
-        )
-    return f"{number}{unit}"
 
 
 async def _run_async(context: Any, url: Any, options: dict[str, Any], timeouts: tuple[str, str]) -> None:

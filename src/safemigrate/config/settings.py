@@ -71,6 +71,14 @@ class Settings:
     env: dict[str, str] = field(default_factory=dict)  # [tool.safemigrate.env]: variables set for env.py
 
     @property
+    def lock_timeout_ms(self) -> int:
+        return duration_ms(self.lock_timeout, "lock_timeout")
+
+    @property
+    def statement_timeout_ms(self) -> int:
+        return duration_ms(self.statement_timeout, "statement_timeout")
+
+    @property
     def alembic_ini_path(self) -> Path | None:
         return (self.root / self.alembic_ini).resolve() if self.alembic_ini else None
 
@@ -184,11 +192,31 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
             _check_import_path(path, key)
     if "version_locations" in values:
         _check_version_locations(values["version_locations"])
+    for key in ("lock_timeout", "statement_timeout"):
+        if key in values:
+            duration_ms(values[key], key)  # a mistake is a configuration error at load time
     if "env" in values:
         values["env"] = _check_env(values["env"])
     if "backup" in values:
         parse_backup_settings(values["backup"])  # a mistake there is a configuration error at load time
     return Settings(root=project_root, **values)
+
+
+_UNITS_MS = {"": 1, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
+
+
+def duration_ms(value: str, key: str = "lock_timeout") -> int:
+    """A duration such as '5s', '1500ms' or '1min' in milliseconds ('0': off); a clear error otherwise."""
+    text = value.strip()
+    number = text.rstrip("smhinu ")
+    unit = text[len(number):].strip()
+    if not number.replace(".", "", 1).isdigit() or unit not in _UNITS_MS:
+        raise ConfigError(
+            f"[tool.safemigrate] {key} = {value!r} is not a duration.",
+            "It bounds how long a migration waits (PostgreSQL's SET lock_timeout, MySQL's lock_wait_timeout).",
+            "Write it like '5s', '1500ms' or '1min'; '0' turns it off.",
+        )
+    return round(float(number) * _UNITS_MS[unit])
 
 
 _IMPORT_PURPOSE = {

@@ -116,6 +116,7 @@ class MigrationFailed(SafemigrateError):
         self.path = path
         self.line = line
         self.sqlstate: str | None = None  # the SQLSTATE of the database error the migration raised, if any
+        self.lock_timeout = False  # it gave up waiting for a lock (lock_timeout / lock_wait_timeout)
         self.statements: list[Any] = []  # what the failing revision had sent before it failed (Statement)
         self.runs: list[Any] = []  # the revisions of the same run that completed before it (RevisionRun)
 

@@ -157,8 +157,10 @@ class EnvPy:
             opts.update(as_sql=True, output_buffer=OfflineBuffer(recorder), starting_rev=None)
         variables = environment_for(self.settings, url) if offline else {}  # the dialect env.py renders for
         try:
+            timeouts = _timeouts(self.settings, backend_of(url)) if request.guard and not offline \
+                else contextlib.nullcontext()
             with _environment(variables), in_folder(self.settings.root), self._app_context(), \
-                    _listening(recorder, online=not offline), \
+                    _listening(recorder, online=not offline), timeouts, \
                     observing(recorder.on_operation), self._shared_connection(config, url, offline), \
                     EnvironmentContext(config, script, **opts):
                 self._call_setup(config)
@@ -479,6 +481,7 @@ class EnvPy:
             why, fix, revision=failing.revision, path=str(path), line=line,
         )
         failure.sqlstate = _sqlstate(exc)
+        failure.lock_timeout = _is_lock_timeout(exc)
         failure.statements = list(recorder.statements)
         failure.runs = list(recorder.runs)  # the revisions that completed before this one
         return failure
@@ -638,6 +641,51 @@ def async_variant(url: URL) -> URL | None:
             name = "sqlite" if url.get_backend_name() == "sqlite" else url.get_backend_name()
             return url.set(drivername=f"{name}+{driver}")
     return None
+
+
+@contextmanager
+def _timeouts(settings: Settings, backend: str) -> Iterator[None]:
+    """lock_timeout / statement_timeout on every connection of a real run, whatever env.py does.
+
+    A blocked ALTER TABLE queues every later query on its table behind it: give up after lock_timeout
+    (and retry) instead of stalling the application. MySQL/MariaDB count lock_wait_timeout in seconds.
+    """
+    lock_ms, statement_ms = settings.lock_timeout_ms, settings.statement_timeout_ms
+    if backend == "postgresql":
+        statements = [f"SET lock_timeout = '{lock_ms}ms'" if lock_ms else "",
+                      f"SET statement_timeout = '{statement_ms}ms'" if statement_ms else ""]
+    elif backend == "mysql":
+        statements = [f"SET SESSION lock_wait_timeout = {max(1, -(-lock_ms // 1000))}" if lock_ms else ""]
+    else:
+        statements = []
+    statements = [s for s in statements if s]
+    if not statements:
+        yield
+        return
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # session settings stay; the connection starts with no transaction
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", on_connect)
+
+
+def _is_lock_timeout(exc: BaseException | None) -> bool:
+    """PostgreSQL's lock_timeout (55P03) or MySQL/MariaDB's lock wait timeout (1205)."""
+    orig = getattr(exc, "orig", exc)
+    if _sqlstate(exc) == "55P03":
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()) or ())
+    return bool(args) and args[0] == 1205
 
 
 def _sqlstate(exc: BaseException | None) -> str | None:

@@ -34,7 +34,6 @@ from safemigrate.harness.scratch import ScratchDatabase, scratch_database
 from safemigrate.harness.session import EnvSession
 from safemigrate.project.history import History
 from safemigrate.project.layout import Layout
-from safemigrate.project.scripts import uses_helper
 
 NO_READS = Reads()
 DIALECTS = {"postgresql", "mysql", "sqlite", "mariadb", "mssql", "oracle"}
@@ -153,8 +152,9 @@ class Workspace:
         return self.database_url
 
     def helper_sets_timeouts(self) -> bool:
-        """True when env.py is safemigrate's helper, which sets lock_timeout on PostgreSQL."""
-        return uses_helper(self.layout.env_py) and self.settings.lock_timeout not in {"0", ""}
+        """True when revisions run with lock_timeout set: `safemigrate migrate` sets it for any env.py, and
+        safemigrate's env.py helper for plain `alembic upgrade`."""
+        return self.settings.lock_timeout_ms > 0
 
     # -- env.py's processes ---------------------------------------------------
     def session(self, url: URL | None) -> EnvSession:

@@ -39,7 +39,6 @@ from safemigrate.state.locking import migrator_lock
 if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
 
-_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 
 
 @dataclass
@@ -189,7 +188,7 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
                 run = session.run(request)
                 break
             except MigrationFailed as exc:
-                if exc.sqlstate != _LOCK_NOT_AVAILABLE:
+                if not exc.lock_timeout:
                     _explain_partial(exc, url, done)
                     raise
                 if attempt > retries:
@@ -230,6 +229,8 @@ def _blocked(exc: MigrationFailed, url: URL, attempts: int, done: list[Applied])
 
 def _blocking_sessions(url: URL, exc: MigrationFailed) -> str:
     """pid, state and query of sessions holding a lock on the table the failing statement touched."""
+    if backend_of(url) == "mysql":
+        return _mysql_open_transactions(url)
     if backend_of(url) != "postgresql" or not exc.statements:
         return ""
     from pglast import parse_sql
@@ -260,6 +261,23 @@ def _blocking_sessions(url: URL, exc: MigrationFailed) -> str:
     finally:
         engine.dispose()
     return "; ".join(f"pid {pid} ({state}, in transaction for {age}): {query}" for pid, state, query, age in rows)
+
+
+def _mysql_open_transactions(url: URL) -> str:
+    """MySQL/MariaDB: the sessions with an open transaction (a metadata lock is held until it ends)."""
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT p.ID, p.COMMAND, p.TIME, t.trx_started, LEFT(COALESCE(p.INFO, ''), 200) "
+                "FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
+                "ON p.ID = t.trx_mysql_thread_id WHERE p.ID <> CONNECTION_ID() AND p.DB = DATABASE()")).all()
+    except Exception:
+        return ""
+    finally:
+        engine.dispose()
+    return "; ".join(f"session {pid} ({command}, transaction open since {started}){': ' + query if query else ''}"
+                     for pid, command, _, started, query in rows)
 
 
 def _autosync(project: Workspace, url: URL, report: MigrateReport, environment: str, retries: int,
