@@ -25,6 +25,8 @@ from safemigrate.core.results import CheckReport, LiveReport, ReviewReport, Stat
 from safemigrate.guard.lint import LintReport
 from safemigrate.harness.workspace import HeadBuild, Workspace
 from safemigrate.runner.accept import accept_change as _accept_change
+from safemigrate.runner.accept import reseal as _reseal
+from safemigrate.runner.accept import resolve_interrupted as _resolve_interrupted
 from safemigrate.runner.migrate import MigrateReport
 from safemigrate.runner.migrate import migrate as _migrate
 
@@ -68,3 +70,11 @@ class Project(Workspace):
     def accept_change(self, revision: str, reason: str) -> str:
         """Record in the ledger that an applied revision's file was changed on purpose."""
         return _accept_change(self, revision, reason)
+
+    def resolve_interrupted(self, revision: str, reason: str) -> list[str]:
+        """Record that an interrupted revision's committed steps were finished or undone by hand."""
+        return _resolve_interrupted(self, revision, reason)
+
+    def reseal_ledger(self, reason: str) -> list[str]:
+        """Accept the ledger as it stands after a change outside safemigrate; returns what was wrong."""
+        return _reseal(self, reason)

@@ -206,6 +206,32 @@ def ledger_accept(project_path: Path | None, database_url: str | None, fmt: str,
     _run(fmt, action)
 
 
+@ledger.command("resolve")
+@project_options()
+@click.argument("revision")
+@click.option("--reason", required=True, help="How the interrupted revision's steps were finished or undone.")
+def ledger_resolve(project_path: Path | None, database_url: str | None, fmt: str, revision: str, reason: str) -> None:
+    """Record that an interrupted revision was finished or undone by hand; migrate runs again."""
+    def action() -> bool:
+        closed = _project(project_path, database_url=database_url).resolve_interrupted(revision, reason)
+        click.echo(f"resolved: {revision}, attempt(s) {', '.join(closed)} ({reason})")
+        return True
+    _run(fmt, action)
+
+
+@ledger.command("reseal")
+@project_options()
+@click.option("--reason", required=True, help="Why the ledger was changed outside safemigrate.")
+def ledger_reseal(project_path: Path | None, database_url: str | None, fmt: str, reason: str) -> None:
+    """Accept the ledger as it stands after a change outside safemigrate (chains it again, keeps why)."""
+    def action() -> bool:
+        problems = _project(project_path, database_url=database_url).reseal_ledger(reason)
+        click.echo("resealed" + (f"; it was: {' '.join(problems)}" if problems else "; nothing was wrong")
+                   + f" ({reason})")
+        return True
+    _run(fmt, action)
+
+
 main.add_command(ci_group)
 main.add_command(backup_group)
 

@@ -146,6 +146,13 @@ class DestructiveChangeBlocked(SafemigrateError):
         self.line = line
 
 
+class InterruptedRevision(SafemigrateError):
+    """An earlier attempt at a revision committed some of its steps and never finished."""
+
+    exit_code = EXIT_FINDINGS
+    title = "Interrupted revision"
+
+
 class LockTimeout(SafemigrateError):
     """Another migrator held the migrator lock for longer than the wait allowed."""
 

@@ -47,6 +47,7 @@ from safemigrate.guard.enforce.autogen import Withheld, make_hook
 from safemigrate.guard.enforce.ops import observing
 from safemigrate.guard.enforce.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
 from safemigrate.harness.guarding import RunGuard
+from safemigrate.harness.journal import Journal
 from safemigrate.harness.recorder import OfflineBuffer, RecordedStep, Recorder, WrongDatabase, same_database
 from safemigrate.harness.requests import (
     EnvRunRequest,
@@ -130,9 +131,11 @@ class EnvPy:
         if request.guard and not offline:
             recorder.guard = RunGuard(backend_of(url), pg_version=self._server_major(url))
         recorder.throwaway = self.throwaway
+        if request.guard and request.ledger is not None and not offline:
+            recorder.journal = Journal(url)
+        after_body = _ledger_writer(request, recorder.journal) if request.ledger is not None else None
         result = EnvRunResult(runs=recorder.runs, heads_before=[])
         state: dict[str, Any] = {"ran": False, "finished": False}
-        after_body = _ledger_writer(request) if request.ledger is not None else None
 
         def work(heads: Any, context: MigrationContext) -> Iterator[Any]:
             state["ran"] = True
@@ -160,7 +163,7 @@ class EnvPy:
             timeouts = _timeouts(self.settings, backend_of(url)) if request.guard and not offline \
                 else contextlib.nullcontext()
             with _environment(variables), in_folder(self.settings.root), self._app_context(), \
-                    _listening(recorder, online=not offline), timeouts, \
+                    _listening(recorder, online=not offline), timeouts, _journaling(recorder), \
                     observing(recorder.on_operation), self._shared_connection(config, url, offline), \
                     EnvironmentContext(config, script, **opts):
                 self._call_setup(config)
@@ -543,7 +546,7 @@ def _in_anyio_worker(run: Callable[[], T]) -> T:
     return anyio.run(main)
 
 
-def _ledger_writer(request: EnvRunRequest) -> Callable[[Any, MigrationContext, float], None]:
+def _ledger_writer(request: EnvRunRequest, journal: Journal | None) -> Callable[[Any, MigrationContext, float], None]:
     rows = request.ledger
     assert rows is not None
 
@@ -551,7 +554,8 @@ def _ledger_writer(request: EnvRunRequest) -> Callable[[Any, MigrationContext, f
         # still inside the revision's transaction, before its version bump
         assert context.connection is not None
         ledger.record(context.connection, script.revision, rows.digests.get(script.revision, ""),
-                      environment=rows.environment, duration_ms=int(duration_ms), backup_id=rows.backup_id)
+                      environment=rows.environment, duration_ms=int(duration_ms), backup_id=rows.backup_id,
+                      attempt=journal.attempt if journal is not None else None)
 
     return record
 
@@ -590,9 +594,13 @@ def _listening(recorder: Recorder, online: bool) -> Iterator[None]:
     event.listen(Engine, "do_connect", recorder.on_do_connect)
     event.listen(Engine, "engine_connect", recorder.on_connect)
     event.listen(Engine, "before_cursor_execute", recorder.on_execute)
+    event.listen(Engine, "after_cursor_execute", recorder.after_execute)
+    event.listen(Engine, "handle_error", recorder.on_error)
     try:
         yield
     finally:
+        event.remove(Engine, "handle_error", recorder.on_error)
+        event.remove(Engine, "after_cursor_execute", recorder.after_execute)
         event.remove(Engine, "before_cursor_execute", recorder.on_execute)
         event.remove(Engine, "engine_connect", recorder.on_connect)
         event.remove(Engine, "do_connect", recorder.on_do_connect)
@@ -641,6 +649,22 @@ def async_variant(url: URL) -> URL | None:
             name = "sqlite" if url.get_backend_name() == "sqlite" else url.get_backend_name()
             return url.set(drivername=f"{name}+{driver}")
     return None
+
+
+@contextmanager
+def _journaling(recorder: Recorder) -> Iterator[None]:
+    if recorder.journal is None:
+        yield
+        return
+    recorder.internal = True
+    try:
+        recorder.journal.open()
+    finally:
+        recorder.internal = False
+    try:
+        yield
+    finally:
+        recorder.journal.close()
 
 
 @contextmanager

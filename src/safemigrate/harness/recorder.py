@@ -29,6 +29,7 @@ from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Context
 from safemigrate.guard.registry import load_rules
 from safemigrate.harness.guarding import RunGuard
+from safemigrate.harness.journal import Journal
 from safemigrate.project.history import History
 
 _MAX_PARAMS_REPR = 300
@@ -56,6 +57,8 @@ class Recorder:
     failure: BaseException | None = None  # what the current revision raised (env.py may swallow it)
     guard: RunGuard | None = None  # a real run: statements and effects are judged
     throwaway: bool = False  # a throwaway database: nothing may reach the server beyond it
+    journal: Journal | None = None  # a real run: steps that commit on their own are journaled
+    internal: bool = False  # safemigrate's own queries on env.py's connection (catalog snapshots)
     refused: SafemigrateError | None = None  # what was not sent to the throwaway database
 
     def begin(self, script: Any) -> None:
@@ -94,7 +97,7 @@ class Recorder:
     def on_do_connect(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
         """Before the DBAPI connects: refuse a database other than the expected one (and, in a real run, any
         second connection while a revision runs)."""
-        if self.guard is not None and self.in_body and self.current is not None:
+        if self.guard is not None and self.in_body and self.current is not None and not self.internal:
             self.guard.second_connection(f"{dialect.name} ({mask_url(self.expected)})")
         wanted_backend = backend_of(self.expected)
         actual_backend = "mysql" if dialect.name == "mariadb" else dialect.name
@@ -120,6 +123,8 @@ class Recorder:
 
     def on_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                    executemany: bool) -> None:
+        if self.internal or self._journals(conn):
+            return
         if not same_database(conn.engine.url, self.expected):
             raise WrongDatabase(mask_url(conn.engine.url))
         autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
@@ -128,7 +133,22 @@ class Recorder:
             self._keep_to_the_throwaway_database(statement)
         if self.guard is not None and self.in_body and self.current is not None:
             self.guard.statement(conn, statement, in_transaction=not autocommit)
+        if self.journal is not None and self.in_body:
+            self.journal.sending(statement, in_transaction=not autocommit)
 
+    def after_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                      executemany: bool) -> None:
+        """A statement completed: the journal marks its step done."""
+        if not self.internal and self.journal is not None and not self._journals(conn):
+            self.journal.sent()
+
+    def on_error(self, context: Any) -> None:
+        """A statement raised: the journal marks its step failed."""
+        if not self.internal and self.journal is not None and not self._journals(context.connection):
+            self.journal.failed()
+
+    def _journals(self, conn: Any) -> bool:
+        return self.journal is not None and conn is self.journal.connection
 
     def _keep_to_the_throwaway_database(self, statement: str) -> None:
         """Refuse, before it is sent, a statement whose effect reaches beyond the throwaway database."""
@@ -178,8 +198,18 @@ class RecordedStep:
 
             self._recorder.begin(script)
             guard = self._recorder.guard
+            if self._recorder.journal is not None:
+                self._recorder.internal = True
+                try:
+                    self._recorder.journal.revision_started(script)
+                finally:
+                    self._recorder.internal = False
             if guard is not None:
-                guard.revision_started(script, alembic_context.get_context())
+                self._recorder.internal = True
+                try:
+                    guard.revision_started(script, alembic_context.get_context())
+                finally:
+                    self._recorder.internal = False
             started = time.perf_counter()
             try:
                 result = body(**kw)
@@ -190,7 +220,11 @@ class RecordedStep:
                 self._recorder.end_body()
             # still inside the revision's transaction, before its version bump
             if guard is not None:
-                guard.body_done(script, alembic_context.get_context())
+                self._recorder.internal = True
+                try:
+                    guard.body_done(script, alembic_context.get_context())
+                finally:
+                    self._recorder.internal = False
             if self._after_body is not None:
                 self._after_body(script, alembic_context.get_context(), (time.perf_counter() - started) * 1000)
             return result

@@ -1,8 +1,13 @@
-"""``safemigrate ledger accept``: record that an applied revision's file was changed on purpose."""
+"""``safemigrate ledger accept | resolve | reseal``: a person records a deliberate change in the ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import Connection
 
 from safemigrate.core.errors import UsageError
 from safemigrate.core.urls import sync_url
@@ -12,22 +17,57 @@ from safemigrate.state import ledger
 
 def accept_change(ws: Workspace, revision: str, reason: str) -> str:
     """Record in the ledger that an applied revision's file was changed on purpose."""
+    script = _script(ws, revision, "accepted")
+    _reason(reason, "why an applied migration changed", "fixed a typo in a comment")
+    with _ledger(ws) as conn:
+        digest = ledger.checksum(script.path)
+        ledger.record(conn, script.revision, digest, environment=ws.environment.name,
+                      action="accepted", note=reason.strip())
+    return digest
+
+
+def resolve_interrupted(ws: Workspace, revision: str, reason: str) -> list[str]:
+    """Close the interrupted attempts at ``revision``: a person finished or undid their committed steps."""
+    script = _script(ws, revision, "resolved")
+    _reason(reason, "how an interrupted revision was finished or undone",
+            "ran the remaining statements by hand and stamped it")
+    with _ledger(ws) as conn:
+        closed = ledger.resolve(conn, script.revision, reason.strip(), environment=ws.environment.name)
+    if not closed:
+        raise UsageError(f"Revision {revision} has no interrupted attempt.",
+                         "Only an attempt that left committed steps behind needs resolving; nothing was recorded.",
+                         "Run `safemigrate migrate --dry-run` (production: the preflight) to see what is open.")
+    return closed
+
+
+def reseal(ws: Workspace, reason: str) -> list[str]:
+    """Accept the ledger as it stands (after a change outside safemigrate): chain it again, and keep why."""
+    _reason(reason, "why the ledger was changed outside safemigrate", "restored from the backup of 2026-11-30")
+    with _ledger(ws) as conn:
+        return ledger.reseal(conn, reason.strip(), environment=ws.environment.name)
+
+
+def _script(ws: Workspace, revision: str, verb: str) -> Any:
     script = ws.history.get(revision)
     if script is None:
         raise UsageError(f"There is no revision {revision!r} in this project.",
-                         "Only a revision the code has can be accepted.",
+                         f"Only a revision the code has can be {verb}.",
                          "Use an id from `alembic history`.")
+    return script
+
+
+def _reason(reason: str, what: str, example: str) -> None:
     if not reason.strip():
-        raise UsageError("--reason is empty.", "The ledger keeps why an applied migration changed.",
-                         "Say why, e.g. --reason 'fixed a typo in a comment'.")
+        raise UsageError("--reason is empty.", f"The ledger keeps {what}.", f"Say why, e.g. --reason '{example}'.")
+
+
+@contextmanager
+def _ledger(ws: Workspace) -> Iterator[Connection]:
     url = ws.require_live()
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
             ledger.ensure(conn)
-            digest = ledger.checksum(script.path)
-            ledger.record(conn, script.revision, digest, environment=ws.environment.name,
-                          action="accepted", note=reason.strip())
+            yield conn
     finally:
         engine.dispose()
-    return digest

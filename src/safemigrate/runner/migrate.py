@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL
 from safemigrate.checks.live import check_live
 from safemigrate.checks.review import review as review_sql
 from safemigrate.core.db import ensure_reachable
-from safemigrate.core.errors import LockBlocked, MigrationFailed
+from safemigrate.core.errors import InterruptedRevision, LockBlocked, MigrationFailed
 from safemigrate.core.paths import relative
 from safemigrate.core.results import Difference, RevisionRun, _Serialisable
 from safemigrate.core.secrets import mask_url
@@ -96,6 +96,7 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
         heads = _db_heads(project, url)  # read once: nobody else migrates while we hold the lock
         _backfill(project, url, env.name, heads)
         report.plan = project.history.pending(heads)
+        _refuse_interrupted(url, report.plan)
         if not dry_run:
             report.notes += _drop_our_invalid_indexes(project, url, report.plan)
         if dry_run:
@@ -188,7 +189,7 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
                 run = session.run(request)
                 break
             except MigrationFailed as exc:
-                if not exc.lock_timeout:
+                if not exc.lock_timeout or _interrupted(url, [revision]):  # never retry over committed steps
                     _explain_partial(exc, url, done)
                     raise
                 if attempt > retries:
@@ -201,15 +202,41 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
     return done
 
 
+def _interrupted(url: URL, revisions: list[str]) -> list[ledger.Interrupted]:
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return ledger.interrupted(conn, revisions)
+    finally:
+        engine.dispose()
+
+
+def _refuse_interrupted(url: URL, plan: list[str]) -> None:
+    """Never run again, silently, a revision whose earlier attempt left committed steps behind."""
+    from safemigrate.runner.preflight import interrupted_fix, interrupted_message
+
+    found = _interrupted(url, plan) if plan else []
+    if found:
+        raise InterruptedRevision(interrupted_message(found),
+                                  "Its committed steps would run a second time (an UPDATE applied twice, an index "
+                                  "built twice); nothing was run.", interrupted_fix(found))
+
+
 def _explain_partial(exc: MigrationFailed, url: URL, done: list[Applied]) -> None:
     applied_now = ", ".join(a.revision for a in done) or "none"
-    if backend_of(url) == "mysql":
-        sent = [s.sql for s in exc.statements if not s.bookkeeping]
-        exc.details = (
-            f"Revisions applied by this run before the failure: {applied_now}. MySQL/MariaDB committed these "
-            f"statements of revision {exc.revision} before it failed:\n" + "\n".join(f"  {s};" for s in sent[:-1])
-            + "\nUndo them by hand (or complete the revision by hand and `alembic stamp` it), then rerun."
-        )
+    left = _interrupted(url, [exc.revision]) if exc.revision else []
+    if left:
+        from safemigrate.runner.preflight import interrupted_fix
+
+        committed = "\n".join(f"  {step};" for item in left for step in item.steps)
+        who = ("MySQL/MariaDB committed these statements" if backend_of(url) == "mysql"
+               else "These steps commit on their own (autocommit_block) and committed")
+        exc.details = (f"Revisions applied by this run before the failure: {applied_now}. {who} of revision "
+                       f"{exc.revision} before it failed:\n{committed}\nThe rest of it was rolled back. "
+                       + interrupted_fix(left))
+    elif backend_of(url) == "mysql":
+        exc.details = (f"Revisions applied by this run before the failure: {applied_now}. Revision "
+                       f"{exc.revision} committed none of its statements before it failed.")
     else:
         exc.details = (f"Revisions applied by this run before the failure: {applied_now}. Revision "
                        f"{exc.revision} was rolled back: it left nothing behind.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
@@ -21,6 +21,9 @@ from safemigrate.state import ledger
 
 if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,8 +63,11 @@ def preflight(project: Workspace, url: URL, environment: str = "production") -> 
                             f"database at {', '.join(live.database_heads) or '(no revision yet)'}",
                             unknown[0].fix if unknown else ""))
         checks.append(_run("applied files unchanged", lambda: _unchanged(project, url, live.database_heads)))
+        checks.append(_run("ledger intact", lambda: _ledger_intact(url)))
+        broken_off = _run("no interrupted revision", lambda: _not_interrupted(url))
+        checks.append(broken_off)
         invalid = {index.rsplit(".", 1)[-1].lower() for index, _ in invalid_indexes(url)}
-        checks.append(_out_of_band(live, invalid))
+        checks.append(_out_of_band(live, invalid, interrupted=not broken_off.ok))
         checks.append(_run("no invalid indexes", lambda: _invalid_indexes(project, url, live.pending)))
     checks.append(_run("models match head", lambda: _models_match(project)))
     checks.append(_run("pending revisions pass the guard",
@@ -113,10 +119,57 @@ def _unchanged(project: Workspace, url: URL, heads: list[str]) -> Check:
                  f"`safemigrate ledger accept {changed[0].revision} --reason '...'`.")
 
 
-def _out_of_band(live, invalid: set[str]) -> Check:  # LiveReport
+def _reading_ledger(url: URL, read: Callable[[Any], T]) -> T:
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return read(conn)
+    finally:
+        engine.dispose()
+
+
+def _ledger_intact(url: URL) -> Check:
+    name = "ledger intact"
+    problems = _reading_ledger(url, ledger.verify)
+    if not problems:
+        return Check(name, True, "every ledger row follows the one before it")
+    return Check(name, False, " ".join(problems),
+                 f"The record of what ran here ({ledger.TABLE}) was changed outside safemigrate, so it cannot tell "
+                 "which revisions ran and from which files. Find out who changed it and why (compare with a "
+                 "backup); when the ledger is right as it stands, record that: "
+                 "`safemigrate ledger reseal --reason '...'`.")
+
+
+def _not_interrupted(url: URL) -> Check:
+    name = "no interrupted revision"
+    found = _reading_ledger(url, ledger.interrupted)
+    if not found:
+        return Check(name, True, "no earlier attempt left committed steps behind")
+    return Check(name, False, interrupted_message(found), interrupted_fix(found))
+
+
+def interrupted_message(found: list[ledger.Interrupted]) -> str:
+    return ("An earlier attempt was interrupted after some of its steps had committed: "
+            + "; ".join(item.describe() for item in found) + ". Running the revision again would run these "
+            "steps twice; the statements after them did not run.")
+
+
+def interrupted_fix(found: list[ledger.Interrupted]) -> str:
+    revision = found[0].revision
+    return ("Finish the revision by hand (run the statements after the committed steps, then `alembic stamp "
+            f"{revision}`) or undo the committed steps, then record it: `safemigrate ledger resolve {revision} "
+            "--reason '...'` and rerun.")
+
+
+def _out_of_band(live, invalid: set[str], *, interrupted: bool = False) -> Check:  # LiveReport
     name = "no out-of-band changes"
     # INVALID indexes (an interrupted CONCURRENTLY build) are the invalid-index check's business
     changes = [d for d in live.out_of_band if not (d.kind == "remove_index" and (d.object or "").lower() in invalid)]
+    if changes and interrupted:
+        items = "; ".join(d.description for d in changes)
+        return Check(name, False, f"The database differs from revision {', '.join(live.database_heads)}: {items}. "
+                     "These are likely the committed steps of the interrupted revision (see above).",
+                     "Resolve the interrupted revision first.")
     if changes:
         items = "; ".join(d.description for d in changes)
         return Check(name, False, f"The database differs from revision {', '.join(live.database_heads)}: {items}.",

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from safemigrate.core.results import Difference
 from safemigrate.schema.ddl import needs_rebuild, render_rebuild, render_sql
 from safemigrate.schema.defaults import settle
-from safemigrate.state.ledger import TABLE as LEDGER_TABLE
+from safemigrate.state.ledger import TABLES as LEDGER_TABLES
 
 # Options of context.configure() that only matter for running migrations.
 _RUN_ONLY_OPTIONS = {
@@ -53,7 +53,7 @@ def comparison_context(connection: Connection, options: dict[str, Any], **overri
 def without_ledger(user_filter: Any) -> Any:
     """include_name that hides safemigrate's own ledger table, then asks the project's filter."""
     def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-        if type_ == "table" and name == LEDGER_TABLE:
+        if type_ == "table" and name in LEDGER_TABLES:
             return False
         return user_filter(name, type_, parent_names) if user_filter is not None else True
 
@@ -226,7 +226,7 @@ def reflect(connection: Connection, metadata: MetaData | Iterable[MetaData],
             def only(name: str, _: MetaData, schema: str | None = schema) -> bool:
                 return bool(include_name(name, "table", {"schema_name": schema}))
             reflected.reflect(connection, schema=schema, only=only)
-    for name in (version_table, LEDGER_TABLE):
+    for name in (version_table, *LEDGER_TABLES):
         key = f"{version_schema}.{name}" if version_schema else name
         if key in reflected.tables:
             reflected.remove(reflected.tables[key])

@@ -22,6 +22,7 @@ from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Category, Context, Finding, Severity
 from safemigrate.schema.ddl import render_sql
 from safemigrate.schema.defaults import settle
+from safemigrate.state.ledger import TABLES as LEDGER_TABLES
 
 ALLOW_ENV = "SAFEMIGRATE_ALLOW_DESTRUCTIVE"
 
@@ -74,11 +75,9 @@ def withhold_destructive(upgrade_ops: alembic_ops.UpgradeOps, dialect: str) -> l
 
 
 def _drop_ledger_ops(upgrade_ops: alembic_ops.UpgradeOps) -> bool:
-    """Remove operations on safemigrate's own ledger table (an env.py that does not hide it)."""
-    from safemigrate.state.ledger import TABLE
-
+    """Remove operations on safemigrate's own ledger tables (an env.py that does not hide them)."""
     before = len(upgrade_ops.ops)
-    upgrade_ops.ops = [op for op in upgrade_ops.ops if getattr(op, "table_name", None) != TABLE]
+    upgrade_ops.ops = [op for op in upgrade_ops.ops if getattr(op, "table_name", None) not in LEDGER_TABLES]
     return len(upgrade_ops.ops) != before
 
 
