@@ -49,9 +49,10 @@ test: check-code $(VENV)/.installed-test $(VENV)/alembic-lowest/.installed
 		$(PY) -m pytest -n 2 --dist loadfile $(LOWEST_TESTS)
 
 # Not part of `make test`: installs real PyPI projects (one venv each, cached under
-# $SAFEMIGRATE_REALWORLD_CACHE) and drives safemigrate over them. PROJECTS="buildbot nova" for a few.
+# $SAFEMIGRATE_REALWORLD_CACHE) and drives safemigrate over them. PROJECTS="buildbot nova" for a few;
+# ARGS="--report" (or "--report --markdown", "-v", "--timeout 900") is passed to run.py.
 realworld: $(VENV)/.installed
-	$(PY) benchmarks/realworld/run.py $(PROJECTS)
+	$(PY) benchmarks/realworld/run.py $(ARGS) $(PROJECTS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

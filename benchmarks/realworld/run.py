@@ -52,19 +52,39 @@ metas = []
 for path in models:
     mod, _, attr = path.partition(":")
     obj = importlib.import_module(mod)
+    if not attr:  # a module to import first (it registers more tables)
+        continue
+    if attr.endswith("()"):  # a function to call first (it imports the models), e.g. import_all_models()
+        getattr(obj, attr[:-2])()
+        continue
     for part in attr.split("."):
         obj = getattr(obj, part)
     if callable(obj) and not isinstance(obj, MetaData):
         obj = obj()
-    metas.append(getattr(obj, "metadata", obj) if not isinstance(obj, MetaData) else obj)
+    meta = getattr(obj, "metadata", obj) if not isinstance(obj, MetaData) else obj
+    if all(meta is not m for m in metas):  # several modules may fill one MetaData
+        metas.append(meta)
 target = metas[0] if len(metas) == 1 else metas
+def key(d):  # "kind table.object", the form safemigrate's differences are compared in
+    kind, obj = d[0], d[1] if len(d) > 1 else None
+    if kind in ("add_table", "remove_table"):
+        return f"{kind} {obj.name}"
+    if kind in ("add_column", "remove_column"):
+        return f"{kind} {d[2]}.{d[3].name}"
+    if kind.startswith("modify_"):
+        return f"{kind} {d[2]}.{d[3]}"
+    table = getattr(getattr(obj, "table", None), "name", None) or getattr(obj, "parent", None)
+    name = getattr(obj, "name", None)
+    return f"{kind} {table}.{name}" if name else f"{kind} {table}"  # unnamed: as safemigrate writes it
 out = {}
 engine = create_engine(url)
 with engine.connect() as conn:
     for label, opts in (("default", {}), ("server_default", {"compare_server_default": True})):
         try:
             diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), target)
-            out[label] = {"count": len(diffs), "sample": [repr(d)[:200] for d in diffs[:8]]}
+            flat = [x for d in diffs for x in (d if isinstance(d, list) else [d])]
+            out[label] = {"count": len(diffs), "sample": [repr(d)[:200] for d in diffs[:8]],
+                          "items": sorted(key(x) for x in flat)}
         except Exception as exc:
             out[label] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
 print(json.dumps(out))
@@ -90,6 +110,12 @@ server, action, name = sys.argv[1], sys.argv[2], sys.argv[3]
 engine = create_engine(server, isolation_level="AUTOCOMMIT")
 q = '"' if engine.dialect.name == "postgresql" else "`"
 with engine.connect() as conn:
+    if action == "user":  # MySQL/MariaDB: an account with a password (name = "user:password"), for tools that need one
+        user, password = name.split(":", 1)
+        for host in ("%", "127.0.0.1", "localhost"):
+            conn.execute(text(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{password}'"))
+            conn.execute(text(f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'{host}'"))
+        sys.exit(0)
     if engine.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
     conn.execute(text(f"DROP DATABASE IF EXISTS {q}{name}{q}"))
@@ -115,14 +141,19 @@ def fingerprint(folder: Path) -> str:
     h = hashlib.sha256()
     files = [folder / "pyproject.toml", *sorted((folder / "src").rglob("*"))]
     for f in files:
-        if f.is_file() and "__pycache__" not in f.parts:
+        if f.is_file() and "__pycache__" not in f.parts and not any(x.endswith(".egg-info") for x in f.parts):
             h.update(str(f.relative_to(folder)).encode())
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
-def server_url(backend: str, database: str | None = None) -> str:
+def server_url(backend: str, database: str | None = None, p: dict | None = None) -> str:
+    """The server (or one of its databases) for a project: `servers` overrides it, `drivers` sets the driver."""
     base = PG_SERVER if backend == "postgresql" else MY_SERVER
+    if p is not None:
+        base = p.get("servers", {}).get(backend, base)
+        if backend in p.get("drivers", {}):
+            base = with_driver(base, p["drivers"][backend])
     return base if database is None else base.rsplit("/", 1)[0] + "/" + database
 
 
@@ -177,7 +208,7 @@ def tail(text: str, lines: int = 6) -> str:
 
 # -- install ---------------------------------------------------------------------------------
 def ensure_venv(p: dict, root: Path, timeout: float) -> dict:
-    venv = root / "venvs" / p["name"]
+    venv = root / "venvs" / p.get("venv", p["name"])
     python = p.get("python", "3.11")
     pins = {"requirement": p["requirement"], "extra": p.get("extra", []), "python": python}
     pin_hash = hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:16]
@@ -187,11 +218,14 @@ def ensure_venv(p: dict, root: Path, timeout: float) -> dict:
     state = json.loads(marker.read_text()) if marker.is_file() else {}
     py = venv / "bin" / "python"
     uv = shutil.which("uv") or os.environ.get("SAFEMIGRATE_REALWORLD_UV")
-    logs = root / "logs" / p["name"]
+    logs = root / "logs" / p.get("venv", p["name"])
     if state.get("pins") != pin_hash or not py.is_file():
         shutil.rmtree(venv, ignore_errors=True)
-        if uv:
-            r = run([uv, "venv", "-q", "--python", f"python{python}", str(venv)], timeout=timeout,
+        if uv:  # the interpreter's real path: uv does not follow pyenv shims and would try to download one
+            exe = run([f"python{python}", "-c", "import sys; print(sys.executable)"])["stdout"].strip() \
+                or next((str(c) for c in sorted(Path("~/.pyenv/versions").expanduser().glob(f"{python}.*/bin/python"))),
+                        "")
+            r = run([uv, "venv", "-q", "--python", exe or f"python{python}", str(venv)], timeout=timeout,
                     log=logs / "venv")
         else:
             r = run([f"python{python}", "-m", "venv", str(venv)], timeout=timeout, log=logs / "venv")
@@ -238,21 +272,50 @@ def fill(value, subst: dict[str, str]):
     return value
 
 
+def toml_key(key: str) -> str:
+    return key if key and all(c.isalnum() or c in "_-" for c in key) else json.dumps(key)
+
+
 def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)  # a JSON string is a TOML basic string
+
+
+def pyproject_text(config: dict) -> str:
+    """[tool.safemigrate] with its keys; a table value (env, version_locations by dialect...) as a sub-table."""
+    lines = ["[tool.safemigrate]"]
+    lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+    for key, value in config.items():
+        if isinstance(value, dict):
+            lines += ["", f"[tool.safemigrate.{toml_key(key)}]"]
+            lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()]
+    return "\n".join(lines) + "\n"
 
 
 def write_work(p: dict, work: Path, site: str) -> Path:
+    """The work folder: pyproject.toml with [tool.safemigrate], and the project's glue files (`files`)."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    config = fill(p["config"], {"site": site})
-    lines = ["[tool.safemigrate]"] + [f"{k} = {toml_value(v)}" for k, v in config.items()]
-    (work / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    subst = {"site": site, "work": str(work)}
+    (work / "pyproject.toml").write_text(pyproject_text(fill(p["config"], subst)))
+    for rel, text in p.get("files", {}).items():
+        target = work / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(fill(text, subst)).lstrip())
     return work
+
+
+def glue_lines(p: dict) -> int:
+    """Lines of code in the glue files a project needs (blank lines and comments not counted)."""
+    return sum(1 for text in p.get("files", {}).values() for line in textwrap.dedent(text).splitlines()
+               if line.strip() and not line.strip().startswith("#"))
 
 
 def summarize(cmd: str, r: dict) -> dict:
@@ -260,25 +323,36 @@ def summarize(cmd: str, r: dict) -> dict:
     out = {"rc": r["rc"], "seconds": r["seconds"], "json_clean": clean}
     if data is None:
         out["error"] = "no JSON on stdout: " + tail(r["stderr"] or r["stdout"], 3)[:400]
+        if r["rc"] == 4:  # an internal error: the traceback (SAFEMIGRATE_DEBUG=1) is on stderr
+            out["details"] = tail(r["stderr"], 14)[:2500]
         return out
     if "error" in data:
         out["error"] = f"{data['error']}: {data.get('what', '')}"[:700]
         out["fix"] = (data.get("fix") or "")[:300]
+        if data.get("exit_code") == 4 or r["rc"] == 4:
+            out["details"] = tail(data.get("details") or "", 12)[:2000]
         return out
     if data.get("kind") == "check":
         out["differences"] = len(data.get("differences", []))
         out["diff_kinds"] = dict(collections.Counter(d["kind"] for d in data.get("differences", [])))
         out["problems"] = [pr.get("code") for pr in data.get("problems", [])]
         out["revisions_applied"] = data.get("revisions_applied")
+        out["notes"] = [n[:300] for n in data.get("notes", [])][:4]
     elif data.get("kind") == "check-live":
         out["versus_models"] = len(data.get("versus_models", []))
+        out["items"] = sorted(f"{k} {d['table']}.{d['object']}" if d.get("object") else f"{k} {d['table']}"
+                              for d in data.get("versus_models", []) for k in d["kind"].split("+"))
+        out["missing_in_migrations"] = len(data.get("missing_in_migrations", []))
         out["out_of_band"] = len(data.get("out_of_band", []))
         out["diff_kinds"] = dict(collections.Counter(d["kind"] for d in data.get("versus_models", [])))
         out["problems"] = [pr.get("code") for pr in data.get("problems", [])]
-        out["notes"] = [n[:200] for n in data.get("notes", [])][:4]
+        out["notes"] = [n[:300] for n in data.get("notes", [])][:4]
     elif data.get("kind") == "review":
         out["revisions"] = len(data.get("revisions", []))
         out["statements"] = sum(len(rv.get("statements", [])) for rv in data.get("revisions", []))
+    elif data.get("kind") == "init":
+        out["settings"] = data.get("settings")
+        out["notes"] = [n[:300] for n in data.get("notes", [])]
     elif data.get("kind") == "lint":
         findings = data.get("findings", [])
         out["revisions"] = len(data.get("revisions", []))
@@ -287,10 +361,10 @@ def summarize(cmd: str, r: dict) -> dict:
     return out
 
 
-def run_project(p: dict, root: Path, timeout: float) -> dict:
+def run_project(p: dict, root: Path, timeout: float, verbose: bool = False) -> dict:
     started = time.monotonic()
     result: dict = {"name": p["name"], "requirement": p["requirement"],
-                    "version": p["requirement"].split("==")[-1], "commands": {}}
+                    "version": p["requirement"].split("==")[-1], "commands": {}, "glue_lines": glue_lines(p)}
     inst = ensure_venv(p, root, timeout)
     result["install"] = inst
     if not inst["ok"]:
@@ -306,17 +380,23 @@ def run_project(p: dict, root: Path, timeout: float) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SAFEMIGRATE_", "VIRTUAL_ENV", "PYTHON")) and k != "DATABASE_URL"}
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["SAFEMIGRATE_DEBUG"] = "1"  # an internal error (exit 4) leaves its traceback in the log
     env["HOME"] = str(work / "home")  # tools that write ~/.something write it here
     (work / "home").mkdir()
     if p.get("import_path"):
         env["PYTHONPATH"] = str(Path(site) / p["import_path"])
     dialects = p.get("dialects", ["sqlite"])
-    preferred = "sqlite" if "sqlite" in dialects else ("postgresql" if "postgresql" in dialects else "mysql")
-    scratch_args = [] if preferred == "sqlite" else ["--scratch-url", server_url(preferred)]
+    preferred = dialects[0]  # review and lint run here (the first of `dialects`)
+    scratch_args = [] if preferred == "sqlite" else ["--scratch-url", server_url(preferred, p=p)]
+    mysql_account = p.get("servers", {}).get("mysql", "").partition("://")[2].partition("@")[0]
+    if ":" in mysql_account:  # an account with a password (zenml wants one): create it with the admin account
+        run([inst["python"], "-c", ADMIN, MY_SERVER, "user", mysql_account], env=env, timeout=120,
+            log=logs / "mysql_user")
 
-    def sm_cmd(label: str, *args: str) -> dict:
-        r = run([sm, *args, "--format", "json", "--project", str(work)], cwd=work, env=env, timeout=timeout,
-                log=logs / label)
+    def sm_cmd(label: str, *args: str, project: Path = work) -> dict:
+        flags = ["-v"] if verbose and label != "init" else []
+        r = run([sm, *args, *flags, "--format", "json", "--project", str(project)], cwd=project, env=env,
+                timeout=timeout, log=logs / label)
         s = summarize(label, r)
         for key in ("error", "fix"):  # shorter, and the same from one machine to another
             if key in s:
@@ -324,16 +404,21 @@ def run_project(p: dict, root: Path, timeout: float) -> dict:
         result["commands"][label] = s
         return s
 
+    if p.get("package"):  # what `safemigrate init --package` finds, in an empty folder beside the work folder
+        adopt = root / "init" / p["name"]
+        shutil.rmtree(adopt, ignore_errors=True)
+        adopt.mkdir(parents=True)
+        sm_cmd("init", "init", "--package", p["package"], project=adopt)
     if "sqlite" in dialects:
         sm_cmd("check_sqlite", "check")
     if "postgresql" in dialects:
-        sm_cmd("check_pg", "check", "--scratch-url", server_url("postgresql"), "--dialect", "postgresql")
+        sm_cmd("check_pg", "check", "--scratch-url", server_url("postgresql", p=p), "--dialect", "postgresql")
     if "mysql" in dialects:
-        sm_cmd("check_mysql", "check", "--scratch-url", server_url("mysql"), "--dialect", "mysql")
+        sm_cmd("check_mysql", "check", "--scratch-url", server_url("mysql", p=p), "--dialect", "mysql")
     sm_cmd("review", "review", *scratch_args)
     sm_cmd("lint", "lint", *scratch_args)
     result["live"] = live(p, inst, work, env, logs, timeout, sm_cmd)
-    checks = [v for k, v in result["commands"].items() if k.startswith("check_")]
+    checks = [v for k, v in result["commands"].items() if k.startswith("check_") and k != "check_live"]
     driven = [c for c in checks if "error" not in c and c["rc"] in (0, 1)]
     result["driven"] = bool(driven)
     if not driven:
@@ -356,14 +441,14 @@ def live(p: dict, inst: dict, work: Path, env: dict, logs: Path, timeout: float,
         return {"error": "cannot create the live database: " + tail(r["stderr"], 2)}
     out: dict = {"database": name, "backend": backend}
     try:
-        db_url = server_url(backend, name)
+        db_url = server_url(backend, name, p)
         tool_url = with_driver(db_url, p.get("url_driver", DEFAULT_DRIVERS[backend]))
         subst = {"url": tool_url, "work": str(work), "bin": str(Path(py).parent), "site": inst["site"],
                  "python": py}
         if spec["kind"] == "alembic":
             ini = str(Path(inst["site"]) / p["alembic_ini"]) if p.get("alembic_ini") else ""
             steps = [[py, "-c", UPGRADE, ini, str(Path(inst["site"]) / p["script_location"]), tool_url]]
-            step_env = {}
+            step_env = fill(spec.get("env", {}), subst)
         else:
             for rel, text in spec.get("files", {}).items():
                 target = work / rel
@@ -381,12 +466,13 @@ def live(p: dict, inst: dict, work: Path, env: dict, logs: Path, timeout: float,
         if "tool_error" in out:
             return out
         models = p["models"] if isinstance(p["models"], list) else [p["models"]]
-        r = run([py, "-c", COMPARE, db_url, json.dumps(models)], cwd=work, env=env, timeout=timeout,
-                log=logs / "alembic_compare")
+        sync_db_url = db_url.replace("+asyncpg", "+psycopg").replace("+aiomysql", "+pymysql")  # a sync engine
+        r = run([py, "-c", COMPARE, sync_db_url, json.dumps(models)],  # the tool's env: settings read at import
+                cwd=work, env={**env, **step_env}, timeout=timeout, log=logs / "alembic_compare")
         data, _ = parse_json(r["stdout"])
         out["alembic"] = data if data is not None else {"error": tail(r["stderr"], 3)[:500]}
         out["safemigrate"] = sm_cmd("check_live", "check", "--live", "--database-url", db_url,
-                                    "--scratch-url", server)
+                                    "--scratch-url", server_url(backend, p=p))
         return out
     finally:
         run([py, "-c", ADMIN, server, "drop", name], env=env, timeout=120)
@@ -408,7 +494,7 @@ def short(text: str, n: int = 70) -> str:
 
 def table(results: list[dict]) -> str:
     head = ["project", "version", "driven", "sqlite", "pg", "mysql", "review", "lint", "live sm/alembic",
-            "lint findings", "time"]
+            "lint findings", "glue", "time"]
     rows = []
     for r in results:
         c = r.get("commands", {})
@@ -434,11 +520,50 @@ def table(results: list[dict]) -> str:
                      cell_check(c.get("check_pg")), cell_check(c.get("check_mysql")),
                      "-" if rv is None else (f"ERR({rv['rc']})" if "error" in rv else f"{rv['revisions']}r({rv['rc']})"),
                      "-" if not lint else (f"ERR({lint['rc']})" if "error" in lint else f"rc={lint['rc']}"),
-                     live_cell, findings or "-", f"{r.get('seconds', 0):.0f}s"])
+                     live_cell, findings or "-", str(r.get("glue_lines") or "-"), f"{r.get('seconds', 0):.0f}s"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = " | ".join("{:<%d}" % w for w in widths)
     lines = [fmt.format(*head), "-+-".join("-" * w for w in widths)]
     lines += [fmt.format(*map(str, row)) for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: list[dict]) -> str:
+    """The table of docs/REALWORLD.md."""
+    lines = ["| project | version | driven | init --package | sqlite | pg | mysql | review | lint | live: safemigrate / "
+             "Alembic (w/ defaults) | lint findings | glue | time |", "|" + "---|" * 13]
+    for r in results:
+        c = r.get("commands", {})
+        if not r.get("install", {}).get("ok", True):
+            lines.append(f"| {r['name']} | {r['version']} | no: does not install ({short(r.get('reason', ''), 160)}) "
+                         "| - | - | - | - | - | - | - | - | - | - |")
+            continue
+        lv = r.get("live") or {}
+        if "skipped" in lv:
+            live_cell = "n/a"
+        elif "tool_error" in lv or "error" in lv:
+            live_cell = "tool failed"
+        else:
+            sm = lv.get("safemigrate", {})
+            al = lv.get("alembic") or {}
+            a1 = al.get("default", {}).get("count", "E")
+            a2 = al.get("server_default", {}).get("count", "E")
+            s = f"ERR({sm.get('rc')})" if "error" in sm else f"{sm.get('versus_models')} (rc={sm.get('rc')})"
+            live_cell = f"{s} / {a1} ({a2})"
+        lint = c.get("lint", {})
+        findings = ", ".join(f"{k}:{v}" for k, v in sorted(lint.get("findings", {}).items())) if lint else ""
+        init = c.get("init")
+        init_cell = "-" if init is None else (f"ERR({init['rc']})" if "error" in init else
+                                              ("metadata read" if (init.get("settings") or {}).get("metadata")
+                                               else "location only"))
+        rv = c.get("review")
+        driven = "yes" if r.get("driven") else "no"
+        lines.append("| " + " | ".join([
+            r["name"], r["version"], driven, init_cell, cell_check(c.get("check_sqlite")),
+            cell_check(c.get("check_pg")), cell_check(c.get("check_mysql")),
+            "-" if rv is None else (f"ERR({rv['rc']})" if "error" in rv else f"{rv['revisions']}r({rv['rc']})"),
+            "-" if not lint else (f"ERR({lint['rc']})" if "error" in lint else f"rc={lint['rc']}"),
+            live_cell, findings or "-", str(r.get("glue_lines") or "-"), f"{r.get('seconds', 0):.0f}s"]) + " |")
     return "\n".join(lines)
 
 
@@ -457,17 +582,40 @@ def details(results: list[dict]) -> str:
                 out.append(f"  {cmd}: rc={c['rc']} {c['error']}")
             else:
                 extra = {k: c[k] for k in ("differences", "diff_kinds", "problems", "versus_models", "out_of_band",
-                                           "revisions", "statements", "findings", "notes") if k in c}
+                                           "revisions", "statements", "findings", "settings", "notes") if k in c}
                 out.append(f"  {cmd}: rc={c['rc']} {json.dumps(extra)[:600]}")
             if not c.get("json_clean", True) and "error" not in c:
                 out.append(f"  {cmd}: stdout held more than the JSON object")
+            if c.get("details"):
+                out.append("  " + cmd + " details:\n" + textwrap.indent(c["details"], "    "))
         lv = r.get("live") or {}
         for key in ("skipped", "error", "tool_error"):
             if key in lv:
                 out.append(f"  live {key}: {lv[key]}")
         if "alembic" in lv:
-            out.append(f"  live alembic compare_metadata: {json.dumps(lv['alembic'])[:700]}")
+            al = lv["alembic"]
+            counts = {k: v.get("count", v.get("error")) for k, v in al.items() if isinstance(v, dict)}
+            out.append(f"  live alembic compare_metadata: {json.dumps(counts)[:700]}")
+            sm_items = collections.Counter(lv.get("safemigrate", {}).get("items") or [])
+            for label in ("default", "server_default"):
+                items = collections.Counter((al.get(label) or {}).get("items") or [])
+                if not items and not sm_items:
+                    continue
+                only_al, only_sm = items - sm_items, sm_items - items
+                out.append(f"  live vs alembic ({label}): {sum((items & sm_items).values())} in both; "
+                           f"only alembic {sum(only_al.values())}: {summary_of(only_al)}; "
+                           f"only safemigrate {sum(only_sm.values())}: {summary_of(only_sm)}")
     return "\n".join(out)
+
+
+def summary_of(items: collections.Counter) -> str:
+    """'kind table.object' items, counted by kind, with a few examples."""
+    by_kind = collections.Counter()
+    for item, n in items.items():
+        by_kind[item.split(" ", 1)[0]] += n
+    examples = ", ".join(sorted(items)[:6])
+    return (", ".join(f"{k}:{n}" for k, n in sorted(by_kind.items())) + (f" (e.g. {examples})" if examples else "")) \
+        or "-"
 
 
 def diff_previous(previous: dict, results: list[dict]) -> list[str]:
@@ -494,17 +642,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("projects", nargs="*", help="names from projects.toml (default: all not marked skip)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per command (default 600)")
     ap.add_argument("--list", action="store_true", help="list the corpus and exit")
+    ap.add_argument("--markdown", action="store_true", help="with --report: the Markdown table of docs/REALWORLD.md")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="pass -v to safemigrate (what env.py prints goes to the logs' .err files)")
     ap.add_argument("--report", action="store_true",
                     help="print the table and every error of the last run (results/latest.json) and exit")
     args = ap.parse_args(argv)
     corpus = load_corpus()
     if args.report:
-        latest = cache_dir() / "results" / "latest.json"
-        if not latest.is_file():
-            ap.error(f"no previous run: {latest} does not exist")
-        results = json.loads(latest.read_text())["results"]
+        runs = sorted((cache_dir() / "results").glob("*.json"), key=lambda f: f.stat().st_mtime)
+        if not runs:
+            ap.error(f"no previous run in {cache_dir() / 'results'}")
+        results = json.loads(runs[-1].read_text())["results"]  # the newest, also of a run still going
         if args.projects:
             results = [r for r in results if r["name"] in args.projects]
+        if args.markdown:
+            print(markdown(results))
+            return 0
         print(table(results))
         print()
         print(details(results))
@@ -541,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in chosen:
         print(f"== {p['name']} ({p['requirement']})", flush=True)
         try:
-            res = run_project(p, root, args.timeout)
+            res = run_project(p, root, args.timeout, args.verbose)
         except Exception as exc:  # the harness itself must not stop the run
             res = {"name": p["name"], "version": p["requirement"].split("==")[-1], "driven": False,
                    "reason": f"harness: {type(exc).__name__}: {exc}"}

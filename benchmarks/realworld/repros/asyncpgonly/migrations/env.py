@@ -1,0 +1,18 @@
+import asyncio
+from alembic import context
+from sqlalchemy.ext.asyncio import create_async_engine
+from app.settings import DATABASE_URL
+from app.models import metadata
+
+def do_run(connection):
+    context.configure(connection=connection, target_metadata=metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+async def main():
+    engine = create_async_engine(DATABASE_URL, connect_args={"timeout": 10})  # an asyncpg argument, as prefect passes
+    async with engine.connect() as connection:
+        await connection.run_sync(do_run)
+    await engine.dispose()
+
+asyncio.run(main())

@@ -1,0 +1,7 @@
+revision = "a1"
+down_revision = None
+from alembic import op
+import sqlalchemy as sa
+def upgrade():
+    op.create_table("item", sa.Column("id", sa.Integer, primary_key=True))
+def downgrade(): pass

@@ -1,0 +1,8 @@
+revision = "a1"
+down_revision = None
+from alembic import op
+import sqlalchemy as sa
+def upgrade():
+    op.create_table("item", sa.Column("id", sa.Integer, primary_key=True))
+def downgrade():
+    op.drop_table("item")

@@ -1,0 +1,9 @@
+import os
+from alembic import context
+from sqlalchemy import create_engine
+from app.models import metadata
+engine = create_engine(os.environ["DATABASE_URL"])
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=metadata)
+    with context.begin_transaction():
+        context.run_migrations()

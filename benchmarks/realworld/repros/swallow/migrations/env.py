@@ -1,0 +1,12 @@
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+from sqlalchemy.exc import OperationalError
+config = context.config
+engine = engine_from_config(config.get_section(config.config_ini_section), prefix="sqlalchemy.", poolclass=pool.NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        try:
+            context.run_migrations()
+        except OperationalError:
+            pass  # like galaxy: only deadlocks are re-raised
