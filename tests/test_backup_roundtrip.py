@@ -93,8 +93,11 @@ def round_trip(project: Path, url: str, dest: str) -> None:
         assert "is not empty: it has 9 table(s) (addresses, alembic_version" in refused.stderr
         assert "--replace" in refused.stderr
 
+        other = run("restore", backup_id, "--project", str(project), "--database-url", url, "--dest", dest,
+                    "--to", target, "--replace")
+        assert other.exit_code == 2 and "--from-other-database" in other.stderr  # the copy is another database
         replaced = run("restore", backup_id, "--project", str(project), "--database-url", url, "--dest", dest,
-                       "--to", target, "--replace")
+                       "--to", target, "--replace", "--from-other-database")
         assert replaced.exit_code == 0, replaced.output
         assert "Replaced 9 table(s)" in replaced.stdout
         assert stats_of(target)["orders"].rows == source["orders"].rows
@@ -192,7 +195,8 @@ def test_prune_keep_and_older_than(backup_shop, sqlite_url: str, tmp_path: Path)
 
     later = datetime.now(UTC) + timedelta(days=3)
     gone = prune_storage(Storage(str(dest)), older_than_days=1, now=later)
-    assert sorted(gone.deleted) == sorted([made[2].id, made[3].id])
+    assert gone.deleted == []  # each is the newest of its database and environment: never deleted
+    assert sorted(gone.kept) == sorted([made[2].id, made[3].id])
     nothing = run("prune", "--project", str(project), "--database-url", sqlite_url)
     assert nothing.exit_code == 2 and "Nothing to prune by" in nothing.stderr  # no keep configured, no flags
 

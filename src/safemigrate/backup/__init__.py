@@ -13,6 +13,7 @@ imported on first use, so importing this package stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from safemigrate.backup.results import (
@@ -36,6 +37,7 @@ from safemigrate.core.errors import (
     StorageError,
     VerificationFailed,
 )
+from safemigrate.core.secrets import mask_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -131,18 +133,72 @@ def verify(project: Workspace, backup_id: str, *, destination: str | None = None
     from safemigrate.backup.restoration import verify_backup
 
     return verify_backup(_storage(project, destination), backup_id, settings_of(project), level=level,
-                         servers=(project.scratch_server, project.database_url), on_progress=on_progress)
+                         servers=(project.scratch_server, project.database_url), database=project.database_url,
+                         on_progress=on_progress)
 
 
 def restore(project: Workspace, backup_id: str, *, target: str | None = None, destination: str | None = None,
-            replace: bool = False, owners: bool = True, on_progress: ProgressFn | None = None) -> RestoreResult:
-    """Restore into ``target`` (a URL), by default the project's live database."""
+            replace: bool = False, owners: bool = True, from_other_database: bool = False,
+            allow_production_restore: bool = False, confirm: Callable[[str], bool] | None = None,
+            on_progress: ProgressFn | None = None) -> RestoreResult:
+    """Restore into ``target`` (a URL), by default the project's live database.
+
+    ``latest`` is the newest backup of the project's database (of ``target`` when there is none).
+    Replacing the tables of a database with another database's backup (another name, or another
+    environment for the live database) needs ``from_other_database``. Replacing the live database in
+    production or staging needs ``allow_production_restore`` and ``confirm(question)`` answering True,
+    and first takes a verified safety backup of it.
+    """
     from safemigrate.backup.restoration import restore_backup
     from safemigrate.core.urls import parse_url
+    from safemigrate.harness.recorder import same_database
 
     url = parse_url(target) if target else _live(project)
+    live = project.database_url
+    into_live = live is not None and same_database(url, live)
+    env = project.environment
+
+    def gate(manifest: Manifest, replaced: list[str]) -> list[str]:
+        if not replaced:
+            return []  # a new or empty database: nothing is overwritten
+        from safemigrate.backup.catalog import same_name
+
+        other = [] if same_name(manifest.backend, manifest.database_name, url.database or "") \
+            else [f"database {manifest.database_name}"]
+        if into_live and manifest.environment != env.name:
+            other.append(f"environment {manifest.environment}")
+        if other and not from_other_database:
+            raise RestoreRefused(
+                f"{manifest.id} is a backup of {' and '.join(other)}; the target is {mask_url(url)}"
+                + (f" in {env.name}" if into_live else "") + ".",
+                "Restoring another database's backup over this one replaces its data with data that never "
+                "belonged to it (a development backup over production).",
+                "Pick a backup of this database (`safemigrate backup list`); if this is really what you want, "
+                "pass --from-other-database.",
+            )
+        if not (into_live and env.is_production_like):
+            return []
+        if not allow_production_restore:
+            raise RestoreRefused(
+                f"Refusing to restore over the {env.name} database {mask_url(url)} ({len(replaced)} table(s)).",
+                "A restore replaces every table, and every row written since the backup was taken is lost.",
+                "If this is the recovery you mean, pass --allow-production-restore (a verified safety backup of "
+                "the database is taken first).",
+            )
+        question = (f"Replace the {len(replaced)} table(s) of the {env.name} database {mask_url(url)} with "
+                    f"backup {manifest.id} (taken {manifest.finished_at})?")
+        if confirm is None or not confirm(question):
+            raise RestoreRefused(
+                f"The restore over the {env.name} database {mask_url(url)} was not confirmed.",
+                "Nothing was changed.",
+                "Confirm on the terminal, or pass --yes in a script.",
+            )
+        safety = create(project, environment=env.name, from_rev=None, to_rev=None, verify="checksum",
+                        on_progress=on_progress)
+        return [f"Safety backup of the database as it was, taken and verified first: {safety.id}."]
+
     return restore_backup(_storage(project, destination), backup_id, url, settings_of(project), replace=replace,
-                          owners=owners, on_progress=on_progress)
+                          owners=owners, gate=gate, source=live, on_progress=on_progress)
 
 
 def prune(project: Workspace, *, keep: int | None = None, older_than_days: float | None = None,

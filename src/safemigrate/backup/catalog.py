@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from safemigrate.backup.results import MANIFEST_SUFFIX, BackupEntry, BackupList, Manifest, PruneResult
@@ -78,12 +79,53 @@ def list_backups(storage: Storage) -> BackupList:
                       backups=[entry(storage, m, n) for m, n in manifests] + [e for e, _ in incomplete])
 
 
-def find(storage: Storage, backup_id: str) -> tuple[Manifest, str, str]:
-    """(manifest, its object name, the dump's object name) of a complete backup; ``latest`` is the newest."""
+#: A manifest finishing later than this from now has a wrong clock (or was forged): it is never "latest".
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def same_name(backend: str, recorded: str, name: str) -> bool:
+    """Whether a manifest's database name is ``name`` (SQLite: the file's name, wherever it is now)."""
+    if backend == "sqlite":
+        return Path(recorded).stem == Path(name).stem
+    return recorded == name
+
+
+def of_database(manifest: Manifest, backend: str, database_name: str) -> bool:
+    return manifest.backend == backend and same_name(backend, manifest.database_name, database_name)
+
+
+def _in_future(manifest: Manifest, now: datetime) -> bool:
+    try:
+        finished = datetime.fromisoformat(manifest.finished_at)
+    except ValueError:
+        return True
+    return (finished if finished.tzinfo else finished.replace(tzinfo=UTC)) > now + CLOCK_SKEW
+
+
+def find(storage: Storage, backup_id: str, *, database: tuple[str, str] | None = None,
+         now: datetime | None = None) -> tuple[Manifest, str, str]:
+    """(manifest, its object name, the dump's object name) of a complete backup.
+
+    ``latest`` is the newest backup of ``database`` ((backend, name); any database when None) whose finish
+    time is not in the future.
+    """
     manifests, incomplete = scan(storage)
     if backup_id == "latest" and manifests:
-        manifest, name = manifests[0]
-        return manifest, name, _sibling(name, manifest.dump)
+        now = now or datetime.now(UTC)
+        candidates = [(m, n) for m, n in manifests if not _in_future(m, now)
+                      and (database is None or of_database(m, *database))]
+        if not candidates and database is not None:
+            others = sorted({f"{m.database_name} ({m.backend}, {m.environment})" for m, _ in manifests})
+            raise BackupNotFound(
+                f"There is no backup of database {database[1]} ({database[0]}) in {storage.describe()}; there are "
+                f"backups of: {', '.join(others)}.",
+                "`latest` means the newest backup of the database it is used on, never another database's.",
+                "Give the id of the backup you mean (see `safemigrate backup list`); restoring another "
+                "database's backup over this one also needs --from-other-database.",
+            )
+        if candidates:
+            manifest, name = candidates[0]
+            return manifest, name, _sibling(name, manifest.dump)
     exact = [(m, n) for m, n in manifests if m.id == backup_id]
     matches = exact or [(m, n) for m, n in manifests if m.id.startswith(backup_id)]
     if len(matches) == 1:
@@ -120,17 +162,24 @@ def prune(storage: Storage, *, keep: int | None = None, older_than_days: float |
     deleted: list[str] = []
     kept: list[str] = []
     seen: dict[tuple[str, str], int] = {}
-    for manifest, name in manifests:  # newest first
+    # a manifest claiming to finish in the future sorts first but is not the newest: judge it as the oldest
+    ordered = [item for item in manifests if not _in_future(item[0], now)] + \
+              [item for item in manifests if _in_future(item[0], now)]
+    for manifest, name in ordered:  # newest first
         if database_name is not None and manifest.database_name != database_name:
             continue
         if environment is not None and manifest.environment != environment:
             continue
         series = (manifest.database_name, manifest.environment)
         seen[series] = seen.get(series, 0) + 1
+        newest = seen[series] == 1 and not _in_future(manifest, now)  # never deleted, whatever the options
         beyond_keep = keep is None or seen[series] > keep
-        finished = datetime.fromisoformat(manifest.finished_at)
+        try:
+            finished = datetime.fromisoformat(manifest.finished_at)
+        except ValueError:
+            finished = now
         too_old = older_than_days is None or now - finished > timedelta(days=older_than_days)
-        if (keep is not None or older_than_days is not None) and beyond_keep and too_old:
+        if (keep is not None or older_than_days is not None) and beyond_keep and too_old and not newest:
             deleted.append(manifest.id)
             if not dry_run:
                 _delete_backup(storage, name, _sibling(name, manifest.dump))

@@ -8,13 +8,14 @@ would be replaced. A target database that does not exist is created.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy.engine import URL, make_url
 
 from safemigrate.backup import catalog
 from safemigrate.backup.dumpers import dumper_for
 from safemigrate.backup.pump import ProgressFn, read_back
-from safemigrate.backup.results import RestoreResult, VerifyResult
+from safemigrate.backup.results import Manifest, RestoreResult, VerifyResult
 from safemigrate.backup.storage import Storage
 from safemigrate.backup.verification import verify_stored
 from safemigrate.config.backup import BackupSettings
@@ -24,13 +25,15 @@ from safemigrate.core.urls import backend_of
 
 
 def verify_backup(storage: Storage, backup_id: str, settings: BackupSettings, *, level: str = "checksum",
-                  servers: tuple[URL | None, ...] = (), on_progress: ProgressFn | None = None) -> VerifyResult:
+                  servers: tuple[URL | None, ...] = (), database: URL | None = None,
+                  on_progress: ProgressFn | None = None) -> VerifyResult:
     """Check a stored backup against its manifest (and, with level='restore', by restoring it).
 
     ``servers``: candidates for the throwaway database of a restore check (the scratch server, the live
-    database's server); the first of the backup's kind is used.
+    database's server); the first of the backup's kind is used. ``database``: whose ``latest`` backup.
     """
-    manifest, _, dump_name = catalog.find(storage, backup_id)
+    of = (backend_of(database), dumper_for(database, settings).database_name) if database is not None else None
+    manifest, _, dump_name = catalog.find(storage, backup_id, database=of)
     server = next((s for s in servers if s is not None and backend_of(s) == manifest.backend), None)
     if server is None and manifest.backend != "sqlite" and level == "restore":
         raise BackupConfigError(
@@ -52,19 +55,30 @@ def _placeholder(backend: str) -> URL:
                      "mysql": "mysql+pymysql://localhost/mysql", "sqlite": "sqlite:///unused.db"}[backend])
 
 
+#: Called once the backup and what the target holds are known, before anything is touched: it may refuse
+#: (raise) or prepare (a safety backup), and returns notes for the result.
+RestoreGate = Callable[[Manifest, list[str]], list[str]]
+
+
 def restore_backup(storage: Storage, backup_id: str, target: URL, settings: BackupSettings, *,
-                   replace: bool = False, owners: bool = True,
-                   on_progress: ProgressFn | None = None) -> RestoreResult:
-    """Restore ``backup_id`` into ``target``: checked against the manifest while it streams in."""
+                   replace: bool = False, owners: bool = True, gate: RestoreGate | None = None,
+                   source: URL | None = None, on_progress: ProgressFn | None = None) -> RestoreResult:
+    """Restore ``backup_id`` into ``target``, checked against the manifest while it streams in.
+
+    ``latest`` is the newest backup of ``source`` (the project's database: a copy is restored from it),
+    else of ``target``.
+    """
     started = time.monotonic()
-    manifest, _, dump_name = catalog.find(storage, backup_id)
+    dumper = dumper_for(target, settings)
+    of = source or target
+    manifest, _, dump_name = catalog.find(storage, backup_id,
+                                          database=(backend_of(of), dumper_for(of, settings).database_name))
     if backend_of(target) != manifest.backend:
         raise BackupConfigError(
             f"{manifest.id} is a {manifest.backend} backup; {mask_url(target)} is a {backend_of(target)} database.",
             "A dump restores only into the kind of database it came from.",
             f"Pass --to with a {manifest.backend} URL.",
         )
-    dumper = dumper_for(target, settings)
     dumper.for_archive(manifest.tools)
     notes: list[str] = []
     exists = dumper.target_exists(target)
@@ -77,6 +91,8 @@ def restore_backup(storage: Storage, backup_id: str, target: URL, settings: Back
             "To replace them, run the restore again with --replace. To keep them, restore into another "
             "database with --to URL (a database that does not exist yet is created).",
         )
+    if gate is not None:
+        notes += gate(manifest, replaced)
     # Read it once before touching the target: a changed or unreadable object must not replace anything.
     checked = verify_stored(storage, dump_name, manifest.id, dumper, size=manifest.size, sha256=manifest.sha256,
                             level="checksum", on_progress=on_progress)

@@ -159,15 +159,30 @@ def verify_cmd(project_path: Path | None, database_url: str | None, fmt: str, ba
 @click.option("--replace", is_flag=True, help="Drop what the target database holds and restore over it.")
 @click.option("--no-owner", is_flag=True, help="PostgreSQL: do not restore ownership and privileges "
               "(for a server without the source's roles).")
+@click.option("--from-other-database", is_flag=True,
+              help="Allow replacing the target with a backup of another database (or another environment).")
+@click.option("--allow-production-restore", is_flag=True,
+              help="Allow replacing the production/staging database (a verified safety backup is taken first).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @_quiet
 def restore_cmd(project_path: Path | None, database_url: str | None, fmt: str, backup_id: str, dest: str | None,
-                target: str | None, replace: bool, no_owner: bool, quiet: bool) -> None:
-    """Restore BACKUP_ID (a unique prefix, or 'latest') into a database."""
+                target: str | None, replace: bool, no_owner: bool, from_other_database: bool,
+                allow_production_restore: bool, yes: bool, quiet: bool) -> None:
+    """Restore BACKUP_ID (a unique prefix, or 'latest': the target database's newest) into a database."""
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return click.confirm(question, default=False, err=True)
+
     def action() -> bool:
         project = _project(project_path, database_url=database_url)
         with progress_display(not quiet) as on_progress:
             result = restore_backup(project, backup_id, target=target, destination=dest, replace=replace,
-                                    owners=not no_owner, on_progress=on_progress)
+                                    owners=not no_owner, from_other_database=from_other_database,
+                                    allow_production_restore=allow_production_restore, confirm=confirm,
+                                    on_progress=on_progress)
         _emit(result, fmt, render.restored, render.restored_md)
         return True
     _run(fmt, action)

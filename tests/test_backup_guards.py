@@ -1,0 +1,155 @@
+"""Restore and prune are as guarded as migrate (issue #10 §4): wrong commands against real files and servers.
+
+Afterwards the databases are read, never only the message: a refused restore leaves every row in place.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import seed_shop
+from helpers import execute, scalar, upgrade
+
+from safemigrate import Project
+from safemigrate.backup import create as create_backup
+from safemigrate.backup import prune
+from safemigrate.cli.backup import backup
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(backup, list(args), env={"COLUMNS": "1000", **(env or {})}, catch_exceptions=False)
+
+
+def _two_databases(backup_shop, tmp_path: Path) -> tuple[Path, str, str, Path]:
+    """prod.db (40 customers) and dev.db (the shop with 1 customer), one backup folder, dev's backup newest."""
+    dest = tmp_path / "backups"
+    prod, dev = f"sqlite:///{tmp_path / 'prod.db'}", f"sqlite:///{tmp_path / 'dev.db'}"
+    project = backup_shop(prod, url=str(dest))
+    create_backup(Project.from_pyproject(project, database_url=prod), environment="production")
+    upgrade(project, dev)
+    seed_shop(dev)
+    execute(dev, "DELETE FROM order_items", "DELETE FROM orders", "DELETE FROM addresses",
+            "DELETE FROM customers WHERE id > 1")
+    create_backup(Project.from_pyproject(project, database_url=dev), environment="development")
+    return project, prod, dev, dest
+
+
+def test_latest_is_the_target_databases_newest(backup_shop, tmp_path):
+    project, prod, dev, dest = _two_databases(backup_shop, tmp_path)
+    execute(prod, "DELETE FROM order_items", "DELETE FROM customers WHERE id > 30")  # damage after the backup
+    restored = run("restore", "latest", "--project", str(project), "--database-url", prod, "--replace",
+                   "--allow-production-restore", "--yes", "--format", "json", env={"APP_ENV": "production"})
+    assert restored.exit_code == 0, restored.output
+    assert json.loads(restored.stdout)["id"].startswith("prod")  # not dev's newer backup
+    assert scalar(prod, "SELECT count(*) FROM customers") == 40
+
+    verified = run("verify", "latest", "--project", str(project), "--database-url", dev, "--format", "json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["id"].startswith("dev")
+
+
+def test_latest_with_only_other_databases_backups_names_them(backup_shop, tmp_path):
+    project, prod, _, dest = _two_databases(backup_shop, tmp_path)
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    upgrade(project, other)
+    refused = run("restore", "latest", "--project", str(project), "--database-url", other, "--replace")
+    assert refused.exit_code != 0
+    assert "no backup of database other" in refused.stderr and "prod (sqlite, production)" in refused.stderr
+    assert scalar(other, "SELECT count(*) FROM customers") == 0
+
+
+def test_another_databases_backup_over_this_one_needs_from_other_database(backup_shop, tmp_path):
+    project, prod, dev, dest = _two_databases(backup_shop, tmp_path)
+    listed = json.loads(run("list", "--project", str(project), "--database-url", prod, "--format", "json").stdout)
+    dev_backup = next(b["id"] for b in listed["backups"] if b["database_name"] == "dev")
+    refused = run("restore", dev_backup, "--project", str(project), "--database-url", prod, "--replace",
+                  env={"APP_ENV": "development"})
+    assert refused.exit_code == 2, refused.output
+    assert "is a backup of database" in refused.stderr and "--from-other-database" in refused.stderr
+    assert scalar(prod, "SELECT count(*) FROM customers") == 40  # untouched
+
+    allowed = run("restore", dev_backup, "--project", str(project), "--database-url", prod, "--replace",
+                  "--from-other-database", env={"APP_ENV": "development"})
+    assert allowed.exit_code == 0, allowed.output
+    assert scalar(prod, "SELECT count(*) FROM customers") == 1
+
+    # into a new, empty database any backup may go: nothing is overwritten
+    fresh = f"sqlite:///{tmp_path / 'copy.db'}"
+    copied = run("restore", dev_backup, "--project", str(project), "--database-url", prod, "--to", fresh)
+    assert copied.exit_code == 0, copied.output
+
+
+def test_a_development_backup_over_production_with_the_same_name_is_another_database(backup_shop, tmp_path):
+    dest = tmp_path / "backups"
+    live = f"sqlite:///{tmp_path / 'shop.db'}"
+    project = backup_shop(live, url=str(dest))
+    made = create_backup(Project.from_pyproject(project, database_url=live), environment="development")
+    refused = run("restore", made.id, "--project", str(project), "--database-url", live, "--replace",
+                  "--allow-production-restore", "--yes", env={"APP_ENV": "production"})
+    assert refused.exit_code == 2, refused.output
+    assert "environment development" in refused.stderr
+    assert scalar(live, "SELECT count(*) FROM customers") == 40
+
+
+def test_production_restore_needs_the_flag_a_confirmation_and_takes_a_safety_backup(backup_shop, tmp_path):
+    dest = tmp_path / "backups"
+    live = f"sqlite:///{tmp_path / 'shop.db'}"
+    project = backup_shop(live, url=str(dest))
+    made = create_backup(Project.from_pyproject(project, database_url=live), environment="production")
+    execute(live, "INSERT INTO customers (id, email, full_name) VALUES (999, 'late@example.com', 'late')")
+    production = {"APP_ENV": "production"}
+    base = ["restore", made.id, "--project", str(project), "--database-url", live, "--replace"]
+
+    no_flag = run(*base, env=production)
+    assert no_flag.exit_code == 2 and "--allow-production-restore" in no_flag.stderr
+    not_confirmed = run(*base, "--allow-production-restore", env=production)  # no terminal, no --yes
+    assert not_confirmed.exit_code == 2 and "not confirmed" in not_confirmed.stderr
+    assert scalar(live, "SELECT count(*) FROM customers WHERE id = 999") == 1
+    assert len(list(dest.glob("*.manifest.json"))) == 1  # no safety backup for a refused restore
+
+    done = run(*base, "--allow-production-restore", "--yes", env=production)
+    assert done.exit_code == 0, done.output
+    assert "Safety backup" in done.stdout
+    assert scalar(live, "SELECT count(*) FROM customers WHERE id = 999") == 0
+    manifests = [json.loads(p.read_text()) for p in dest.glob("*.manifest.json")]
+    assert len(manifests) == 2
+    safety = next(m for m in manifests if m["id"] != made.id)
+    assert safety["environment"] == "production"
+    # the safety backup holds the row the restore replaced
+    rescued = f"sqlite:///{tmp_path / 'rescued.db'}"
+    back = run("restore", safety["id"], "--project", str(project), "--database-url", live, "--to", rescued)
+    assert back.exit_code == 0, back.output
+    assert scalar(rescued, "SELECT count(*) FROM customers WHERE id = 999") == 1
+
+
+def _future(dest: Path, backup_id: str) -> None:
+    path = dest / f"{backup_id}.manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["finished_at"] = "2099-01-01T00:00:00+00:00"
+    path.write_text(json.dumps(manifest))
+
+
+def test_a_manifest_from_the_future_is_not_latest_and_prune_keeps_the_newest(backup_shop, tmp_path):
+    dest = tmp_path / "backups"
+    live = f"sqlite:///{tmp_path / 'shop.db'}"
+    project = backup_shop(live, url=str(dest))
+    ws = Project.from_pyproject(project, database_url=live)
+    older = create_backup(ws, environment="production")
+    newest = create_backup(ws, environment="production")
+    _future(dest, older.id)
+    verified = run("verify", "latest", "--project", str(project), "--database-url", live, "--format", "json")
+    assert json.loads(verified.stdout)["id"] == newest.id
+
+    # keep=1: the newest real backup stays, the forged "future" one goes
+    kept = prune(ws, keep=1)
+    assert kept.deleted == [older.id] and kept.kept == [newest.id]
+    # --older-than alone never deletes the newest backup of a database, however old
+    from datetime import UTC, datetime, timedelta
+
+    from safemigrate.backup.catalog import prune as prune_storage
+    from safemigrate.backup.storage import Storage
+
+    later = prune_storage(Storage(str(dest)), older_than_days=1, now=datetime.now(UTC) + timedelta(days=30))
+    assert later.deleted == [] and later.kept == [newest.id]
+    assert (dest / f"{newest.id}.manifest.json").exists()
