@@ -175,15 +175,16 @@ def verify_downgrade_cmd(project_path: Path | None, database_url: str | None, fm
 @click.option("--env", "environment", default=None, help="Environment name (default: $APP_ENV).")
 @click.option("--allow-production-downgrade", is_flag=True,
               help="Downgrade although the environment is production or staging (fix-forward is the policy).")
+@click.option("--dry-run", is_flag=True, help="Rehearse on a throwaway database and show the SQL; change nothing.")
 def downgrade(project_path: Path | None, database_url: str | None, fmt: str, target: str,
-              environment: str | None, allow_production_downgrade: bool) -> None:
-    """Downgrade the live database to TARGET (e.g. -1 or a revision id)."""
+              environment: str | None, allow_production_downgrade: bool, dry_run: bool) -> None:
+    """Downgrade the live database to TARGET (e.g. -1 or a revision id), rehearsed first, backed up in production."""
     from safemigrate.runner.downgrade import downgrade as run_downgrade
 
     def action() -> bool:
         project = _project(project_path, database_url=database_url, environment=environment)
-        undone = run_downgrade(project, target, allow_production=allow_production_downgrade)
-        click.echo(f"downgraded: {', '.join(undone) or 'nothing to undo'}")
+        result = run_downgrade(project, target, allow_production=allow_production_downgrade, dry_run=dry_run)
+        _emit(result, fmt, txt.downgraded, md.downgraded)
         return True
     _run(fmt, action)
 

@@ -136,3 +136,18 @@ def migrate(report) -> str:  # MigrateReport
     out += [f"- :warning: withheld: {prose(w)}" for w in report.withheld]
     out += [f"> {prose(n)}" for n in report.notes]
     return "\n".join(out) + "\n"
+
+
+def downgraded(result) -> str:  # DowngradeResult
+    verb = "would undo" if result.dry_run else "undid"
+    out = [f"## safemigrate downgrade to {code(result.target)} ({prose(result.environment)})", "",
+           f"{verb.capitalize()} {', '.join(code(r) for r in result.revisions) or 'nothing'} "
+           f"(from {', '.join(code(h) for h in result.heads_before)}).", ""]
+    if result.backup:
+        out += [f"Verified backup taken first: {code(result.backup)}.", ""]
+    for run in result.rehearsal:
+        sql = [s.sql if s.sql.rstrip().endswith(";") else s.sql + ";" for s in run.sent]
+        out += [f"<details><summary>undo <code>{html(run.revision.revision)}</code> "
+                f"{html(run.revision.message)}</summary>", ""] + fence(sql, "sql") + ["", "</details>", ""]
+    out += [f"> {prose(n)}" for n in result.notes]
+    return "\n".join(out) + "\n"

@@ -197,3 +197,19 @@ def round_trips(console: Console, report) -> None:  # DowngradeReport
             console.print(Text(f"      {diff}", style="yellow"))
     console.print(Text("✓ every downgrade restores its schema" if report.ok else "✗ some downgrades are broken",
                        style="bold green" if report.ok else "bold red"))
+
+
+def downgraded(console: Console, result) -> None:  # DowngradeResult
+    console.print(Text.assemble(("safemigrate downgrade", "bold"), f" to {result.target} — {result.database}, "
+                                f"environment {result.environment}" + (", dry run" if result.dry_run else "")))
+    console.print(Text(f"from {', '.join(result.heads_before)}; the SQL, rehearsed on a throwaway database:"))
+    for run in result.rehearsal:
+        console.print(revision_panel(run, title=f"undo {run.revision.revision} {run.revision.message}"))
+    if result.backup:
+        console.print(Text(f"verified backup taken first: {result.backup}", style="green"))
+    _notes(console, result.notes)
+    if result.dry_run:
+        console.print(Text(f"dry run: would undo {', '.join(result.revisions) or 'nothing'}; nothing was changed",
+                           style="bold"))
+    else:
+        console.print(Text(f"✓ undone: {', '.join(result.revisions) or 'nothing'}", style="bold green"))
