@@ -337,3 +337,43 @@ def test_configuration_mistakes_are_exit_2(backup_shop, sqlite_url: str) -> None
     assert result.exit_code == 2
     assert "credential-like key(s): client_kwargs.aws_secret_access_key" in result.stderr
     assert os.environ.get("AWS_SECRET_ACCESS_KEY") != "x"
+
+
+def test_a_hung_s3_endpoint_fails_the_backup_within_its_timeout(backup_shop, sqlite_url: str, monkeypatch) -> None:
+    """The endpoint accepts connections and never answers: the backup fails, it does not hang (issue #10 §4)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{listener.getsockname()[1]}"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    try:
+        project = backup_shop(sqlite_url, seed=False, url="s3://hung-bucket/shop", storage_timeout=1)
+        result = run("create", "--project", str(project), "--database-url", sqlite_url)
+        assert result.exit_code == 3, result.output
+        assert "s3://hung-bucket/shop" in result.stderr
+        assert held, result.stderr
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()

@@ -90,7 +90,7 @@ def _storage(project: Workspace, destination: str | None) -> Storage:
             "safemigrate needs to know where the backups are.",
             "Set url = 's3://bucket/folder' (or a local path) under [tool.safemigrate.backup], or pass --dest URL.",
         )
-    return Storage(dest, settings.storage_options)
+    return Storage(dest, settings.storage_options, timeout=settings.storage_timeout)
 
 
 def create(project: Workspace, *, environment: str | None = None, destination: str | None = None,

@@ -34,7 +34,7 @@ _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "
 class Storage:
     """One backup folder: objects are named relative to it."""
 
-    def __init__(self, url: str, options: dict[str, Any] | None = None):
+    def __init__(self, url: str, options: dict[str, Any] | None = None, *, timeout: float = 60.0):
         self.options = dict(options or {})
         import fsspec
         from fsspec.core import url_to_fs
@@ -48,6 +48,13 @@ class Storage:
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
             if endpoint:  # passed explicitly so that cached filesystems of another endpoint are not reused
                 kwargs["endpoint_url"] = endpoint
+        if protocol in {"s3", "s3a"}:
+            # a hung endpoint fails the call within bounded time instead of holding the migrator lock forever
+            config = dict(kwargs.get("config_kwargs") or {})
+            config.setdefault("connect_timeout", timeout)
+            config.setdefault("read_timeout", timeout)
+            config.setdefault("retries", {"max_attempts": 2})
+            kwargs["config_kwargs"] = config
         try:
             self.fs, root = url_to_fs(url, **kwargs)
         except (ImportError, ValueError) as exc:

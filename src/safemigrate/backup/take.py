@@ -121,7 +121,7 @@ def create_backup(url: URL, settings: BackupSettings, *, environment: str, desti
 
 
 def _writable_storage(dest: str, settings: BackupSettings) -> Storage:
-    storage = Storage(dest, settings.storage_options)
+    storage = Storage(dest, settings.storage_options, timeout=settings.storage_timeout)
     storage.check_writable()
     return storage
 

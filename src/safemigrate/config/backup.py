@@ -7,6 +7,7 @@ name = "{database}-{environment}-{timestamp}-{from_rev}-{to_rev}"
 keep = 14                               # per database and environment
 required_in = ["production"]            # migrate takes a verified backup first in these
 verify = "checksum"                     # or "restore": restore into a throwaway database and compare
+storage_timeout = 60                    # seconds one storage call may hang (S3: connect and read timeouts)
 ```
 
 Credentials never come from this table: the storage library reads them from
@@ -34,7 +35,7 @@ _SECRET_OPTION = re.compile(r"secret|password|token|key$|credential|sas", re.IGN
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "url": str, "name": str, "keep": int, "required_in": list, "verify": str, "buffer_mb": int,
-    "storage_options": dict, **dict.fromkeys(TOOL_KEYS, str),
+    "storage_options": dict, "storage_timeout": (int, float), **dict.fromkeys(TOOL_KEYS, str),
 }
 
 
@@ -49,6 +50,7 @@ class BackupSettings:
     verify: str = "checksum"
     buffer_mb: int = 16  # read-ahead between the dump tool and the storage, in MiB
     storage_options: dict[str, Any] = field(default_factory=dict)  # non-secret fsspec options (endpoint, region)
+    storage_timeout: float = 60.0  # seconds a storage call may hang before the backup (and migrate) fails
     tools: dict[str, str] = field(default_factory=dict)  # pg_dump / pg_restore / mysql_dump / mysql_client paths
 
     @property
@@ -119,9 +121,18 @@ def parse_backup_settings(table: dict[str, Any] | None) -> BackupSettings:
             "Remove them and let the storage read its credentials from its usual place (for S3: AWS_ACCESS_KEY_ID "
             "and AWS_SECRET_ACCESS_KEY, ~/.aws/credentials or an instance role).",
         )
+    timeout = table.get("storage_timeout", 60)
+    if isinstance(timeout, bool) or not 1 <= timeout <= 3600:
+        raise BackupConfigError(
+            f"[tool.safemigrate.backup] storage_timeout = {timeout!r} is out of range.",
+            "It bounds how long one call to the backup storage may hang; a hung storage would otherwise hold "
+            "the migrator lock, and the deploy, forever.",
+            "Use a number of seconds between 1 and 3600; 60 is the default.",
+        )
     return BackupSettings(
         url=table.get("url"), name=name, keep=keep, required_in=tuple(required_in), verify=verify,
-        buffer_mb=buffer_mb, storage_options=options, tools={k: table[k] for k in TOOL_KEYS if k in table},
+        buffer_mb=buffer_mb, storage_options=options, storage_timeout=float(timeout),
+        tools={k: table[k] for k in TOOL_KEYS if k in table},
     )
 
 
