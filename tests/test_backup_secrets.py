@@ -134,19 +134,23 @@ def mysql_role_url(mysql_url: str):
 @pytest.mark.mysql
 def test_mariadb_dump_gets_the_password_from_a_private_file(backup_shop, mysql_url: str, mysql_role_url: str,
                                                             tmp_path: Path) -> None:
+    """The password reaches the tool in an in-memory file (/dev/fd/N, mode 0600): nothing on disk to leave."""
+    import tempfile
+
     record = tmp_path / "dump.txt"
-    # Record the credentials file the tool was given, and its mode, before the tool exits.
-    extra = (f'cnf="${{1#--defaults-extra-file=}}"; stat -c %a "$cnf" >> {record}; '
-             f'stat -c %a "$(dirname "$cnf")" >> {record}; cat "$cnf" >> {record}; echo "$cnf" >> {record}')
+    # Record the credentials file the tool was given, its mode, and any credentials folder on disk.
+    extra = (f'cnf="${{1#--defaults-extra-file=}}"; stat -L -c %a "$cnf" >> {record}; '
+             f'pw="{PASSWORD[:6]}""{PASSWORD[6:]}"; '  # the script itself must not hold the password
+             f'grep -rlsF -- "$pw" {tempfile.gettempdir()} | wc -l >> {record}; '
+             f'cat "$cnf" >> {record}')
     spy = _spy(tmp_path / "bin", "mariadb-dump", "mariadb-dump  Ver 10.19 Distrib 10.11.6-MariaDB", record, extra)
     project = backup_shop(mysql_url, url=str(tmp_path / "b"), mysql_dump=str(spy))
     result = run("create", "--project", str(project), "--database-url", mysql_role_url)
     assert result.exit_code == 3 and "spy: error: stopping here" in result.stderr
     lines = record.read_text().splitlines()
-    assert PASSWORD not in lines[0] and lines[0].startswith("argv: --defaults-extra-file=")
-    assert lines[2:4] == ["600", "700"]
+    assert PASSWORD not in lines[0] and lines[0].startswith("argv: --defaults-extra-file=/dev/fd/")
+    assert lines[2:4] == ["600", "0"]  # private, and no credentials file on disk while the tool runs
     assert lines[4:6] == ["[client]", f'password="{PASSWORD}"']
-    assert not Path(lines[6]).exists()  # removed afterwards
     assert PASSWORD not in result.stdout + result.stderr
 
     # And the real tools work with it, end to end.

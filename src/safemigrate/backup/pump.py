@@ -197,9 +197,9 @@ class ProcessSink:
     """
 
     def __init__(self, argv: list[str], env: dict[str, str], check: Callable[[int, str, str], None],
-                 keep_stdout: bool = False):
+                 keep_stdout: bool = False, pass_fds: tuple[int, ...] = ()):
         self.proc = start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL,
-                          env=env)
+                          env=env, pass_fds=pass_fds)
         self.stderr = StderrTail(self.proc.stderr)  # type: ignore[arg-type]
         self.out: list[bytes] = []
         self._out_thread = None
@@ -244,8 +244,9 @@ class ProcessSource:
 
     def __init__(self, argv: list[str], env: dict[str, str], *,
                  on_failure: Callable[[int, str, int], BaseException],
-                 transform: Callable[[bytes], bytes] | None = None, flush: Callable[[], bytes] | None = None):
-        self.proc = start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+                 transform: Callable[[bytes], bytes] | None = None, flush: Callable[[], bytes] | None = None,
+                 pass_fds: tuple[int, ...] = ()):
+        self.proc = start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, pass_fds=pass_fds)
         self.stderr = StderrTail(self.proc.stderr)  # type: ignore[arg-type]
         self.on_failure, self.transform, self.flush = on_failure, transform, flush
         self.produced = 0  # bytes the tool wrote (before any transform)

@@ -156,23 +156,36 @@ def mysql_tool(names: tuple[str, ...], configured: str | None, key: str) -> Tool
 
 
 @contextmanager
-def mysql_defaults_file(password: str | None) -> Iterator[list[str]]:
-    """``--defaults-extra-file`` argv holding the password in a 0600 file of a private temp folder.
+def mysql_defaults_file(password: str | None) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+    """(``--defaults-extra-file`` argv holding the password, file descriptors the tool must inherit).
 
-    This is a credentials file, not a dump; it is removed when the block ends.
-    It must come first on the command line.
+    On Linux the file is an anonymous in-memory file (memfd, mode 0600) that the tool reads as
+    ``/dev/fd/N``: the password never reaches the disk, and no kill of any process can leave it behind.
+    Elsewhere it is a 0600 file in a private temp folder, removed when the block ends. The argv must come
+    first on the command line.
     """
     if not password:
-        yield []
+        yield [], ()
+        return
+    escaped = password.replace("\\", "\\\\").replace('"', '\\"')
+    content = f'[client]\npassword="{escaped}"\n'.encode()
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("safemigrate-client.cnf", 0)
+        try:
+            os.fchmod(fd, 0o600)  # MySQL/MariaDB ignore a world-writable option file
+            os.write(fd, content)
+            os.lseek(fd, 0, os.SEEK_SET)
+            yield [f"--defaults-extra-file=/dev/fd/{fd}"], (fd,)
+        finally:
+            os.close(fd)
         return
     folder = tempfile.mkdtemp(prefix="safemigrate-cred-")
     path = os.path.join(folder, "client.cnf")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        escaped = password.replace("\\", "\\\\").replace('"', '\\"')
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f'[client]\npassword="{escaped}"\n')
-        yield [f"--defaults-extra-file={path}"]
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        yield [f"--defaults-extra-file={path}"], ()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

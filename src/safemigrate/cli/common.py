@@ -42,8 +42,31 @@ def _emit(report: Any, fmt: str, text_fn: Callable[[Console, Any], None], md_fn:
         text_fn(_console(), report)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: unwound like Ctrl-C, so every throwaway database and child process is cleaned up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise Stopped(signum)
+
+
+def _on_termination() -> None:
+    """SIGTERM (a deploy's timeout, `kill`, Kubernetes) and SIGHUP (a closed terminal) unwind like Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _stop)
+
+
 def _run(fmt: str, action: Callable[[], Any]) -> None:
     """Run ``action``; map its outcome to an exit code and render errors."""
+    _on_termination()
     try:
         ok = action()
     except SafemigrateError as exc:
@@ -54,9 +77,12 @@ def _run(fmt: str, action: Callable[[], Any]) -> None:
         else:
             txt.error(_console(stderr=True), exc)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted; any throwaway database was dropped.", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        import signal
+
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        click.echo(f"Stopped by {signal.Signals(signum).name}; any throwaway database was dropped.", err=True)
+        sys.exit(128 + signum)
     except Exception as exc:  # a bug in safemigrate: say so, keep the trace behind a flag
         click.echo(redact(f"safemigrate hit an internal error: {type(exc).__name__}: {exc}"), err=True)
         if os.environ.get("SAFEMIGRATE_DEBUG"):

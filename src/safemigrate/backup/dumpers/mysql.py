@@ -138,7 +138,8 @@ class MysqlDumper(Dumper):
 
     def source(self, snapshot: Snapshot) -> ChunkSource:
         stack = ExitStack()
-        credentials = stack.enter_context(mysql_defaults_file(str(self.url.password) if self.url.password else None))
+        credentials, fds = stack.enter_context(
+            mysql_defaults_file(str(self.url.password) if self.url.password else None))
         argv = [self.dump_tool.path, *credentials, *_connection_args(self.url), "--single-transaction", "--quick",
                 "--routines", "--triggers", "--hex-blob", "--default-character-set=utf8mb4", "--no-tablespaces",
                 "--", self.database_name]
@@ -162,7 +163,7 @@ class MysqlDumper(Dumper):
 
         try:
             source = ProcessSource(argv, tool_env(), on_failure=failed, transform=compressor.compress,
-                                   flush=compressor.flush)
+                                   flush=compressor.flush, pass_fds=fds)
         except BaseException:
             stack.close()  # the credentials file never outlives the tool
             raise
@@ -190,7 +191,7 @@ class MysqlDumper(Dumper):
         client = mysql_tool(("mariadb", "mysql"), self.settings.tools.get("mysql_client"), "mysql_client")
         self.tools["client"] = client.version
         stack = ExitStack()
-        credentials = stack.enter_context(mysql_defaults_file(str(target.password) if target.password else None))
+        credentials, fds = stack.enter_context(mysql_defaults_file(str(target.password) if target.password else None))
         argv = [client.path, *credentials, *_connection_args(target), "--default-character-set=utf8mb4",
                 "--", target.database or ""]
 
@@ -205,7 +206,7 @@ class MysqlDumper(Dumper):
                 )
 
         try:
-            sink = ProcessSink(argv, tool_env(), check)
+            sink = ProcessSink(argv, tool_env(), check, pass_fds=fds)
         except BaseException:
             stack.close()
             raise
