@@ -153,3 +153,83 @@ def test_a_manifest_from_the_future_is_not_latest_and_prune_keeps_the_newest(bac
     later = prune_storage(Storage(str(dest)), older_than_days=1, now=datetime.now(UTC) + timedelta(days=30))
     assert later.deleted == [] and later.kept == [newest.id]
     assert (dest / f"{newest.id}.manifest.json").exists()
+
+
+# -- a failed or killed restore leaves the target as it was (PostgreSQL: one transaction) -------------
+def _fingerprint(url: str) -> tuple:
+    from sqlalchemy import create_engine, inspect, pool
+
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        tables = sorted(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            from sqlalchemy import text
+
+            return tuple((t, conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar()) for t in tables)
+    finally:
+        engine.dispose()
+
+
+def test_a_restore_that_fails_leaves_the_postgres_target_as_it_was(backup_shop, pg_url, tmp_path):
+    import secrets
+
+    dest = tmp_path / "backups"
+    project = backup_shop(pg_url, url=str(dest))
+    role = f"owner_{secrets.token_hex(4)}"
+    execute(pg_url, f'CREATE ROLE "{role}"', f'ALTER TABLE products OWNER TO "{role}"')
+    made = create_backup(Project.from_pyproject(project, database_url=pg_url), environment="development")
+    # the role goes away (another server, or dropped since): restoring ownership must fail
+    execute(pg_url, f'REASSIGN OWNED BY "{role}" TO CURRENT_USER', f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"')
+    execute(pg_url, "INSERT INTO customers (email, full_name) VALUES ('after@example.com', 'after the backup')")
+    before = _fingerprint(pg_url)
+
+    failed = run("restore", made.id, "--project", str(project), "--database-url", pg_url, "--replace",
+                 env={"APP_ENV": "development"})
+    assert failed.exit_code == 3, failed.output
+    assert role in failed.stderr and "exactly as it was" in failed.stderr
+    assert _fingerprint(pg_url) == before  # every table, every row: nothing was dropped
+
+    done = run("restore", made.id, "--project", str(project), "--database-url", pg_url, "--replace", "--no-owner",
+               env={"APP_ENV": "development"})
+    assert done.exit_code == 0, done.output
+    assert scalar(pg_url, "SELECT count(*) FROM customers WHERE email = 'after@example.com'") == 0
+
+
+def test_a_restore_killed_midway_leaves_the_postgres_target_as_it_was(backup_shop, pg_url, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    dest = tmp_path / "backups"
+    project = backup_shop(pg_url, url=str(dest))
+    execute(pg_url, "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 400000) g")
+    made = create_backup(Project.from_pyproject(project, database_url=pg_url), environment="development")
+    execute(pg_url, "INSERT INTO customers (email, full_name) VALUES ('after@example.com', 'after the backup')")
+    before = _fingerprint(pg_url)
+
+    exe = Path(sys.executable).with_name("safemigrate")
+    env = {**os.environ, "APP_ENV": "development"}
+    process = subprocess.Popen([str(exe), "backup", "restore", made.id, "--project", str(project), "--database-url",
+                                pg_url, "--replace", "--quiet"], env=env, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    database = pg_url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 120
+    while True:  # the restore's transaction has dropped the schema and is loading the tables
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the restore never reached the copy"
+        copying = scalar(pg_url.rsplit("/", 1)[0] + "/postgres",
+                         "SELECT count(*) FROM pg_stat_activity WHERE datname = '" + database + "' "
+                         "AND query ILIKE 'COPY%bulk%'")
+        if copying:
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 60
+    while scalar(pg_url.rsplit("/", 1)[0] + "/postgres",
+                 f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid() "
+                 "AND state <> 'idle'") and time.monotonic() < deadline:
+        time.sleep(0.1)  # the server notices the dead client and rolls back
+    assert _fingerprint(pg_url) == before

@@ -103,13 +103,15 @@ def restore_backup(storage: Storage, backup_id: str, target: URL, settings: Back
             "Restoring it could load corrupt or partial data; the target was not touched.",
             "Restore another backup (see `safemigrate backup list`).",
         )
+    atomic = dumper.replacer(target, owners=owners) if replaced else None
     if not exists:
         dumper.create_target(target)
-    elif replaced:
+    elif replaced and atomic is None:
         dumper.empty_target(target)
+    if replaced:
         notes.append(f"Replaced {len(replaced)} table(s): {', '.join(replaced)}.")
     location = storage.location(dump_name)
-    sinks = [dumper.restorer(target, owners=owners)]
+    sinks = [atomic or dumper.restorer(target, owners=owners)]
     try:
         with storage.reading(dump_name) as handle:
             _, _, rejected = read_back(handle, sinks, on_progress=on_progress, phase="restore",
@@ -117,7 +119,7 @@ def restore_backup(storage: Storage, backup_id: str, target: URL, settings: Back
         if rejected:
             raise rejected[0]
     except RestoreFailed as exc:
-        if replaced:
+        if replaced and atomic is None:
             exc.details = "\n".join(filter(None, [exc.details, "The target's previous tables were dropped before the "
                                                   "restore started."]))
         raise

@@ -75,6 +75,11 @@ class Dumper(ABC):
     @abstractmethod
     def create_target(self, target: URL) -> None: ...
 
+    def replacer(self, target: URL, *, owners: bool = True) -> Sink | None:
+        """A sink that empties ``target`` and restores into it all or nothing, where the format allows it;
+        None: the target is emptied first (``empty_target``), then restored into."""
+        return None
+
     @abstractmethod
     def empty_target(self, target: URL) -> None:
         """Remove everything a restore would otherwise collide with."""

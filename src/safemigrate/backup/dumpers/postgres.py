@@ -10,15 +10,17 @@ The password goes to the tools in ``PGPASSWORD``, never on their command line.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from safemigrate.backup.dumpers.base import Dumper, Snapshot, connect, read_revision
-from safemigrate.backup.pump import ChunkSource, ProcessSink, ProcessSource, Sink, error_line, mib
+from safemigrate.backup.pump import ChunkSource, ProcessSink, ProcessSource, Sink, StderrTail, error_line, mib, start
 from safemigrate.backup.tools import _VERSION, Tool, pg_tool, tool_env
 from safemigrate.core.errors import DumpFailed, RestoreFailed, VerificationFailed
 
@@ -157,6 +159,35 @@ class PostgresDumper(Dumper):
 
         return ProcessSink(argv, password_env(target), check)
 
+    def replacer(self, target: URL, *, owners: bool = True) -> Sink | None:
+        """Empty ``target`` and restore into it in ONE transaction: pg_restore writes SQL, psql runs the
+        emptying statements and that SQL with --single-transaction. Any failure, or a kill of any process,
+        rolls it all back: the target stays as it was. None when psql is not beside pg_restore."""
+        psql = Path(self.pg_restore().path).with_name("psql")
+        if not psql.is_file():
+            return None
+        produce = [self.pg_restore().path, "--exit-on-error", "--file=-"]
+        if not owners:
+            produce[1:1] = ["--no-owner", "--no-acl"]
+        run = [str(psql), "--no-psqlrc", "--quiet", "--no-password", "--single-transaction",
+               "--set=ON_ERROR_STOP=1", f"--dbname={conninfo(target)}"]
+        for statement in self._emptying(target):
+            run.append(f"--command={statement}")
+        run.append("--file=-")
+        return _Pipeline(produce, run, password_env(target))
+
+    def _emptying(self, target: URL) -> list[str]:
+        with connect(target, purpose="read the restore target") as conn:
+            schemas = conn.execute(text(
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND nspname NOT LIKE 'pg\\_%'")).scalars().all()
+            major = int(conn.execute(text("SHOW server_version_num")).scalar_one()) // 10000
+        statements = ['DROP SCHEMA "{}" CASCADE'.format(schema.replace('"', '""')) for schema in schemas]
+        statements.append("CREATE SCHEMA public" + (" AUTHORIZATION pg_database_owner" if major >= 15 else ""))
+        statements.append("GRANT USAGE ON SCHEMA public TO PUBLIC" if major >= 15
+                          else "GRANT ALL ON SCHEMA public TO PUBLIC")
+        return statements
+
     # -- restore targets -------------------------------------------------------------------
     def _maintenance(self, target: URL) -> URL:
         return target.set(database="postgres")
@@ -185,3 +216,53 @@ class PostgresDumper(Dumper):
                 conn.execute(text(f"CREATE SCHEMA public{owner}"))
                 conn.execute(text("GRANT USAGE ON SCHEMA public TO PUBLIC" if major >= 15
                                   else "GRANT ALL ON SCHEMA public TO PUBLIC"))
+
+
+class _Pipeline:
+    """pg_restore --file=- | psql --single-transaction: fed the archive, all or nothing on the target."""
+
+    def __init__(self, produce: list[str], run: list[str], env: dict[str, str]):
+        self.producer = start(produce, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.runner = start(run, stdin=self.producer.stdout, stdout=subprocess.DEVNULL, env=env)
+        assert self.producer.stdout is not None
+        self.producer.stdout.close()  # psql holds it now: pg_restore sees a broken pipe if psql stops
+        self.producer_err = StderrTail(self.producer.stderr)  # type: ignore[arg-type]
+        self.runner_err = StderrTail(self.runner.stderr)  # type: ignore[arg-type]
+        self.closed_early = False
+
+    def write(self, chunk: bytes) -> None:
+        if self.closed_early:
+            return
+        try:
+            self.producer.stdin.write(chunk)  # type: ignore[union-attr]
+        except (BrokenPipeError, ConnectionResetError, ValueError):
+            self.closed_early = True
+
+    def finish(self) -> None:
+        try:
+            self.producer.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError):
+            pass
+        produced, ran = self.producer.wait(), self.runner.wait()
+        if ran != 0 or produced != 0:
+            stderr = self.runner_err.text() if ran != 0 else self.producer_err.text()
+            tool = "psql" if ran != 0 else "pg_restore"
+            raise RestoreFailed(
+                f"The restore failed ({tool} exit {ran if ran != 0 else produced}): {error_line(stderr)}",
+                "Emptying the target and restoring ran in one transaction, which was rolled back: the target "
+                "database is exactly as it was before the restore.",
+                "Fix the cause named above (a missing role: restore with --no-owner; an older server: use a "
+                "server at least as new as the source), then run again.",
+                details=stderr[-4000:],
+            )
+
+    def abort(self) -> None:
+        for proc in (self.producer, self.runner):
+            if proc.poll() is None:
+                proc.kill()
+        try:
+            self.producer.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError):
+            pass
+        self.producer.wait()
+        self.runner.wait()
