@@ -377,3 +377,62 @@ def test_a_hung_s3_endpoint_fails_the_backup_within_its_timeout(backup_shop, sql
         for connection in held:
             connection.close()
         listener.close()
+
+
+# -- a verified backup holds the data -----------------------------------------------------------------
+def _wrapper(folder: Path, name: str, real: str, extra: str) -> Path:
+    """The real dump tool, called with one more option (a misconfigured wrapper, an old script)."""
+    import shutil
+    import stat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(f'#!/bin/sh\nif [ "$1" = "--version" ]; then exec {real} --version; fi\nexec {real} {extra} "$@"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    assert shutil.which(real) or Path(real).exists()
+    return path
+
+
+@pytest.mark.postgres
+def test_a_postgres_dump_without_a_tables_data_is_not_verified(backup_shop, pg_url: str, tmp_path: Path) -> None:
+    import shutil
+
+    real = shutil.which("pg_dump")
+    assert real is not None
+    wrapper = _wrapper(tmp_path / "bin", "pg_dump", real, "--exclude-table-data=customers")
+    dest = tmp_path / "backups"
+    project = backup_shop(pg_url, url=str(dest), pg_dump=str(wrapper))
+    result = run("create", "--project", str(project), "--database-url", pg_url)
+    assert result.exit_code == 3, result.output
+    assert "have no data in the dump: customers" in result.stdout + result.stderr
+    assert list(dest.glob("*.manifest.json")) == []  # not a backup: no manifest, never "latest"
+
+
+@pytest.mark.mysql
+def test_a_mariadb_dump_without_a_tables_data_is_not_verified(backup_shop, mysql_url: str, tmp_path: Path) -> None:
+    import shutil
+
+    real = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+    assert real is not None
+    database = mysql_url.rsplit("/", 1)[1]
+    wrapper = _wrapper(tmp_path / "bin", "mariadb-dump", real, f"--ignore-table-data={database}.customers")
+    dest = tmp_path / "backups"
+    project = backup_shop(mysql_url, url=str(dest), mysql_dump=str(wrapper))
+    result = run("create", "--project", str(project), "--database-url", mysql_url)
+    assert result.exit_code == 3, result.output
+    assert "have no data in the dump: customers" in result.stdout + result.stderr
+    assert list(dest.glob("*.manifest.json")) == []
+
+
+def test_a_verified_sqlite_backup_records_which_tables_had_rows(backup_shop, sqlite_url: str, tmp_path: Path) -> None:
+    dest = tmp_path / "backups"
+    project = backup_shop(sqlite_url, url=str(dest))
+    result = run("create", "--project", str(project), "--database-url", sqlite_url, "--format", "json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    data = json.loads(result.stdout)
+    assert data["manifest"]["tables"]["customers"]["nonempty"] is True
+    assert data["manifest"]["tables"]["categories"]["nonempty"] is False
+    checks = {c["name"]: c for c in data["verify"]["checks"]}
+    assert checks["data"]["ok"] and "has data in the dump" in checks["data"]["message"]

@@ -66,7 +66,7 @@ def round_trip(project: Path, url: str, dest: str) -> None:
     backup_id = result["id"]
     checks = {c["name"]: c for c in result["verify"]["checks"]}
     assert all(c["ok"] for c in checks.values()), checks
-    assert set(checks) == {"stored size", "stored checksum", "readable", "schema", "row counts"}
+    assert set(checks) == {"stored size", "stored checksum", "readable", "data", "schema", "row counts"}
     source = stats_of(url)
     manifest = result["manifest"]
     assert manifest["tables"]["customers"]["rows"] == 40 == source["customers"].rows

@@ -20,6 +20,7 @@ MANIFEST_VERSION = 1
 class TableStats:
     columns: list[str]
     rows: int | None  # None: not counted (a backup verified by checksum only records the schema)
+    nonempty: bool | None = None  # whether it has a row (cheap: one row read); None in older manifests
 
 
 @dataclass

@@ -50,12 +50,24 @@ def _quote(name: str, backend: str) -> str:
 
 
 def table_stats(conn: Connection, backend: str, *, count: bool = True) -> dict[str, TableStats]:
-    """Every table's columns and (with ``count``) exact row count, read through ``conn`` (in its snapshot)."""
+    """Every table's columns, whether it has a row, and (with ``count``) its exact row count, read through
+    ``conn`` (in its snapshot). Without ``count`` one row per table is read at most."""
     out: dict[str, TableStats] = {}
     for name, cols in sorted(columns(conn, backend).items()):
-        rows = conn.execute(text(f"SELECT count(*) FROM {_quote(name, backend)}")).scalar_one() if count else None
-        out[name] = TableStats(columns=cols, rows=None if rows is None else int(rows))
+        quoted = _quote(name, backend)
+        if count:
+            rows = int(conn.execute(text(f"SELECT count(*) FROM {quoted}")).scalar_one())
+            out[name] = TableStats(columns=cols, rows=rows, nonempty=rows > 0)
+        else:
+            found = conn.execute(text(f"SELECT 1 FROM {quoted} LIMIT 1")).first() is not None
+            out[name] = TableStats(columns=cols, rows=None, nonempty=found)
     return out
+
+
+def missing_data(source: dict[str, TableStats], dumped: set[str]) -> list[str]:
+    """Tables that had rows when the dump was taken but have no data in it."""
+    return sorted(name for name, stats in source.items()
+                  if (stats.nonempty or (stats.rows or 0) > 0) and name not in dumped)
 
 
 def compare(source: dict[str, TableStats], restored: dict[str, TableStats]) -> tuple[list[str], list[str]]:

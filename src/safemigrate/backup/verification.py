@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 from safemigrate.backup.dumpers import Dumper
 from safemigrate.backup.pump import ProgressFn, read_back
 from safemigrate.backup.results import TableStats, VerifyCheck, VerifyResult
-from safemigrate.backup.stats import compare
+from safemigrate.backup.stats import compare, missing_data
 from safemigrate.backup.storage import Storage
 from safemigrate.core.urls import backend_of
 from safemigrate.harness.scratch import scratch_database
@@ -44,6 +44,7 @@ def verify_stored(storage: Storage, dump_name: str, backup_id: str, dumper: Dump
         with scratch_database(restore_server(dumper, scratch_server)) as scratch:
             _read_pass(storage, dump_name, [dumper.reader(), dumper.restorer(scratch.url, owners=False)],
                        result, size, sha256, on_progress, "restored into a " + scratch.describe())
+            _data_check(dumper, source_stats, result)
             if result.ok:
                 restored = dumper.target_stats(scratch.url)
                 schema, counts = compare(source_stats, restored)
@@ -59,7 +60,24 @@ def verify_stored(storage: Storage, dump_name: str, backup_id: str, dumper: Dump
                 result.checks.append(VerifyCheck("row counts", not counts, "; ".join(counts[:10]) or message))
         return result
     _read_pass(storage, dump_name, [dumper.reader()], result, size, sha256, on_progress, "readable")
+    _data_check(dumper, source_stats, result)
     return result
+
+
+def _data_check(dumper: Dumper, source_stats: dict[str, TableStats] | None, result: VerifyResult) -> None:
+    """A verified backup holds the data: every table that had rows has data in the dump."""
+    dumped = dumper.data_tables
+    if dumped is None or source_stats is None or not result.ok:
+        return
+    if not any(s.nonempty is not None or s.rows is not None for s in source_stats.values()):
+        return  # a manifest of an earlier version: it does not say which tables had rows
+    missing = missing_data(source_stats, dumped)
+    with_rows = sum(1 for s in source_stats.values() if s.nonempty or (s.rows or 0) > 0)
+    result.checks.append(VerifyCheck(
+        "data", not missing,
+        f"table(s) with rows in the database have no data in the dump: {', '.join(missing[:10])}"
+        + (f" and {len(missing) - 10} more" if len(missing) > 10 else "") if missing else
+        f"every table that had rows ({with_rows}) has data in the dump"))
 
 
 def _read_pass(storage: Storage, dump_name: str, sinks: list, result: VerifyResult, size: int, sha256: str,

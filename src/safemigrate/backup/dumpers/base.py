@@ -41,6 +41,7 @@ class Dumper(ABC):
         self.server_version = ""
         self.tools: dict[str, str] = {}
         self.notes: list[str] = []
+        self.data_tables: set[str] | None = None  # set by reader(): tables with at least one row in the dump
 
     @property
     def database_name(self) -> str:

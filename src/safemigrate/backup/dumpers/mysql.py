@@ -63,12 +63,41 @@ class _Gunzip:
 
 
 class _TrailerSink:
-    def __init__(self) -> None:
+    """Reads the dump: it must end with the tool's trailer; notes each table an INSERT loads."""
+
+    _HEAD = 300  # bytes of a line's start kept to read its table name
+
+    def __init__(self, found: set[str] | None = None) -> None:
         self.gunzip = _Gunzip()
         self.tail = b""
+        self.found = found if found is not None else set()
+        self.line = b""  # the start of the current line
+        self.line_done = False  # its start was read (or it is longer than _HEAD)
 
     def write(self, chunk: bytes) -> None:
-        self.tail = (self.tail + self.gunzip(chunk))[-512:]
+        data = self.gunzip(chunk)
+        self.tail = (self.tail + data)[-512:]
+        pieces = data.split(b"\n")
+        for index, piece in enumerate(pieces):
+            if index:  # a new line starts
+                self._line_ended()
+            if not self.line_done:
+                self.line = (self.line + piece)[: self._HEAD]
+                self.line_done = len(self.line) >= self._HEAD
+                if self.line_done:
+                    self._read_line()
+
+    def _line_ended(self) -> None:
+        if not self.line_done:
+            self._read_line()
+        self.line, self.line_done = b"", False
+
+    def _read_line(self) -> None:
+        if self.line.startswith(b"INSERT INTO "):
+            # the values may be cut off mid-string: only the statement's head goes to the tokenizer
+            name = _inserted_table(self.line.split(b" VALUES", 1)[0].decode(errors="replace"))
+            if name:
+                self.found.add(name)
 
     def finish(self) -> None:
         if not self.gunzip.complete or TRAILER not in self.tail:
@@ -185,7 +214,8 @@ class MysqlDumper(Dumper):
         return source
 
     def reader(self) -> Sink:
-        return _TrailerSink()
+        self.data_tables = set()
+        return _TrailerSink(self.data_tables)
 
     def restorer(self, target: URL, *, owners: bool = True) -> Sink:
         client = mysql_tool(("mariadb", "mysql"), self.settings.tools.get("mysql_client"), "mysql_client")
@@ -232,3 +262,16 @@ class MysqlDumper(Dumper):
             conn.exec_driver_sql(f"DROP DATABASE `{name}`")
             suffix = f" CHARACTER SET {charset[0]} COLLATE {charset[1]}" if charset else ""
             conn.exec_driver_sql(f"CREATE DATABASE `{name}`{suffix}")
+
+
+def _inserted_table(start: str) -> str | None:
+    """The table of ``INSERT INTO `t` VALUES ...`` (the start of a dump line), read by MySQL's tokenizer."""
+    import sqlglot
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("mysql").tokenize(start)
+    except sqlglot.errors.TokenError:
+        return None
+    if len(tokens) >= 3 and tokens[0].text.upper() == "INSERT" and tokens[1].text.upper() == "INTO":
+        return tokens[2].text
+    return None

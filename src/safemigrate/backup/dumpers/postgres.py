@@ -11,6 +11,7 @@ The password goes to the tools in ``PGPASSWORD``, never on their command line.
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,17 +130,9 @@ class PostgresDumper(Dumper):
         return ProcessSource(argv, password_env(self.url), on_failure=failed)
 
     def reader(self) -> Sink:
-        def check(code: int, stderr: str, stdout: str) -> None:
-            if code != 0:
-                raise VerificationFailed(
-                    f"pg_restore --list cannot read the stored archive: {error_line(stderr)}",
-                    "An archive pg_restore cannot read would not restore the database.",
-                    "Take a new backup; if this keeps happening, check the storage for corruption.",
-                    details=stderr[-4000:],
-                )
-            self.toc_entries = sum(1 for line in stdout.splitlines() if line and not line.startswith(";"))
-
-        return ProcessSink([self.pg_restore().path, "--list"], tool_env(), check, keep_stdout=True)
+        """pg_restore reads the whole archive as SQL (its data too): readable, and which tables have rows."""
+        self.data_tables = set()
+        return _DataScan([self.pg_restore().path, "--data-only", "--file=-"], tool_env(), self.data_tables)
 
     def restorer(self, target: URL, *, owners: bool = True) -> Sink:
         argv = [self.pg_restore().path, "--exit-on-error", "--single-transaction", "--no-password",
@@ -266,3 +259,78 @@ class _Pipeline:
             pass
         self.producer.wait()
         self.runner.wait()
+
+
+class _DataScan:
+    """Feeds the archive to ``pg_restore --data-only --file=-`` and notes each table whose COPY has a row."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], found: set[str]):
+        self.proc = start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.stderr = StderrTail(self.proc.stderr)  # type: ignore[arg-type]
+        self.found = found
+        self.thread = threading.Thread(target=self._scan, daemon=True)
+        self.thread.start()
+        self.closed_early = False
+
+    def _scan(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        table: str | None = None
+        for line in iter(stdout.readline, b""):
+            if table is None:
+                if line.startswith(b"COPY "):
+                    table = _copied_table(line.decode(errors="replace"))
+            elif line in (b"\\.\n", b"\\.\r\n", b"\\."):
+                table = None
+            else:
+                self.found.add(table)
+        stdout.close()
+
+    def write(self, chunk: bytes) -> None:
+        if self.closed_early:
+            return
+        try:
+            self.proc.stdin.write(chunk)  # type: ignore[union-attr]
+        except (BrokenPipeError, ConnectionResetError, ValueError):
+            self.closed_early = True
+
+    def finish(self) -> None:
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError):
+            pass
+        code = self.proc.wait()
+        self.thread.join()
+        if code != 0:
+            stderr = self.stderr.text()
+            raise VerificationFailed(
+                f"pg_restore cannot read the stored archive: {error_line(stderr)}",
+                "An archive pg_restore cannot read would not restore the database.",
+                "Take a new backup; if this keeps happening, check the storage for corruption.",
+                details=stderr[-4000:],
+            )
+
+    def abort(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.wait()
+
+
+def _copied_table(header: str) -> str | None:
+    """The table a ``COPY schema.table (...) FROM stdin;`` line loads, named as the table statistics name it."""
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError
+
+    try:
+        statements = parse_sql(header)
+    except ParseError:
+        return None
+    node = statements[0].stmt if statements else None
+    if not isinstance(node, ast.CopyStmt) or node.relation is None:
+        return None
+    schema, name = node.relation.schemaname, node.relation.relname
+    return name if schema in (None, "public") else f"{schema}.{name}"

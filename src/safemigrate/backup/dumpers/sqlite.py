@@ -158,7 +158,18 @@ class SqliteDumper(Dumper):
         return _SerializedSource(self._memory)
 
     def reader(self) -> Sink:
-        return _ImageSink(lambda memory: None)
+        self.data_tables = set()
+        found = self.data_tables
+
+        def tables_with_rows(memory: sqlite3.Connection) -> None:
+            names = [row[0] for row in memory.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")]
+            for name in names:
+                quoted = '"' + name.replace('"', '""') + '"'
+                if memory.execute(f"SELECT 1 FROM {quoted} LIMIT 1").fetchone() is not None:
+                    found.add(name)
+
+        return _ImageSink(tables_with_rows)
 
     def restorer(self, target: URL, *, owners: bool = True) -> Sink:
         path = _path(target)
