@@ -77,3 +77,16 @@ def test_cli_review_json_and_markdown(shop, cli):
     md = cli("review", "e1bc5fb903a2", "--project", str(shop), "--format", "markdown")
     assert "<details><summary><code>e1bc5fb903a2</code> add product sku" in md.stdout
     assert "```sql" in md.stdout
+
+
+def test_rich_markup_in_a_revision_message_is_printed_as_written(tmp_path):
+    """A pull request's revision message cannot style or link the text output (issue #10 §5)."""
+    from conftest import run_safemigrate
+    from helpers import make_project
+
+    project = make_project(tmp_path / "app", 'op.add_column("users", sa.Column("nick", sa.String(20)))')
+    path = project / "migrations" / "versions" / "0002_change.py"
+    path.write_text(path.read_text().replace('"""change', '"""[bold red]urgent[/bold red] [link=https://e.vil]x[/link]', 1))
+    result = run_safemigrate("review", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "[bold red]urgent[/bold red] [link=https://e.vil]x[/link]" in result.stdout

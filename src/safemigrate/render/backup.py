@@ -64,7 +64,7 @@ def listed(console: Console, result: BackupList) -> None:
     if not result.backups:
         console.print(f"No backups in {result.location}.")
         return
-    table = Table(title=f"Backups in {result.location}", title_justify="left")
+    table = Table(title=Text(f"Backups in {result.location}"), title_justify="left")
     for column in ("id", "environment", "revision", "size", "finished", "status"):
         table.add_column(column, overflow="fold")
     for b in result.backups:

@@ -247,7 +247,7 @@ def check_text(console: Console, report: CICheckReport) -> None:
         for d in report.check.differences:
             console.print(Text(f"  - {d.description}", style="yellow"))
         sql = "\n".join(s if s.rstrip().endswith(";") else s + ";" for d in report.check.differences for s in d.sql)
-        console.print(Panel(Syntax(sql, "sql", word_wrap=True), title=f"missing DDL ({report.check.dialect})",
+        console.print(Panel(Syntax(sql, "sql", word_wrap=True), title=Text(f"missing DDL ({report.check.dialect})"),
                             title_align="left", border_style="dim"))
     if report.review:
         paths = {r.revision: r.path for r in report.new_revisions}
@@ -255,8 +255,8 @@ def check_text(console: Console, report: CICheckReport) -> None:
             body = run.sent
             sql = "\n".join(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";" for s in body)
             console.print(Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
-                                title=f"{run.revision.revision} {run.revision.message} "
-                                      f"({paths.get(run.revision.revision, '')})",
+                                title=Text(f"{run.revision.revision} {run.revision.message} "
+                                           f"({paths.get(run.revision.revision, '')})"),
                                 title_align="left", border_style="cyan"))
     if report.lint:
         for f in report.lint.findings:

@@ -27,7 +27,7 @@ def revision_panel(run: RevisionRun, *, title: str | None = None, parameters: bo
              + (f"\n-- parameters: {s.parameters}" if parameters and s.parameters else "") for s in run.sent]
     sql = ("\n\n" if parameters else "\n").join(parts)
     return Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
-                 title=title or f"{run.revision.revision} {run.revision.message}", title_align="left",
+                 title=Text(title or f"{run.revision.revision} {run.revision.message}"), title_align="left",
                  border_style="cyan")
 
 
@@ -44,7 +44,7 @@ def _differences(console: Console, title: str, diffs: list[Difference], dialect:
     for i, d in enumerate(diffs, 1):
         console.print(Text.assemble(f"  {i}. ", (d.description, "yellow")))
     sql = "\n".join(s if s.rstrip().endswith(";") or s.startswith("--") else s + ";" for d in diffs for s in d.sql)
-    console.print(Panel(Syntax(sql, "sql", word_wrap=True), title=f"DDL that fixes it ({dialect})",
+    console.print(Panel(Syntax(sql, "sql", word_wrap=True), title=Text(f"DDL that fixes it ({dialect})"),
                         title_align="left", border_style="dim"))
     console.print(Panel(Syntax("\n".join(d.code for d in diffs), "python", word_wrap=True),
                         title="as Alembic operations", title_align="left", border_style="dim"))
