@@ -125,6 +125,8 @@ def _resolve_by_hand(project: Path, url: str, marks: Path, applied: int) -> None
     """What the message tells a person to do: undo the committed steps, resolve, rerun."""
     for user, name in ORIGINAL.items():
         execute(url, f"UPDATE users SET name = '{name}' WHERE id = {user}")
+    if url.startswith("mysql"):  # a kill between a step's CREATE and DROP leaves its table
+        execute(url, *[f"DROP TABLE IF EXISTS scratch_{i}" for i in range(1, STEPS + 1)])
     resolved = run_safemigrate("ledger", "resolve", "0002", "--reason", f"undid {applied} step(s) by hand",
                                "--database-url", url, cwd=project)
     assert resolved.returncode == 0, resolved.stdout + resolved.stderr
@@ -173,7 +175,7 @@ def test_killed_after_step_k_is_never_run_twice(tmp_path, database, kill_at):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(20))
 def test_killed_at_a_random_moment_nothing_runs_twice(tmp_path, database, seed):
     url = database
     project = _project(tmp_path, _backend(url))

@@ -86,7 +86,8 @@ def test_rich_markup_in_a_revision_message_is_printed_as_written(tmp_path):
 
     project = make_project(tmp_path / "app", 'op.add_column("users", sa.Column("nick", sa.String(20)))')
     path = project / "migrations" / "versions" / "0002_change.py"
-    path.write_text(path.read_text().replace('"""change', '"""[bold red]urgent[/bold red] [link=https://e.vil]x[/link]', 1))
+    marked = '"""[bold red]urgent[/bold red] [link=https://e.vil]x[/link]'
+    path.write_text(path.read_text().replace('"""change', marked, 1))
     result = run_safemigrate("review", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", cwd=project)
     assert result.returncode == 0, result.stderr
     assert "[bold red]urgent[/bold red] [link=https://e.vil]x[/link]" in result.stdout
