@@ -106,7 +106,7 @@ def test_throwaway_database_dropped_even_when_a_migration_fails(shop, pg_server,
     from safemigrate.harness import scratch
 
     token = secrets.token_hex(6)  # this run's throwaway databases only: other tests run beside this one
-    monkeypatch.setattr(scratch, "_new_name", lambda: f"{PREFIX}{int(time.time())}_{token}")
+    monkeypatch.setattr(scratch, "new_scratch_name", lambda: f"{PREFIX}{int(time.time())}_{token}")
     broken = shop / "migrations" / "versions" / "916a526e23a8_add_payments.py"
     source = broken.read_text()
     failing = "def upgrade() -> None:\n    op.execute('SELECT * FROM no_such_table')\n"

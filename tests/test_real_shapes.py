@@ -306,3 +306,133 @@ def test_unusable_ini_url_is_ignored(project_factory, placeholder):
 def test_review_without_a_named_database_reviews_every_revision(project_factory):
     report = Project.from_pyproject(project_factory("placeholder_ini_url")).review()
     assert report.range.startswith("base:heads") and len(report.revisions) == 2
+
+
+# -- shapes the real-world corpus found (benchmarks/realworld/repros) -------------------------------------
+def test_init_reads_a_models_module_imported_from_the_package(project_factory):
+    folder = project_factory("init_submodule")  # env.py: from submodapp import models; models.Base.metadata
+    result = run_safemigrate("init", "--package", "submodapp", "--format", "json", cwd=folder,
+                             env={"PYTHONPATH": str(folder)})
+    assert result.returncode == 0, result.stderr
+    assert 'metadata = "submodapp.models:Base.metadata"' in (folder / "pyproject.toml").read_text()
+    assert not [n for n in json.loads(result.stdout)["notes"] if "could not be imported" in n]
+    check = run_safemigrate("check", cwd=folder, env={"PYTHONPATH": str(folder)})
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_error_env_py_swallows_is_reported_with_its_revision(project_factory):
+    result = run_safemigrate("check", "--format", "json", cwd=project_factory("swallowed_error"))
+    assert result.returncode == 3, result.stdout + result.stderr
+    error = json.loads(result.stdout)
+    assert error["revision"] == "b2" and error["path"].endswith("b2_broken.py") and error["line"]
+    assert "no such table: missing" in error["what"]
+    assert "env.py caught this error" in error["why"]
+
+
+def test_async_settings_read_at_import_get_the_async_url_in_a_fresh_process(project_factory):
+    report = Project.from_pyproject(project_factory("async_import_settings")).check()
+    assert report.ok and report.revisions_applied == 2, report
+
+
+def test_async_engine_from_a_url_env_py_does_not_take_from_safemigrate_names_the_real_cause(project_factory):
+    folder = project_factory("async_import_settings")
+    _set_key(folder, None, remove="ASYNCSET_DATABASE_URL")
+    with (folder / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('ASYNCSET_DATABASE_URL = "sqlite:///elsewhere.db"\n')  # not {url}: the app's own database
+    with pytest.raises(EnvPyError) as info:
+        Project.from_pyproject(folder).check()
+    message = str(info.value)
+    assert "from a URL with a sync driver, although safemigrate gave it sqlite+aiosqlite://" in message
+    assert "NAME = \"{url}\"" in message
+
+
+@pytest.mark.postgres
+def test_async_driver_of_the_scratch_url_is_kept_for_env_py(project_factory, pg_server):
+    pytest.importorskip("asyncpg")
+    folder = project_factory("asyncpg_connect_args")
+    scratch = pg_server.replace("+psycopg", "+asyncpg")
+    report = Project.from_pyproject(folder, scratch_url=scratch).check()
+    assert report.ok and report.revisions_applied == 2, report
+
+
+@pytest.mark.postgres
+def test_a_connect_option_the_driver_refuses_is_not_an_unreachable_server(project_factory, pg_server):
+    result = run_safemigrate("check", "--scratch-url", pg_server, "--format", "json",
+                             cwd=project_factory("asyncpg_connect_args"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    error = json.loads(result.stdout)
+    assert error["error"] == "EnvPyError"
+    assert 'connection option that the psycopg driver refuses' in error["what"] and '"timeout"' in error["what"]
+    assert "did not answer" not in error["why"]
+
+
+@pytest.mark.postgres
+def test_sync_env_py_given_an_async_scratch_url_runs_with_the_sync_driver(project_factory, pg_server):
+    pytest.importorskip("asyncpg")
+    scratch = pg_server.replace("+psycopg", "+asyncpg")
+    report = Project.from_pyproject(project_factory("shared_metadata"), scratch_url=scratch).check()
+    assert report.ok, report
+
+
+def test_the_same_metadata_listed_twice_is_compared_once(project_factory):
+    report = Project.from_pyproject(project_factory("shared_metadata")).check()
+    assert report.ok and report.revisions_applied == 2, report
+
+
+def test_a_table_on_two_metadata_objects_is_a_clear_usage_error(project_factory):
+    folder = project_factory("shared_metadata")
+    _set_key(folder, 'metadata = ["sharedmdapp.storage:runs", "sharedmdapp.storage:events"]', remove="metadata")
+    result = run_safemigrate("check", "--format", "json", cwd=folder)
+    assert result.returncode == 2, result.stdout + result.stderr
+    error = json.loads(result.stdout)
+    assert error["error"] == "MetadataError"
+    assert "secondary_indexes" in error["what"] and "each table once" in error["fix"]
+
+
+def test_an_internal_error_shows_its_traceback_with_safemigrate_debug(monkeypatch, capsys):
+    from safemigrate.cli.common import _run
+    from safemigrate.core.errors import InternalError
+
+    def fails() -> bool:
+        raise InternalError("Alembic's comparison failed: ValueError: boom", details="Traceback (most recent call "
+                            "last):\n  File \"env.py\", line 1\nValueError: boom")
+
+    monkeypatch.setenv("SAFEMIGRATE_DEBUG", "1")
+    with pytest.raises(SystemExit) as info:
+        _run("json", fails)
+    assert info.value.code == 4
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["details"].startswith("Traceback")
+    assert 'File "env.py", line 1' in captured.err and "in _run" in captured.err
+
+
+@pytest.mark.postgres
+def test_json_server_defaults_are_compared_as_json_on_postgres(project_factory, pg_server):
+    folder = project_factory("json_server_default")
+    report = Project.from_pyproject(folder, scratch_url=pg_server).check()
+    assert report.ok, ([d.description for d in report.differences], [p.message for p in report.problems])
+    models = folder / "jsondefapp" / "models.py"
+    models.write_text(models.read_text().replace('server_default="[]"', "server_default=\"{}\""))
+    drift = Project.from_pyproject(folder, scratch_url=pg_server).check()
+    assert [(d.kind, d.table, d.object) for d in drift.differences] == [("modify_default", "users", "roles")]
+    assert drift.differences[0].sql == ["ALTER TABLE users ALTER COLUMN roles SET DEFAULT '{}'"]
+
+
+def test_a_column_env_py_hides_is_not_missing_from_the_live_database(project_factory, tmp_path):
+    folder = project_factory("hidden_column")
+    live = f"sqlite:///{tmp_path / 'live.db'}"
+    subprocess.run([str(Path(sys.executable).with_name("alembic")), "upgrade", "head"], cwd=folder,
+                   env={**os.environ, "DATABASE_URL": live}, check=True, capture_output=True)
+    project = Project.from_pyproject(folder, database_url=live)
+    report = project.check_live()
+    assert not report.missing_in_migrations and not report.out_of_band and not report.notes, report
+    assert report.ok
+    project.close()
+
+
+def test_an_engine_built_at_import_with_pool_options_loads_without_a_database(project_factory):
+    folder = project_factory("engine_at_import")
+    for command in (("lint",), ("review",), ("lint", "--dialect", "postgresql"), ("check",)):
+        result = run_safemigrate(*command, cwd=folder)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+    assert not list(folder.rglob("*.db"))

@@ -29,7 +29,8 @@ def live_differences(run: EnvRunResult) -> list[Difference]:
             f"Alembic's comparison of the models with the live database failed: {run.comparison_error}",
             "safemigrate read the live database but could not compare it with the models; this is a limitation "
             "of safemigrate or Alembic, not a problem of the project.",
-            "Please report it with the message above.",
+            "Please report it with the message and the details.",
+            details=run.comparison_traceback,
         )
     return run.differences
 

@@ -76,6 +76,8 @@ def _run(fmt: str, action: Callable[[], Any]) -> None:
             click.echo(json.dumps(exc.as_dict(), indent=2))
         else:
             txt.error(_console(stderr=True), exc)
+        if exc.exit_code == EXIT_INTERNAL and os.environ.get("SAFEMIGRATE_DEBUG"):
+            _debug_traceback(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         import signal
@@ -91,6 +93,14 @@ def _run(fmt: str, action: Callable[[], Any]) -> None:
             click.echo("Set SAFEMIGRATE_DEBUG=1 to see the traceback, and please report it.", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK if ok else EXIT_FINDINGS)
+
+
+def _debug_traceback(exc: SafemigrateError) -> None:
+    """SAFEMIGRATE_DEBUG=1: the traceback of an internal error, on stderr (the one from env.py's process
+    first, when it crossed from there in the details)."""
+    if "Traceback (most recent call last)" in exc.details:
+        click.echo(exc.details, err=True)
+    click.echo(redact(traceback.format_exc()), err=True)
 
 
 def project_options(formats: tuple[str, ...] = FORMATS) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -30,7 +30,11 @@ def unreachable(url: URL | str, exc: BaseException, purpose: str = "connect") ->
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = detail[0] if detail else type(exc).__name__
     lowered = " ".join(detail).lower()
-    if "password" in lowered or "authentication" in lowered or "access denied" in lowered:
+    if refused_option(exc):
+        why = ("The driver refused a connection option before it contacted the server: options are "
+               "driver-specific (asyncpg's timeout is psycopg's connect_timeout).")
+        fix = "Use the driver the options are written for in the URL, or remove the option."
+    elif "password" in lowered or "authentication" in lowered or "access denied" in lowered:
         why = "The server refused the credentials in the URL."
         fix = "Check the user name and password (the password itself is never shown)."
     elif "does not exist" in lowered or "unknown database" in lowered:
@@ -43,6 +47,12 @@ def unreachable(url: URL | str, exc: BaseException, purpose: str = "connect") ->
         f"Could not {purpose} at {mask_url(url)}: {first}", why, fix,
     )
 
+
+def refused_option(exc: BaseException) -> bool:
+    """Whether the driver refused a connection option (connect_args, a URL query parameter) itself."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(sign in text for sign in ("invalid connection option", "invalid dsn", "unexpected keyword argument",
+                                         "invalid keyword argument"))
 
 
 def ensure_reachable(url: URL) -> None:

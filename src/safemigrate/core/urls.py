@@ -46,6 +46,11 @@ def backend_of(url: URL) -> str:
     return "mysql" if name == "mariadb" else name
 
 
+def is_async_driver(url: URL) -> bool:
+    """Whether ``url`` names an asyncio driver (asyncpg, aiosqlite...; psycopg serves both)."""
+    return url.get_driver_name() in _ASYNC_DRIVERS
+
+
 def sync_url(url: URL) -> URL:
     """The same database through a sync driver that is installed.
 
@@ -63,7 +68,9 @@ def sync_url(url: URL) -> URL:
 
 
 _DRIVER_MODULES = {"psycopg2": "psycopg2", "mysqldb": "MySQLdb", "psycopg": "psycopg", "pymysql": "pymysql",
-                   "pysqlite": "sqlite3", "pg8000": "pg8000", "mysqlconnector": "mysql.connector"}
+                   "pysqlite": "sqlite3", "pg8000": "pg8000", "mysqlconnector": "mysql.connector",
+                   "asyncpg": "asyncpg", "aiosqlite": "aiosqlite", "aiomysql": "aiomysql", "asyncmy": "asyncmy",
+                   "psycopg_async": "psycopg"}
 
 
 def _driver_installed(driver: str) -> bool:
@@ -84,4 +91,6 @@ def with_driver_of(url: URL, template: URL | None) -> URL:
     """
     if template is None or backend_of(template) != backend_of(url):
         return url
+    if not _driver_installed(template.get_driver_name()):
+        return url  # postgresql:// means psycopg2; not installed, safemigrate's own driver serves
     return url.set(drivername=template.drivername)

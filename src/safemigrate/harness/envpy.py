@@ -24,6 +24,8 @@ import functools
 import importlib.util
 import io
 import os
+import shutil
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,14 +37,14 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine, event, pool, text
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import DBAPIError, InvalidRequestError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError, MissingGreenlet, SQLAlchemyError
 
 from safemigrate.config.settings import URL_OVERRIDE_ENV, Settings
-from safemigrate.core.db import unreachable
+from safemigrate.core.db import refused_option, unreachable
 from safemigrate.core.errors import ConfigError, EnvPyError, MigrationFailed, SafemigrateError
 from safemigrate.core.results import Difference
 from safemigrate.core.secrets import mask_url, redact, remember_secret
-from safemigrate.core.urls import backend_of, parse_url, sync_url
+from safemigrate.core.urls import backend_of, is_async_driver, parse_url, sync_url
 from safemigrate.guard.enforce.autogen import Withheld, make_hook
 from safemigrate.guard.enforce.ops import observing
 from safemigrate.guard.enforce.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
@@ -56,8 +58,10 @@ from safemigrate.harness.requests import (
     GenerateResult,
     Inventory,
     Reads,
+    RestartWith,
 )
-from safemigrate.project.models import as_metadata, import_metadata, import_object
+from safemigrate.harness.scratch import new_scratch_name
+from safemigrate.project.models import as_metadata, distinct_metadata, import_metadata, import_object
 from safemigrate.project.scripts import AlembicProject, in_folder
 from safemigrate.schema import compare as drift
 from safemigrate.state import ledger
@@ -66,7 +70,7 @@ from safemigrate.state import ledger
 OFFLINE_URLS = {"postgresql": "postgresql+psycopg://", "mysql": "mysql+pymysql://",
                 "mariadb": "mariadb+pymysql://", "sqlite": "sqlite://"}
 T = TypeVar("T")
-_PLACEHOLDER_URL = "sqlite://"  # what {url} means when no database is named (reading the history only)
+_placeholder_folder: Path | None = None  # where {url} points when no database is named (see placeholder_url)
 _MISSING_TABLE_HINTS = ("no such table", "does not exist", "nosuchtableerror", "doesn't exist", "unknown table")
 
 
@@ -105,13 +109,15 @@ class EnvPy:
             url = self._require_url()
             if request.baseline and request.kind == "upgrade":
                 self._apply_baseline(url)
-        for _ in range(3):  # at most: another driver, then an AnyIO worker thread
+        for _ in range(2):  # at most: an AnyIO worker thread
             try:
                 return self._runner(functools.partial(self._run, request, url))
             except _RetryWith as retry:
                 if retry.url is not None:
-                    self.url = url = retry.url  # env.py needs this driver: keep it for the session's later runs
-                    os.environ.update(environment_for(self.settings, retry.url))
+                    # env.py needs this driver: the session runs it again in a fresh process, whose
+                    # application reads this URL when it is imported (see harness/session.py)
+                    assert retry.failure is not None
+                    raise RestartWith(retry.url.render_as_string(hide_password=False), retry.failure) from None
                 if retry.anyio_worker:
                     self._in_worker = True  # env.py hands its work to an AnyIO event loop: give it one
         return self._run(request, url)
@@ -186,9 +192,11 @@ class EnvPy:
             nothing_ran = not recorder.runs and recorder.current is None
             retry = _retry_with(exc, url, self._in_worker) if nothing_ran else None
             if retry is not None:
+                retry.failure = self._explain(recorder, exc, url, request.purpose)
                 raise retry from None
             raise self._explain(recorder, exc, url, request.purpose) from None
         finally:
+            stopped_in = recorder.current  # the revision running when env.py returned (it may have swallowed its error)
             recorder.finish()
         if not state["ran"]:
             raise EnvPyError(
@@ -202,7 +210,7 @@ class EnvPy:
         if recorder.refused is not None:
             raise recorder.refused
         if not state["finished"]:
-            raise self._swallowed(recorder, request.purpose)
+            raise self._swallowed(recorder, stopped_in, request.purpose)
         return result
 
     def _server_major(self, url: URL) -> int:
@@ -244,11 +252,14 @@ class EnvPy:
                 raise
             except Exception as exc:  # Alembic's comparison on the project's models: lint and review still hold
                 result.comparison_error = redact(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
+                result.comparison_traceback = redact(traceback.format_exc())
                 result.differences = None
         if reads.reflect:
             result.reflected = self._reflect(connection, context.opts, result)
         if reads.against is not None:
-            opts = {**context.opts, "target_metadata": reads.against}
+            opts = {**context.opts, "target_metadata": reads.against,  # another database: filtered the same way
+                    "include_object": drift.names_filtered_on_both_sides(context.opts.get("include_name"),
+                                                                         context.opts.get("include_object"))}
             ctx = drift.comparison_context(connection, opts,
                                            compare_server_default=self.settings.compare_server_default)
             result.against = drift.compare(ctx, reads.against, _dialect_name(connection),
@@ -266,7 +277,7 @@ class EnvPy:
                 "Set metadata = 'package.module:Base.metadata' in [tool.safemigrate], "
                 "or pass target_metadata to context.configure() in env.py.",
             )
-        return target  # type: ignore[no-any-return]
+        return distinct_metadata(target, "env.py's target_metadata")
 
     def _compare_models(self, context: MigrationContext, dialect: str) -> list[Difference]:
         assert context.connection is not None
@@ -445,12 +456,34 @@ class EnvPy:
         text = redact(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])
         if failing is not None:
             return self._migration_failed(recorder, failing, exc, text, purpose)
+        if _needs_async_driver(exc) and is_async_driver(url):
+            var = self.settings.database_url_env
+            return EnvPyError(
+                f"env.py builds an async engine from a URL with a sync driver, although safemigrate gave it "
+                f"{mask_url(url)}.",
+                "env.py (or the application it imports) reads its database URL from somewhere safemigrate did not "
+                "fill: a settings file, a default in the code, or a variable safemigrate does not know.",
+                f"safemigrate hands the URL over as ${var} (database_url_env), $SAFEMIGRATE_DATABASE_URL, "
+                "sqlalchemy.url and config.attributes['connection']. If the application reads another variable, "
+                "set database_url_env to it or add it to [tool.safemigrate.env] as NAME = \"{url}\".",
+            )
         if _needs_async_driver(exc):
             return EnvPyError(
                 f"env.py builds an async engine but was given {mask_url(url)}, a URL with a sync driver.",
                 "An asyncio engine needs an async driver in its URL.",
                 "Give safemigrate a URL with an async driver (postgresql+psycopg://, sqlite+aiosqlite://), "
                 f"for example in ${self.settings.database_url_env} or --scratch-url.",
+            )
+        if refused_option(exc) and not recorder.runs:
+            detail = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
+            return EnvPyError(
+                f"env.py's engine passes a connection option that the {url.get_driver_name()} driver refuses "
+                f"({mask_url(url)}): {detail}",
+                "The driver refused it before contacting the server. Connection options belong to one driver "
+                "(asyncpg's timeout is psycopg's connect_timeout), and env.py was given a URL with another one.",
+                "Give safemigrate a URL with the driver env.py's options are written for, e.g. "
+                f"--scratch-url or ${self.settings.database_url_env} as postgresql+asyncpg://... for asyncpg "
+                "options; safemigrate keeps the driver of the URL you give it.",
             )
         if isinstance(exc, DBAPIError) and not recorder.runs:
             return unreachable(url, exc)
@@ -489,13 +522,18 @@ class EnvPy:
         failure.runs = list(recorder.runs)  # the revisions that completed before this one
         return failure
 
-    def _swallowed(self, recorder: Recorder, purpose: str) -> MigrationFailed:
-        failing = recorder.current
+    def _swallowed(self, recorder: Recorder, failing: Any, purpose: str) -> MigrationFailed:
+        """env.py returned before the last step: name the revision that failed and its error, when recorded."""
         error = recorder.failure
         if failing is not None and error is not None:
+            # finish() counted the failing revision as run: it is the one that failed, not one that completed
+            recorder.runs[:] = [r for r in recorder.runs if r.revision.revision != failing.revision]
             text = redact(f"{type(error).__name__}: {error}".strip().splitlines()[0])
             failure = self._migration_failed(recorder, failing, error, text, purpose)
-            failure.why += " env.py caught the error and returned as if the run had finished."
+            failure.why += (" env.py caught this error (an `except` around context.run_migrations()) and returned "
+                            "as if the run had finished, so `alembic upgrade` reports no error for it.")
+            failure.fix = ("Fix the migration. `alembic upgrade head` does not show this error, because env.py "
+                           "catches it: the error above is the one it hides.")
             return failure
         return MigrationFailed(
             f"env.py returned before the migrations finished (safemigrate tried to {purpose}).",
@@ -506,17 +544,26 @@ class EnvPy:
 
 
 def environment_for(settings: Settings, url: URL | None) -> dict[str, str]:
-    """The variables env.py gets: the URL in every usual place, and ``[tool.safemigrate.env]`` filled in."""
-    target = url.render_as_string(hide_password=False) if url is not None else _PLACEHOLDER_URL
+    """The variables env.py gets: the URL in every usual place, and ``[tool.safemigrate.env]`` filled in.
+
+    Without a database (reading the history, rendering SQL offline) they name a SQLite file in a private
+    folder: an application that builds its engine when it is imported (``pool_size=``, ``pool_timeout=``)
+    gets a URL that accepts a pool's options, which an in-memory ``sqlite://`` refuses.
+    """
+    if url is None:
+        url = placeholder_url()
+    elif url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        url = placeholder_url().set(drivername=url.drivername)
+    target = url.render_as_string(hide_password=False)
     values = {
         "url": target,
-        "backend": url.get_backend_name() if url is not None else "",
-        "driver": url.get_driver_name() if url is not None else "",
-        "host": (url.host or "") if url is not None else "",
-        "port": str(url.port or "") if url is not None else "",
-        "database": (url.database or "") if url is not None else "",
-        "user": (url.username or "") if url is not None else "",
-        "password": str(url.password or "") if url is not None else "",
+        "backend": url.get_backend_name(),
+        "driver": url.get_driver_name(),
+        "host": url.host or "",
+        "port": str(url.port or ""),
+        "database": url.database or "",
+        "user": url.username or "",
+        "password": str(url.password or ""),
     }
     if values["password"]:
         remember_secret(values["password"])
@@ -526,6 +573,26 @@ def environment_for(settings: Settings, url: URL | None) -> dict[str, str]:
     return env
 
 
+def placeholder_url() -> URL:
+    """A SQLite file in a private folder of this process, for env.py when no database is named.
+
+    Nothing is created in it unless the application connects; :func:`remove_placeholder` removes it when
+    the process ends (a folder left by a killed process is removed with old throwaway databases).
+    """
+    global _placeholder_folder
+    if _placeholder_folder is None:
+        _placeholder_folder = Path(tempfile.gettempdir()) / new_scratch_name()
+        _placeholder_folder.mkdir(mode=0o700)
+    return URL.create("sqlite", database=str(_placeholder_folder / "no_database_named.db"))
+
+
+def remove_placeholder() -> None:
+    global _placeholder_folder
+    if _placeholder_folder is not None:
+        shutil.rmtree(_placeholder_folder, ignore_errors=True)
+        _placeholder_folder = None
+
+
 class _RetryWith(Exception):
     """env.py failed before any revision ran, only because of how it was run: run it again this way."""
 
@@ -533,6 +600,7 @@ class _RetryWith(Exception):
         super().__init__("retry")
         self.url = url
         self.anyio_worker = anyio_worker
+        self.failure: SafemigrateError | None = None  # what this run failed with, if the retry cannot help
 
 
 def _in_anyio_worker(run: Callable[[], T]) -> T:
@@ -635,6 +703,8 @@ def _retry_with(exc: BaseException, url: URL, in_worker: bool) -> _RetryWith | N
     if _needs_async_driver(exc):
         variant = async_variant(url)
         return _RetryWith(variant) if variant is not None else None
+    if isinstance(exc, MissingGreenlet) and is_async_driver(url):
+        return _RetryWith(sync_url(url))  # a sync engine given the user's async driver (e.g. --scratch-url asyncpg)
     if "AnyIO worker thread" in str(exc) and not in_worker and importlib.util.find_spec("anyio") is not None:
         return _RetryWith(anyio_worker=True)
     return None

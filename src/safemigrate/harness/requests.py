@@ -12,6 +12,7 @@ from typing import Literal
 
 from sqlalchemy import MetaData
 
+from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.results import Difference, RevisionRun
 from safemigrate.guard.enforce.autogen import Withheld
 from safemigrate.project.history import RevisionRecord
@@ -82,6 +83,7 @@ class EnvRunResult:
     server_version: int | None = None
     differences: list[Difference] | None = None  # vs. the models (Reads.models)
     comparison_error: str | None = None  # the comparison with the models failed: lint and review still hold
+    comparison_traceback: str = ""  # where it failed (the details of the error, for a report)
     reflected: MetaData | None = None
     against: list[Difference] | None = None
     version_table: str = "alembic_version"
@@ -96,3 +98,16 @@ class GenerateResult:
     revisions: list[str]
     withheld: list[Withheld]
     output: str = ""
+
+
+class RestartWith(Exception):
+    """env.py needs another driver: run the request again in a fresh process, on ``url``.
+
+    Not in the same process: the application may have read the first URL when it was imported
+    (a settings module), and would keep it.
+    """
+
+    def __init__(self, url: str, failure: SafemigrateError):
+        super().__init__(url, failure)
+        self.url = url
+        self.failure = failure  # what to report if that URL was tried already

@@ -45,7 +45,8 @@ class ScratchDatabase:
         return f"temporary database {self.name} on {mask_url(self.url.set(database=''))}"
 
 
-def _new_name() -> str:
+def new_scratch_name() -> str:
+    """A name for a throwaway database or folder: old ones are found by it and removed."""
     return f"{PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
 
 
@@ -84,7 +85,7 @@ def scratch_database(server_url: str | URL | None = None) -> Iterator[ScratchDat
 def _sqlite_scratch() -> Iterator[ScratchDatabase]:
     base = Path(tempfile.gettempdir())
     _remove_stale_sqlite(base)
-    name = _new_name()
+    name = new_scratch_name()
     folder = base / name
     folder.mkdir(mode=0o700)  # a private folder: the throwaway database may hold copied data
     try:
@@ -113,7 +114,7 @@ def _admin_engine(url: URL) -> Engine:
 @contextmanager
 def _server_scratch(server: URL, backend: str) -> Iterator[ScratchDatabase]:
     engine = _admin_engine(server)
-    name = _new_name()
+    name = new_scratch_name()
     quote = '"' if backend == "postgresql" else "`"
     try:
         with engine.connect() as conn:

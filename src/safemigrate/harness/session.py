@@ -41,6 +41,7 @@ from sqlalchemy.engine import URL
 from safemigrate.config.settings import Settings
 from safemigrate.core.errors import EnvPyError, InternalError, SafemigrateError
 from safemigrate.core.secrets import redact
+from safemigrate.core.urls import parse_url
 from safemigrate.harness.requests import (
     EnvRunRequest,
     EnvRunResult,
@@ -48,6 +49,7 @@ from safemigrate.harness.requests import (
     GenerateResult,
     Inventory,
     InventoryRequest,
+    RestartWith,
 )
 
 _OUTPUT_LIMIT = 20_000  # characters of captured output kept per request
@@ -128,6 +130,24 @@ class EnvSession:
         return self._call(request, GenerateResult)
 
     def _call(self, request: object, expected: type[T]) -> T:
+        tried = {self._key()}
+        while True:
+            try:
+                return self._call_once(request, expected)
+            except RestartWith as restart:
+                # env.py needs another driver; the application may have read the first URL when it was
+                # imported, so it gets a fresh process that sees the new one from the start
+                url = parse_url(restart.url)
+                if url.render_as_string(hide_password=False) in tried:
+                    raise restart.failure from None
+                tried.add(url.render_as_string(hide_password=False))
+                self.close()
+                self.url = url
+
+    def _key(self) -> str:
+        return self.url.render_as_string(hide_password=False) if self.url is not None else ""
+
+    def _call_once(self, request: object, expected: type[T]) -> T:
         pipe = self._start()
         try:
             pipe.send(request)
@@ -150,6 +170,9 @@ class EnvSession:
                 payload.output = output
             assert isinstance(payload, expected)
             return payload
+        if status == "restart":
+            assert isinstance(payload, RestartWith)
+            raise payload
         if isinstance(payload, SafemigrateError):
             if output.strip() and not payload.details:
                 payload.details = "What env.py printed before it failed:\n" + _last_lines(output)
@@ -177,8 +200,7 @@ atexit.register(close_all)
 def serve(pipe: Pipe, settings: Settings, url_text: str | None, dialect: str | None, verbose: bool,
           throwaway: bool = False) -> None:
     """Answer requests until the parent sends None or goes away. Runs in the child process."""
-    from safemigrate.core.urls import parse_url
-    from safemigrate.harness.envpy import EnvPy, environment_for
+    from safemigrate.harness.envpy import EnvPy, environment_for, remove_placeholder
 
     _die_with_parent()
     url = parse_url(url_text) if url_text is not None else None
@@ -207,6 +229,8 @@ def serve(pipe: Pipe, settings: Settings, url_text: str | None, dialect: str | N
                 answer = ("crash", f"unknown request {type(request).__name__}")
         except SafemigrateError as exc:
             answer = ("error", exc)
+        except RestartWith as restart:
+            answer = ("restart", restart)
         except KeyboardInterrupt:
             break
         except SystemExit as exc:
@@ -223,6 +247,7 @@ def serve(pipe: Pipe, settings: Settings, url_text: str | None, dialect: str | N
         except Exception:  # the answer does not pickle: say so rather than hang the parent
             pipe.send(("crash", redact(traceback.format_exc()), output))
     pipe.close()
+    remove_placeholder()
 
 
 def _capture_output(verbose: bool) -> Any:

@@ -49,6 +49,7 @@ class HeadBuild:
     differences: list[Difference] | None  # the database at head vs. the models (None: the comparison failed)
     server_version: int | None  # major version of the scratch server
     comparison_error: str | None = None
+    comparison_traceback: str = ""
 
     def require_differences(self) -> list[Difference]:
         """The differences, or a clear error when Alembic's comparison failed on these models."""
@@ -57,7 +58,8 @@ class HeadBuild:
                 f"Alembic's comparison of the models with the migrated database failed: {self.comparison_error}",
                 "The migrations ran (review and lint work), but safemigrate could not compare the result with "
                 "the models; this is a limitation of safemigrate or Alembic, not a problem of the project.",
-                "Please report it with the message above; `safemigrate lint` and `review` still work.",
+                "Please report it with the message and the details; `safemigrate lint` and `review` still work.",
+                details=self.comparison_traceback,
             )
         return self.differences
 
@@ -211,7 +213,8 @@ class Workspace:
     def scratch(self) -> Iterator[tuple[ScratchDatabase, EnvSession]]:
         """A new throwaway database and the env.py process for it (ended before the database is dropped)."""
         with scratch_database(self.scratch_server) as scratch:
-            url = with_driver_of(scratch.url, self.database_named)
+            # the driver the user named (an async one for an async env.py), not the sync one safemigrate uses
+            url = with_driver_of(scratch.url, self.database_named or self.scratch_server)
             session = EnvSession(self.settings, url, dialect=self.target_dialect(), verbose=self.verbose,
                                  throwaway=True)
             try:
@@ -237,5 +240,5 @@ class Workspace:
             reads = Reads(models=self.target_dialect(), server_version=True)
             with self.built("heads", reads) as (scratch, _, run):
                 self._head_build = HeadBuild(scratch.describe(), scratch.backend, run.runs, run.differences,
-                                             run.server_version, run.comparison_error)
+                                             run.server_version, run.comparison_error, run.comparison_traceback)
         return self._head_build

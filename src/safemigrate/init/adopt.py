@@ -120,7 +120,7 @@ def init_project(root: Path | str, *, metadata: str | list[str] | None = None, s
 
 def _models_of(env_py: Path, root: Path, notes: list[str]) -> str | list[str] | None:
     """env.py's target_metadata as an import path, when it imports cleanly; None otherwise."""
-    found = metadata_of_env_py(env_py)
+    found = metadata_of_env_py(env_py, root)
     if found is None:
         return None
     try:

@@ -107,8 +107,13 @@ def find_in_package(package: str, root: Path) -> Found:
     return Found(location, name)
 
 
-def metadata_of_env_py(env_py: Path) -> str | list[str] | None:
-    """The import path of env.py's ``target_metadata`` (``pkg.models:Base.metadata``), when it can be read."""
+def metadata_of_env_py(env_py: Path, root: Path | None = None) -> str | list[str] | None:
+    """The import path of env.py's ``target_metadata`` (``pkg.models:Base.metadata``), when it can be read.
+
+    A name that is a module of the package it came from (``from app import models`` then
+    ``models.Base.metadata``) belongs to the module path: ``app.models:Base.metadata``. Modules are
+    found on the disk, through the import spec or under ``root``; nothing is imported.
+    """
     try:
         tree = ast.parse(env_py.read_text())
     except (OSError, SyntaxError, ValueError):
@@ -131,12 +136,12 @@ def metadata_of_env_py(env_py: Path) -> str | list[str] | None:
     if value is None:
         return None
     if isinstance(value, (ast.List, ast.Tuple)):
-        paths = [_import_path(item, imports) for item in value.elts]
+        paths = [_import_path(item, imports, root) for item in value.elts]
         return [p for p in paths if p] if paths and all(paths) else None
-    return _import_path(value, imports)
+    return _import_path(value, imports, root)
 
 
-def _import_path(expr: ast.expr, imports: dict[str, tuple[str, str]]) -> str | None:
+def _import_path(expr: ast.expr, imports: dict[str, tuple[str, str]], root: Path | None) -> str | None:
     parts: list[str] = []
     while isinstance(expr, ast.Attribute):
         parts.insert(0, expr.attr)
@@ -145,20 +150,24 @@ def _import_path(expr: ast.expr, imports: dict[str, tuple[str, str]]) -> str | N
         return None
     module, attribute = imports[expr.id]
     chain = ([attribute] if attribute else []) + parts
-    if not attribute:  # `import pkg` then pkg.models.Base.metadata: walk down the package's modules on disk
-        while chain and _has_submodule(module, chain[0]):
-            module = f"{module}.{chain.pop(0)}"
+    # `import pkg` then pkg.models.Base.metadata, or `from pkg import models` then models.Base.metadata:
+    # walk down the package's modules on disk
+    while chain and _has_submodule(module, chain[0], root):
+        module = f"{module}.{chain.pop(0)}"
     return f"{module}:{'.'.join(chain)}" if chain else None
 
 
-def _has_submodule(module: str, name: str) -> bool:
+def _has_submodule(module: str, name: str, root: Path | None) -> bool:
     """Whether ``module.name`` is a module file, read from the disk (nothing is imported)."""
     top, *rest = module.split(".")
+    folders = [root / top, root / "src" / top] if root is not None else []
     try:
         spec = importlib.util.find_spec(top)
     except (ImportError, ValueError):
-        return False
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    folder = Path(list(spec.submodule_search_locations)[0]).joinpath(*rest)
-    return (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file()
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        folders.insert(0, Path(list(spec.submodule_search_locations)[0]))
+    for folder in (f.joinpath(*rest) for f in folders):
+        if (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file():
+            return True
+    return False

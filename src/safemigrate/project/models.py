@@ -59,11 +59,47 @@ def as_metadata(obj: object) -> MetaData | None:
 
 
 def import_metadata(path: str | Sequence[str], root: Path) -> MetaData | list[MetaData]:
-    """The MetaData named by ``path`` (or a list of them, for several paths or a list object)."""
+    """The MetaData named by ``path`` (or a list of them, for several paths or a list object).
+
+    Each MetaData comes once (modules that register their tables on one shared MetaData name it several
+    times), and a table defined on two of them is refused with a message: see :func:`distinct_metadata`.
+    """
+    return distinct_metadata(_import_metadata(path, root), f"metadata = {path!r} in [tool.safemigrate]")
+
+
+def distinct_metadata(models: MetaData | Sequence[MetaData], source: str) -> MetaData | list[MetaData]:
+    """Each MetaData once (one alone when that is all there is); no table on two of them.
+
+    Alembic's comparison refuses a list that names one table twice ("Duplicate table keys across multiple
+    MetaData objects"), even when both entries are the same MetaData.
+    """
+    if isinstance(models, MetaData):
+        return models
+    unique = list({id(m): m for m in models}.values())
+    owner: dict[str, int] = {}
+    shared: list[str] = []
+    for index, metadata in enumerate(unique):
+        for key in metadata.tables:
+            if owner.setdefault(key, index) != index and key not in shared:
+                shared.append(key)
+    if shared:
+        names = ", ".join(shared[:10]) + (f" and {len(shared) - 10} more" if len(shared) > 10 else "")
+        raise MetadataError(
+            f"Table(s) {names} are defined on more than one of the {len(unique)} MetaData objects of {source}.",
+            "The models must define each table once: Alembic compares them with the database table by table and "
+            "refuses models that define a table twice, as it cannot tell which definition is meant.",
+            "Give safemigrate each table once: list the MetaData objects that do not share tables, or point "
+            "metadata at one MetaData of your own that holds every table once (Table.to_metadata() copies a "
+            "table onto it).",
+        )
+    return unique[0] if len(unique) == 1 else unique
+
+
+def _import_metadata(path: str | Sequence[str], root: Path) -> MetaData | list[MetaData]:
     if not isinstance(path, str):
         found: list[MetaData] = []
         for item in path:
-            loaded = import_metadata(item, root)
+            loaded = _import_metadata(item, root)
             found.extend(loaded if isinstance(loaded, list) else [loaded])
         return found
     obj = import_object(path, root, "metadata")

@@ -22,6 +22,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from safemigrate.core.results import Difference
+from safemigrate.schema import jsondefaults
 from safemigrate.schema.ddl import needs_rebuild, render_rebuild, render_sql
 from safemigrate.schema.defaults import settle
 from safemigrate.state.ledger import TABLES as LEDGER_TABLES
@@ -60,6 +61,36 @@ def without_ledger(user_filter: Any) -> Any:
     return include_name
 
 
+def names_filtered_on_both_sides(include_name: Any, include_object: Any) -> Any:
+    """include_object that also runs env.py's include_name on the metadata side.
+
+    Alembic runs include_name only on what it reflects from the database. When the "metadata" is the
+    reflection of another database (check --live compares the live database with a rebuild of its
+    revision), a column env.py hides (nova's REMOVED_COLUMNS) must be hidden on both sides, or it shows
+    as missing from the live database.
+    """
+    if include_name is None:
+        return include_object
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if not reflected and type_ in _NAMED_IN_TABLES | {"table"}:
+            table = obj if type_ == "table" else getattr(obj, "table", None)
+            if table is not None:
+                parents = {"schema_name": table.schema,
+                           "schema_qualified_table_name": f"{table.schema}.{table.name}" if table.schema
+                           else table.name}
+                if type_ != "table":
+                    parents["table_name"] = table.name
+                if not include_name(name, type_, parents):
+                    return False
+        return include_object(obj, name, type_, reflected, compare_to) if include_object is not None else True
+
+    return include
+
+
+_NAMED_IN_TABLES = {"column", "index", "unique_constraint", "foreign_key_constraint"}
+
+
 def compare(context: MigrationContext, metadata: MetaData | Iterable[MetaData],
             dialect: str, reference: str = "the models") -> list[Difference]:
     """What would make the database behind ``context`` match ``metadata``.
@@ -69,8 +100,11 @@ def compare(context: MigrationContext, metadata: MetaData | Iterable[MetaData],
     change ALTER TABLE cannot make is rendered as the table rebuild Alembic's
     batch mode performs, one rebuild per table.
     """
-    script = produce_migrations(context, metadata)  # type: ignore[arg-type]
+    assert context.connection is not None
+    with jsondefaults.compared_here(context.connection, metadata) as stand_ins:  # json has no `=` on PostgreSQL
+        script = produce_migrations(context, metadata)  # type: ignore[arg-type]
     assert script.upgrade_ops is not None
+    jsondefaults.restore_in_ops(script.upgrade_ops, stand_ins)
     settle(script.upgrade_ops, context.dialect)
     version = _server_major(context) if dialect == backend_name(context) else None
     differences: list[Difference] = []

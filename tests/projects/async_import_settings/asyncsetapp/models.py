@@ -1,0 +1,4 @@
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+sa.Table("flow", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String(50)))
