@@ -1,7 +1,8 @@
 """A small project builder for the attack files (PostgreSQL and MariaDB): 0001 (users, three rows) and more.
 
 Like ``helpers.make_project`` but with a chain of revisions after 0001, optional module-level code per
-revision, a unique constraint on ``users.name`` (so that dropping a unique constraint can be attacked) and
+revision, a unique constraint on ``users.name`` (so that dropping a unique constraint can be attacked), a column
+``note`` with no index (so that a type change does not rebuild a constraint) and
 an optional view ``user_names`` created by 0001.
 """
 
@@ -16,6 +17,7 @@ metadata = sa.MetaData()
 users = sa.Table("users", metadata,
                  sa.Column("id", sa.Integer, primary_key=True),
                  sa.Column("name", sa.String(50), nullable=False),
+                 sa.Column("note", sa.String(50), nullable=True),
                  sa.UniqueConstraint("name", name="users_name_key"))
 '''
 
@@ -35,8 +37,10 @@ depends_on = None
 def upgrade():
     op.create_table("users", sa.Column("id", sa.Integer, primary_key=True),
                     sa.Column("name", sa.String(50), nullable=False),
+                    sa.Column("note", sa.String(50), nullable=True),
                     sa.UniqueConstraint("name", name="users_name_key"))
-    op.execute("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'grace'), (3, 'edsger')")
+    op.execute("INSERT INTO users (id, name, note) VALUES (1, 'ada', 'n1'), (2, 'grace', 'n2'), "
+               "(3, 'edsger', 'n3')")
 {extra}
 
 def downgrade():

@@ -37,6 +37,29 @@ or `safemigrate_allow = [allow(...)]` at module level. A sign-off that covers no
 """
 
 
+#: Refusals of the run-time guard that no SQL rule makes (documented beside the rules).
+RUNTIME_ONLY = {
+    "drop-view": ("PostgreSQL, MySQL", "dropped a view"),
+    "drop-sequence": ("PostgreSQL", "dropped a sequence"),
+    "alter-sequence-restart": ("PostgreSQL", "restarted a sequence (keys would be handed out again)"),
+    "alter-sequence": ("PostgreSQL", "changed a sequence's increment, bounds or cycling"),
+    "change-sequence-default": ("PostgreSQL", "moved a column's default off its sequence"),
+    "change-owner": ("PostgreSQL", "gave a table or schema to another role"),
+    "create-trigger": ("PostgreSQL", "created a trigger, rule or event trigger on an existing table"),
+    "set-role": ("PostgreSQL", "ran as another role (SET ROLE, SET SESSION AUTHORIZATION)"),
+    "rewrite-column-values": ("PostgreSQL", "recomputed a column's values (ALTER COLUMN ... TYPE ... USING)"),
+    "write-after-body": ("PostgreSQL", "changed data after its body, before the commit (a listener, a callback)"),
+    "transaction-control": ("PostgreSQL", "committed or rolled back the revision's transaction itself"),
+    "catalog-unreadable": ("PostgreSQL", "left the catalog unreadable to the guard (nothing can be judged)"),
+    "second-connection": ("all", "used a connection other than the migration's during the revision"),
+    "dynamic-sql": ("MySQL", "ran PREPARE / EXECUTE / CALL: SQL assembled at run time"),
+    "unparsable-statement": ("MySQL", "sent a statement the parser cannot read"),
+    "create-trigger-or-event": ("MySQL", "created a trigger on an existing table, or an event"),
+    "hook-after-body": ("MySQL", "left a listener or callback that would run after the check"),
+    "drop-not-null": ("PostgreSQL", "dropped NOT NULL (reported, never refused: no data is lost)"),
+}
+
+
 def render() -> str:
     rules = load_rules()
     out = [INTRO, "| id | severity | category | dialects | summary |", "|---|---|---|---|---|"]
@@ -49,6 +72,13 @@ def render() -> str:
         out += [f"## {rule.id}", "", f"**{rule.severity.value}**, {rule.category.value}: {rule.summary}.", "",
                 explanation, "", "Bad:", "", "```python", rule.bad_example or "", "```", "", "Good:", "",
                 "```python", rule.good_example or "", "```", ""]
+    out += ["## Refused at run time only", "",
+            "What a production run refuses from what the revision *did* (catalog, row counts, connections), "
+            "with no SQL rule of its own: lint cannot see these before the run. Each is signed off like a rule "
+            "(`allow(id, target, reason=...)`, written in the revision file).", "",
+            "| id | database | what the revision did |", "|---|---|---|"]
+    out += [f"| `{rule}` | {where} | {what} |" for rule, (where, what) in RUNTIME_ONLY.items()]
+    out.append("")
     comparison = Path(__file__).with_name("comparison.md")
     if comparison.is_file():
         out += [comparison.read_text().strip(), ""]

@@ -71,7 +71,12 @@ def _learn(statement: sqlmod.PgStatement | sqlmod.GlotStatement, context: Contex
     else:
         import sqlglot.expressions as exp
 
-        if isinstance(node, exp.Create) and (node.kind or "").upper() == "TABLE":
+        # IF NOT EXISTS may create nothing, and a TEMPORARY table only hides the real one for this session:
+        # neither makes the name a table of this revision (a later DROP of that name drops the real table)
+        properties = node.args.get("properties") if isinstance(node, exp.Create) else None
+        temporary = properties is not None and properties.find(exp.TemporaryProperty) is not None
+        if (isinstance(node, exp.Create) and (node.kind or "").upper() == "TABLE" and not node.args.get("exists")
+                and not temporary):
             table = node.find(exp.Table)
             if table is not None:
                 context.created_tables.add(table.name.lower())

@@ -11,7 +11,9 @@ transaction commits (:mod:`safemigrate.guard.enforce.effects`): a raw DBAPI
 cursor, a function, a bound parameter cannot hide a drop or an emptied
 table. A refusal invalidates the connection, so nothing of the revision can
 be committed afterwards, even by a migration or an env.py that catches the
-error and carries on.
+error and carries on. The PostgreSQL checks from the first statement to the
+commit (commit gate, other connections, parameters in place, the check at
+commit) are :mod:`safemigrate.guard.enforce.pg_run`.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from sqlalchemy.engine import Connection
 from safemigrate.core.errors import DestructiveChangeBlocked
 from safemigrate.core.results import SignOff
 from safemigrate.guard import signoff
-from safemigrate.guard.enforce import effects
+from safemigrate.guard.enforce import effects, mysql_effects
+from safemigrate.guard.enforce.pg_run import PgRun, readable
 from safemigrate.guard.enforce.runtime import RuntimeGuard
 from safemigrate.guard.model import Severity
 from safemigrate.guard.registry import load_rules
+
+_JUDGE = RuntimeGuard.judge  # bound at import: a revision that patches the class or the instance changes nothing
 
 
 class RunGuard:
@@ -42,7 +47,8 @@ class RunGuard:
         self._declared: tuple[SignOff, ...] = ()
         self._path: str | None = None
         self._mark = 0
-        self._before: effects.Catalog | None = None
+        self._pg: PgRun | None = PgRun(self._refuse) if self.dialect == "postgresql" else None
+        self._mysql: mysql_effects.MysqlRun | None = None  # MySQL/MariaDB: the revision judged on its schema
 
     # -- the revision's boundaries --------------------------------------------------
     def revision_started(self, script: Any, context: MigrationContext) -> None:
@@ -50,49 +56,57 @@ class RunGuard:
         self._declared = signoff.declared(vars(script.module))
         self._path = script.path
         self._mark = signoff.entered_count()
-        self._before = None
-        if self.dialect == "postgresql" and context.connection is not None:
-            self._before = effects.snapshot(context.connection)
+        if self._pg is not None and context.connection is not None:
+            self._pg.start(context.connection, script, self._declared, self._mark,
+                           str(getattr(context, "version_table", None) or "alembic_version"))
+        self._mysql = mysql_effects.MysqlRun(context, revision=script.revision, path=script.path) \
+            if self.dialect == "mysql" and context.connection is not None else None
 
     def body_done(self, script: Any, context: MigrationContext) -> None:
         """Before the revision's transaction commits: refuse what it did that no sign-off covers."""
-        if self._before is None or context.connection is None:
-            return
-        after = effects.snapshot(context.connection)
-        allowed = (*self._declared, *signoff.entered_since(self._mark))
-        done = [e for e in effects.effects(self._before, after) if _blocks(e)
-                and not any(s.covers(e.rule, e.target) for s in allowed)]
-        if done:
-            first = done[0]
-            self._refuse(context.connection, DestructiveChangeBlocked(
-                f"Revision {script.revision} ({script.path}) {'; '.join(e.description for e in done)}.",
-                "safemigrate read what the revision did from the database's catalog before its transaction "
-                "committed, whatever path sent the SQL, and rolled the revision back: nothing of it stayed.",
-                "If this change is deliberate, sign it off in the migration: "
-                f"`with allow({first.rule!r}, {first.target!r}, reason='...'):` around it, or "
-                f"`safemigrate_allow = [allow({first.rule!r}, {first.target!r}, reason='...')]` at module level.",
-                rule=first.rule, revision=script.revision, line=None,
-            ))
+        if self._mysql is not None and context.connection is not None:
+            refusal = self._mysql.finish(context, (*self._declared, *signoff.entered_since(self._mark)))
+            if refusal is not None:
+                self._refuse(context.connection, refusal)
+        if self._pg is not None:
+            self._pg.body_done()  # on the connection seen when the revision began, whatever context says now
 
     # -- while the body runs ----------------------------------------------------------
-    def statement(self, connection: Connection, statement: str, *, in_transaction: bool) -> None:
+    def statement(self, connection: Connection, statement: str, *, in_transaction: bool, parameters: Any = None,
+                  cursor: Any = None, executemany: bool = False) -> None:
         frame = signoff.migration_frame(sys._getframe(2))
         line = frame.f_lineno if frame is not None else None
+        texts, signoffs = [statement], (*signoff.active(), *self._declared)
+        if self._pg is not None:
+            signoffs = readable(signoffs, self._path)
+            if not self._pg.owns(connection):
+                self.second_connection("the database (a connection other than the migration's)")
+            texts = self._pg.statement(connection, cursor, statement, parameters, executemany,
+                                       in_transaction=in_transaction)
         try:
-            self.statements.judge(statement, in_transaction=in_transaction, revision=self._revision or "?",
-                                  signoffs=(*signoff.active(), *self._declared), path=self._path, line=line)
+            for text in texts:
+                _JUDGE(self.statements, text, in_transaction=in_transaction, revision=self._revision or "?",
+                       signoffs=signoffs, path=self._path, line=line)
+            if self._mysql is not None:  # MySQL commits DDL as it runs: what cannot be judged is refused
+                self._mysql.judge(statement, signoffs=(*signoff.active(), *self._declared), line=line,
+                                  context=self.statements.contexts.get(self._revision or "?"))
         except DestructiveChangeBlocked as refusal:
             self._refuse(connection, refusal)
 
+    def owns(self, connection: Any) -> bool:
+        """Whether ``connection`` is the one the running revision was given (always, off PostgreSQL)."""
+        return self._pg is None or self._pg.owns(connection)
+
     def second_connection(self, where: str) -> None:
         """A connection opened while a revision's body runs: its statements would escape the guard."""
-        raise DestructiveChangeBlocked(
+        self.blocked = DestructiveChangeBlocked(
             f"Revision {self._revision} ({self._path}) opened a second connection to {where} while it ran.",
             "A revision must do its work on the connection Alembic gives it (op, op.get_bind()): statements on "
             "another connection commit on their own, outside the transaction safemigrate checks and rolls back.",
             "Use op.get_bind() (or op.execute) instead of a new engine or connection.",
             rule="second-connection", revision=self._revision, line=None,
         )
+        raise self.blocked
 
     def _refuse(self, connection: Connection, refusal: DestructiveChangeBlocked) -> None:
         self.blocked = refusal

@@ -120,6 +120,10 @@ class Recorder:
     def on_connect(self, conn: Any) -> None:
         if not same_database(conn.engine.url, self.expected):
             raise WrongDatabase(mask_url(conn.engine.url))
+        if self.guard is not None and self.current is not None and not self.internal and not self._journals(conn) \
+                and not self.guard.owns(conn):
+            # a pooled connection (an engine of the application, connected at import time) needs no do_connect
+            self.guard.second_connection(f"{conn.dialect.name} ({mask_url(self.expected)})")
 
     def on_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                    executemany: bool) -> None:
@@ -131,10 +135,13 @@ class Recorder:
         self.add(statement, parameters, in_transaction=not autocommit)
         if self.throwaway and self.current is not None:
             self._keep_to_the_throwaway_database(statement)
-        if self.guard is not None and self.in_body and self.current is not None:
-            self.guard.statement(conn, statement, in_transaction=not autocommit)
+        if self.guard is not None and self.current is not None:
+            # judged until the revision commits: a listener on the version bump runs after the body
+            self.guard.statement(conn, statement, in_transaction=not autocommit, parameters=parameters,
+                                 cursor=cursor, executemany=executemany)
         if self.journal is not None and self.in_body:
             self.journal.sending(statement, in_transaction=not autocommit)
+
 
     def after_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                       executemany: bool) -> None:

@@ -15,45 +15,85 @@ def glot_table(table: Any) -> str:
 
 
 def glot_is_constant_true(node: Any) -> bool:
-    """Whether a sqlglot WHERE condition holds for every row (``1``, ``TRUE``, ``1 = 1``...)."""
+    """Whether a sqlglot WHERE condition holds for every row (``1``, ``TRUE``, ``1 = 1``, ``TRUE IS TRUE``...).
+
+    A condition that reads no column and no subquery has one value for the whole statement: it filters
+    nothing unless it is written to be false (``0``, ``FALSE``, ``1 = 0``). A bound parameter reads as NULL
+    here (its value is not known), so ``WHERE %s`` counts as always true: a WHERE clause that does not
+    look at the rows cannot choose between them.
+    """
     import sqlglot.expressions as exp
 
     if isinstance(node, exp.Where):
         node = node.this
     while isinstance(node, exp.Paren):
         node = node.this
-    if isinstance(node, exp.Boolean):
-        return bool(node.this)
-    if isinstance(node, exp.Literal):
-        if node.is_string:
-            return False
-        try:
-            return float(node.this) != 0
-        except ValueError:
-            return False
-    if isinstance(node, exp.Not):
-        inner = node.this
-        while isinstance(inner, exp.Paren):
-            inner = inner.this
-        return (isinstance(inner, exp.Boolean) and not inner.this) or (
-            isinstance(inner, exp.Literal) and not inner.is_string and inner.this in {"0", "0.0"})
+    if _reads_no_row(node):
+        return _constant_value(node) is not False
     if isinstance(node, exp.And):
         return glot_is_constant_true(node.this) and glot_is_constant_true(node.expression)
     if isinstance(node, exp.Or):
         return glot_is_constant_true(node.this) or glot_is_constant_true(node.expression)
+    if isinstance(node, exp.EQ) and isinstance(node.this, exp.Column) and isinstance(node.expression, exp.Column):
+        return bool(node.this.sql() == node.expression.sql())
+    return False
+
+
+def _reads_no_row(node: Any) -> bool:
+    import sqlglot.expressions as exp
+
+    return node.find(exp.Column, exp.Select, exp.Subquery, exp.Star) is None
+
+
+def _constant_value(node: Any) -> bool | None:
+    """The truth of a condition that reads no row, as MySQL evaluates it; None when not worked out here."""
+    import sqlglot.expressions as exp
+
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Literal):
+        value = _glot_value(node)
+        return bool(_as_number(value)) if value is not None else None
+    if isinstance(node, exp.Not):
+        inner = _constant_value(node.this)
+        return None if inner is None else not inner
+    if isinstance(node, exp.And):
+        a, b = _constant_value(node.this), _constant_value(node.expression)
+        return False if False in (a, b) else (True if a and b else None)
+    if isinstance(node, exp.Or):
+        a, b = _constant_value(node.this), _constant_value(node.expression)
+        return True if True in (a, b) else (False if a is False and b is False else None)
     if isinstance(node, (exp.EQ, exp.NEQ, exp.GT, exp.LT, exp.GTE, exp.LTE)):
         left, right = node.this, node.expression
-        if isinstance(node, exp.EQ) and isinstance(left, exp.Column) and isinstance(right, exp.Column):
-            return left.sql() == right.sql()
         if not (isinstance(left, exp.Literal) and isinstance(right, exp.Literal)):
-            return False
-        a, b = _glot_value(left), _glot_value(right)
+            return None
+        x, y = _glot_value(left), _glot_value(right)
+        if left.is_string != right.is_string:  # MySQL compares a string with a number as numbers
+            x, y = _as_number(x), _as_number(y)
         try:
-            return {exp.EQ: a == b, exp.NEQ: a != b, exp.GT: a > b, exp.LT: a < b,
-                    exp.GTE: a >= b, exp.LTE: a <= b}[type(node)]
+            return bool({exp.EQ: x == y, exp.NEQ: x != y, exp.GT: x > y, exp.LT: x < y,
+                         exp.GTE: x >= y, exp.LTE: x <= y}[type(node)])
         except TypeError:
-            return False
-    return False
+            return None
+    return None
+
+
+def _as_number(value: Any) -> float:
+    """MySQL's numeric reading of a value: a string counts by its leading number (``'1abc'`` is 1, ``'x'`` 0)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text, digits = str(value).strip(), ""
+    for char in text:
+        if char.isdigit() or (char in "+-." and not digits.strip("+-")) or (char == "." and "." not in digits):
+            digits += char
+        else:
+            break
+    try:
+        return float(digits)
+    except ValueError:
+        return 0.0
 
 
 def _glot_value(literal: Any) -> Any:
@@ -63,5 +103,3 @@ def _glot_value(literal: Any) -> Any:
         return float(literal.this)
     except ValueError:
         return literal.this
-
-

@@ -108,7 +108,11 @@ def _parse_glot(sql: str, dialect: str) -> list[PgStatement | GlotStatement | Un
     import sqlglot  # only needed for dialects other than PostgreSQL: imported on first use
     from sqlglot.errors import ParseError as GlotParseError
 
-    clean = _neutralise_glot_placeholders(unhide_executable_comments(sql) if dialect == "mysql" else sql, dialect)
+    if dialect == "mysql":
+        sql_read = mariadb_spellings(unhide_executable_comments(sql))
+    else:
+        sql_read = sql
+    clean = _neutralise_glot_placeholders(sql_read, dialect)
     try:
         expressions = sqlglot.parse(clean, read=dialect)
     except (GlotParseError, sqlglot.errors.TokenError) as exc:
@@ -151,6 +155,62 @@ def _neutralise_glot_placeholders(sql: str, dialect: str) -> str:
     return sql
 
 
+#: MariaDB/MySQL words that change no statement's effect but that sqlglot does not read: lock waits
+#: (``WAIT n``, ``NOWAIT``) and DELETE's modifiers; ``TABLES`` is a synonym of ``TABLE`` after DROP.
+_DELETE_MODIFIERS = {"LOW_PRIORITY", "QUICK", "IGNORE"}
+
+
+def mariadb_spellings(sql: str) -> str:
+    """``sql`` with MariaDB spellings the parser does not know rewritten to ones it does, by their tokens.
+
+    ``DROP TABLES a`` becomes ``DROP TABLE a`` (``RENAME`` is read by its rule); ``WAIT n`` and ``NOWAIT``
+    (how long to wait for a lock), ``DELETE LOW_PRIORITY QUICK IGNORE`` and ``CREATE FULLTEXT|SPATIAL INDEX``
+    lose the words that only change how the statement waits, reports or indexes, never what it destroys.
+    Quoted names are tokens of their own, so a table called `wait` is kept.
+    """
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("mysql").tokenize(sql)
+    except sqlglot.errors.TokenError:
+        return sql
+    edits: list[tuple[int, int, str]] = []
+    first: str | None = None
+    for i, token in enumerate(tokens):
+        if token.token_type == TokenType.SEMICOLON:
+            first = None
+            continue
+        word = token.text.upper() if token.token_type != TokenType.IDENTIFIER else ""
+        previous = tokens[i - 1].text.upper() if i and first is not None else ""
+        if first is None:
+            first = word
+        elif word == "TABLES" and first == "DROP" and previous in {"DROP", "TEMPORARY"}:
+            edits.append((token.start, token.end + 1, "TABLE"))
+        elif word == "NOWAIT" and first in {"DROP", "ALTER", "RENAME", "TRUNCATE", "LOCK", "CREATE", "OPTIMIZE"}:
+            edits.append((token.start, token.end + 1, " "))
+        elif (word == "WAIT" and i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.NUMBER
+              and first in {"DROP", "ALTER", "RENAME", "TRUNCATE", "LOCK", "CREATE", "OPTIMIZE"}):
+            edits.append((token.start, tokens[i + 1].end + 1, " "))
+        elif word in {"FULLTEXT", "SPATIAL"} and first == "CREATE" and previous == "CREATE" and (
+                i + 1 < len(tokens) and tokens[i + 1].text.upper() == "INDEX"):
+            edits.append((token.start, token.end + 1, " "))  # the kind of index: built the same way
+        elif first == "DELETE" and word in _DELETE_MODIFIERS and all(
+                t.text.upper() in _DELETE_MODIFIERS | {"DELETE"} for t in tokens[_start_of(tokens, i):i]):
+            edits.append((token.start, token.end + 1, " "))
+    for start, end, text in reversed(edits):
+        sql = sql[:start] + text + sql[end:]
+    return sql
+
+
+def _start_of(tokens: list[Any], index: int) -> int:
+    from sqlglot.tokens import TokenType
+
+    while index > 0 and tokens[index - 1].token_type != TokenType.SEMICOLON:
+        index -= 1
+    return index
+
+
 def leading_words(sql: str, dialect: str, count: int) -> list[str]:
     """The first ``count`` tokens of ``sql`` as the dialect's tokenizer reads them, upper case."""
     import sqlglot
@@ -165,8 +225,10 @@ def leading_words(sql: str, dialect: str, count: int) -> list[str]:
 def unhide_executable_comments(sql: str) -> str:
     """MySQL/MariaDB run the SQL inside ``/*! ... */`` and ``/*M! ... */`` (with an optional version): show it.
 
-    Read character by character, outside string literals and quoted names; the version digits are
-    dropped. Any version counts, since the server that runs the migration decides, not the linter.
+    Read character by character the way the server's lexer does: string literals and quoted names are
+    copied whole, ordinary comments (``/* */``, ``#`` and ``-- `` to the end of the line) are replaced by a
+    space, so a quote inside a comment opens no string. The version digits are dropped; any version counts,
+    since the server that runs the migration decides, not the linter.
     """
     out: list[str] = []
     i, quote = 0, ""
@@ -199,9 +261,26 @@ def unhide_executable_comments(sql: str) -> str:
             out.append(" " + body[digits:] + " ")
             i = end + 2
             continue
+        comment_end = _ordinary_comment_end(sql, i)
+        if comment_end is not None:
+            out.append(" ")
+            i = comment_end
+            continue
         out.append(char)
         i += 1
     return "".join(out)
+
+
+def _ordinary_comment_end(sql: str, i: int) -> int | None:
+    """Where the ordinary comment starting at ``i`` ends (MySQL's rules), or None if none starts there."""
+    if sql.startswith("/*", i):
+        end = sql.find("*/", i + 2)
+        return len(sql) if end == -1 else end + 2
+    # `--` opens a comment only when followed by white space or a control character (else it is two minuses)
+    if sql[i] == "#" or (sql.startswith("--", i) and (i + 2 == len(sql) or sql[i + 2] <= " ")):
+        end = sql.find("\n", i)
+        return len(sql) if end == -1 else end + 1
+    return None
 
 
 class _LazyModule:

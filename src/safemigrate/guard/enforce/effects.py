@@ -13,73 +13,41 @@ another of the same name is still a drop.
 
 Each effect carries the id of the rule that guards the same change in SQL
 (``drop-table``, ``truncate``...), so one sign-off covers the statement and
-its effect. Not seen here: rows updated in place (every row of a table can
-be rewritten by an UPDATE without losing a row count), and what another
-connection commits (the run-time guard refuses new connections during a
-revision; a raw driver connection opened by hand is outside any hook).
+its effect. Beyond drops and renames: rows are matched to the transaction
+that wrote them (``xmin``) and to what it inserted, updated and deleted
+(``pg_stat_xact_user_tables``), so a table emptied and given a decoy row is
+still emptied; a sequence whose increment, bounds or cycling changed, a
+column default moved off its sequence, NOT NULL dropped, a column whose
+values a ``USING`` expression recomputed, a new trigger, rule or event
+trigger, and a switch of role are effects too. The catalog is read by
+:mod:`~safemigrate.guard.enforce.pg_snapshot` (pinned ``search_path``, driver
+cursor). Not judged here: rows updated in place (an UPDATE that rewrites
+every row looks like a backfill of a new column), which the SQL rules judge
+statement by statement.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+from safemigrate.guard.enforce.pg_snapshot import Catalog, CatalogUnreadable, Relation, Writes, read
+
+__all__ = ["EFFECT_ONLY", "Catalog", "CatalogUnreadable", "Effect", "after_body", "effects", "narrows", "snapshot"]
+
 _KIND = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S": "sequence", "f": "foreign table",
          "i": "index", "I": "index"}
 #: Effects with no SQL rule of their own, and whether they block (the others take their rule's severity).
 EFFECT_ONLY = {"drop-view": True, "drop-sequence": True, "alter-sequence-restart": True, "change-owner": True,
-               "rename-index": False}
+               "rename-index": False, "alter-sequence": True, "change-sequence-default": True,
+               "create-trigger": True, "set-role": True, "drop-not-null": False, "rewrite-column-values": True,
+               "write-after-body": True}
 _RULE_FOR_DROP = {"table": "drop-table", "foreign table": "drop-table", "view": "drop-view",
                   "materialized view": "drop-view", "sequence": "drop-sequence", "index": "drop-index"}
-
-_RELATIONS = """
-SELECT c.oid, n.nspname, c.relname, c.relkind, c.relfilenode, pg_get_userbyid(c.relowner), i.indrelid
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'
-"""
-_COLUMNS = """
-SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attisdropped
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE a.attnum > 0 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'
-"""
-_CONSTRAINTS = """
-SELECT k.oid, k.conrelid, k.conname, k.contype FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
-WHERE k.conrelid <> 0 AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT LIKE 'pg_temp_%'
-"""
-_SCHEMAS = """
-SELECT nspname FROM pg_namespace
-WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND nspname NOT LIKE 'pg_temp_%' AND nspname NOT LIKE 'pg_toast_temp_%'
-"""
-_ENUMS = """
-SELECT t.oid, n.nspname, t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
-JOIN pg_namespace n ON n.oid = t.typnamespace
-"""
-_SEQUENCES = "SELECT schemaname, sequencename, last_value FROM pg_sequences"
-
-
-@dataclass(frozen=True)
-class Relation:
-    oid: int
-    schema: str
-    name: str
-    kind: str
-    filenode: int
-    owner: str
-    table: int | None = None  # an index's table
-
-    @property
-    def label(self) -> str:
-        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
+#: type changes PostgreSQL makes without rewriting the table: a rewrite with one of them ran a USING expression
+_RELABEL = ("character varying", "text", "character")
 
 
 @dataclass(frozen=True)
@@ -91,53 +59,14 @@ class Effect:
     description: str
 
 
-@dataclass
-class Catalog:
-    """The user-visible catalog of one database, at one moment of a transaction."""
+def snapshot(connection: Connection, since: Catalog | None = None) -> Catalog:
+    """The catalog as ``connection`` sees it now (inside the revision's transaction).
 
-    relations: dict[int, Relation] = field(default_factory=dict)
-    columns: dict[tuple[int, int], tuple[str, str, bool]] = field(default_factory=dict)  # name, type, dropped
-    constraints: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # relation, name, type
-    schemas: set[str] = field(default_factory=set)
-    enums: dict[int, tuple[str, set[str]]] = field(default_factory=dict)  # type label, values
-    sequences: dict[tuple[str, str], int | None] = field(default_factory=dict)
-    with_rows: set[int] = field(default_factory=set)  # tables holding at least one row
-
-
-def snapshot(connection: Connection) -> Catalog:
-    """The catalog as ``connection`` sees it now (inside the revision's transaction)."""
-    catalog = Catalog()
-    for oid, schema, name, kind, filenode, owner, table in connection.execute(text(_RELATIONS)):
-        catalog.relations[oid] = Relation(oid, schema, name, kind, filenode, owner, table)
-    for relid, number, name, type_, dropped in connection.execute(text(_COLUMNS)):
-        catalog.columns[(relid, number)] = (name, type_, dropped)
-    for oid, relid, name, kind in connection.execute(text(_CONSTRAINTS)):
-        catalog.constraints[oid] = (relid, name, kind)
-    catalog.schemas = {row[0] for row in connection.execute(text(_SCHEMAS))}
-    for oid, schema, name, label in connection.execute(text(_ENUMS)):
-        type_label = name if schema == "public" else f"{schema}.{name}"
-        catalog.enums.setdefault(oid, (type_label, set()))[1].add(label)
-    for schema, name, last in connection.execute(text(_SEQUENCES)):
-        catalog.sequences[(schema, name)] = last
-    catalog.with_rows = _tables_with_rows(connection, catalog)
-    return catalog
-
-
-def _tables_with_rows(connection: Connection, catalog: Catalog) -> set[int]:
-    """Tables holding at least one row (one page read each, in one round trip)."""
-    tables = [r for r in catalog.relations.values() if r.kind in {"r", "p", "m"}]
-    readable = {row[0] for row in connection.execute(
-        text("SELECT c.oid FROM pg_class c WHERE c.oid = ANY(:oids) AND has_table_privilege(c.oid, 'SELECT')"),
-        {"oids": [t.oid for t in tables]})} if tables else set()
-    probes = [f"SELECT {t.oid}::oid WHERE EXISTS (SELECT 1 FROM ONLY {_quoted(t)})"
-              for t in tables if t.oid in readable and t.kind != "m"]
-    if not probes:
-        return set()
-    return {int(row[0]) for row in connection.execute(text(" UNION ALL ".join(probes)))}
-
-
-def _quoted(relation: Relation) -> str:
-    return '"' + relation.schema.replace('"', '""') + '"."' + relation.name.replace('"', '""') + '"'
+    With ``since`` (the snapshot taken when the revision began), the tables this transaction wrote are
+    also probed for rows it did not write, so that emptying a table and adding a decoy row is still seen.
+    Raises :class:`CatalogUnreadable` when the catalog cannot be read.
+    """
+    return read(connection, since)
 
 
 def effects(before: Catalog, after: Catalog) -> list[Effect]:
@@ -160,14 +89,12 @@ def effects(before: Catalog, after: Catalog) -> list[Effect]:
         if new.owner != old.owner:
             found.append(Effect("change-owner", old.label, f"changed the owner of {kind} {old.label} from "
                                 f"{old.owner} to {new.owner}"))
-        if oid in before.with_rows and oid not in after.with_rows and old.kind in {"r", "p"}:
-            if new.filenode != old.filenode:
-                found.append(Effect("truncate", old.label, f"emptied table {old.label} (TRUNCATE): every row "
-                                    "is gone"))
-            else:
-                found.append(Effect("delete-without-where", old.label, f"deleted every row of table {old.label}"))
+        if oid in before.with_rows and old.kind in {"r", "p"}:
+            found += _row_effects(old, new, before, after)
     found += _column_effects(before, after)
     found += _constraint_effects(before, after)
+    found += _sequence_effects(before, after)
+    found += _hook_effects(before, after)
     for schema in sorted(before.schemas - after.schemas):
         found.append(Effect("drop-schema-or-database", schema, f"dropped schema {schema}"))
     for oid, (label, values) in before.enums.items():
@@ -177,12 +104,50 @@ def effects(before: Catalog, after: Catalog) -> list[Effect]:
                                 f"from enum {label}"))
         elif oid not in after.enums:
             found.append(Effect("drop-enum-value-or-rename", label, f"dropped enum type {label}"))
-    for key, last in before.sequences.items():
-        now = after.sequences.get(key, last)
-        if last is not None and key in after.sequences and (now is None or now < last):
-            name = key[1] if key[0] == "public" else ".".join(key)
-            found.append(Effect("alter-sequence-restart", name, f"restarted sequence {name} (from {last} to "
-                                f"{now if now is not None else 'its start'}): new rows can collide with old keys"))
+    if after.role != before.role:
+        found.append(Effect("set-role", after.role, f"switched the connection's role from {before.role} to "
+                            f"{after.role} (SET ROLE): what it did next ran with other rights than the "
+                            "guard read the catalog with"))
+    return found
+
+
+def _row_effects(old: Relation, new: Relation, before: Catalog, after: Catalog) -> list[Effect]:
+    """A table that held rows and holds none of them any more (a decoy row inserted since does not count).
+
+    Counts are taken since ``before``: revisions that share one transaction each answer for their own writes.
+    """
+    if old.oid in after.old_rows_left:
+        return []
+    now, then = after.writes.get(old.oid, Writes()), before.writes.get(old.oid, Writes())
+    inserted, deleted = now.inserted - then.inserted, now.deleted - then.deleted
+    remaining = after.row_counts.get(old.oid, 1 if old.oid in after.with_rows else 0)
+    if remaining > inserted:
+        return []  # every row rewritten in place (an UPDATE, a table rewrite): see _column_effects
+    since = f" ({remaining} row(s) inserted since)" if remaining else ""
+    if new.filenode != old.filenode:
+        return [Effect("truncate", old.label, f"emptied table {old.label} (TRUNCATE): every row is gone{since}")]
+    if deleted <= 0:
+        return [Effect("delete-without-where", old.label, f"left table {old.label} without any of its rows, "
+                       "though this revision's transaction deleted none: another connection deleted them and "
+                       "committed while the revision ran")]
+    return [Effect("delete-without-where", old.label, f"deleted every row of table {old.label}{since}")]
+
+
+def after_body(checked: Catalog, now: Catalog, bookkeeping: set[int]) -> list[Effect]:
+    """What happened between the end of a revision's body and its commit (version bump, ledger row).
+
+    Only the version table and safemigrate's own tables may change there; anything else ran from a
+    listener, a callback, a trigger or a rule, out of the revision's sight and of its sign-offs.
+    """
+    found = effects(checked, now)
+    for oid, written in now.writes.items():
+        if oid in bookkeeping:
+            continue
+        before = checked.writes.get(oid)
+        if before is None or written != before:
+            label = now.relations[oid].label
+            found.append(Effect("write-after-body", label, f"wrote rows of table {label} after its body had "
+                                "finished, before its commit (a listener, callback, trigger or rule)"))
     return found
 
 
@@ -193,22 +158,45 @@ def _constraint_dropped(before: Catalog, after: Catalog, table: int | None, name
 
 def _column_effects(before: Catalog, after: Catalog) -> list[Effect]:
     found: list[Effect] = []
-    for (relid, number), (name, type_, dropped) in before.columns.items():
-        if dropped or relid not in after.relations:
+    for (relid, number), old in before.columns.items():
+        if old.dropped or relid not in after.relations:
             continue  # a dropped table is reported as such
         table = after.relations[relid]
         if table.kind not in {"r", "p", "f"}:
             continue  # a view's columns change with its definition
-        target = f"{before.relations[relid].label}.{name}" if relid in before.relations else name
+        target = f"{before.relations[relid].label}.{old.name}" if relid in before.relations else old.name
         now = after.columns.get((relid, number))
-        if now is None or now[2]:
+        if now is None or now.dropped:
             found.append(Effect("drop-column", target, f"dropped column {target}"))
             continue
-        if now[0] != name:
-            found.append(Effect("rename-column", target, f"renamed column {target} to {now[0]}"))
-        if now[1] != type_ and narrows(type_, now[1]):
-            found.append(Effect("narrow-column-type", target, f"narrowed column {target} from {type_} to {now[1]}"))
+        if now.name != old.name:
+            found.append(Effect("rename-column", target, f"renamed column {target} to {now.name}"))
+        if now.type != old.type and narrows(old.type, now.type):
+            found.append(Effect("narrow-column-type", target, f"narrowed column {target} from {old.type} to "
+                                f"{now.type}"))
+        elif now.changed_here and _rewritten(before, after, relid) and _relabels(old.type, now.type):
+            found.append(Effect("rewrite-column-values", target, f"recomputed every value of column {target} "
+                                "(ALTER COLUMN ... TYPE ... USING): the old values are gone"))
+        if old.not_null and not now.not_null:
+            found.append(Effect("drop-not-null", target, f"dropped NOT NULL from column {target}: the "
+                                "application may now store rows without it"))
+        used = before.default_sequences.get((relid, number), frozenset())
+        if used and after.default_sequences.get((relid, number), frozenset()) != used:
+            found.append(Effect("change-sequence-default", target, f"changed the default of column {target} away "
+                                "from its sequence: new rows get keys from elsewhere, or none"))
     return found
+
+
+def _rewritten(before: Catalog, after: Catalog, relid: int) -> bool:
+    old, new = before.relations.get(relid), after.relations.get(relid)
+    return old is not None and new is not None and old.filenode != new.filenode
+
+
+def _relabels(before: str, after: str) -> bool:
+    """Whether PostgreSQL changes ``before`` to ``after`` without computing new values (no rewrite needed)."""
+    if before == after:
+        return True
+    return before.startswith(_RELABEL) and after.startswith(_RELABEL) and not narrows(before, after)
 
 
 def _constraint_effects(before: Catalog, after: Catalog) -> list[Effect]:
@@ -220,6 +208,42 @@ def _constraint_effects(before: Catalog, after: Catalog) -> list[Effect]:
             continue
         table = after.relations[relid].label
         found.append(Effect("drop-constraint", f"{table}.{name}", f"dropped {kinds[kind]} {name} on {table}"))
+    return found
+
+
+def _sequence_effects(before: Catalog, after: Catalog) -> list[Effect]:
+    found: list[Effect] = []
+    for oid, old in before.sequences.items():
+        new = after.sequences.get(oid)
+        if new is None or oid not in after.relations:
+            continue  # a dropped sequence is reported as such
+        name = before.relations[oid].label if oid in before.relations else str(oid)
+        if old.last is not None and (new.last is None or new.last < old.last):
+            found.append(Effect("alter-sequence-restart", name, f"restarted sequence {name} (from {old.last} to "
+                                f"{new.last if new.last is not None else 'its start'}): new rows can collide "
+                                "with old keys"))
+        changed = [what for what, bad in (
+            (f"increment {old.increment} to {new.increment}", new.increment != old.increment),
+            ("CYCLE", new.cycles and not old.cycles),
+            (f"maximum {old.maximum} to {new.maximum}", new.maximum < old.maximum),
+            (f"minimum {old.minimum} to {new.minimum}", new.minimum > old.minimum)) if bad]
+        if changed:
+            found.append(Effect("alter-sequence", name, f"changed sequence {name} ({', '.join(changed)}): new rows "
+                                "can get keys that collide with old ones"))
+    return found
+
+
+def _hook_effects(before: Catalog, after: Catalog) -> list[Effect]:
+    """Triggers, rules and event triggers created: code that runs later, on writes nobody reviews."""
+    found: list[Effect] = []
+    for oid, (kind, relid, name) in after.hooks.items():
+        if oid in before.hooks:
+            continue
+        table = after.relations[relid].label if relid in after.relations else ""
+        target = f"{table}.{name}" if table else name
+        where = f" on {table}" if table else ""
+        found.append(Effect("create-trigger", target, f"created {kind} {name}{where}: it runs SQL on later "
+                            "writes, outside any migration the guard watches"))
     return found
 
 

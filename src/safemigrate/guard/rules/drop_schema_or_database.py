@@ -16,13 +16,14 @@ from safemigrate.guard.analysis.pg import (
     sign_off_fix,
     statements_run,
 )
+from safemigrate.guard.analysis.sql import exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
 
 @rule("drop-schema-or-database", severity="error", category="destructive",
       summary="Dropping a schema or a database loses everything in it",
-      dialects=("postgresql",))
+      dialects=("postgresql", "mysql"))
 @looks_at(ast.DropStmt, ast.DropdbStmt)
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """A migration that drops a schema (with CASCADE: every table, view and
@@ -45,6 +46,12 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                 op.execute("DROP SCHEMA reporting")
     """
     if statement.dialect != "postgresql":
+        node = statement.node
+        # on MySQL/MariaDB a schema is a database: DROP SCHEMA and DROP DATABASE are one statement
+        if isinstance(node, exp.Drop) and (node.args.get("kind") or "").upper() in {"SCHEMA", "DATABASE"}:
+            for table in node.args.get("tables") or ():
+                name = table.name or table.db
+                yield _violation("database", name, f"Dropping database `{name}` deletes all its data for good.")
         return
     for node, where, _ in statements_run(statement.node, context):
         if isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_SCHEMA:

@@ -31,8 +31,10 @@ BATCH_PREFIX = "_alembic_tmp_"
 def check(statement: Any, context: Context) -> Iterator[Violation]:
     """Dropping a table deletes every row it holds for good, and every running
     instance of the application that still queries it fails until it is redeployed.
-    Tables created earlier in the same revision (scratch tables of a data
-    migration, Alembic's SQLite batch copies) are not reported.
+    MariaDB's ``CREATE OR REPLACE TABLE`` drops the table first and is reported the
+    same way. Tables created earlier in the same revision (scratch tables of a data
+    migration, Alembic's SQLite batch copies) are not reported; ``CREATE TABLE IF NOT
+    EXISTS`` and ``CREATE TEMPORARY TABLE`` do not make a name new.
 
     Bad::
 
@@ -56,6 +58,12 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
                     name = object_name(obj)
                     if _dropped_for_real(name, ctx):
                         yield placed(_violation(name), where)
+    elif (isinstance(statement.node, exp.Create) and statement.node.args.get("replace")
+          and (statement.node.kind or "").upper() == "TABLE"):
+        # MariaDB's CREATE OR REPLACE TABLE drops the table of that name first, rows included
+        name = glot_table(statement.node.find(exp.Table))
+        if _dropped_for_real(name, context):
+            yield _violation(name, replaced=True)
     elif isinstance(statement.node, exp.Drop) and (statement.node.args.get("kind") or "").upper() == "TABLE":
         if statement.node.args.get("temporary"):
             return
@@ -72,10 +80,11 @@ def _dropped_for_real(name: str, context: Context) -> bool:
     return not (context.is_new_table(name) or context.is_new_table(BATCH_PREFIX + bare))
 
 
-def _violation(name: str) -> Violation:
+def _violation(name: str, *, replaced: bool = False) -> Violation:
     table, schema = split_schema(name)
+    how = f"Replacing table `{name}` with CREATE OR REPLACE TABLE" if replaced else f"Dropping table `{name}`"
     return Violation(
-        message=f"Dropping table `{name}` deletes all its rows for good and breaks every running instance "
+        message=f"{how} deletes all its rows for good and breaks every running instance "
                 "that still uses it.",
         help="Stop using the table in the code and deploy first; then drop it in a later revision, "
              "after a backup if its data may be needed, with an explicit sign-off.",

@@ -69,7 +69,7 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
 
 
 def _rename_pairs(text: str, dialect: str) -> list[tuple[str, str]]:
-    """``TABLE a TO b, s.c TO d`` -> [("a", "b"), ("s.c", "d")]."""
+    """``TABLE a TO b, s.c TO d`` (or ``TABLES ...``) -> [("a", "b"), ("s.c", "d")]; ``WAIT n``/``NOWAIT`` skipped."""
     from sqlglot import Dialect
     from sqlglot.errors import TokenError
     from sqlglot.tokens import TokenType
@@ -78,11 +78,15 @@ def _rename_pairs(text: str, dialect: str) -> list[tuple[str, str]]:
         tokens = Dialect.get_or_raise(dialect).tokenize(text)
     except TokenError:
         return []
-    if not tokens or tokens[0].token_type != TokenType.TABLE:
+    if not tokens or tokens[0].text.upper() not in {"TABLE", "TABLES"}:  # MariaDB reads both
         return []
     pairs: list[tuple[str, str]] = []
     names: list[str] = [""]
-    for token in [*tokens[1:], None]:
+    waits = {i for i, t in enumerate(tokens) if t.token_type == TokenType.VAR and (
+        t.text.upper() == "NOWAIT" or (t.text.upper() == "WAIT" and i + 1 < len(tokens)
+                                       and tokens[i + 1].token_type == TokenType.NUMBER))}
+    waits |= {i + 1 for i in waits if tokens[i].text.upper() == "WAIT"}
+    for token in [*(t for i, t in enumerate(tokens) if i and i not in waits), None]:
         if token is None or token.token_type == TokenType.COMMA:
             if len(names) == 2 and all(names):
                 pairs.append((names[0], names[1]))

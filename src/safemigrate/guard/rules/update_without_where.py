@@ -7,7 +7,7 @@ from typing import Any
 
 from pglast import ast
 
-from safemigrate.guard.analysis.pg import placed, writes_to_every_row
+from safemigrate.guard.analysis.pg import glot_is_constant_true, glot_table, placed, writes_to_every_row
 from safemigrate.guard.analysis.sql import exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
@@ -35,6 +35,31 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
     """
     for node, name, always_true, where in writes_to_every_row(statement, context, ast.UpdateStmt):
         yield placed(_violation(name, _columns(node, statement.dialect), always_true), where)
+    if statement.dialect != "postgresql":
+        yield from _upserts_of_every_row(statement, context)
+
+
+def _upserts_of_every_row(statement: Any, context: Context) -> Iterator[Violation]:
+    """``INSERT INTO t SELECT ... FROM t ON DUPLICATE KEY UPDATE`` (or ``ON CONFLICT DO UPDATE``): every row of
+    ``t`` collides with itself, so the upsert updates every row, with no UPDATE statement to see."""
+    for insert in statement.node.find_all(exp.Insert):
+        conflict, source = insert.args.get("conflict"), insert.expression
+        action = conflict.args.get("action") if conflict is not None else None
+        if conflict is None or not isinstance(source, exp.Select) or (
+                action is not None and "UPDATE" not in action.sql().upper()):
+            continue
+        target = insert.this.this if isinstance(insert.this, exp.Schema) else insert.this
+        name = glot_table(target)
+        read = source.args.get("from") or source.args.get("from_")
+        if context.is_new_table(name) or read is None or source.args.get("joins"):
+            continue
+        condition = source.args.get("where")
+        if glot_table(read.this).lower() != name.lower() or (condition is not None
+                                                            and not glot_is_constant_true(condition)):
+            continue
+        columns = [e.this.name for e in conflict.expressions or () if isinstance(e, exp.EQ)
+                   and isinstance(e.this, exp.Column)]
+        yield _violation(name, columns, None if condition is None else condition.this.sql(dialect=statement.dialect))
 
 
 def _columns(node: Any, dialect: str) -> list[str]:
