@@ -433,6 +433,6 @@ def test_a_verified_sqlite_backup_records_which_tables_had_rows(backup_shop, sql
 
     data = json.loads(result.stdout)
     assert data["manifest"]["tables"]["customers"]["nonempty"] is True
-    assert data["manifest"]["tables"]["categories"]["nonempty"] is False
+    assert data["manifest"]["tables"]["addresses"]["nonempty"] is False
     checks = {c["name"]: c for c in data["verify"]["checks"]}
     assert checks["data"]["ok"] and "has data in the dump" in checks["data"]["message"]
