@@ -126,3 +126,10 @@ def test_development_downgrade_needs_no_flag(shop, sqlite_url):
     done = run_safemigrate("downgrade", "-1", "--env", "dev", "--database-url", sqlite_url, cwd=shop)
     assert done.returncode == 0, done.stderr
     assert scalar(sqlite_url, "SELECT version_num FROM alembic_version") == "359940d6ad08"
+
+
+def test_verify_downgrade_markdown_is_markdown(shop):
+    result = run_safemigrate("verify-downgrade", "916a526e23a8:head", "--format", "markdown", cwd=shop)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("## safemigrate verify-downgrade: :white_check_mark:")
+    assert "| :white_check_mark: | `d5f6b1370600` |" in result.stdout

@@ -109,3 +109,18 @@ def test_a_ledger_written_before_the_chain_still_verifies(tmp_path):
             assert ledger.verify(conn) == []
     finally:
         engine.dispose()
+
+
+def test_ledger_commands_honour_format_json(tmp_path):
+    import json
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    project = _applied(tmp_path, url)
+    accepted = run_safemigrate("ledger", "accept", "0002", "--reason", "comment only", "--database-url", url,
+                               "--format", "json", cwd=project)
+    assert accepted.returncode == 0, accepted.stderr
+    data = json.loads(accepted.stdout)
+    assert data["kind"] == "ledger" and data["action"] == "accepted" and len(data["checksum"]) == 64
+    resealed = run_safemigrate("ledger", "reseal", "--reason", "checked", "--database-url", url, "--format", "json",
+                               cwd=project)
+    assert json.loads(resealed.stdout)["problems"] == []

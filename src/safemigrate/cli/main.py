@@ -17,10 +17,11 @@ from safemigrate.cli.ci import ci as ci_group
 from safemigrate.cli.common import EXIT_INTERNAL, _emit, _project, _run, project_options  # noqa: F401 - EXIT_INTERNAL documented here
 from safemigrate.core.secrets import redact
 from safemigrate.init.adopt import init_project
-from safemigrate.render import FORMATS, to_json
+from safemigrate.render import FORMATS
 from safemigrate.render import markdown as md
 from safemigrate.render import sarif as sarif_render
 from safemigrate.render import text as txt
+from safemigrate.runner.accept import LedgerChange
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,7 +165,7 @@ def verify_downgrade_cmd(project_path: Path | None, database_url: str | None, fm
     def action() -> bool:
         report = verify_downgrade(_project(project_path, database_url=database_url, scratch_url=scratch_url),
                                   revision_range)
-        _emit(report, fmt, txt.round_trips, lambda r: to_json(r))
+        _emit(report, fmt, txt.round_trips, md.round_trips)
         return report.ok
     _run(fmt, action)
 
@@ -202,7 +203,8 @@ def ledger_accept(project_path: Path | None, database_url: str | None, fmt: str,
     """Record that an applied revision's file was changed on purpose."""
     def action() -> bool:
         digest = _project(project_path, database_url=database_url).accept_change(revision, reason)
-        click.echo(f"recorded: {revision} now has checksum {digest[:12]} ({reason})")
+        _emit(LedgerChange("accepted", revision, reason, checksum=digest), fmt, txt.ledger_changed,
+              md.ledger_changed)
         return True
     _run(fmt, action)
 
@@ -215,7 +217,8 @@ def ledger_resolve(project_path: Path | None, database_url: str | None, fmt: str
     """Record that an interrupted revision was finished or undone by hand; migrate runs again."""
     def action() -> bool:
         closed = _project(project_path, database_url=database_url).resolve_interrupted(revision, reason)
-        click.echo(f"resolved: {revision}, attempt(s) {', '.join(closed)} ({reason})")
+        _emit(LedgerChange("resolved", revision, reason, attempts=closed), fmt, txt.ledger_changed,
+              md.ledger_changed)
         return True
     _run(fmt, action)
 
@@ -227,8 +230,8 @@ def ledger_reseal(project_path: Path | None, database_url: str | None, fmt: str,
     """Accept the ledger as it stands after a change outside safemigrate (chains it again, keeps why)."""
     def action() -> bool:
         problems = _project(project_path, database_url=database_url).reseal_ledger(reason)
-        click.echo("resealed" + (f"; it was: {' '.join(problems)}" if problems else "; nothing was wrong")
-                   + f" ({reason})")
+        _emit(LedgerChange("resealed", None, reason, problems=problems), fmt, txt.ledger_changed,
+              md.ledger_changed)
         return True
     _run(fmt, action)
 

@@ -151,3 +151,21 @@ def downgraded(result) -> str:  # DowngradeResult
                 f"{html(run.revision.message)}</summary>", ""] + fence(sql, "sql") + ["", "</details>", ""]
     out += [f"> {prose(n)}" for n in result.notes]
     return "\n".join(out) + "\n"
+
+
+def round_trips(report) -> str:  # DowngradeReport
+    mark = ":white_check_mark:" if report.ok else ":x:"
+    out = [f"## safemigrate verify-downgrade: {mark} "
+           + ("every downgrade restores its schema" if report.ok else "some downgrades are broken"), "",
+           "| | Revision | Stage | Result |", "|---|---|---|---|"]
+    for item in report.revisions:
+        result = "upgrade, downgrade, upgrade" if item.ok else item.message
+        if item.differences:
+            result += ": " + "; ".join(item.differences)
+        out.append(f"| {':white_check_mark:' if item.ok else ':x:'} | {code(item.revision)} | {cell(item.stage)} "
+                   f"| {cell(result)} |")
+    return "\n".join(out) + "\n"
+
+
+def ledger_changed(result) -> str:  # LedgerChange
+    return f"Ledger: {prose(result.describe())}\n"

@@ -213,3 +213,7 @@ def downgraded(console: Console, result) -> None:  # DowngradeResult
                            style="bold"))
     else:
         console.print(Text(f"✓ undone: {', '.join(result.revisions) or 'nothing'}", style="bold green"))
+
+
+def ledger_changed(console: Console, result) -> None:  # LedgerChange
+    console.print(Text(result.describe(), style="bold green"))

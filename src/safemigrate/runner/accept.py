@@ -4,15 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
 from safemigrate.core.errors import UsageError
+from safemigrate.core.results import _Serialisable
 from safemigrate.core.urls import sync_url
 from safemigrate.harness.workspace import Workspace
 from safemigrate.state import ledger
+
+
+@dataclass
+class LedgerChange(_Serialisable):
+    """What ``ledger accept | resolve | reseal`` recorded."""
+
+    kind = "ledger"
+    action: str  # accepted | resolved | resealed
+    revision: str | None
+    reason: str
+    checksum: str | None = None  # accepted: the file's checksum now
+    attempts: list[str] = field(default_factory=list)  # resolved: the attempts closed
+    problems: list[str] = field(default_factory=list)  # resealed: what was wrong
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        if self.action == "accepted":
+            return f"recorded: {self.revision} now has checksum {(self.checksum or '')[:12]} ({self.reason})"
+        if self.action == "resolved":
+            return f"resolved: {self.revision}, attempt(s) {', '.join(self.attempts)} ({self.reason})"
+        was = f"; it was: {' '.join(self.problems)}" if self.problems else "; nothing was wrong"
+        return f"resealed{was} ({self.reason})"
 
 
 def accept_change(ws: Workspace, revision: str, reason: str) -> str:
