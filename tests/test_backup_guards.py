@@ -165,7 +165,8 @@ def _fingerprint(url: str) -> tuple:
         with engine.connect() as conn:
             from sqlalchemy import text
 
-            return tuple((t, conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar()) for t in tables)
+            q = "`" if url.startswith("mysql") else '"'
+            return tuple((t, conn.execute(text(f"SELECT count(*) FROM {q}{t}{q}")).scalar()) for t in tables)
     finally:
         engine.dispose()
 
@@ -233,3 +234,31 @@ def test_a_restore_killed_midway_leaves_the_postgres_target_as_it_was(backup_sho
                  "AND state <> 'idle'") and time.monotonic() < deadline:
         time.sleep(0.1)  # the server notices the dead client and rolls back
     assert _fingerprint(pg_url) == before
+
+
+def test_a_mariadb_dump_that_does_not_restore_never_empties_the_target(backup_shop, mysql_url, tmp_path):
+    """MySQL commits each DDL statement, so the restore is rehearsed in a throwaway database first."""
+    import gzip
+    import hashlib
+
+    dest = tmp_path / "backups"
+    project = backup_shop(mysql_url, url=str(dest))
+    made = create_backup(Project.from_pyproject(project, database_url=mysql_url), environment="development")
+    # a dump that reads back as written (its manifest agrees) but fails half-way through a restore
+    dump = next(dest.glob("*.sql.gz"))
+    text = gzip.decompress(dump.read_bytes()).decode()
+    cut = text.index("INSERT INTO `orders`")
+    broken = gzip.compress((text[:cut] + "THIS IS NOT SQL;\n" + text[cut:]).encode())
+    dump.write_bytes(broken)
+    manifest_path = dest / f"{made.id}.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(size=len(broken), sha256=hashlib.sha256(broken).hexdigest())
+    manifest_path.write_text(json.dumps(manifest))
+    execute(mysql_url, "INSERT INTO customers (email, full_name) VALUES ('after@example.com', 'after the backup')")
+    before = _fingerprint(mysql_url)
+
+    failed = run("restore", made.id, "--project", str(project), "--database-url", mysql_url, "--replace",
+                 env={"APP_ENV": "development"})
+    assert failed.exit_code == 3, failed.output
+    assert "the target was not touched" in failed.stderr
+    assert _fingerprint(mysql_url) == before

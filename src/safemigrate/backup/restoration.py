@@ -19,7 +19,13 @@ from safemigrate.backup.results import Manifest, RestoreResult, VerifyResult
 from safemigrate.backup.storage import Storage
 from safemigrate.backup.verification import verify_stored
 from safemigrate.config.backup import BackupSettings
-from safemigrate.core.errors import BackupConfigError, RestoreFailed, RestoreRefused, VerificationFailed
+from safemigrate.core.errors import (
+    BackupConfigError,
+    RestoreFailed,
+    RestoreRefused,
+    SafemigrateError,
+    VerificationFailed,
+)
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of
 
@@ -93,9 +99,27 @@ def restore_backup(storage: Storage, backup_id: str, target: URL, settings: Back
         )
     if gate is not None:
         notes += gate(manifest, replaced)
+    atomic = dumper.replacer(target, owners=owners) if replaced else None
     # Read it once before touching the target: a changed or unreadable object must not replace anything.
-    checked = verify_stored(storage, dump_name, manifest.id, dumper, size=manifest.size, sha256=manifest.sha256,
-                            level="checksum", on_progress=on_progress)
+    # When the target cannot be replaced all or nothing (MySQL commits each DDL statement), the backup is
+    # first restored into a throwaway database on the target's server: a dump that does not restore
+    # there never empties the target.
+    rehearse = bool(replaced) and atomic is None and manifest.backend != "sqlite" and manifest.tables is not None
+    try:
+        checked = verify_stored(storage, dump_name, manifest.id, dumper, size=manifest.size, sha256=manifest.sha256,
+                                level="restore" if rehearse else "checksum", source_stats=manifest.tables,
+                                scratch_server=target if rehearse else None, on_progress=on_progress)
+    except (VerificationFailed, RestoreFailed) as exc:
+        exc.why = "It did not restore into a throwaway database, so the target was not touched."
+        raise
+    except SafemigrateError as exc:  # no throwaway database could be made here: the checksum pass only
+        if not rehearse:
+            raise
+        notes.append(f"Could not rehearse the restore in a throwaway database ({exc.what}); restored directly.")
+        checked = verify_stored(storage, dump_name, manifest.id, dumper, size=manifest.size, sha256=manifest.sha256,
+                                level="checksum", on_progress=on_progress)
+    if rehearse and checked.ok:
+        notes.append("Rehearsed in a throwaway database on the target's server before the target was emptied.")
     if not checked.ok:
         failed = "; ".join(f"{c.name}: {c.message.rstrip('.')}" for c in checked.checks if not c.ok)
         raise VerificationFailed(
@@ -103,7 +127,6 @@ def restore_backup(storage: Storage, backup_id: str, target: URL, settings: Back
             "Restoring it could load corrupt or partial data; the target was not touched.",
             "Restore another backup (see `safemigrate backup list`).",
         )
-    atomic = dumper.replacer(target, owners=owners) if replaced else None
     if not exists:
         dumper.create_target(target)
     elif replaced and atomic is None:
