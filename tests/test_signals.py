@@ -23,6 +23,13 @@ WAIT = '''
 '''
 
 
+def _default_signals() -> None:
+    """As a shell starts a command: the test runner's workers may ignore SIGINT, and an ignored signal is
+    inherited (Python then leaves it ignored)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -42,7 +49,8 @@ def test_a_signal_drops_the_throwaway_database(shop, pg_server, tmp_path, signum
     env["SM_MARK"] = str(mark)
     exe = Path(sys.executable).with_name("safemigrate")
     process = subprocess.Popen([str(exe), "check", "--scratch-url", pg_server], cwd=shop, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_signals)
     deadline = time.monotonic() + 240
     while not mark.exists() or not mark.read_text():
         assert process.poll() is None, process.communicate()

@@ -61,7 +61,8 @@ def _on_termination() -> None:
 
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, _stop)
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's ignored SIGHUP stays ignored
+                signal.signal(signum, _stop)
 
 
 def _run(fmt: str, action: Callable[[], Any]) -> None:
