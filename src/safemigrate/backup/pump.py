@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from safemigrate.backup.results import Progress
 from safemigrate.core.errors import BackupError, StorageError
@@ -192,21 +192,27 @@ class StderrTail:
 class ProcessSink:
     """A process fed through its stdin (pg_restore, the mariadb client).
 
-    A process that stops reading early (``pg_restore --list`` needs only the
-    table of contents) is not an error: the rest is still hashed.
+    Its stdout is discarded, handed line by line to ``on_line`` (read on a thread of its own), or is
+    ``stdout``: the stdin of a process further down a pipeline. ``check(code, stderr)`` judges its exit.
     """
 
-    def __init__(self, argv: list[str], env: dict[str, str], check: Callable[[int, str, str], None],
-                 keep_stdout: bool = False, pass_fds: tuple[int, ...] = ()):
-        self.proc = start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL,
-                          env=env, pass_fds=pass_fds)
+    def __init__(self, argv: list[str], env: dict[str, str], check: Callable[[int, str], None], *,
+                 on_line: Callable[[bytes], None] | None = None, stdout: IO[bytes] | None = None,
+                 pass_fds: tuple[int, ...] = ()):
+        target: Any = stdout if stdout is not None else subprocess.PIPE if on_line else subprocess.DEVNULL
+        self.proc = start(argv, stdin=subprocess.PIPE, stdout=target, env=env, pass_fds=pass_fds)
         self.stderr = StderrTail(self.proc.stderr)  # type: ignore[arg-type]
-        self.out: list[bytes] = []
         self._out_thread = None
-        if keep_stdout:
-            stdout = self.proc.stdout
-            assert stdout is not None
-            self._out_thread = threading.Thread(target=lambda: self.out.append(stdout.read()), daemon=True)
+        if on_line is not None and stdout is None:
+            lines = self.proc.stdout
+            assert lines is not None
+
+            def read() -> None:
+                for line in iter(lines.readline, b""):
+                    on_line(line)
+                lines.close()
+
+            self._out_thread = threading.Thread(target=read, daemon=True)
             self._out_thread.start()
         self.check = check
         self.closed_early = False
@@ -227,7 +233,7 @@ class ProcessSink:
         code = self.proc.wait()
         if self._out_thread is not None:
             self._out_thread.join()
-        self.check(code, self.stderr.text(), b"".join(self.out).decode(errors="replace"))
+        self.check(code, self.stderr.text())
 
     def abort(self) -> None:
         if self.proc.poll() is None:

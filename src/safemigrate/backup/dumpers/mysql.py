@@ -225,7 +225,7 @@ class MysqlDumper(Dumper):
         argv = [client.path, *credentials, *_connection_args(target), "--default-character-set=utf8mb4",
                 "--", target.database or ""]
 
-        def check(code: int, stderr: str, stdout: str) -> None:
+        def check(code: int, stderr: str) -> None:
             if code != 0:
                 raise RestoreFailed(
                     f"The {client.path.rsplit('/', 1)[-1]} client failed while restoring (exit {code}): "

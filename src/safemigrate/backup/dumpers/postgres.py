@@ -11,7 +11,6 @@ The password goes to the tools in ``PGPASSWORD``, never on their command line.
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,7 +131,8 @@ class PostgresDumper(Dumper):
     def reader(self) -> Sink:
         """pg_restore reads the whole archive as SQL (its data too): readable, and which tables have rows."""
         self.data_tables = set()
-        return _DataScan([self.pg_restore().path, "--data-only", "--file=-"], tool_env(), self.data_tables)
+        return ProcessSink([self.pg_restore().path, "--data-only", "--file=-"], tool_env(), _readable,
+                           on_line=_CopyScan(self.data_tables))
 
     def restorer(self, target: URL, *, owners: bool = True) -> Sink:
         argv = [self.pg_restore().path, "--exit-on-error", "--single-transaction", "--no-password",
@@ -140,7 +140,7 @@ class PostgresDumper(Dumper):
         if not owners:
             argv[1:1] = ["--no-owner", "--no-acl"]
 
-        def check(code: int, stderr: str, stdout: str) -> None:
+        def check(code: int, stderr: str) -> None:
             if code != 0:
                 raise RestoreFailed(
                     f"pg_restore failed (exit {code}): {error_line(stderr)}",
@@ -211,113 +211,63 @@ class PostgresDumper(Dumper):
                                   else "GRANT ALL ON SCHEMA public TO PUBLIC"))
 
 
-class _Pipeline:
+class _Pipeline(ProcessSink):
     """pg_restore --file=- | psql --single-transaction: fed the archive, all or nothing on the target."""
 
     def __init__(self, produce: list[str], run: list[str], env: dict[str, str]):
-        self.producer = start(produce, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self.runner = start(run, stdin=self.producer.stdout, stdout=subprocess.DEVNULL, env=env)
-        assert self.producer.stdout is not None
-        self.producer.stdout.close()  # psql holds it now: pg_restore sees a broken pipe if psql stops
-        self.producer_err = StderrTail(self.producer.stderr)  # type: ignore[arg-type]
+        self.runner = start(run, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
         self.runner_err = StderrTail(self.runner.stderr)  # type: ignore[arg-type]
-        self.closed_early = False
+        assert self.runner.stdin is not None
+        super().__init__(produce, env, self._judge, stdout=self.runner.stdin)
+        self.runner.stdin.close()  # pg_restore holds it now: psql sees the end when pg_restore ends
 
-    def write(self, chunk: bytes) -> None:
-        if self.closed_early:
+    def _judge(self, produced: int, produced_err: str) -> None:
+        ran = self.runner.wait()
+        if ran == 0 and produced == 0:
             return
-        try:
-            self.producer.stdin.write(chunk)  # type: ignore[union-attr]
-        except (BrokenPipeError, ConnectionResetError, ValueError):
-            self.closed_early = True
-
-    def finish(self) -> None:
-        try:
-            self.producer.stdin.close()  # type: ignore[union-attr]
-        except (BrokenPipeError, OSError):
-            pass
-        produced, ran = self.producer.wait(), self.runner.wait()
-        if ran != 0 or produced != 0:
-            stderr = self.runner_err.text() if ran != 0 else self.producer_err.text()
-            tool = "psql" if ran != 0 else "pg_restore"
-            raise RestoreFailed(
-                f"The restore failed ({tool} exit {ran if ran != 0 else produced}): {error_line(stderr)}",
-                "Emptying the target and restoring ran in one transaction, which was rolled back: the target "
-                "database is exactly as it was before the restore.",
-                "Fix the cause named above (a missing role: restore with --no-owner; an older server: use a "
-                "server at least as new as the source), then run again.",
-                details=stderr[-4000:],
-            )
+        tool, code, stderr = ("psql", ran, self.runner_err.text()) if ran != 0 else \
+            ("pg_restore", produced, produced_err)
+        raise RestoreFailed(
+            f"The restore failed ({tool} exit {code}): {error_line(stderr)}",
+            "Emptying the target and restoring ran in one transaction, which was rolled back: the target "
+            "database is exactly as it was before the restore.",
+            "Fix the cause named above (a missing role: restore with --no-owner; an older server: use a "
+            "server at least as new as the source), then run again.",
+            details=stderr[-4000:],
+        )
 
     def abort(self) -> None:
-        for proc in (self.producer, self.runner):
-            if proc.poll() is None:
-                proc.kill()
-        try:
-            self.producer.stdin.close()  # type: ignore[union-attr]
-        except (BrokenPipeError, OSError):
-            pass
-        self.producer.wait()
+        super().abort()
+        if self.runner.poll() is None:
+            self.runner.kill()
         self.runner.wait()
 
 
-class _DataScan:
-    """Feeds the archive to ``pg_restore --data-only --file=-`` and notes each table whose COPY has a row."""
+def _readable(code: int, stderr: str) -> None:
+    if code != 0:
+        raise VerificationFailed(
+            f"pg_restore cannot read the stored archive: {error_line(stderr)}",
+            "An archive pg_restore cannot read would not restore the database.",
+            "Take a new backup; if this keeps happening, check the storage for corruption.",
+            details=stderr[-4000:],
+        )
 
-    def __init__(self, argv: list[str], env: dict[str, str], found: set[str]):
-        self.proc = start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self.stderr = StderrTail(self.proc.stderr)  # type: ignore[arg-type]
+
+class _CopyScan:
+    """Reads ``pg_restore --data-only`` output line by line: notes each table whose COPY has a row."""
+
+    def __init__(self, found: set[str]):
         self.found = found
-        self.thread = threading.Thread(target=self._scan, daemon=True)
-        self.thread.start()
-        self.closed_early = False
+        self.table: str | None = None
 
-    def _scan(self) -> None:
-        stdout = self.proc.stdout
-        assert stdout is not None
-        table: str | None = None
-        for line in iter(stdout.readline, b""):
-            if table is None:
-                if line.startswith(b"COPY "):
-                    table = _copied_table(line.decode(errors="replace"))
-            elif line in (b"\\.\n", b"\\.\r\n", b"\\."):
-                table = None
-            else:
-                self.found.add(table)
-        stdout.close()
-
-    def write(self, chunk: bytes) -> None:
-        if self.closed_early:
-            return
-        try:
-            self.proc.stdin.write(chunk)  # type: ignore[union-attr]
-        except (BrokenPipeError, ConnectionResetError, ValueError):
-            self.closed_early = True
-
-    def finish(self) -> None:
-        try:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-        except (BrokenPipeError, OSError):
-            pass
-        code = self.proc.wait()
-        self.thread.join()
-        if code != 0:
-            stderr = self.stderr.text()
-            raise VerificationFailed(
-                f"pg_restore cannot read the stored archive: {error_line(stderr)}",
-                "An archive pg_restore cannot read would not restore the database.",
-                "Take a new backup; if this keeps happening, check the storage for corruption.",
-                details=stderr[-4000:],
-            )
-
-    def abort(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-        except (BrokenPipeError, OSError):
-            pass
-        self.proc.wait()
+    def __call__(self, line: bytes) -> None:
+        if self.table is None:
+            if line.startswith(b"COPY "):
+                self.table = _copied_table(line.decode(errors="replace"))
+        elif line.rstrip(b"\r\n") == b"\\.":
+            self.table = None
+        else:
+            self.found.add(self.table)
 
 
 def _copied_table(header: str) -> str | None:
