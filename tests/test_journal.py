@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_safemigrate
-from helpers import execute, make_project, scalar, upgrade
+from helpers import execute, make_project, scalar, table_names, upgrade
 
 ORIGINAL = {1: "ada", 2: "grace", 3: "edsger"}
 STEPS = 6  # step i appends the digit i to the name of user (i - 1) % 3 + 1
@@ -283,3 +283,8 @@ def test_resolve_without_an_interrupted_attempt_changes_nothing(tmp_path, pg_url
     assert result.returncode == 2, result.stdout + result.stderr
     assert "no interrupted attempt" in result.stdout + result.stderr
     assert scalar(pg_url, "SELECT count(*) FROM safemigrate_history") == rows
+    # and on a database safemigrate never touched, nothing is created
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    untouched = run_safemigrate("ledger", "resolve", "0002", "--reason", "x", "--database-url", fresh, cwd=project)
+    assert untouched.returncode == 2
+    assert not (tmp_path / "fresh.db").exists() or table_names(fresh) == set()

@@ -58,13 +58,13 @@ def resolve_interrupted(ws: Workspace, revision: str, reason: str) -> list[str]:
     script = _script(ws, revision, "resolved")
     _reason(reason, "how an interrupted revision was finished or undone",
             "ran the remaining statements by hand and stamped it")
-    with _ledger(ws) as conn:
-        closed = ledger.resolve(conn, script.revision, reason.strip(), environment=ws.environment.name)
-    if not closed:
-        raise UsageError(f"Revision {revision} has no interrupted attempt.",
-                         "Only an attempt that left committed steps behind needs resolving; nothing was recorded.",
-                         "Run `safemigrate migrate --dry-run` (production: the preflight) to see what is open.")
-    return closed
+    with _ledger(ws, create=False) as conn:
+        if not ledger.interrupted(conn, [script.revision]):  # read before anything is written
+            raise UsageError(f"Revision {revision} has no interrupted attempt.",
+                             "Only an attempt that left committed steps behind needs resolving; nothing was "
+                             "recorded.",
+                             "Run `safemigrate migrate --dry-run` (production: the preflight) to see what is open.")
+        return ledger.resolve(conn, script.revision, reason.strip(), environment=ws.environment.name)
 
 
 def reseal(ws: Workspace, reason: str) -> list[str]:
@@ -89,12 +89,13 @@ def _reason(reason: str, what: str, example: str) -> None:
 
 
 @contextmanager
-def _ledger(ws: Workspace) -> Iterator[Connection]:
+def _ledger(ws: Workspace, *, create: bool = True) -> Iterator[Connection]:
     url = ws.require_live()
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
-            ledger.ensure(conn)
+            if create:
+                ledger.ensure(conn)
             yield conn
     finally:
         engine.dispose()
