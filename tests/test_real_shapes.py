@@ -88,6 +88,68 @@ def test_baseline_tables_are_not_counted_as_what_revision_one_does(project_facto
     assert "CREATE TABLE CUSTOMERS" not in " ".join(sent.split())
 
 
+# a history that starts from a schema older than Alembic: new databases are create_all + stamp head
+@pytest.mark.parametrize("server", ["sqlite", "postgresql", "mysql"])
+def test_baseline_stamped_at_head_checks_and_lints_every_revision(project_factory, request, server):
+    scratch = {"sqlite": {}, "postgresql": {"scratch_url": "pg_server", "dialect": "postgresql"},
+               "mysql": {"scratch_url": "mysql_server", "dialect": "mysql"}}[server]
+    options = {k: (request.getfixturevalue(v) if k == "scratch_url" else v) for k, v in scratch.items()}
+    project = Project.from_pyproject(project_factory("pre_alembic_history"), **options)
+    report = project.check()
+    assert report.ok and report.revisions_applied == 0
+    assert any("baseline_revision" in note and "2 revision(s)" in note for note in report.notes)
+    lint = project.lint()
+    assert lint.revisions == ["b7e1c0a4d2f9", "3d9f5a2e8c61"] and not lint.not_linted
+    review = project.review("base:heads")
+    first = " ".join(s.sql for s in review.revisions[0].sent).upper()
+    assert "ALTER TABLE USERS ADD COLUMN EMAIL" in " ".join(first.split())
+    assert any("offline" in note for note in review.notes)
+
+
+def test_a_baseline_of_a_later_schema_names_baseline_revision(project_factory):
+    folder = project_factory("pre_alembic_history")
+    _set_key(folder, None, remove="baseline_revision")
+    with pytest.raises(MigrationFailed) as info:
+        Project.from_pyproject(folder).check()
+    message = str(info.value)
+    assert "baseline_revision = 'head'" in message and "Fix the migration" not in message
+
+
+def test_live_databases_of_a_stamped_history(project_factory, tmp_path):
+    folder = project_factory("pre_alembic_history")
+    made = tmp_path / "made.db"
+    subprocess.run([sys.executable, "-m", "oldapp.bootstrap"], cwd=folder, check=True, capture_output=True,
+                   env={**os.environ, "DATABASE_URL": f"sqlite:///{made}", "PYTHONPATH": str(folder)})
+    report = Project.from_pyproject(folder, database_url=f"sqlite:///{made}").check_live()
+    assert report.ok and not report.versus_models
+    old = tmp_path / "old.db"  # an installation older than Alembic, upgraded by revision 1 only
+    engine = create_engine(f"sqlite:///{old}", poolclass=pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE users (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL)")
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN email VARCHAR(200)")
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('b7e1c0a4d2f9')")
+    engine.dispose()
+    report = Project.from_pyproject(folder, database_url=f"sqlite:///{old}").check_live()
+    assert {d.table for d in report.versus_models} == {"tags"}  # what revision 2 will add
+    assert any("before the baseline" in note for note in report.notes)
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ('baseline_revision = "nosuch"', "is not a revision of this project"),
+    ("", "is set without baseline"),
+])
+def test_baseline_revision_mistakes_are_configuration_errors(project_factory, line, said):
+    folder = project_factory("pre_alembic_history")
+    if line:
+        _set_key(folder, line, remove="baseline_revision")
+    else:
+        _set_key(folder, None, remove="baseline =")
+    result = run_safemigrate("check", cwd=folder)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert said in " ".join((result.stdout + result.stderr).split()) and "Traceback" not in result.stderr
+
+
 # -- 4. settings read when the application is imported -----------------------------------------------
 def test_import_time_settings_see_each_database_in_turn(project_factory, tmp_path):
     folder = project_factory("import_time_settings")

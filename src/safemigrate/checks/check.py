@@ -35,6 +35,14 @@ def check(ws: Workspace) -> CheckReport:
             f"The migrations ran on {ws.scratch_backend} but the DDL is rendered for {dialect}: migrations "
             f"and types specific to {dialect} are not checked faithfully. For a faithful check, {where}."
         )
+    covered = ws.baseline_covered()
+    if covered:
+        notes.append(
+            f"The throwaway database was built by the baseline ({ws.settings.baseline}) and stamped at "
+            f"{ws.settings.baseline_revision} (baseline_revision): {len(covered)} revision(s) up to it were not "
+            "replayed, so this check cannot find what those revisions lack. `check --live` compares a database "
+            "the application built with the models; `lint` and `review` read those revisions' offline SQL."
+        )
     return CheckReport(
         scratch=build.scratch, dialect=dialect, heads=list(ws.history.heads),
         differences=build.require_differences(), problems=problems, revisions_applied=len(build.runs),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safemigrate.checks.review import offline_runs_until_failure
+from safemigrate.checks.review import baseline_runs, offline_runs_until_failure
 from safemigrate.core.errors import MigrationFailed
 from safemigrate.core.results import RevisionRun
 from safemigrate.guard.lint import LintReport, lint_runs
@@ -33,7 +33,10 @@ def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | 
         mode = "captured"
         try:
             build = ws.head_build()
-            runs = build.runs
+            covered, not_rendered, baseline_notes = baseline_runs(ws, dialect, selected)
+            runs = [*covered, *build.runs]
+            notes += baseline_notes
+            unlinted.extend(not_rendered)
             if dialect == "postgresql" and version is None:
                 version = build.server_version
         except MigrationFailed as build_error:

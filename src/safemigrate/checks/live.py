@@ -127,7 +127,7 @@ def out_of_band_changes(ws: Workspace, db_heads: list[str], dialect: str, notes:
                                                     purpose=f"rebuild the schema of revision {head}"))
     except (MigrationFailed, EnvPyError) as exc:
         notes.append(f"Out-of-band changes were not checked: rebuilding the schema of {label} on a throwaway "
-                     f"database failed ({exc.what}).")
+                     f"database failed ({exc.what.rstrip('.')}).")
         return []
     assert rebuilt is not None and rebuilt.reflected is not None
     compared = ws.live().run(EnvRunRequest("read", reads=Reads(against=rebuilt.reflected, against_label=label),

@@ -40,7 +40,12 @@ def review(ws: Workspace, revision_range: str | None = None, *, offline: bool = 
     else:
         build = ws.head_build()
         runs, dialect = build.runs, build.backend
-        notes.append(f"Captured from a real upgrade of a {build.scratch}.")
+        if any(r.revision.revision in set(wanted) for r in runs):
+            notes.append(f"Captured from a real upgrade of a {build.scratch}.")
+        covered, unrendered, baseline_notes = baseline_runs(ws, dialect, wanted)
+        runs, notes = [*covered, *runs], [*notes, *baseline_notes]
+        if unrendered:
+            notes.append(f"Not shown: {', '.join(unrendered)}.")
     selected = set(wanted)
     chosen: list[RevisionRun] = [r for r in runs if r.revision.revision in selected]
     return ReviewReport(mode="offline" if offline else "captured", dialect=dialect or "",
@@ -63,3 +68,25 @@ def offline_runs_until_failure(ws: Workspace, dialect: str) -> tuple[list[Revisi
         return offline_runs(ws, dialect), None
     except MigrationFailed as exc:
         return list(exc.runs), exc
+
+
+def baseline_runs(ws: Workspace, dialect: str, wanted: list[str]) -> tuple[list[RevisionRun], list[str], list[str]]:
+    """The SQL of the ``wanted`` revisions the baseline stands for, rendered offline (they are never replayed).
+
+    Returns the runs, the revisions offline mode could not render, and a note saying so.
+    """
+    covered = [r for r in ws.baseline_covered() if r in set(wanted)]
+    if not covered:
+        return [], [], []
+    runs, failure = offline_runs_until_failure(ws, dialect if dialect in OFFLINE_URLS else "sqlite")
+    runs = [r for r in runs if r.revision.revision in set(covered)]
+    rendered = {r.revision.revision for r in runs}
+    unrendered = [r for r in covered if r not in rendered]
+    note = (f"{len(covered)} revision(s) up to {ws.settings.baseline_revision} (baseline_revision) are not replayed "
+            "on the throwaway database: the baseline builds their result and is stamped there. Their SQL is "
+            "what Alembic's offline (--sql) mode renders.")
+    if failure is not None and unrendered:
+        note += (f" Revision {failure.revision} cannot be rendered offline ({failure.what.split(': ', 1)[-1]}), "
+                 f"so {len(unrendered)} of them have no SQL here; when they run, the run-time guard judges "
+                 "every statement they send.")
+    return runs, unrendered, [note]

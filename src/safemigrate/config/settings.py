@@ -36,8 +36,8 @@ _KEY_TYPES: dict[str, type | tuple[type, ...]] = {
     "metadata": (str, list), "script_location": str, "alembic_ini": str, "database_url_env": str,
     "environment_env": str, "database_url": str, "scratch_url": str, "dialect": str,
     "compare_server_default": bool, "environment_aliases": dict, "start_after": str, "lock_timeout": str,
-    "statement_timeout": str, "pg_version": int, "backup": dict, "baseline": str, "setup": str, "app": str,
-    "version_locations": (list, dict), "env": dict,
+    "statement_timeout": str, "pg_version": int, "backup": dict, "baseline": str, "baseline_revision": str,
+    "setup": str, "app": str, "version_locations": (list, dict), "env": dict,
 }
 _KNOWN_KEYS = set(_KEY_TYPES)
 _TOML_NAMES = {bool: "boolean", dict: "table", int: "integer", list: "array", str: "string"}
@@ -65,6 +65,9 @@ class Settings:
     backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], see safemigrate.config.backup
     # -- what a real project may need so that its env.py can be driven (README: "Real projects") ------
     baseline: str | None = None  # MetaData or callable(connection) run before revision 1 on a throwaway database
+    # the revision the baseline stands for ("head": the project builds new databases with create_all + stamp
+    # head); the throwaway database is stamped there and only the revisions after it are replayed
+    baseline_revision: str | None = None
     setup: str | None = None  # callable(config) run before env.py (settings a project's CLI would load)
     app: str | None = None  # an application (or factory) whose app_context() env.py runs in (Flask-Migrate)
     version_locations: list[str] | dict[str, list[str]] | None = None  # revision folders (per dialect)
@@ -190,6 +193,13 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
     for key in ("metadata", "baseline", "setup", "app"):
         for path in ([values[key]] if isinstance(values.get(key), str) else values.get(key) or []):
             _check_import_path(path, key)
+    if "baseline_revision" in values and not values.get("baseline"):
+        raise ConfigError(
+            f"[tool.safemigrate] baseline_revision = {values['baseline_revision']!r} is set without baseline.",
+            "baseline_revision names the revision the baseline's schema stands for; without a baseline there is "
+            "nothing to stamp there.",
+            "Add baseline = 'package.module:metadata' (the schema create_all builds), or remove baseline_revision.",
+        )
     if "version_locations" in values:
         _check_version_locations(values["version_locations"])
     for key in ("lock_timeout", "statement_timeout"):

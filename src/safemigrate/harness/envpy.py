@@ -72,6 +72,7 @@ OFFLINE_URLS = {"postgresql": "postgresql+psycopg://", "mysql": "mysql+pymysql:/
 T = TypeVar("T")
 _placeholder_folder: Path | None = None  # where {url} points when no database is named (see placeholder_url)
 _MISSING_TABLE_HINTS = ("no such table", "does not exist", "nosuchtableerror", "doesn't exist", "unknown table")
+_ALREADY_THERE_HINTS = ("already exists", "duplicate column", "duplicate key name", "duplicate_object")
 
 
 class EnvPy:
@@ -107,11 +108,12 @@ class EnvPy:
             url = parse_url(OFFLINE_URLS[dialect])
         else:
             url = self._require_url()
-            if request.baseline and request.kind == "upgrade":
-                self._apply_baseline(url)
+        stamp: tuple[str, ...] = ()
+        if not offline and request.baseline and request.kind == "upgrade" and self._apply_baseline(url):
+            stamp = self._baseline_revisions(request.target)
         for _ in range(2):  # at most: an AnyIO worker thread
             try:
-                return self._runner(functools.partial(self._run, request, url))
+                return self._runner(functools.partial(self._run, request, url, stamp))
             except _RetryWith as retry:
                 if retry.url is not None:
                     # env.py needs this driver: the session runs it again in a fresh process, whose
@@ -120,12 +122,13 @@ class EnvPy:
                     raise RestartWith(retry.url.render_as_string(hide_password=False), retry.failure) from None
                 if retry.anyio_worker:
                     self._in_worker = True  # env.py hands its work to an AnyIO event loop: give it one
-        return self._run(request, url)
+        return self._run(request, url, stamp)
 
     def _runner(self, run: Callable[[], T]) -> T:
         return _in_anyio_worker(run) if self._in_worker else run()
 
-    def _run(self, request: EnvRunRequest, url: URL) -> EnvRunResult:
+    def _run(self, request: EnvRunRequest, url: URL, stamp: tuple[str, ...] = ()) -> EnvRunResult:
+        """Run env.py for ``request``; ``stamp``: the fresh database holds the baseline of these revisions."""
         offline = request.kind == "offline"
         script = self.project.script
         history = self.project.history
@@ -150,6 +153,9 @@ class EnvPy:
             result.version_table_schema = context.opts.get("version_table_schema")
             if request.target is not None:
                 start = "base" if offline else heads
+                if stamp:  # the baseline stands for these revisions: stamp them, replay only what follows
+                    yield from script._stamp_revs(stamp, heads)
+                    start = stamp
                 steps = (script._downgrade_revs(request.target, start) if request.kind == "downgrade"
                          else script._upgrade_revs(request.target, start))
                 for step in steps:
@@ -354,10 +360,39 @@ class EnvPy:
         with self._app.app_context():
             yield
 
-    def _apply_baseline(self, url: URL) -> None:
-        """Run the baseline on a fresh throwaway database (its version table still empty)."""
+    def _baseline_revisions(self, target: str | None) -> tuple[str, ...]:
+        """The revisions baseline_revision names, checked against the upgrade's ``target``."""
+        name = self.settings.baseline_revision
+        if not name:
+            return ()
+        script = self.project.script
+        try:
+            stamped = tuple(r.revision for r in script.get_revisions(name) if r is not None)
+        except Exception as exc:  # alembic's ResolutionError / CommandError: an unknown revision
+            raise ConfigError(
+                f"[tool.safemigrate] baseline_revision = {name!r} is not a revision of this project "
+                f"({redact(str(exc).splitlines()[0])}).",
+                "safemigrate stamps the throwaway database at that revision after it creates the baseline.",
+                "Name a revision id, or 'head' for a project that builds new databases with create_all + stamp.",
+            ) from None
+        if target is not None and target not in {"head", "heads"}:
+            covered = {r.revision for r in script.revision_map.iterate_revisions(stamped, "base")}
+            wanted = {r.revision for r in script.get_revisions(target) if r is not None}
+            if wanted & covered - set(stamped):
+                raise MigrationFailed(
+                    f"safemigrate cannot build a database at {target}: it comes before the baseline, which "
+                    f"stands for {', '.join(stamped)} (baseline_revision = {name!r}).",
+                    "Revisions up to the baseline are never replayed on throwaway databases: the baseline "
+                    "creates their result at once.",
+                    "Compare with a database at or after the baseline revision, or give a baseline that stands "
+                    "for an earlier revision.",
+                )
+        return stamped
+
+    def _apply_baseline(self, url: URL) -> bool:
+        """Run the baseline on a fresh throwaway database (its version table still empty); whether it ran."""
         if not self.settings.baseline:
-            return
+            return False
         baseline = import_object(self.settings.baseline, self.settings.root, "baseline")
         metadata = as_metadata(baseline)
         if metadata is None and not callable(baseline):
@@ -371,11 +406,12 @@ class EnvPy:
         try:
             with engine.begin() as connection:
                 if _has_version_rows(connection):
-                    return  # not a fresh database: the baseline ran before its first revision
+                    return False  # not a fresh database: the baseline ran before its first revision
                 if metadata is not None:
                     metadata.create_all(connection)
                 elif callable(baseline):
                     baseline(connection)
+            return True
         except SafemigrateError:
             raise
         except Exception as exc:
@@ -509,6 +545,13 @@ class EnvPy:
                    "them another way (often Base.metadata.create_all()) before running its migrations.")
             fix = ("Tell safemigrate how: set baseline = 'package.module:metadata' (or a function taking a "
                    "connection) in [tool.safemigrate]; see the README, \"Real projects\".")
+        elif first and self.settings.baseline and not self.settings.baseline_revision \
+                and any(h in text.lower() for h in _ALREADY_THERE_HINTS):
+            why = (f"This is the first revision and the baseline ({self.settings.baseline}) already holds what it "
+                   "adds: the baseline is the schema of a later revision, not the one the history starts from.")
+            fix = ("Tell safemigrate which revision the baseline stands for: baseline_revision = 'head' when the "
+                   "project makes new databases with create_all + `alembic stamp head` (or that revision's id); "
+                   "see the README, \"Real projects\".")
         else:
             why = "A migration that fails here fails in the same way when it is applied for real."
             fix = "Fix the migration; run it against an empty database with `alembic upgrade head` to reproduce."

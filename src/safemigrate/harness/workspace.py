@@ -198,6 +198,13 @@ class Workspace:
             self._history = self._inventory(session)
         return self._history
 
+    def baseline_covered(self) -> list[str]:
+        """The revisions the baseline stands for (``baseline_revision``): never replayed on a throwaway database."""
+        name = self.settings.baseline_revision
+        if not name or not self.settings.baseline:
+            return []
+        return [r.revision for r in self.history.in_range(f"base:{name}")]
+
     def _inventory(self, session: EnvSession) -> History:
         inventory = session.inventory()
         return History(inventory.revisions, Path(inventory.script_location), self.settings.root)
