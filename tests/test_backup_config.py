@@ -119,3 +119,23 @@ def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     screen = terminal.getvalue()
     assert "dumping" in screen and "6.0 MiB" in screen and "3.0 MiB/s" in screen
     assert "\x1b[" in screen  # rich's live display
+
+
+def test_s3_without_the_s3_extra_is_refused_before_anything_is_written(shop: Path, tmp_path: Path) -> None:
+    """s3fs is an extra: without it, a backup to s3:// is a configuration error naming what to install."""
+    from conftest import configure_backup, run_safemigrate
+    from helpers import upgrade
+
+    database = f"sqlite:///{tmp_path / 'shop.db'}"
+    upgrade(shop, database, "head")
+    configure_backup(shop, url="s3://backups/shop")
+    shadow = tmp_path / "without_s3fs" / "s3fs"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 's3fs'\")\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run_safemigrate("backup", "create", "--project", str(shop), "--database-url", database, cwd=shop,
+                             env={"PYTHONPATH": str(shadow.parent)})
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 2, output
+    assert "pip install 'safemigrate[s3]'" in output and "Traceback" not in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -27,8 +27,9 @@ _LOCAL = {"file", "local"}
 _MAX_PARTS = 9000
 _MIN_PART = 8 * _MIB
 _MAX_PART = 512 * _MIB
-_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
-             "abfss": "adlfs"}
+#: What to install for a protocol fsspec has no driver for (s3fs is safemigrate's own ``s3`` extra).
+_PACKAGES = {"s3": "'safemigrate[s3]'", "s3a": "'safemigrate[s3]'", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs",
+             "abfs": "adlfs", "abfss": "adlfs"}
 
 
 class Storage:
