@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, pool
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from safemigrate.core.errors import DatabaseUnreachable
@@ -23,6 +23,13 @@ def engine_for(url: URL, *, autocommit: bool = False) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def connected(url: URL, *, transaction: bool = False) -> Iterator[Connection]:
+    """One short-lived connection on ``url`` (see :func:`engine_for`); ``transaction``: committed on success."""
+    with engine_for(url) as engine, (engine.begin() if transaction else engine.connect()) as conn:
+        yield conn
 
 
 def unreachable(url: URL | str, exc: BaseException, purpose: str = "connect") -> DatabaseUnreachable:

@@ -7,12 +7,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
+from safemigrate.core.db import connected
 from safemigrate.core.errors import UsageError
 from safemigrate.core.results import _Serialisable
-from safemigrate.core.urls import sync_url
 from safemigrate.harness.workspace import Workspace
 from safemigrate.state import ledger
 
@@ -90,12 +89,7 @@ def _reason(reason: str, what: str, example: str) -> None:
 
 @contextmanager
 def _ledger(ws: Workspace, *, create: bool = True) -> Iterator[Connection]:
-    url = ws.require_live()
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            if create:
-                ledger.ensure(conn)
-            yield conn
-    finally:
-        engine.dispose()
+    with connected(ws.require_live(), transaction=True) as conn:
+        if create:
+            ledger.ensure(conn)
+        yield conn

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL
 
+from safemigrate.core.db import connected
 from safemigrate.core.errors import MigrationFailed, UsageError
 from safemigrate.core.results import RevisionRun, _Serialisable
 from safemigrate.core.secrets import mask_url
-from safemigrate.core.urls import sync_url
 from safemigrate.harness.requests import EnvRunRequest, Reads
 from safemigrate.harness.session import EnvSession
 from safemigrate.state import ledger
@@ -177,12 +176,8 @@ def _rehearse(project: Workspace, heads: list[str], target: str) -> list[Revisio
 
 
 def _record(url: URL, revisions: list[str], environment: str, backup_id: str | None, target: str) -> None:
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            ledger.ensure(conn)
-            for revision in revisions:
-                ledger.record(conn, revision, "", environment=environment, action="downgraded",
-                              backup_id=backup_id, note=f"safemigrate downgrade {target}")
-    finally:
-        engine.dispose()
+    with connected(url, transaction=True) as conn:
+        ledger.ensure(conn)
+        for revision in revisions:
+            ledger.record(conn, revision, "", environment=environment, action="downgraded",
+                          backup_id=backup_id, note=f"safemigrate downgrade {target}")

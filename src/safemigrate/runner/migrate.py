@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL
 
 from safemigrate.checks.live import check_live
 from safemigrate.checks.review import review as review_sql
-from safemigrate.core.db import ensure_reachable
+from safemigrate.core.db import connected, ensure_reachable
 from safemigrate.core.errors import InterruptedRevision, LockBlocked, MigrationFailed
 from safemigrate.core.paths import relative
 from safemigrate.core.results import Difference, RevisionRun, _Serialisable
@@ -153,12 +153,8 @@ def _db_heads(project: Workspace, url: URL) -> list[str]:
 
 
 def _backfill(project: Workspace, url: URL, environment: str, heads: list[str]) -> None:
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            ledger.backfill(conn, project.history.applied_files(heads), environment)
-    finally:
-        engine.dispose()
+    with connected(url, transaction=True) as conn:
+        ledger.backfill(conn, project.history.applied_files(heads), environment)
 
 
 def _backup(project: Workspace, environment: str, heads: list[str], plan: list[str]) -> str | None:
@@ -203,12 +199,8 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
 
 
 def _interrupted(url: URL, revisions: list[str]) -> list[ledger.Interrupted]:
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return ledger.interrupted(conn, revisions)
-    finally:
-        engine.dispose()
+    with connected(url) as conn:
+        return ledger.interrupted(conn, revisions)
 
 
 def _refuse_interrupted(url: URL, plan: list[str]) -> None:
@@ -275,9 +267,8 @@ def _blocking_sessions(url: URL, exc: MigrationFailed) -> str:
         return ""
     if not tables:
         return ""
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
-        with engine.connect() as conn:
+        with connected(url) as conn:
             rows = conn.execute(text(
                 "SELECT DISTINCT a.pid, a.state, left(a.query, 200), now() - a.xact_start "
                 "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -285,24 +276,19 @@ def _blocking_sessions(url: URL, exc: MigrationFailed) -> str:
                 {"t": tables[0]}).all()
     except Exception:
         return ""
-    finally:
-        engine.dispose()
     return "; ".join(f"pid {pid} ({state}, in transaction for {age}): {query}" for pid, state, query, age in rows)
 
 
 def _mysql_open_transactions(url: URL) -> str:
     """MySQL/MariaDB: the sessions with an open transaction (a metadata lock is held until it ends)."""
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
-        with engine.connect() as conn:
+        with connected(url) as conn:
             rows = conn.execute(text(
                 "SELECT p.ID, p.COMMAND, p.TIME, t.trx_started, LEFT(COALESCE(p.INFO, ''), 200) "
                 "FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
                 "ON p.ID = t.trx_mysql_thread_id WHERE p.ID <> CONNECTION_ID() AND p.DB = DATABASE()")).all()
     except Exception:
         return ""
-    finally:
-        engine.dispose()
     return "; ".join(f"session {pid} ({command}, transaction open since {started}){': ' + query if query else ''}"
                      for pid, command, _, started, query in rows)
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from safemigrate.checks.check import check as check_models
 from safemigrate.checks.lint import lint as lint_revisions
 from safemigrate.checks.live import check_live
 from safemigrate.checks.review import review as review_sql
-from safemigrate.core.db import ensure_reachable
+from safemigrate.core.db import connected, ensure_reachable
 from safemigrate.core.errors import SafemigrateError
-from safemigrate.core.urls import backend_of, sync_url
+from safemigrate.core.urls import backend_of
 from safemigrate.guard.model import Category
 from safemigrate.state import ledger
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
 
 
-T = TypeVar("T")
 
 
 @dataclass
@@ -104,12 +103,8 @@ def _single_head(project: Workspace) -> Check:
 
 def _unchanged(project: Workspace, url: URL, heads: list[str]) -> Check:
     name = "applied files unchanged"
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            changed = ledger.changed(conn, project.history.applied_files(heads))
-    finally:
-        engine.dispose()
+    with connected(url) as conn:
+        changed = ledger.changed(conn, project.history.applied_files(heads))
     if not changed:
         return Check(name, True, "every applied revision matches its recorded checksum")
     listed = "; ".join(f"{c.revision} ({c.path})" for c in changed)
@@ -119,18 +114,10 @@ def _unchanged(project: Workspace, url: URL, heads: list[str]) -> Check:
                  f"`safemigrate ledger accept {changed[0].revision} --reason '...'`.")
 
 
-def _reading_ledger(url: URL, read: Callable[[Any], T]) -> T:
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return read(conn)
-    finally:
-        engine.dispose()
-
-
 def _ledger_intact(url: URL) -> Check:
     name = "ledger intact"
-    problems = _reading_ledger(url, ledger.verify)
+    with connected(url) as conn:
+        problems = ledger.verify(conn)
     if not problems:
         return Check(name, True, "every ledger row follows the one before it")
     return Check(name, False, " ".join(problems),
@@ -142,7 +129,8 @@ def _ledger_intact(url: URL) -> Check:
 
 def _not_interrupted(url: URL) -> Check:
     name = "no interrupted revision"
-    found = _reading_ledger(url, ledger.interrupted)
+    with connected(url) as conn:
+        found = ledger.interrupted(conn)
     if not found:
         return Check(name, True, "no earlier attempt left committed steps behind")
     return Check(name, False, interrupted_message(found), interrupted_fix(found))
@@ -188,14 +176,10 @@ def invalid_indexes(url: URL) -> list[tuple[str, str]]:
     """(index, table) of every INVALID index: what an interrupted CREATE INDEX CONCURRENTLY leaves."""
     if backend_of(url) != "postgresql":
         return []
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(
-                "SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text FROM pg_index i "
-                "WHERE NOT i.indisvalid")).all()]
-    finally:
-        engine.dispose()
+    with connected(url) as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text FROM pg_index i "
+            "WHERE NOT i.indisvalid")).all()]
 
 
 def indexes_created_by(project: Workspace, pending: list[str]) -> set[str]:
