@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import seed_shop
 from helpers import execute, scalar, upgrade
+from sqlalchemy import create_engine, pool
 
 from safemigrate import Project
 from safemigrate.backup import create as create_backup
@@ -262,3 +264,40 @@ def test_a_mariadb_dump_that_does_not_restore_never_empties_the_target(backup_sh
     assert failed.exit_code == 3, failed.output
     assert "the target was not touched" in failed.stderr
     assert _fingerprint(mysql_url) == before
+
+
+def test_a_mariadb_restore_swaps_the_checked_tables_in_at_once(backup_shop, mysql_url, tmp_path):
+    """The throwaway database the restore is checked in becomes the target's tables with one RENAME TABLE."""
+    dest = tmp_path / "backups"
+    project = backup_shop(mysql_url, url=str(dest))
+    made = create_backup(Project.from_pyproject(project, database_url=mysql_url), environment="development")
+    restored = _fingerprint(mysql_url)
+    execute(mysql_url, "INSERT INTO customers (email, full_name) VALUES ('after@example.com', 'after the backup')",
+            "CREATE TABLE made_after (id INT PRIMARY KEY)")
+    database = mysql_url.rsplit("/", 1)[1]
+    throwaways_before = _throwaway_databases(mysql_url)
+
+    done = run("restore", made.id, "--project", str(project), "--database-url", mysql_url, "--replace",
+               env={"APP_ENV": "development"})
+    assert done.exit_code == 0, done.output
+    assert "swapped in with one RENAME TABLE" in " ".join(done.output.split())
+    assert _fingerprint(mysql_url) == restored  # made_after is gone, the row added after the backup too
+    # the foreign keys moved with their tables: they point into the target, and they still hold
+    references = "SELECT COUNT(*) FROM information_schema.key_column_usage WHERE table_schema = " \
+        f"'{database}' AND referenced_table_name IS NOT NULL"
+    assert scalar(mysql_url, references) >= 3
+    assert scalar(mysql_url, references + f" AND referenced_table_schema <> '{database}'") == 0
+    with pytest.raises(Exception, match="foreign key constraint fails"):
+        execute(mysql_url, "INSERT INTO orders (customer_id) VALUES (999999)")
+    assert _throwaway_databases(mysql_url) == throwaways_before  # the staging and the old tables are dropped
+
+
+def _throwaway_databases(url: str) -> set[str]:
+    from safemigrate.harness.scratch import PREFIX
+
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return {row[0] for row in conn.exec_driver_sql("SHOW DATABASES") if row[0].startswith(PREFIX)}
+    finally:
+        engine.dispose()

@@ -153,6 +153,64 @@ def test_kill_restore_over_postgres_at_random_moments(backup_shop, pg_url, tmp_p
     assert outcomes["as it was"] >= 1, outcomes
 
 
+@pytest.mark.slow
+@pytest.mark.mysql
+def test_kill_restore_over_mariadb_at_random_moments(backup_shop, mysql_url, tmp_path):
+    """The restore loads a throwaway database and swaps it in with one RENAME TABLE: all or nothing."""
+    from safemigrate import Project
+    from safemigrate.backup import create as create_backup
+
+    dest = tmp_path / "backups"
+    project = backup_shop(mysql_url, url=str(dest))
+    execute(mysql_url, "CREATE TABLE bulk (id INT PRIMARY KEY, v VARCHAR(40))",
+            "INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_150000")
+    made = create_backup(Project.from_pyproject(project, database_url=mysql_url), environment="development")
+    restored = _fingerprint(mysql_url)
+    execute(mysql_url, "INSERT INTO customers (email, full_name) VALUES ('after@example.com', 'after the backup')",
+            "DELETE FROM bulk WHERE id % 2 = 0")
+    rng = random.Random(mysql_url)
+    started = time.monotonic()  # one whole restore first: the kills are spread over its duration
+    whole = _safemigrate("backup", "restore", made.id, "--project", str(project), "--database-url", mysql_url,
+                         "--replace", "--quiet")
+    assert whole.wait(timeout=300) == 0, whole.communicate()[0]
+    whole.communicate()
+    duration = time.monotonic() - started
+    assert _fingerprint(mysql_url) == restored
+    execute(mysql_url, "DELETE FROM bulk WHERE id % 2 = 0")
+    outcomes = {"as it was": 0, "restored": 0}
+    for _ in range(KILLS):
+        before = _fingerprint(mysql_url)
+        process = _safemigrate("backup", "restore", made.id, "--project", str(project), "--database-url",
+                               mysql_url, "--replace", "--quiet")
+        _kill_after(process, rng.uniform(0.0, duration))
+        after = _mysql_settled(mysql_url)
+        assert after in (before, restored), f"partial target after a kill: {after}"
+        outcomes["restored" if after == restored else "as it was"] += 1
+        if after == restored:  # damage it again, so that the next kill can be told apart
+            execute(mysql_url, "INSERT INTO customers (email, full_name) VALUES "
+                               f"('after{secrets.token_hex(3)}@example.com', 'after')",
+                    "DELETE FROM bulk WHERE id % 2 = 0")
+    assert outcomes["as it was"] >= 1, outcomes
+
+
+def _mysql_settled(url: str) -> tuple:
+    """The target's tables once no session of the killed restore still runs a statement on the server."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                busy = conn.execute(text("SELECT COUNT(*) FROM information_schema.processlist WHERE id <> "
+                                         "CONNECTION_ID() AND command NOT IN ('Sleep', 'Daemon') AND user = "
+                                         "SUBSTRING_INDEX(CURRENT_USER(), '@', 1)")).scalar()
+            if not busy:
+                break
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    return _fingerprint(url)
+
+
 def _wait_settled(url: str) -> tuple:
     admin = url.rsplit("/", 1)[0] + "/postgres"
     database = url.rsplit("/", 1)[1]

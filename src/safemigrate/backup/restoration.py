@@ -104,11 +104,19 @@ def restore_backup(storage: Storage, backup_id: str, target: URL, settings: Back
     # When the target cannot be replaced all or nothing (MySQL commits each DDL statement), the backup is
     # first restored into a throwaway database on the target's server: a dump that does not restore
     # there never empties the target.
+    # Where the server can swap whole tables atomically (MySQL's RENAME TABLE), the rehearsal IS the restore:
+    # the throwaway database's checked tables replace the target's in one statement.
     rehearse = bool(replaced) and atomic is None and manifest.backend != "sqlite" and manifest.tables is not None
+    swapped: list[str | None] = []
+
+    def swap(staging: URL) -> None:
+        swapped.append(dumper.swap_in(staging, target))
+
     try:
         checked = verify_stored(storage, dump_name, manifest.id, dumper, size=manifest.size, sha256=manifest.sha256,
                                 level="restore" if rehearse else "checksum", source_stats=manifest.tables,
-                                scratch_server=target if rehearse else None, on_progress=on_progress)
+                                scratch_server=target if rehearse else None, on_progress=on_progress,
+                                then=swap if rehearse else None)
     except (VerificationFailed, RestoreFailed) as exc:
         exc.why = "It did not restore into a throwaway database, so the target was not touched."
         raise
@@ -118,8 +126,15 @@ def restore_backup(storage: Storage, backup_id: str, target: URL, settings: Back
         notes.append(f"Could not rehearse the restore in a throwaway database ({exc.what}); restored directly.")
         checked = verify_stored(storage, dump_name, manifest.id, dumper, size=manifest.size, sha256=manifest.sha256,
                                 level="checksum", on_progress=on_progress)
+    if swapped and swapped[0] is None:
+        notes.append("Restored into a throwaway database on the target's server, checked against the manifest, "
+                     "then swapped in with one RENAME TABLE: the target changed all at once.")
+        notes.append(f"Replaced {len(replaced)} table(s): {', '.join(replaced)}.")
+        return RestoreResult(id=manifest.id, target=mask_url(target), created_database=False, replaced=replaced,
+                             duration_s=round(time.monotonic() - started, 2), notes=notes)
     if rehearse and checked.ok:
-        notes.append("Rehearsed in a throwaway database on the target's server before the target was emptied.")
+        notes.append("Rehearsed in a throwaway database on the target's server before the target was emptied"
+                     + (f" (not swapped in: {swapped[0]})." if swapped else "."))
     if not checked.ok:
         failed = "; ".join(f"{c.name}: {c.message.rstrip('.')}" for c in checked.checks if not c.ok)
         raise VerificationFailed(

@@ -12,6 +12,8 @@ own server), whose tables, columns and row counts must equal the source's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.engine import URL
 
 from safemigrate.backup.dumpers import Dumper
@@ -34,7 +36,11 @@ def restore_server(dumper: Dumper, scratch_server: URL | None) -> URL | None:
 
 def verify_stored(storage: Storage, dump_name: str, backup_id: str, dumper: Dumper, *, size: int, sha256: str,
                   level: str, source_stats: dict[str, TableStats] | None = None,
-                  scratch_server: URL | None = None, on_progress: ProgressFn | None = None) -> VerifyResult:
+                  scratch_server: URL | None = None, on_progress: ProgressFn | None = None,
+                  then: Callable[[URL], None] | None = None) -> VerifyResult:
+    """Check a stored dump: its checksum and readability, and at level 'restore' a restore compared with
+    ``source_stats``; ``then`` is called with the throwaway database's URL once that restore checked out,
+    before the throwaway database is dropped (a restore swaps its tables in from there)."""
     result = VerifyResult(id=backup_id, location=storage.location(dump_name), level=level)
     if level == "restore":
         if source_stats is None:
@@ -58,6 +64,8 @@ def verify_stored(storage: Storage, dump_name: str, backup_id: str, dumper: Dump
                 else:
                     message = f"every table has the source's row count ({rows} row(s) in all)"
                 result.checks.append(VerifyCheck("row counts", not counts, "; ".join(counts[:10]) or message))
+            if result.ok and then is not None:
+                then(scratch.url)
         return result
     _read_pass(storage, dump_name, [dumper.reader()], result, size, sha256, on_progress, "readable")
     _data_check(dumper, source_stats, result)

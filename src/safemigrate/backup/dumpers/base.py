@@ -81,6 +81,12 @@ class Dumper(ABC):
         None: the target is emptied first (``empty_target``), then restored into."""
         return None
 
+    def swap_in(self, staging: URL, target: URL) -> str | None:
+        """Replace ``target``'s tables with those of ``staging`` (a database on the same server where the
+        backup was restored and checked) in one atomic step, where the server allows it; return why not
+        (nothing changed), or None when it was done."""
+        return "this database cannot swap databases"
+
     @abstractmethod
     def empty_target(self, target: URL) -> None:
         """Remove everything a restore would otherwise collide with."""

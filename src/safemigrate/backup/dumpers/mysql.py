@@ -24,6 +24,7 @@ from safemigrate.backup.dumpers.base import Dumper, Snapshot, connect, read_revi
 from safemigrate.backup.pump import ChunkSource, ProcessSink, ProcessSource, Sink, error_line, mib
 from safemigrate.backup.tools import mysql_defaults_file, mysql_tool, tool_env
 from safemigrate.core.errors import DumpFailed, RestoreFailed, VerificationFailed
+from safemigrate.harness.scratch import new_scratch_name
 
 TRAILER = b"-- Dump completed"
 _GZIP = 31  # zlib wbits for a gzip container
@@ -253,6 +254,42 @@ class MysqlDumper(Dumper):
             name = (target.database or "").replace("`", "``")
             conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
 
+    def swap_in(self, staging: URL, target: URL) -> str | None:
+        """One ``RENAME TABLE`` moves the target's tables out and the staging database's in: atomic on MariaDB
+        and MySQL (crash-safe with MariaDB 10.6's atomic DDL and MySQL 8's data dictionary), so a kill leaves
+        the target with its old tables or the backup's, never a mixture.
+
+        Only base tables move this way (a view, trigger, routine or event cannot change database), so a
+        database holding any of those is restored the other way (the caller empties it first)."""
+        with connect(target.set(database=""), purpose="swap in the restored tables") as conn:
+            names = {"target": target.database or "", "staging": staging.database or ""}
+            others = conn.execute(text(
+                "SELECT 'view' AS kind, table_schema AS db FROM information_schema.tables "
+                "WHERE table_type <> 'BASE TABLE' AND table_schema IN (:target, :staging) "
+                "UNION ALL SELECT 'trigger', trigger_schema FROM information_schema.triggers "
+                "WHERE trigger_schema IN (:target, :staging) "
+                "UNION ALL SELECT 'routine', routine_schema FROM information_schema.routines "
+                "WHERE routine_schema IN (:target, :staging) "
+                "UNION ALL SELECT 'event', event_schema FROM information_schema.events "
+                "WHERE event_schema IN (:target, :staging)"), names).all()
+            if others:
+                kinds = sorted({kind for kind, _ in others})
+                return f"the database or the backup holds {', '.join(kinds)}s, which cannot change database"
+            tables = {db: [row[0] for row in conn.execute(text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = :db ORDER BY table_name"),
+                {"db": name})] for db, name in names.items()}
+            trash = new_scratch_name()
+            conn.exec_driver_sql(f"CREATE DATABASE {_name(trash)}")
+            try:
+                moves = [f"{_name(names['target'])}.{_name(t)} TO {_name(trash)}.{_name(t)}" for t in tables["target"]]
+                moves += [f"{_name(names['staging'])}.{_name(t)} TO {_name(names['target'])}.{_name(t)}"
+                          for t in tables["staging"]]
+                if moves:
+                    conn.exec_driver_sql("RENAME TABLE " + ", ".join(moves))
+            finally:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_name(trash)}")
+        return None
+
     def empty_target(self, target: URL) -> None:
         with connect(target.set(database=""), purpose="empty the restore target") as conn:
             charset = conn.execute(text(
@@ -262,6 +299,10 @@ class MysqlDumper(Dumper):
             conn.exec_driver_sql(f"DROP DATABASE `{name}`")
             suffix = f" CHARACTER SET {charset[0]} COLLATE {charset[1]}" if charset else ""
             conn.exec_driver_sql(f"CREATE DATABASE `{name}`{suffix}")
+
+
+def _name(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
 
 
 def _inserted_table(start: str) -> str | None:
