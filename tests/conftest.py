@@ -267,11 +267,17 @@ def backup_shop(shop: Path):
 
 
 _SERVER_FIXTURES = {"pg_url": "postgres", "pg_server": "postgres", "mysql_url": "mysql", "mysql_server": "mysql"}
+#: Parameter values by which a fixture picks a server with request.getfixturevalue (invisible to fixturenames).
+_SERVER_PARAMS = {"postgresql": "postgres", "mysql": "mysql"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses a server fixture carries that server's marker, so `-m "not postgres"` leaves it out."""
+    """A test that uses a server carries that server's marker, so `-m "not postgres"` leaves it out."""
     for item in items:
         for fixture, marker in _SERVER_FIXTURES.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, marker))
+        callspec = getattr(item, "callspec", None)
+        for value in (callspec.params.values() if callspec is not None else ()):
+            if isinstance(value, str) and value in _SERVER_PARAMS:
+                item.add_marker(getattr(pytest.mark, _SERVER_PARAMS[value]))

@@ -339,6 +339,7 @@ def test_configuration_mistakes_are_exit_2(backup_shop, sqlite_url: str) -> None
     assert os.environ.get("AWS_SECRET_ACCESS_KEY") != "x"
 
 
+@pytest.mark.slow  # waits out its storage timeout (~30 s)
 def test_a_hung_s3_endpoint_fails_the_backup_within_its_timeout(backup_shop, sqlite_url: str, monkeypatch) -> None:
     """The endpoint accepts connections and never answers: the backup fails, it does not hang (issue #10 §4)."""
     import socket
