@@ -106,6 +106,14 @@ def test_baseline_stamped_at_head_checks_and_lints_every_revision(project_factor
     assert any("offline" in note for note in review.notes)
 
 
+@pytest.mark.parametrize("stamp", ["heads", "3d9f5a2e8c61"])
+def test_baseline_revision_may_name_every_head_or_a_revision(project_factory, stamp):
+    folder = project_factory("pre_alembic_history")
+    _set_key(folder, f'baseline_revision = "{stamp}"', remove="baseline_revision")
+    report = Project.from_pyproject(folder).check()
+    assert report.ok and report.revisions_applied == 0
+
+
 def test_a_baseline_of_a_later_schema_names_baseline_revision(project_factory):
     folder = project_factory("pre_alembic_history")
     _set_key(folder, None, remove="baseline_revision")

@@ -373,7 +373,8 @@ class EnvPy:
                 f"[tool.safemigrate] baseline_revision = {name!r} is not a revision of this project "
                 f"({redact(str(exc).splitlines()[0])}).",
                 "safemigrate stamps the throwaway database at that revision after it creates the baseline.",
-                "Name a revision id, or 'head' for a project that builds new databases with create_all + stamp.",
+                "Name a revision id, or 'head' for a project that builds new databases with create_all + stamp "
+                "('heads' when its history has several heads, as `alembic stamp heads` does).",
             ) from None
         if target is not None and target not in {"head", "heads"}:
             covered = {r.revision for r in script.revision_map.iterate_revisions(stamped, "base")}
