@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from safemigrate.core.results import _Serialisable
+from safemigrate.core.results import Check, _Serialisable
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_VERSION = 1
@@ -60,19 +60,13 @@ class Manifest:
 
 
 @dataclass
-class VerifyCheck:
-    name: str  # stored checksum | stored size | readable | restore | schema | row counts
-    ok: bool
-    message: str
-
-
-@dataclass
 class VerifyResult(_Serialisable):
     kind = "backup-verify"
     id: str
     location: str
     level: str  # checksum | restore
-    checks: list[VerifyCheck] = field(default_factory=list)
+    # stored checksum | stored size | readable | data | restore | schema | row counts
+    checks: list[Check] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

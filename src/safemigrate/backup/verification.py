@@ -18,9 +18,10 @@ from sqlalchemy.engine import URL
 
 from safemigrate.backup.dumpers import Dumper
 from safemigrate.backup.pump import ProgressFn, read_back
-from safemigrate.backup.results import TableStats, VerifyCheck, VerifyResult
+from safemigrate.backup.results import TableStats, VerifyResult
 from safemigrate.backup.stats import compare, missing_data
 from safemigrate.backup.storage import Storage
+from safemigrate.core.results import Check
 from safemigrate.core.urls import backend_of
 from safemigrate.harness.scratch import scratch_database
 
@@ -44,7 +45,7 @@ def verify_stored(storage: Storage, dump_name: str, backup_id: str, dumper: Dump
     result = VerifyResult(id=backup_id, location=storage.location(dump_name), level=level)
     if level == "restore":
         if source_stats is None:
-            result.checks.append(VerifyCheck(
+            result.checks.append(Check(
                 "restore", False, "its manifest records no tables, so a restore cannot be compared with it"))
             return result
         with scratch_database(restore_server(dumper, scratch_server)) as scratch:
@@ -54,7 +55,7 @@ def verify_stored(storage: Storage, dump_name: str, backup_id: str, dumper: Dump
             if result.ok:
                 restored = dumper.target_stats(scratch.url)
                 schema, counts = compare(source_stats, restored)
-                result.checks.append(VerifyCheck(
+                result.checks.append(Check(
                     "schema", not schema, "; ".join(schema[:10]) if schema else
                     f"{len(restored)} table(s) with the same columns"))
                 rows = sum(t.rows or 0 for t in restored.values())
@@ -63,7 +64,7 @@ def verify_stored(storage: Storage, dump_name: str, backup_id: str, dumper: Dump
                                f"source's row counts were not recorded ({rows} row(s) restored)")
                 else:
                     message = f"every table has the source's row count ({rows} row(s) in all)"
-                result.checks.append(VerifyCheck("row counts", not counts, "; ".join(counts[:10]) or message))
+                result.checks.append(Check("row counts", not counts, "; ".join(counts[:10]) or message))
             if result.ok and then is not None:
                 then(scratch.url)
         return result
@@ -81,7 +82,7 @@ def _data_check(dumper: Dumper, source_stats: dict[str, TableStats] | None, resu
         return  # a manifest of an earlier version: it does not say which tables had rows
     missing = missing_data(source_stats, dumped)
     with_rows = sum(1 for s in source_stats.values() if s.nonempty or (s.rows or 0) > 0)
-    result.checks.append(VerifyCheck(
+    result.checks.append(Check(
         "data", not missing,
         f"table(s) with rows in the database have no data in the dump: {', '.join(missing[:10])}"
         + (f" and {len(missing) - 10} more" if len(missing) > 10 else "") if missing else
@@ -94,12 +95,12 @@ def _read_pass(storage: Storage, dump_name: str, sinks: list, result: VerifyResu
     with storage.reading(dump_name) as handle:
         got_size, got_sha, rejected = read_back(handle, sinks, on_progress=on_progress, phase="verify",
                                                 storage_error=lambda exc: storage.error(exc, f"read {location}"))
-    result.checks.append(VerifyCheck(
+    result.checks.append(Check(
         "stored size", got_size == size,
         f"{got_size} bytes" if got_size == size else f"{got_size} bytes stored, {size} expected"))
-    result.checks.append(VerifyCheck(
+    result.checks.append(Check(
         "stored checksum", got_sha == sha256,
         f"sha256 {got_sha[:16]}…" if got_sha == sha256 else
         f"sha256 {got_sha[:16]}… stored, {sha256[:16]}… expected: the object changed after it was written"))
     failures = [exc.what.rstrip(".") for exc in rejected]
-    result.checks.append(VerifyCheck("readable", not failures, "; ".join(failures) or readable_message))
+    result.checks.append(Check("readable", not failures, "; ".join(failures) or readable_message))

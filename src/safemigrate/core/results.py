@@ -111,6 +111,19 @@ class Difference:
     code: str  # the same as Alembic operations
 
 
+@dataclass
+class Check:
+    """One named check that passed or failed (the production preflight's, a backup verification's).
+
+    ``fix`` is advice in words, empty when the check passed or when there is nothing to do but look.
+    """
+
+    name: str
+    ok: bool
+    message: str
+    fix: str = ""
+
+
 @dataclass(frozen=True)
 class Problem:
     """A finding about the revision graph or the database's revision state."""

@@ -27,11 +27,11 @@ from safemigrate.checks.review import review as review_sql
 from safemigrate.core.db import connected, ensure_reachable
 from safemigrate.core.errors import InterruptedRevision, LockBlocked, MigrationFailed
 from safemigrate.core.paths import relative
-from safemigrate.core.results import Difference, RevisionRun, _Serialisable
+from safemigrate.core.results import Check, Difference, RevisionRun, _Serialisable
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, sync_url
 from safemigrate.harness.requests import EnvRunRequest, GenerateRequest, GenerateResult, LedgerRows, Reads
-from safemigrate.runner.preflight import Check, preflight
+from safemigrate.runner.preflight import preflight
 from safemigrate.schema.compare import revision_message
 from safemigrate.state import ledger
 from safemigrate.state.locking import migrator_lock

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
@@ -15,6 +14,7 @@ from safemigrate.checks.live import check_live
 from safemigrate.checks.review import review as review_sql
 from safemigrate.core.db import connected, ensure_reachable
 from safemigrate.core.errors import SafemigrateError
+from safemigrate.core.results import Check
 from safemigrate.core.urls import backend_of
 from safemigrate.guard.model import Category
 from safemigrate.state import ledger
@@ -23,14 +23,6 @@ if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
 
 
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    message: str
-    fix: str = ""
 
 
 def _run(name: str, fn: Callable[[], Check]) -> Check:
