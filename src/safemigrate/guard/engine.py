@@ -8,6 +8,7 @@ from pglast import ast
 from pglast.enums import TransactionStmtKind
 
 from safemigrate.guard.analysis import sql as sqlmod
+from safemigrate.guard.analysis.pgcreated import learn_created
 from safemigrate.guard.model import Category, Context, Finding, Severity
 from safemigrate.guard.registry import RULES, Rule, load_rules
 
@@ -53,15 +54,8 @@ def lint_sql(text: str, context: Context, *, rules: Iterable[Rule] | None = None
 def _learn(statement: sqlmod.PgStatement | sqlmod.GlotStatement, context: Context) -> None:
     node = statement.node
     if isinstance(statement, sqlmod.PgStatement):
-        if isinstance(node, (ast.CreateStmt, ast.CreateTableAsStmt)):
-            rel = node.relation if isinstance(node, ast.CreateStmt) else (node.into.rel if node.into else None)
-            if rel is None:
-                return
-            name = (rel.relname or "").lower()
-            context.created_tables.add(name)
-            if rel.schemaname:
-                context.created_tables.add(f"{rel.schemaname}.{name}".lower())
-        elif isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "lock_timeout":
+        learn_created(node, context)
+        if isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "lock_timeout":
             context.lock_timeout_set = True
         elif isinstance(node, ast.TransactionStmt):
             if node.kind in (TransactionStmtKind.TRANS_STMT_BEGIN, TransactionStmtKind.TRANS_STMT_START):
@@ -80,3 +74,7 @@ def _learn(statement: sqlmod.PgStatement | sqlmod.GlotStatement, context: Contex
             table = node.find(exp.Table)
             if table is not None:
                 context.created_tables.add(table.name.lower())
+        elif isinstance(node, exp.Create) and (node.kind or "").upper() == "VIEW" and not node.args.get("replace"):
+            view = node.find(exp.Table)  # CREATE OR REPLACE VIEW may replace a view the application reads
+            if view is not None:
+                context.created_views.add(view.name.lower())

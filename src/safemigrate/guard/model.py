@@ -34,14 +34,33 @@ class Context:
     pg_version: int = 15
     revision: str | None = None
     created_tables: set[str] = field(default_factory=set)  # created earlier in this revision
+    # views, sequences and schemas created earlier in this revision, apart from the tables: a write
+    # through a new view still reaches tables that are not new
+    created_views: set[str] = field(default_factory=set)
+    created_sequences: set[str] = field(default_factory=set)
+    created_schemas: set[str] = field(default_factory=set)
     in_transaction: bool = True
     lock_timeout_set: bool = False  # the runner (or an earlier SET) set lock_timeout
 
     def is_new_table(self, name: str | None) -> bool:
-        if not name:
-            return False
-        name = name.lower()
-        return name in self.created_tables or name.rsplit(".", 1)[-1] in self.created_tables
+        return _named(name, self.created_tables)
+
+    def is_new_view(self, name: str | None) -> bool:
+        return _named(name, self.created_views)
+
+    def is_new_sequence(self, name: str | None) -> bool:
+        return _named(name, self.created_sequences)
+
+    def is_new_schema(self, name: str | None) -> bool:
+        return bool(name) and str(name).lower() in self.created_schemas
+
+
+def _named(name: str | None, names: set[str]) -> bool:
+    """Whether ``name`` (``schema.name`` or ``name``) is one of ``names``, without case."""
+    if not name:
+        return False
+    name = name.lower()
+    return name in names or name.rsplit(".", 1)[-1] in names
 
 
 @dataclass(frozen=True)

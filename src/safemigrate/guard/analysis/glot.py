@@ -103,3 +103,63 @@ def _glot_value(literal: Any) -> Any:
         return float(literal.this)
     except ValueError:
         return literal.this
+
+
+#: Unquoted words after CREATE that name another kind of object than a trigger or an event.
+_OTHER_OBJECTS = {"TABLE", "VIEW", "INDEX", "PROCEDURE", "FUNCTION", "DATABASE", "SCHEMA", "USER", "ROLE",
+                  "SEQUENCE", "SERVER", "TABLESPACE", "AGGREGATE", "PACKAGE"}
+
+
+def glot_trigger_or_event(sql: str) -> tuple[str, str, str] | None:
+    """``(kind, name, table)`` of a MySQL/MariaDB ``CREATE TRIGGER`` (kind ``trigger``, ``table`` the one it is
+    on) or ``CREATE EVENT`` (kind ``event``, ``table`` empty); None for any other statement.
+
+    Read from the tokens, which sqlglot gives for these statements it keeps as text: ``OR REPLACE``,
+    ``DEFINER = ...`` and ``IF NOT EXISTS`` are skipped; names are given as written, without their quotes
+    (``shop.Orders``).
+    """
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("mysql").tokenize(sql)
+    except sqlglot.errors.TokenError:
+        return None
+    if not tokens or tokens[0].token_type != TokenType.CREATE:
+        return None
+    quoted = {TokenType.IDENTIFIER, TokenType.STRING}
+    for index, token in enumerate(tokens[1:16], start=1):
+        word = token.text.upper() if token.token_type not in quoted else ""
+        if word in _OTHER_OBJECTS:
+            return None
+        if word in {"TRIGGER", "EVENT"}:
+            name, after = _dotted_name(tokens, _past_if_not_exists(tokens, index + 1))
+            if word == "EVENT":
+                return "event", name, ""
+            on = next((i for i in range(after, len(tokens)) if tokens[i].token_type == TokenType.ON), None)
+            table = _dotted_name(tokens, on + 1)[0] if on is not None else ""
+            return "trigger", name, table
+    return None
+
+
+def _past_if_not_exists(tokens: list[Any], index: int) -> int:
+    words = [t.text.upper() for t in tokens[index:index + 3]]
+    return index + 3 if words == ["IF", "NOT", "EXISTS"] else index
+
+
+def _dotted_name(tokens: list[Any], index: int) -> tuple[str, int]:
+    """The name ``a.b`` starting at token ``index``, and the index of the token after it."""
+    from sqlglot.tokens import TokenType
+
+    parts: list[str] = []
+    while index < len(tokens):
+        token = tokens[index]
+        if token.token_type == TokenType.DOT and parts:
+            index += 1
+            continue
+        if token.token_type in {TokenType.ON, TokenType.L_PAREN} or (parts and tokens[index - 1].token_type
+                                                                     != TokenType.DOT):
+            break
+        parts.append(token.text)
+        index += 1
+    return ".".join(parts), index

@@ -2,6 +2,7 @@
 
 - :mod:`.pgast`: names, types and subcommands of pglast nodes;
 - :mod:`.pgwalk`: walking statements, including those DO blocks, functions and rules run;
+- :mod:`.pgcreated`: the tables, views, sequences and schemas a statement creates;
 - :mod:`.pgtruth`: whether a condition is constant-true (a WHERE that filters nothing);
 - :mod:`.glot`: the sqlglot counterparts for MySQL and SQLite;
 - :mod:`.pgfix`: SQL and Alembic code for fixes, in the user's names.

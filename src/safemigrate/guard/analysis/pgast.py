@@ -6,6 +6,10 @@ from typing import Any
 
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType  # noqa: F401 - re-exported for rules
+from pglast.enums import RoleSpecType as _RoleSpecType
+from pglast.parser import ParseError as _ParseError
+
+from safemigrate.guard.analysis.sql import parse_sql as _parse_sql
 
 
 def relation(node: Any) -> str:
@@ -68,3 +72,35 @@ def option_enabled(options: Any, name: str) -> bool:
             value = getattr(option.arg, "sval", None) or getattr(option.arg, "boolval", None)
             return option.arg is None or str(value).lower() not in {"false", "off", "0", "f", "no"}
     return False
+
+
+def role_name(spec: Any) -> str:
+    """The role a RoleSpec names: ``reporting``, or ``current_user``, ``session_user``, ``current_role``, ``public``."""
+    if spec is None:
+        return ""
+    if spec.roletype == _RoleSpecType.ROLESPEC_CSTRING:
+        return spec.rolename or ""
+    return spec.roletype.name.removeprefix("ROLESPEC_").lower()
+
+
+def regclass_name(text: str) -> str:
+    """The relation a regclass literal names, as PostgreSQL reads it: ``'public."Orders_seq"'`` is
+    ``public.Orders_seq``, ``'Orders_seq'`` is ``orders_seq``. Text that is not one name is given back as it is.
+    """
+    try:
+        raw = _parse_sql(f"SELECT FROM {text}")
+    except _ParseError:
+        return text
+    select = raw[0].stmt if len(raw) == 1 else None
+    tables: list[Any] = list(getattr(select, "fromClause", None) or ())
+    if (not isinstance(select, ast.SelectStmt) or len(tables) != 1 or not isinstance(tables[0], ast.RangeVar)
+            or tables[0].alias is not None):
+        return text
+    return relation(tables[0])
+
+
+def column_sequence(table: str, column: str) -> str:
+    """The sequence PostgreSQL creates for serial or identity column ``column`` of ``table``: ``orders_id_seq``
+    (``app.orders_id_seq`` for ``app.orders``)."""
+    schema, dot, bare = table.rpartition(".")
+    return f"{schema}{dot}{bare}_{column}_seq"

@@ -22,6 +22,7 @@ from safemigrate.guard.analysis.pgast import (
     relation,
     string_values,
 )
+from safemigrate.guard.analysis.pgcreated import learn_created
 from safemigrate.guard.analysis.pgtruth import is_constant_true
 from safemigrate.guard.analysis.sql import CARRIERS
 from safemigrate.guard.analysis.sql import parse_sql as _parse_sql
@@ -90,6 +91,12 @@ def _explain_analyzes(node: Any) -> bool:
     return option_enabled(node.options, "analyze")
 
 
+def reads_rows(expr: Any) -> bool:
+    """Whether an expression reads a column (or a PL/pgSQL variable, which parses as one) or a subquery:
+    its value comes from the data, not from the statement's text."""
+    return any(isinstance(item, (ast.ColumnRef, ast.SubLink)) for item in _walk(expr))
+
+
 def is_cascade(node: Any) -> bool:
     """Whether a DROP / TRUNCATE / ALTER TABLE subcommand says CASCADE."""
     return getattr(node, "behavior", None) == _DropBehavior.DROP_CASCADE
@@ -145,25 +152,14 @@ def statements_run(node: Any, context: Any, *, _depth: int = 0) -> _Iterator[tup
     if _depth > 3 or not isinstance(node, CARRIERS):
         return
     for inner, where in _carried(node):
-        inner_context = _dataclasses.replace(context, created_tables=set(context.created_tables))
+        inner_context = _dataclasses.replace(context, created_tables=set(context.created_tables),
+                                             created_views=set(context.created_views),
+                                             created_sequences=set(context.created_sequences),
+                                             created_schemas=set(context.created_schemas))
         for statement in inner:
             for found, found_where, found_context in statements_run(statement, inner_context, _depth=_depth + 1):
                 yield found, found_where or where, found_context
-            _learn_created(statement, inner_context)
-
-
-def _learn_created(node: Any, context: Any) -> None:
-    if isinstance(node, ast.CreateStmt):
-        rel = node.relation
-    elif isinstance(node, ast.CreateTableAsStmt):
-        rel = node.into.rel if node.into else None
-    else:
-        return
-    if rel is None:
-        return
-    context.created_tables.add((rel.relname or "").lower())
-    if rel.schemaname:
-        context.created_tables.add(f"{rel.schemaname}.{rel.relname}".lower())
+            learn_created(statement, inner_context)
 
 
 def existing_table_commands(statement: Any, context: Any, *subtypes: Any,
