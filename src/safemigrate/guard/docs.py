@@ -39,8 +39,6 @@ or `safemigrate_allow = [allow(...)]` at module level. A sign-off that covers no
 
 #: Refusals of the run-time guard that no SQL rule makes (documented beside the rules).
 RUNTIME_ONLY = {
-    "drop-view": ("PostgreSQL, MySQL", "dropped a view"),
-    "drop-sequence": ("PostgreSQL", "dropped a sequence"),
     "alter-sequence-restart": ("PostgreSQL", "restarted a sequence (keys would be handed out again)"),
     "alter-sequence": ("PostgreSQL", "changed a sequence's increment, bounds or cycling"),
     "change-sequence-default": ("PostgreSQL", "moved a column's default off its sequence"),
