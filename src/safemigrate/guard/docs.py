@@ -39,10 +39,7 @@ or `safemigrate_allow = [allow(...)]` at module level. A sign-off that covers no
 
 #: Refusals of the run-time guard that no SQL rule makes (documented beside the rules).
 RUNTIME_ONLY = {
-    "alter-sequence-restart": ("PostgreSQL", "restarted a sequence (keys would be handed out again)"),
-    "alter-sequence": ("PostgreSQL", "changed a sequence's increment, bounds or cycling"),
     "change-sequence-default": ("PostgreSQL", "moved a column's default off its sequence"),
-    "change-owner": ("PostgreSQL", "gave a table or schema to another role"),
     "create-trigger": ("PostgreSQL", "created a trigger, rule or event trigger on an existing table"),
     "set-role": ("PostgreSQL", "ran as another role (SET ROLE, SET SESSION AUTHORIZATION)"),
     "rewrite-column-values": ("PostgreSQL", "recomputed a column's values (ALTER COLUMN ... TYPE ... USING)"),
