@@ -40,16 +40,13 @@ or `safemigrate_allow = [allow(...)]` at module level. A sign-off that covers no
 #: Refusals of the run-time guard that no SQL rule makes (documented beside the rules).
 RUNTIME_ONLY = {
     "change-sequence-default": ("PostgreSQL", "moved a column's default off its sequence"),
-    "create-trigger": ("PostgreSQL", "created a trigger, rule or event trigger on an existing table"),
     "set-role": ("PostgreSQL", "ran as another role (SET ROLE, SET SESSION AUTHORIZATION)"),
     "rewrite-column-values": ("PostgreSQL", "recomputed a column's values (ALTER COLUMN ... TYPE ... USING)"),
     "write-after-body": ("PostgreSQL", "changed data after its body, before the commit (a listener, a callback)"),
     "transaction-control": ("PostgreSQL", "committed or rolled back the revision's transaction itself"),
     "catalog-unreadable": ("PostgreSQL", "left the catalog unreadable to the guard (nothing can be judged)"),
     "second-connection": ("all", "used a connection other than the migration's during the revision"),
-    "dynamic-sql": ("MySQL", "ran PREPARE / EXECUTE / CALL: SQL assembled at run time"),
     "unparsable-statement": ("MySQL", "sent a statement the parser cannot read"),
-    "create-trigger-or-event": ("MySQL", "created a trigger on an existing table, or an event"),
     "hook-after-body": ("MySQL", "left a listener or callback that would run after the check"),
     "drop-not-null": ("PostgreSQL", "dropped NOT NULL (reported, never refused: no data is lost)"),
 }
