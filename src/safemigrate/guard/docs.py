@@ -40,10 +40,7 @@ or `safemigrate_allow = [allow(...)]` at module level. A sign-off that covers no
 #: Refusals of the run-time guard that no SQL rule makes (documented beside the rules).
 RUNTIME_ONLY = {
     "change-sequence-default": ("PostgreSQL", "moved a column's default off its sequence"),
-    "set-role": ("PostgreSQL", "ran as another role (SET ROLE, SET SESSION AUTHORIZATION)"),
-    "rewrite-column-values": ("PostgreSQL", "recomputed a column's values (ALTER COLUMN ... TYPE ... USING)"),
     "write-after-body": ("PostgreSQL", "changed data after its body, before the commit (a listener, a callback)"),
-    "transaction-control": ("PostgreSQL", "committed or rolled back the revision's transaction itself"),
     "catalog-unreadable": ("PostgreSQL", "left the catalog unreadable to the guard (nothing can be judged)"),
     "second-connection": ("all", "used a connection other than the migration's during the revision"),
     "unparsable-statement": ("MySQL", "sent a statement the parser cannot read"),
@@ -67,7 +64,11 @@ def render() -> str:
     out += ["## Refused at run time only", "",
             "What a production run refuses from what the revision *did* (catalog, row counts, connections), "
             "with no SQL rule of its own: lint cannot see these before the run. Each is signed off like a rule "
-            "(`allow(id, target, reason=...)`, written in the revision file).", "",
+            "(`allow(id, target, reason=...)`, written in the revision file). What the run-time guard also "
+            "refuses and the SQL shows (a dropped view or sequence, a sequence moved back, an owner changed, a "
+            "trigger...) has a rule above with the same id and object name: lint reports it before the deploy, "
+            "and one sign-off covers both. `set-role` and `transaction-control` are refused at run time with no "
+            "sign-off.", "",
             "| id | database | what the revision did |", "|---|---|---|"]
     out += [f"| `{rule}` | {where} | {what} |" for rule, (where, what) in RUNTIME_ONLY.items()]
     out.append("")
