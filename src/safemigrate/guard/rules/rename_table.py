@@ -33,9 +33,12 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
     Good::
 
         # keep the old name working until every instance uses the new one
-        # (a simple view can be read and written like the table):
+        # (a simple view can be read and written like the table), and say so:
+        from safemigrate import allow
+
         def upgrade():
-            op.rename_table("users", "accounts")
+            with allow("rename-table", "users", reason="the view users keeps the old name working"):
+                op.rename_table("users", "accounts")
             op.execute("CREATE VIEW users AS SELECT * FROM accounts")
 
         # later, once no code uses "users": op.execute("DROP VIEW users")
