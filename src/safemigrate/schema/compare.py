@@ -22,7 +22,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from safemigrate.core.results import Difference
-from safemigrate.schema import jsondefaults
+from safemigrate.schema import jsondefaults, safe_ops
 from safemigrate.schema.ddl import needs_rebuild, render_rebuild, render_sql
 from safemigrate.schema.defaults import settle
 from safemigrate.state.ledger import TABLES as LEDGER_TABLES
@@ -154,9 +154,15 @@ def to_difference(table_ops: alembic_ops.ModifyTableOps | None, op: Any, dialect
                   server_version: int | None = None) -> Difference:
     kind, table, obj, description = describe(op, reference)
     wrapped = alembic_ops.ModifyTableOps(table_ops.table_name, [op], schema=table_ops.schema) if table_ops else op
+    rendered = op
+    if dialect == "postgresql" and table_ops is not None:  # an existing table: the fix is what autogenerate writes
+        upgrade = alembic_ops.UpgradeOps(ops=[wrapped])
+        if safe_ops.rewrite_for(dialect, upgrade, alembic_ops.DowngradeOps(ops=[])):
+            wrapped = upgrade.ops[0]
+            rendered = getattr(wrapped, "op", op)
     code = render_python_code(alembic_ops.UpgradeOps(ops=[wrapped]), render_as_batch=batch)
     code_lines = [line for line in code.splitlines() if line.strip() and not line.strip().startswith("# ###")]
-    return Difference(kind, table, obj, description, render_sql(op, dialect, server_version=server_version),
+    return Difference(kind, table, obj, description, render_sql(rendered, dialect, server_version=server_version),
                       textwrap.dedent("\n".join(code_lines)))
 
 

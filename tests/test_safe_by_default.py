@@ -1,0 +1,179 @@
+"""Safe by default (issue #11, first slice): what safemigrate writes passes its own lint on PostgreSQL.
+
+Development auto-sync and ``ci autofix`` generate revisions through safemigrate's
+autogenerate hook, which rewrites an index on an existing table into a
+CONCURRENTLY build in an autocommit block and a foreign key into NOT VALID +
+VALIDATE. These tests generate from the shop example against a real
+PostgreSQL, lint what was written, apply it, and read the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_safemigrate
+from helpers import add_model_line, execute, scalar, upgrade
+from test_ci import HEAD, _log, ci, commit_all, git
+from test_ci import repo as repo  # the git repository fixture of the ci tests
+
+from safemigrate import Project
+from safemigrate.core.errors import MigrationFailed
+
+PHONE = "    phone: Mapped[str | None] = mapped_column(sa.String(32))\n"
+PHONE_INDEXED = "    phone: Mapped[str | None] = mapped_column(sa.String(32), index=True)\n"
+FEATURED = ("featured_product_id: Mapped[int | None] = mapped_column(sa.ForeignKey('products.id'))")
+INDEX = "ix_customers_phone"
+FK = "fk_categories_featured_product_id_products"
+
+pytestmark = pytest.mark.postgres
+
+
+def _index_phone(project: Path) -> None:
+    models = project / "shop" / "models.py"
+    source = models.read_text()
+    assert PHONE in source
+    models.write_text(source.replace(PHONE, PHONE_INDEXED, 1))
+
+
+def _index_state(url: str, name: str = INDEX) -> str | None:
+    """'valid', 'invalid', or None when there is no such index."""
+    valid = scalar(url, f"SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('{name}')")
+    return None if valid is None else ("valid" if valid else "invalid")
+
+
+def _autosync(project: Path, url: str, server: str):
+    return Project.from_pyproject(project, database_url=url, scratch_url=server, environment="development").migrate()
+
+
+def _lint(project: Path, url: str, server: str, revision: str):
+    return Project.from_pyproject(project, database_url=url, scratch_url=server).lint(f"{HEAD}:{revision}")
+
+
+def _revision_id(path: Path) -> str:
+    for line in path.read_text().splitlines():
+        if line.startswith("revision"):
+            return line.split("=", 1)[1].strip().strip("'\"")
+    raise AssertionError(f"no revision id in {path}")
+
+
+def test_autosync_writes_a_concurrent_index_and_a_not_valid_foreign_key_that_lint_passes(shop, pg_url, pg_server):
+    upgrade(shop, pg_url)
+    execute(pg_url, "INSERT INTO customers (email, full_name, phone) VALUES ('a@example.com', 'A', '555')")
+    _index_phone(shop)
+    add_model_line(shop, "Category", FEATURED)
+
+    report = _autosync(shop, pg_url, pg_server)
+
+    assert report.ok, report
+    assert len(report.generated) == 1
+    path = shop / report.generated[0]
+    source = path.read_text()
+    assert "with op.get_context().autocommit_block():" in source
+    assert ("op.create_index(op.f('ix_customers_phone'), 'customers', ['phone'], unique=False, "
+            "postgresql_concurrently=True, if_not_exists=True)") in source
+    assert "op.drop_index(op.f('ix_customers_phone'), table_name='customers', postgresql_concurrently=True, " \
+           "if_exists=True)" in source  # the INVALID leftover, and the downgrade
+    assert "postgresql_not_valid=True" in source
+    assert f"op.execute('ALTER TABLE categories VALIDATE CONSTRAINT {FK}')" in source
+
+    lint = _lint(shop, pg_url, pg_server, _revision_id(path))
+    assert lint.revisions == [_revision_id(path)]
+    assert not lint.blocking, [f.message for f in lint.blocking]
+
+    assert _index_state(pg_url) == "valid"
+    assert scalar(pg_url, f"SELECT convalidated FROM pg_constraint WHERE conname = '{FK}'") is True
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == _revision_id(path)
+
+
+def test_the_cli_lint_reports_no_error_on_the_generated_revision(shop, pg_url, pg_server):
+    upgrade(shop, pg_url)
+    _index_phone(shop)
+    path = shop / _autosync(shop, pg_url, pg_server).generated[0]
+
+    result = run_safemigrate("lint", f"{HEAD}:{_revision_id(path)}", "--database-url", pg_url,
+                             "--scratch-url", pg_server, "--format", "json", cwd=shop)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    assert [f for f in findings if f["severity"] == "error"] == []
+
+
+def test_a_rerun_after_an_interrupted_build_replaces_the_invalid_index(shop, pg_url, pg_server):
+    upgrade(shop, pg_url)
+    _index_phone(shop)
+    path = shop / _autosync(shop, pg_url, pg_server).generated[0]
+    revision = _revision_id(path)
+    assert _index_state(pg_url) == "valid"
+    # What an interrupted CREATE INDEX CONCURRENTLY leaves: the index, INVALID, and the revision not recorded.
+    execute(pg_url, f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass('{INDEX}')",
+            f"UPDATE alembic_version SET version_num = '{HEAD}'")
+    assert _index_state(pg_url) == "invalid"
+
+    upgrade(shop, pg_url)  # plain Alembic: the revision itself converges, not safemigrate's runner
+
+    assert _index_state(pg_url) == "valid"
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == revision
+    assert scalar(pg_url, f"SELECT count(*) FROM pg_class WHERE relname = '{INDEX}'") == 1
+
+
+def test_a_rerun_after_a_failed_unique_build_converges_once_the_data_is_fixed(shop, pg_url, pg_server):
+    upgrade(shop, pg_url)
+    models = shop / "shop" / "models.py"
+    models.write_text(models.read_text().replace(
+        PHONE, "    phone: Mapped[str | None] = mapped_column(sa.String(32), index=True, unique=True)\n", 1))
+    execute(pg_url, "INSERT INTO customers (email, full_name, phone) VALUES ('a@example.com', 'A', '555'), "
+                    "('b@example.com', 'B', '555')")
+
+    with pytest.raises(MigrationFailed, match="could not create unique index"):
+        _autosync(shop, pg_url, pg_server)  # CREATE UNIQUE INDEX CONCURRENTLY fails on the duplicates
+
+    assert _index_state(pg_url) == "invalid"
+    execute(pg_url, "UPDATE customers SET phone = '556' WHERE email = 'b@example.com'")
+
+    upgrade(shop, pg_url)
+
+    assert _index_state(pg_url) == "valid"
+    assert scalar(pg_url, f"SELECT indisunique FROM pg_index WHERE indexrelid = to_regclass('{INDEX}')") is True
+
+
+def test_check_shows_the_concurrent_form_as_the_fix_for_a_missing_index(shop, pg_url, pg_server):
+    upgrade(shop, pg_url)
+    _index_phone(shop)
+
+    live = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server).check_live()
+
+    [difference] = [d for d in live.versus_models if d.kind == "add_index"]
+    assert difference.sql == ["CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_customers_phone ON customers (phone)"]
+    assert "autocommit_block()" in difference.code and "postgresql_concurrently=True" in difference.code
+
+
+def test_sqlite_output_is_unchanged(shop, sqlite_url):
+    upgrade(shop, sqlite_url)
+    _index_phone(shop)
+
+    report = Project.from_pyproject(shop, database_url=sqlite_url, environment="development").migrate()
+
+    source = (shop / report.generated[0]).read_text()
+    assert "batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)" in source
+    assert "concurrently" not in source and "autocommit_block" not in source
+    assert scalar(sqlite_url, "SELECT count(*) FROM sqlite_master WHERE name = 'ix_customers_phone'") == 1
+
+
+@pytest.mark.slow
+def test_autofix_commits_an_added_index_instead_of_giving_up(repo, pg_server):
+    _index_phone(repo)
+    commit_all(repo, "merge: phone index without a migration")
+    git(repo, "push", "--quiet", "origin", "main")
+    before = git(repo, "rev-parse", "HEAD")
+
+    result = ci(repo, "autofix", "--push", "--scratch-url", pg_server)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "lint-failed" not in result.stdout
+    assert git(repo, "rev-list", "--count", f"{before}..origin/main") == "1"
+    assert _log(repo, "origin/main")[0].startswith("autofix:")
+    [added] = git(repo, "show", "--name-only", "--format=", "HEAD").splitlines()
+    source = (repo / added).read_text()
+    assert "postgresql_concurrently=True" in source and "autocommit_block" in source
