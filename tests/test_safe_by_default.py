@@ -177,3 +177,104 @@ def test_autofix_commits_an_added_index_instead_of_giving_up(repo, pg_server):
     [added] = git(repo, "show", "--name-only", "--format=", "HEAD").splitlines()
     source = (repo / added).read_text()
     assert "postgresql_concurrently=True" in source and "autocommit_block" in source
+
+
+def _alembic(project: Path, url: str, *args: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    alembic = Path(sys.executable).with_name("alembic")
+    result = subprocess.run([str(alembic), *args], cwd=project, env={**os.environ, "DATABASE_URL": url},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_plain_alembic_autogenerate_through_the_env_py_helper_writes_the_same_and_downgrades(shop, pg_url):
+    upgrade(shop, pg_url)
+    _index_phone(shop)
+
+    _alembic(shop, pg_url, "revision", "--autogenerate", "-m", "phone index")
+
+    [path] = (shop / "migrations" / "versions").glob("*_phone_index.py")
+    source = path.read_text()
+    assert "postgresql_concurrently=True, if_not_exists=True" in source and "autocommit_block" in source
+    _alembic(shop, pg_url, "upgrade", "head")
+    assert _index_state(pg_url) == "valid"
+    _alembic(shop, pg_url, "downgrade", "-1")  # DROP INDEX CONCURRENTLY IF EXISTS, in an autocommit block
+    assert _index_state(pg_url) is None
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == HEAD
+
+
+# -- the rewriter on operation objects ------------------------------------------------------------
+def _ops():
+    import sqlalchemy as sa
+    from alembic.operations import ops
+    from sqlalchemy.sql.elements import conv
+
+    new_table = ops.CreateTableOp("coupons", [sa.Column("id", sa.Integer, primary_key=True),
+                                              sa.Column("code", sa.String(20))])
+    upgrade_ops = ops.UpgradeOps(ops=[
+        new_table,
+        ops.CreateIndexOp("ix_coupons_code", "coupons", ["code"]),
+        ops.ModifyTableOps("customers", [
+            ops.CreateIndexOp("ix_customers_phone", "customers", ["phone"]),
+            # conv: the final name, as autogenerate gives it (the shop's naming convention would prefix it again)
+            ops.CreateCheckConstraintOp(conv("ck_customers_phone_length"), "customers", sa.text("length(phone) > 3")),
+        ]),
+    ])
+    return upgrade_ops, upgrade_ops.reverse()
+
+
+def _render(container) -> str:
+    from alembic.autogenerate import render_python_code
+
+    return render_python_code(container)
+
+
+def test_only_tables_that_already_exist_are_rewritten_and_only_on_postgresql():
+    from safemigrate.schema.safe_ops import rewrite_for
+
+    for dialect in ("sqlite", "mysql"):
+        upgrade_ops, downgrade_ops = _ops()
+        before = _render(upgrade_ops), _render(downgrade_ops)
+        assert rewrite_for(dialect, upgrade_ops, downgrade_ops) == 0
+        assert (_render(upgrade_ops), _render(downgrade_ops)) == before
+
+    upgrade_ops, downgrade_ops = _ops()
+    assert rewrite_for("postgresql", upgrade_ops, downgrade_ops) == 3  # index and check up, index down
+    up, down = _render(upgrade_ops), _render(downgrade_ops)
+    assert "op.create_index('ix_coupons_code', 'coupons', ['code'], unique=False)" in up  # a new table
+    assert ("op.create_index('ix_customers_phone', 'customers', ['phone'], unique=False, "
+            "postgresql_concurrently=True, if_not_exists=True)") in up
+    assert "postgresql_not_valid=True" in up
+    assert "op.create_check_constraint(op.f('ck_customers_phone_length'), 'customers', " in up
+    assert "op.execute('ALTER TABLE customers VALIDATE CONSTRAINT ck_customers_phone_length')" in up
+    assert ("op.drop_index('ix_customers_phone', table_name='customers', postgresql_concurrently=True, "
+            "if_exists=True)") in down
+    assert "op.drop_index('ix_coupons_code', table_name='coupons')" in down
+    for code in (up, down):
+        compile("def upgrade():\n" + code, "<generated>", "exec")
+
+
+def test_a_rewritten_check_constraint_applies_validated_and_passes_lint(shop, pg_url, pg_server):
+    from alembic.operations import ops
+
+    from safemigrate.schema.safe_ops import rewrite_for
+
+    upgrade(shop, pg_url)
+    upgrade_ops, downgrade_ops = _ops()
+    upgrade_ops.ops = upgrade_ops.ops[2:]  # customers only
+    downgrade_ops = ops.DowngradeOps(ops=[])
+    rewrite_for("postgresql", upgrade_ops, downgrade_ops)
+    (shop / "migrations" / "versions" / "c0ffee000001_phone_check.py").write_text(
+        '"""phone check"""\nimport sqlalchemy as sa\nfrom alembic import op\n\nrevision = "c0ffee000001"\n'
+        f'down_revision = "{HEAD}"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f"def upgrade() -> None:\n{_render(upgrade_ops)}\n\ndef downgrade() -> None:\n    pass\n")
+
+    lint = _lint(shop, pg_url, pg_server, "c0ffee000001")
+    assert not lint.blocking, [f.message for f in lint.blocking]
+    upgrade(shop, pg_url)
+    assert scalar(pg_url, "SELECT convalidated FROM pg_constraint WHERE conname = 'ck_customers_phone_length'")
+    assert _index_state(pg_url) == "valid"

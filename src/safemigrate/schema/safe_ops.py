@@ -12,7 +12,8 @@ the same revision) with:
   an interrupted earlier build left (``IF NOT EXISTS`` alone would keep it);
 - ``drop_index`` -> ``DROP INDEX CONCURRENTLY IF EXISTS`` in an
   ``autocommit_block``;
-- ``create_foreign_key`` -> added ``NOT VALID`` (only if it is not there yet,
+- ``create_foreign_key`` (and a named ``create_check_constraint``, which
+  autogenerate itself never writes) -> added ``NOT VALID`` (only if it is not there yet,
   so a rerun after an interruption goes on), then ``VALIDATE CONSTRAINT`` in
   an ``autocommit_block``: the revision's transaction, holding the strong lock
   of the ADD, commits first, and the validation scan lets writes go on.
@@ -34,7 +35,6 @@ from alembic.autogenerate.render import render_op
 from alembic.operations import ops as alembic_ops
 from sqlalchemy.dialects import postgresql
 
-_AUTOCOMMIT = "with op.get_context().autocommit_block():"
 _PREPARER = postgresql.dialect().identifier_preparer
 
 #: An index is INVALID when a CONCURRENTLY build was interrupted; ``to_regclass`` resolves the name as
@@ -53,18 +53,23 @@ class ConcurrentIndexOp(alembic_ops.MigrateOperation):
         return self.op.to_diff_tuple()
 
 
-class NotValidForeignKeyOp(alembic_ops.MigrateOperation):
-    """Add a foreign key NOT VALID in the revision's transaction, then VALIDATE it after that commits."""
+class NotValidConstraintOp(alembic_ops.MigrateOperation):
+    """Add a foreign key or CHECK NOT VALID in the revision's transaction, then VALIDATE it after that commits."""
 
-    def __init__(self, op: alembic_ops.CreateForeignKeyOp) -> None:
+    def __init__(self, op: alembic_ops.CreateForeignKeyOp | alembic_ops.CreateCheckConstraintOp) -> None:
         self.op = op
+
+    @property
+    def table(self) -> tuple[str | None, str]:
+        if isinstance(self.op, alembic_ops.CreateForeignKeyOp):
+            return self.op.kw.get("source_schema"), self.op.source_table
+        return self.op.schema, self.op.table_name
 
     def to_diff_tuple(self) -> Any:
         return self.op.to_diff_tuple()
 
 
-def rewrite_for(dialect: str, upgrade_ops: alembic_ops.UpgradeOps, downgrade_ops: alembic_ops.DowngradeOps,
-                *, server_version: int | None = None) -> int:
+def rewrite_for(dialect: str, upgrade_ops: alembic_ops.UpgradeOps, downgrade_ops: alembic_ops.DowngradeOps) -> int:
     """Rewrite both directions of a revision in place for ``dialect``; return how many operations changed.
 
     Tables created in either direction are new: what is done to them cannot block anyone.
@@ -135,7 +140,14 @@ def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.
         named.kw = {**op.kw, "postgresql_not_valid": True}
         if named.constraint_name is None:  # VALIDATE needs the name PostgreSQL will give it
             named.constraint_name = "_".join([op.source_table, *op.local_cols, "fkey"])
-        return NotValidForeignKeyOp(named)
+        return NotValidConstraintOp(named)
+    if isinstance(op, alembic_ops.CreateCheckConstraintOp):
+        # autogenerate does not compare CHECK constraints; this is for a project's own comparator or hook
+        if op.constraint_name is None or (op.schema, op.table_name) in new_tables:
+            return None
+        check = copy.copy(op)
+        check.kw = {**op.kw, "postgresql_not_valid": True}
+        return NotValidConstraintOp(check)
     return None
 
 
@@ -145,43 +157,62 @@ def _qualified(name: str, schema: str | None) -> str:
     return f"{_PREPARER.quote_schema(schema)}.{quoted}" if schema else quoted
 
 
-def _query(sql: str, **params: str) -> str:
+def _query(autogen_context: AutogenContext, sql: str, **params: str) -> str:
     """Python that runs ``sql`` on the migration's own connection and gives its first row (or None).
 
-    Offline (``--sql``) there is no database to ask: the generated code checks ``as_sql`` first.
+    Offline (``--sql``) there is no database to ask: the generated code checks ``as_sql`` first. The
+    prefixes are the project's (``op.``, ``sa.`` by default), as in the rest of the generated file.
     """
-    return f"op.get_bind().execute(sa.text({sql!r}), {params!r}).first()"
+    op, sa = _op_prefix(autogen_context), _sa_prefix(autogen_context)
+    return f"{op}get_bind().execute({sa}text({sql!r}), {params!r}).first()"
+
+
+def _op_prefix(autogen_context: AutogenContext) -> str:
+    # context.configure(alembic_module_prefix=..., sqlalchemy_module_prefix=...), the documented options
+    return str(autogen_context.opts.get("alembic_module_prefix") or "op.")
+
+
+def _sa_prefix(autogen_context: AutogenContext) -> str:
+    return str(autogen_context.opts.get("sqlalchemy_module_prefix") or "sa.")
+
+
+def _offline(autogen_context: AutogenContext) -> str:
+    return f"{_op_prefix(autogen_context)}get_context().as_sql"
+
+
+def _autocommit(autogen_context: AutogenContext) -> str:
+    return f"with {_op_prefix(autogen_context)}get_context().autocommit_block():"
 
 
 @renderers.dispatch_for(ConcurrentIndexOp)
 def _render_concurrent_index(autogen_context: AutogenContext, op: ConcurrentIndexOp) -> list[str]:
     inner = op.op
-    lines = [_AUTOCOMMIT]
+    lines = [_autocommit(autogen_context)]
     if isinstance(inner, alembic_ops.CreateIndexOp) and inner.index_name is not None:
-        autogen_context.imports.add("import sqlalchemy as sa")
         name = _qualified(inner.index_name, inner.schema)
         drop = alembic_ops.DropIndexOp(inner.index_name, table_name=inner.table_name, schema=inner.schema,
                                        if_exists=True, postgresql_concurrently=True)
         lines += ["# a build interrupted earlier leaves an INVALID index, which IF NOT EXISTS would keep",
-                  f"if not op.get_context().as_sql and {_query(_INVALID_INDEX, name=name)}:",
+                  f"if not {_offline(autogen_context)} and {_query(autogen_context, _INVALID_INDEX, name=name)}:",
                   *render_op(autogen_context, drop),
                   ""]
     lines += [*render_op(autogen_context, inner), ""]
     return lines
 
 
-@renderers.dispatch_for(NotValidForeignKeyOp)
-def _render_not_valid_foreign_key(autogen_context: AutogenContext, op: NotValidForeignKeyOp) -> list[str]:
+@renderers.dispatch_for(NotValidConstraintOp)
+def _render_not_valid_constraint(autogen_context: AutogenContext, op: NotValidConstraintOp) -> list[str]:
     inner = op.op
-    autogen_context.imports.add("import sqlalchemy as sa")
     name = str(inner.constraint_name)
-    table = _qualified(inner.source_table, inner.kw.get("source_schema"))
+    schema, table_name = op.table
+    table = _qualified(table_name, schema)
     validate = f"ALTER TABLE {table} VALIDATE CONSTRAINT {_PREPARER.quote(name)}"
     return ["# NOT VALID checks only new rows; rerun after an interruption, it is already there",
-            f"if op.get_context().as_sql or not {_query(_CONSTRAINT_EXISTS, name=name, table=table)}:",
+            f"if {_offline(autogen_context)} or not "
+            f"{_query(autogen_context, _CONSTRAINT_EXISTS, name=name, table=table)}:",
             *render_op(autogen_context, inner),
             "",
             "# validating after the ADD has committed scans the table without blocking writes",
-            _AUTOCOMMIT,
-            f"op.execute({validate!r})",
+            _autocommit(autogen_context),
+            f"{_op_prefix(autogen_context)}execute({validate!r})",
             ""]
