@@ -143,6 +143,16 @@ def test_live_databases_of_a_stamped_history(project_factory, tmp_path):
     assert any("before the baseline" in note for note in report.notes)
 
 
+def test_a_baseline_metadata_without_tables_is_a_configuration_error(project_factory):
+    folder = project_factory("pre_alembic_history")
+    (folder / "oldapp" / "unimported.py").write_text("import sqlalchemy as sa\n\nmetadata = sa.MetaData()\n")
+    _set_key(folder, 'baseline = "oldapp.unimported:metadata"', remove="baseline =")
+    result = run_safemigrate("check", cwd=folder)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 2, output
+    assert "MetaData without tables" in output and "imports every model" in output
+
+
 @pytest.mark.parametrize(("line", "said"), [
     ('baseline_revision = "nosuch"', "is not a revision of this project"),
     ("", "is set without baseline"),

@@ -403,6 +403,14 @@ class EnvPy:
                 "or a function that receives a Connection.",
                 "Point baseline at a MetaData (or a declarative base) or at such a function.",
             )
+        if metadata is not None and not metadata.tables:
+            raise ConfigError(
+                f"baseline = {self.settings.baseline!r} is a MetaData without tables when safemigrate imports it.",
+                "Its models register their tables when their modules are imported, and nothing imported them "
+                "yet: the baseline would create nothing, and the revisions would run on an empty database.",
+                "Point baseline at a module that imports every model first (or at a function that receives a "
+                "Connection and builds the schema).",
+            )
         engine = create_engine(sync_url(url), poolclass=pool.NullPool)
         try:
             with engine.begin() as connection:
