@@ -200,6 +200,23 @@ def _render_concurrent_index(autogen_context: AutogenContext, op: ConcurrentInde
     return lines
 
 
+def _without_not_valid(op: Any) -> Any:
+    plain = copy.copy(op)
+    plain.kw = {k: v for k, v in op.kw.items() if k != "postgresql_not_valid"}
+    return plain
+
+
+def _with_not_valid(rendered: list[str]) -> str:
+    """The rendered ``create_*`` call with ``postgresql_not_valid=True`` as its last keyword.
+
+    Alembic 1.13 drops a foreign key's dialect keywords when it renders the call, so the keyword is
+    added to the call Alembic rendered without it, on every version alike.
+    """
+    [call] = rendered
+    assert call.endswith(")"), call
+    return f"{call[:-1]}, postgresql_not_valid=True)"
+
+
 @renderers.dispatch_for(NotValidConstraintOp)
 def _render_not_valid_constraint(autogen_context: AutogenContext, op: NotValidConstraintOp) -> list[str]:
     inner = op.op
@@ -210,7 +227,7 @@ def _render_not_valid_constraint(autogen_context: AutogenContext, op: NotValidCo
     return ["# NOT VALID checks only new rows; rerun after an interruption, it is already there",
             f"if {_offline(autogen_context)} or not "
             f"{_query(autogen_context, _CONSTRAINT_EXISTS, name=name, table=table)}:",
-            *render_op(autogen_context, inner),
+            _with_not_valid(render_op(autogen_context, _without_not_valid(inner))),
             "",
             "# validating after the ADD has committed scans the table without blocking writes",
             _autocommit(autogen_context),
