@@ -114,6 +114,18 @@ def test_baseline_revision_may_name_every_head_or_a_revision(project_factory, st
     assert report.ok and report.revisions_applied == 0
 
 
+def test_an_env_py_that_cannot_run_offline_leaves_the_stamped_revisions_unlinted_not_the_run(project_factory):
+    folder = project_factory("pre_alembic_history")
+    env_py = folder / "migrations" / "env.py"
+    env_py.write_text("from alembic import context\nif context.is_offline_mode():\n"
+                      "    raise ValueError(\"invalid literal for int() with base 10: ''\")\n" + env_py.read_text())
+    project = Project.from_pyproject(folder)
+    lint = project.lint()
+    assert lint.not_linted == ["b7e1c0a4d2f9", "3d9f5a2e8c61"]
+    assert any("Offline mode could not run env.py" in note for note in lint.notes)
+    assert project.check().ok
+
+
 def test_a_baseline_of_a_later_schema_names_baseline_revision(project_factory):
     folder = project_factory("pre_alembic_history")
     _set_key(folder, None, remove="baseline_revision")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from safemigrate.checks.live import read_live, revision_problems
-from safemigrate.core.errors import MigrationFailed, UsageError
+from safemigrate.core.errors import ConfigError, EnvPyError, MigrationFailed, UsageError
 from safemigrate.core.results import ReviewReport, RevisionRun
 from safemigrate.harness.envpy import OFFLINE_URLS
 from safemigrate.harness.requests import EnvRunRequest
@@ -78,14 +78,21 @@ def baseline_runs(ws: Workspace, dialect: str, wanted: list[str]) -> tuple[list[
     covered = [r for r in ws.baseline_covered() if r in set(wanted)]
     if not covered:
         return [], [], []
-    runs, failure = offline_runs_until_failure(ws, dialect if dialect in OFFLINE_URLS else "sqlite")
+    why_not: str | None = None
+    try:
+        runs, failure = offline_runs_until_failure(ws, dialect if dialect in OFFLINE_URLS else "sqlite")
+    except (EnvPyError, ConfigError) as exc:  # env.py cannot run without a database (it reads the URL's parts)
+        runs, failure, why_not = [], None, exc.what.rstrip(".")
     runs = [r for r in runs if r.revision.revision in set(covered)]
     rendered = {r.revision.revision for r in runs}
     unrendered = [r for r in covered if r not in rendered]
     note = (f"{len(covered)} revision(s) up to {ws.settings.baseline_revision} (baseline_revision) are not replayed "
             "on the throwaway database: the baseline builds their result and is stamped there. Their SQL is "
             "what Alembic's offline (--sql) mode renders.")
-    if failure is not None and unrendered:
+    if why_not is not None:
+        note += (f" Offline mode could not run env.py ({why_not}), so they have no SQL here; when they run, the "
+                 "run-time guard judges every statement they send.")
+    elif failure is not None and unrendered:
         note += (f" Revision {failure.revision} cannot be rendered offline ({failure.what.split(': ', 1)[-1]}), "
                  f"so {len(unrendered)} of them have no SQL here; when they run, the run-time guard judges "
                  "every statement they send.")
