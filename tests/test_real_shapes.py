@@ -19,7 +19,7 @@ from safemigrate.core.errors import EnvPyError, MigrationFailed
 IN_SYNC_EVERYWHERE = ["ini_in_package", "no_ini", "create_all_baseline", "baseline_callable", "connection_attribute",
                       "import_time_settings", "app_factory", "versions_subfolders", "version_locations",
                       "noisy_logging", "data_migration_scalar", "flask_migrate_app", "cli_prepared_config",
-                      "placeholder_ini_url"]
+                      "placeholder_ini_url", "identity_keys"]
 
 
 @pytest.mark.parametrize("name", IN_SYNC_EVERYWHERE + ["sqlite_plain_url", "async_own_loop", "anyio_worker"])

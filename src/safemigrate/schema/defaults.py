@@ -58,8 +58,11 @@ def _changes_anything(op: alembic_ops.AlterColumnOp) -> bool:
 def equivalent(existing: Any, wanted: Any, dialect: Dialect) -> bool:
     """Whether a reflected default and a model's default mean the same on ``dialect``."""
     if isinstance(wanted, (Computed, Identity)) or isinstance(existing, (Computed, Identity)):
-        # SQLite has neither: a model's Identity() is reflected as no default at all
-        return dialect.name == "sqlite" and (existing is None or wanted is None)
+        # SQLite has neither, and MySQL/MariaDB have no Identity (an integer key is AUTO_INCREMENT there):
+        # a model's Identity() is reflected as no default at all on them
+        identity = isinstance(wanted, Identity) or isinstance(existing, Identity)
+        without = {"sqlite", "mysql", "mariadb"} if identity else {"sqlite"}
+        return dialect.name in without and (existing is None or wanted is None)
     old, new = text_of(existing, dialect), text_of(wanted, dialect)
     if old is None or new is None:
         return old is None and new is None
