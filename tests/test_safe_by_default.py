@@ -300,3 +300,142 @@ def test_a_rewritten_check_constraint_applies_validated_and_passes_lint(shop, pg
     upgrade(shop, pg_url)
     assert scalar(pg_url, "SELECT convalidated FROM pg_constraint WHERE conname = 'ck_customers_phone_length'")
     assert _index_state(pg_url) == "valid"
+
+
+# -- nullable=False and a unique constraint on existing tables ------------------------------------
+PHONE_REQUIRED = "    phone: Mapped[str] = mapped_column(sa.String(32))\n"
+CATEGORY_NAME = "    name: Mapped[str] = mapped_column(sa.String(100))\n"
+CATEGORY_NAME_UNIQUE = "    name: Mapped[str] = mapped_column(sa.String(100), unique=True)\n"
+CHECK = "ck_customers_phone_not_null"
+UNIQUE = "uq_categories_name"
+
+
+def _require_phone_and_unique_category_names(project: Path) -> None:
+    models = project / "shop" / "models.py"
+    source = models.read_text()
+    assert PHONE in source and CATEGORY_NAME in source
+    models.write_text(source.replace(PHONE, PHONE_REQUIRED, 1).replace(CATEGORY_NAME, CATEGORY_NAME_UNIQUE, 1))
+
+
+def _fill(url: str) -> None:
+    execute(url, "INSERT INTO customers (email, full_name, phone) VALUES ('a@example.com', 'A', '555'), "
+                 "('b@example.com', 'B', '556')",
+            "INSERT INTO categories (name, slug) VALUES ('Board games', 'board-games')")  # and the seeded ones
+
+
+def _phone_nullable(url: str) -> str:
+    return scalar(url, "SELECT is_nullable FROM information_schema.columns "
+                       "WHERE table_name = 'customers' AND column_name = 'phone'")
+
+
+def _unique_state(url: str) -> tuple[str | None, bool]:
+    """The unique constraint's index ('valid', 'invalid', None) and whether the constraint uses it."""
+    attached = scalar(url, f"SELECT count(*) FROM pg_constraint WHERE conname = '{UNIQUE}' AND contype = 'u' "
+                           f"AND conindid = to_regclass('{UNIQUE}')")
+    return _index_state(url, UNIQUE), attached == 1
+
+
+def _assert_converged(url: str) -> None:
+    assert _phone_nullable(url) == "NO"
+    assert scalar(url, "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'ck_%_not_null'") == 0
+    assert _unique_state(url) == ("valid", True)
+
+
+def test_autosync_writes_not_null_through_a_validated_check_and_a_unique_constraint_using_an_index(
+        shop, pg_url, pg_server):
+    upgrade(shop, pg_url)
+    _fill(pg_url)
+    _require_phone_and_unique_category_names(shop)
+
+    report = _autosync(shop, pg_url, pg_server)
+
+    assert report.ok, report
+    path = shop / report.generated[0]
+    source = path.read_text()
+    assert "from safemigrate import allow" in source
+    assert (f"op.create_check_constraint(op.f('{CHECK}'), 'customers', 'phone IS NOT NULL', "
+            "postgresql_not_valid=True)") in source
+    assert f"op.execute('ALTER TABLE customers VALIDATE CONSTRAINT {CHECK}')" in source
+    assert (f"with allow('set-not-null', 'customers.phone', reason='validated check {CHECK} proves it'):"
+            in source)
+    assert f"op.drop_constraint(op.f('{CHECK}'), 'customers', type_='check')" in source
+    assert (f"op.create_index(op.f('{UNIQUE}'), 'categories', ['name'], unique=True, "
+            "postgresql_concurrently=True, if_not_exists=True)") in source
+    assert f"op.execute('ALTER TABLE categories ADD CONSTRAINT {UNIQUE} UNIQUE USING INDEX {UNIQUE}')" in source
+    # the validation and SET NOT NULL come after the ADD has committed
+    recipe = source[source.index("create_check_constraint"):]
+    assert 0 < recipe.index("autocommit_block") < recipe.index("VALIDATE CONSTRAINT") < recipe.index(
+        "nullable=False") < recipe.index("drop_constraint")
+
+    lint = _lint(shop, pg_url, pg_server, _revision_id(path))
+    assert lint.revisions == [_revision_id(path)]
+    assert not lint.blocking, [f.message for f in lint.blocking]
+
+    _assert_converged(pg_url)
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == _revision_id(path)
+
+
+def test_not_null_and_unique_reruns_converge_after_an_interruption_at_each_step(shop, pg_url, pg_server):
+    upgrade(shop, pg_url)
+    _fill(pg_url)
+    _require_phone_and_unique_category_names(shop)
+    revision = _revision_id(shop / _autosync(shop, pg_url, pg_server).generated[0])
+    undo = ["ALTER TABLE customers ALTER COLUMN phone DROP NOT NULL",
+            f"ALTER TABLE categories DROP CONSTRAINT IF EXISTS {UNIQUE}",
+            f"UPDATE alembic_version SET version_num = '{HEAD}'"]
+    interrupted = {
+        # killed after the ADD committed: the check is there, NOT VALID; no index yet
+        "check added": [f"ALTER TABLE customers ADD CONSTRAINT {CHECK} CHECK (phone IS NOT NULL) NOT VALID"],
+        # killed during CREATE UNIQUE INDEX CONCURRENTLY: the index is there, INVALID
+        "index interrupted": [f"ALTER TABLE customers ADD CONSTRAINT {CHECK} CHECK (phone IS NOT NULL) NOT VALID",
+                              f"ALTER TABLE customers VALIDATE CONSTRAINT {CHECK}",
+                              f"CREATE UNIQUE INDEX {UNIQUE} ON categories (name)",
+                              f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass('{UNIQUE}')"],
+        # killed after SET NOT NULL, before the check was dropped; the index built, not attached
+        "not null set": [f"ALTER TABLE customers ADD CONSTRAINT {CHECK} CHECK (phone IS NOT NULL)",
+                         "ALTER TABLE customers ALTER COLUMN phone SET NOT NULL",
+                         f"CREATE UNIQUE INDEX {UNIQUE} ON categories (name)"],
+        # killed after every step but the version stamp
+        "all done": ["ALTER TABLE customers ALTER COLUMN phone SET NOT NULL",
+                     f"ALTER TABLE categories ADD CONSTRAINT {UNIQUE} UNIQUE (name)"],
+    }
+    for moment, statements in interrupted.items():
+        execute(pg_url, *undo, *statements)
+
+        upgrade(shop, pg_url)  # plain Alembic: the revision itself converges
+
+        assert scalar(pg_url, "SELECT version_num FROM alembic_version") == revision, moment
+        _assert_converged(pg_url)
+        assert scalar(pg_url, f"SELECT count(*) FROM pg_class WHERE relname = '{UNIQUE}'") == 1, moment
+
+
+def test_not_null_keeps_a_type_change_of_the_same_column_as_alembic_wrote_it():
+    import sqlalchemy as sa
+    from alembic.operations import ops
+
+    from safemigrate.schema.safe_ops import rewrite_for
+
+    upgrade_ops = ops.UpgradeOps(ops=[ops.ModifyTableOps("customers", [
+        ops.AlterColumnOp("customers", "phone", existing_type=sa.String(32), existing_nullable=True,
+                          modify_nullable=False, modify_type=sa.String(64))])])
+    downgrade_ops = upgrade_ops.reverse()
+
+    assert rewrite_for("postgresql", upgrade_ops, downgrade_ops) == 1
+    up, down = _render(upgrade_ops), _render(downgrade_ops)
+    assert "type_=sa.String(length=64)" in up and "existing_nullable=True" in up
+    assert up.index("type_=sa.String(length=64)") < up.index("create_check_constraint")
+    assert "existing_type=sa.String(length=64),\n               nullable=False)" in up
+    assert "nullable=True" in down and "check" not in down
+    compile("def upgrade():\n" + up, "<generated>", "exec")
+
+
+def test_sqlite_output_of_not_null_and_unique_is_unchanged(shop, sqlite_url):
+    upgrade(shop, sqlite_url)
+    _require_phone_and_unique_category_names(shop)
+
+    report = Project.from_pyproject(shop, database_url=sqlite_url, environment="development").migrate()
+
+    source = (shop / report.generated[0]).read_text()
+    assert "batch_op.create_unique_constraint(batch_op.f('uq_categories_name'), ['name'])" in source
+    assert "nullable=False" in source
+    assert "allow" not in source and "autocommit_block" not in source and "check" not in source

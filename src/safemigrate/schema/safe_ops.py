@@ -16,7 +16,19 @@ the same revision) with:
   autogenerate itself never writes) -> added ``NOT VALID`` (only if it is not there yet,
   so a rerun after an interruption goes on), then ``VALIDATE CONSTRAINT`` in
   an ``autocommit_block``: the revision's transaction, holding the strong lock
-  of the ADD, commits first, and the validation scan lets writes go on.
+  of the ADD, commits first, and the validation scan lets writes go on;
+- ``alter_column(nullable=False)`` -> ``CHECK (column IS NOT NULL) NOT VALID``,
+  then in an ``autocommit_block`` ``VALIDATE``, ``SET NOT NULL`` (PostgreSQL 12+
+  skips its scan: the validated check proves it) and the check dropped; the
+  last two signed off (``allow``), since the lint cannot see the check. Other
+  changes of the same ``alter_column`` (type, default, name) stay as Alembic
+  wrote them, in an ``alter_column`` of their own before;
+- ``create_unique_constraint`` -> ``CREATE UNIQUE INDEX CONCURRENTLY IF NOT
+  EXISTS`` as for ``create_index``, then ``ADD CONSTRAINT ... UNIQUE USING
+  INDEX`` (instant) unless the constraint is there already.
+
+Every step is guarded by what the catalog says (read through the migration's
+own connection), so a rerun after a kill at any point finishes the job.
 
 The replacements are operation objects rendered to Python by Alembic's own
 renderer (``renderers.dispatch_for``, its documented extension point), so the
@@ -27,6 +39,7 @@ as they are for now.
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from alembic.autogenerate import renderers
@@ -41,6 +54,10 @@ _PREPARER = postgresql.dialect().identifier_preparer
 #: PostgreSQL would (search_path, quoting) and gives NULL when there is no such index.
 _INVALID_INDEX = ("SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(:name) AND NOT indisvalid")
 _CONSTRAINT_EXISTS = ("SELECT 1 FROM pg_constraint WHERE conname = :name AND conrelid = to_regclass(:table)")
+_COLUMN_NOT_NULL = ("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(:table) AND attname = :column "
+                    "AND attnotnull")
+#: PostgreSQL truncates longer identifiers, and the catalog would then hold another name than the one asked for
+_MAX_IDENTIFIER = 63
 
 
 class ConcurrentIndexOp(alembic_ops.MigrateOperation):
@@ -64,6 +81,35 @@ class NotValidConstraintOp(alembic_ops.MigrateOperation):
         if isinstance(self.op, alembic_ops.CreateForeignKeyOp):
             return self.op.kw.get("source_schema"), self.op.source_table
         return self.op.schema, self.op.table_name
+
+    def to_diff_tuple(self) -> Any:
+        return self.op.to_diff_tuple()
+
+
+class SetNotNullOp(alembic_ops.MigrateOperation):
+    """SET NOT NULL proved by a validated CHECK first, so it takes its strong lock without scanning."""
+
+    def __init__(self, op: alembic_ops.AlterColumnOp) -> None:
+        self.op = op
+
+    @property
+    def check_name(self) -> str:
+        name = f"ck_{self.op.table_name}_{self.op.column_name}_not_null"
+        if len(name) > _MAX_IDENTIFIER:
+            digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+            name = f"{name[:_MAX_IDENTIFIER - 9]}_{digest}"
+        return name
+
+    def to_diff_tuple(self) -> Any:
+        return self.op.to_diff_tuple()
+
+
+class UniqueUsingIndexOp(alembic_ops.MigrateOperation):
+    """A unique constraint attached to a unique index built CONCURRENTLY before."""
+
+    def __init__(self, op: alembic_ops.CreateUniqueConstraintOp, index: alembic_ops.CreateIndexOp) -> None:
+        self.op = op
+        self.index = index
 
     def to_diff_tuple(self) -> Any:
         return self.op.to_diff_tuple()
@@ -105,12 +151,13 @@ def _rewrite(container: alembic_ops.OpContainer, new_tables: set[tuple[str | Non
     result: list[alembic_ops.MigrateOperation] = []
     for op in container.ops:
         if not isinstance(op, alembic_ops.ModifyTableOps):
-            replacement = _safe_form(op, new_tables)
-            changed += replacement is not None
-            result.append(replacement or op)
+            for part in _split(op):
+                replacement = _safe_form(part, new_tables)
+                changed += replacement is not None
+                result.append(replacement or part)
             continue
         group: list[alembic_ops.MigrateOperation] = []
-        for inner in op.ops:
+        for inner in [part for original in op.ops for part in _split(original)]:
             replacement = _safe_form(inner, new_tables)
             if replacement is None:
                 group.append(inner)
@@ -125,6 +172,26 @@ def _rewrite(container: alembic_ops.OpContainer, new_tables: set[tuple[str | Non
                           else op)
     container.ops = result
     return changed
+
+
+def _split(op: Any) -> list[Any]:
+    """``alter_column`` that sets NOT NULL and changes more: the other changes first, then NOT NULL alone."""
+    if not isinstance(op, alembic_ops.AlterColumnOp) or op.modify_nullable is not False:
+        return [op]
+    others = copy.copy(op)
+    others.modify_nullable = None
+    if (op.modify_type is None and op.modify_server_default is False and op.modify_comment is False
+            and op.modify_name is None):
+        return [op]
+    not_null = alembic_ops.AlterColumnOp(
+        op.table_name, op.modify_name or op.column_name, schema=op.schema,
+        existing_type=op.modify_type if op.modify_type is not None else op.existing_type,
+        existing_server_default=(op.modify_server_default if op.modify_server_default is not False
+                                 else op.existing_server_default),
+        existing_nullable=op.existing_nullable,
+        existing_comment=op.modify_comment if op.modify_comment is not False else op.existing_comment,
+        modify_nullable=False)
+    return [others, not_null]
 
 
 def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.MigrateOperation | None:
@@ -148,6 +215,21 @@ def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.
         check = copy.copy(op)
         check.kw = {**op.kw, "postgresql_not_valid": True}
         return NotValidConstraintOp(check)
+    if isinstance(op, alembic_ops.AlterColumnOp) and op.modify_nullable is False:
+        if (op.schema, op.table_name) in new_tables:
+            return None
+        return SetNotNullOp(op)  # _split left nothing else to change
+    if isinstance(op, alembic_ops.CreateUniqueConstraintOp):
+        if (op.schema, op.table_name) in new_tables:
+            return None
+        unique = copy.copy(op)
+        # USING INDEX needs a name: the one PostgreSQL would give it when the models give none
+        name = op.constraint_name if isinstance(op.constraint_name, str) else None
+        unique.constraint_name = name or "_".join([op.table_name, *op.columns, "key"])
+        index_kw = {k: v for k, v in op.kw.items() if k.startswith("postgresql_")}
+        index = alembic_ops.CreateIndexOp(unique.constraint_name, op.table_name, list(op.columns),
+                                          schema=op.schema, unique=True, **index_kw)
+        return UniqueUsingIndexOp(unique, concurrently(index))
     return None
 
 
@@ -232,4 +314,68 @@ def _render_not_valid_constraint(autogen_context: AutogenContext, op: NotValidCo
             "# validating after the ADD has committed scans the table without blocking writes",
             _autocommit(autogen_context),
             f"{_op_prefix(autogen_context)}execute({validate!r})",
+            ""]
+
+
+def _allow(autogen_context: AutogenContext, rule: str, target: str, reason: str) -> str:
+    """``with allow(...)``: safemigrate's sign-off, imported at the top of the generated file."""
+    autogen_context.imports.add("from safemigrate import allow")
+    return f"with allow({rule!r}, {target!r}, reason={reason!r}):"
+
+
+@renderers.dispatch_for(SetNotNullOp)
+def _render_set_not_null(autogen_context: AutogenContext, op: SetNotNullOp) -> list[str]:
+    alter = op.op
+    op_, name = _op_prefix(autogen_context), op.check_name
+    table = _qualified(alter.table_name, alter.schema)
+    target = f"{alter.schema}.{alter.table_name}" if alter.schema else alter.table_name
+    schema = f", schema={alter.schema!r}" if alter.schema else ""
+    condition = f"{_PREPARER.quote(alter.column_name)} IS NOT NULL"
+    check_exists = _query(autogen_context, _CONSTRAINT_EXISTS, name=name, table=table)
+    not_null = _query(autogen_context, _COLUMN_NOT_NULL, table=table, column=alter.column_name)
+    offline = _offline(autogen_context)
+    validate = f"ALTER TABLE {table} VALIDATE CONSTRAINT {_PREPARER.quote(name)}"
+    # Alembic's printer indents after a line ending in ":" and goes back one level at each blank line
+    return ["# SET NOT NULL scans the table under its ACCESS EXCLUSIVE lock unless a validated CHECK proves it",
+            "# (PostgreSQL 12+): add the check NOT VALID (only new rows are checked), unless a rerun finds it",
+            f"if {offline} or not ({check_exists} or {not_null}):",
+            f"{op_}create_check_constraint({op_}f({name!r}), {alter.table_name!r}, {condition!r}{schema}, "
+            "postgresql_not_valid=True)",
+            "",
+            "# after the ADD has committed: the validation scan lets writes go on, SET NOT NULL skips its scan",
+            _autocommit(autogen_context),
+            f"if {offline} or {check_exists}:",
+            f"{op_}execute({validate!r})",
+            "",
+            f"if {offline} or not {not_null}:",
+            _allow(autogen_context, "set-not-null", f"{target}.{alter.column_name}",
+                   f"validated check {name} proves it"),
+            *render_op(autogen_context, alter),
+            "",
+            "",
+            f"if {offline} or {check_exists}:",
+            _allow(autogen_context, "drop-constraint", f"{target}.{name}",
+                   "NOT NULL now holds what the check proved"),
+            f"{op_}drop_constraint({op_}f({name!r}), {alter.table_name!r}, type_='check'{schema})",
+            "",
+            "",
+            ""]
+
+
+@renderers.dispatch_for(UniqueUsingIndexOp)
+def _render_unique_using_index(autogen_context: AutogenContext, op: UniqueUsingIndexOp) -> list[str]:
+    unique = op.op
+    name = str(unique.constraint_name)
+    table = _qualified(unique.table_name, unique.schema)
+    attach = f"ALTER TABLE {table} ADD CONSTRAINT {_PREPARER.quote(name)} UNIQUE USING INDEX {_PREPARER.quote(name)}"
+    if unique.kw.get("deferrable") is not None:
+        attach += " DEFERRABLE" if unique.kw["deferrable"] else " NOT DEFERRABLE"
+    if unique.kw.get("initially"):
+        attach += f" INITIALLY {unique.kw['initially']}"
+    return ["# a unique constraint: its index built CONCURRENTLY first, so writes go on during the build",
+            *_render_concurrent_index(autogen_context, ConcurrentIndexOp(op.index)),
+            "# attaching the built index is instant; a rerun after an interruption finds it attached",
+            f"if {_offline(autogen_context)} or not "
+            f"{_query(autogen_context, _CONSTRAINT_EXISTS, name=name, table=table)}:",
+            f"{_op_prefix(autogen_context)}execute({attach!r})",
             ""]
