@@ -439,3 +439,21 @@ def test_sqlite_output_of_not_null_and_unique_is_unchanged(shop, sqlite_url):
     assert "batch_op.create_unique_constraint(batch_op.f('uq_categories_name'), ['name'])" in source
     assert "nullable=False" in source
     assert "allow" not in source and "autocommit_block" not in source and "check" not in source
+
+
+@pytest.mark.slow
+def test_autofix_commits_not_null_and_a_unique_constraint_that_pass_lint(repo, pg_server):
+    _require_phone_and_unique_category_names(repo)
+    commit_all(repo, "merge: phone required, category names unique, without a migration")
+    git(repo, "push", "--quiet", "origin", "main")
+    before = git(repo, "rev-parse", "HEAD")
+
+    result = ci(repo, "autofix", "--push", "--scratch-url", pg_server)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "lint-failed" not in result.stdout
+    assert git(repo, "rev-list", "--count", f"{before}..origin/main") == "1"
+    [added] = git(repo, "show", "--name-only", "--format=", "HEAD").splitlines()
+    source = (repo / added).read_text()
+    assert "from safemigrate import allow" in source and f"VALIDATE CONSTRAINT {CHECK}" in source
+    assert f"UNIQUE USING INDEX {UNIQUE}" in source
