@@ -76,7 +76,7 @@ def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | 
         if record is not None:
             declared[run_.revision.revision] = record.signoffs
     findings = lint_runs(chosen, dialect=dialect, pg_version=version, lock_timeout_set=ws.helper_sets_timeouts(),
-                         declared=declared, root=ws.settings.root)
+                         declared=declared, root=ws.settings.root, settings=ws.settings.lint)
     report = LintReport(mode=mode, dialect=dialect, pg_version=version,
                         revisions=[r.revision.revision for r in chosen], findings=findings, notes=notes,
                         not_linted=unlinted)

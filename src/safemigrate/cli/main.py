@@ -15,6 +15,7 @@ from safemigrate._version import __version__
 from safemigrate.cli.backup import backup as backup_group
 from safemigrate.cli.ci import ci as ci_group
 from safemigrate.cli.common import EXIT_INTERNAL, _emit, _project, _run, project_options  # noqa: F401 - EXIT_INTERNAL documented here
+from safemigrate.cli.rules import rules as rules_group
 from safemigrate.core.secrets import redact
 from safemigrate.init.adopt import init_project
 from safemigrate.render import FORMATS
@@ -238,6 +239,7 @@ def ledger_reseal(project_path: Path | None, database_url: str | None, fmt: str,
 
 main.add_command(ci_group)
 main.add_command(backup_group)
+main.add_command(rules_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -37,10 +37,27 @@ _KEY_TYPES: dict[str, type | tuple[type, ...]] = {
     "environment_env": str, "database_url": str, "scratch_url": str, "dialect": str,
     "compare_server_default": bool, "environment_aliases": dict, "start_after": str, "lock_timeout": str,
     "statement_timeout": str, "pg_version": int, "backup": dict, "baseline": str, "baseline_revision": str,
-    "setup": str, "app": str, "version_locations": (list, dict), "env": dict,
+    "setup": str, "app": str, "version_locations": (list, dict), "env": dict, "lint": dict,
 }
 _KNOWN_KEYS = set(_KEY_TYPES)
 _TOML_NAMES = {bool: "boolean", dict: "table", int: "integer", list: "array", str: "string"}
+
+
+#: Every key of [tool.safemigrate.lint].
+_LINT_KEYS = ("select", "ignore", "severity")
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """``[tool.safemigrate.lint]``: which rules lint reports, and how severe (never what the guard refuses).
+
+    Rule ids are checked against the rules when a project is opened (``guard.selection``): this layer does
+    not know the rules.
+    """
+
+    select: tuple[str, ...] | None = None  # only these rules (None: all)
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, str] = field(default_factory=dict)  # rule id -> "warning" | "error"
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,7 @@ class Settings:
     app: str | None = None  # an application (or factory) whose app_context() env.py runs in (Flask-Migrate)
     version_locations: list[str] | dict[str, list[str]] | None = None  # revision folders (per dialect)
     env: dict[str, str] = field(default_factory=dict)  # [tool.safemigrate.env]: variables set for env.py
+    lint: LintSettings = field(default_factory=LintSettings)  # [tool.safemigrate.lint]
 
     @property
     def lock_timeout_ms(self) -> int:
@@ -209,6 +227,8 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
         values["env"] = _check_env(values["env"])
     if "backup" in values:
         parse_backup_settings(values["backup"])  # a mistake there is a configuration error at load time
+    if "lint" in values:
+        values["lint"] = _check_lint(values["lint"])
     return Settings(root=project_root, **values)
 
 
@@ -261,6 +281,35 @@ def _check_version_locations(value: object) -> None:
             "Write it as a list of folders relative to pyproject.toml, or as a table of such lists keyed by "
             "dialect (postgresql = [...], sqlite = [...]).",
         )
+
+
+def _check_lint(table: dict[str, Any]) -> LintSettings:
+    unknown = sorted(set(table) - set(_LINT_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) in [tool.safemigrate.lint]: {', '.join(unknown)}.",
+            "A misspelt key would be silently ignored and every rule reported as before.",
+            f"Use only these keys: {', '.join(_LINT_KEYS)}.",
+        )
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("select", "ignore"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(
+                f"[tool.safemigrate.lint] {key} = {value!r} is not a list of rule ids.",
+                f"{key} names the rules lint {'reports (only those)' if key == 'select' else 'does not report'}.",
+                f'Write it as {key} = ["add-index-non-concurrently", ...]; `safemigrate rules` lists the ids.',
+            )
+        lists[key] = tuple(value)
+    severity = table.get("severity", {})
+    if not isinstance(severity, dict) or not all(v in ("warning", "error") for v in severity.values()):
+        raise ConfigError(
+            f"[tool.safemigrate.lint] severity = {severity!r} is not a table of rule ids to \"warning\" or \"error\".",
+            "It sets how severe each rule's findings are: an error makes lint exit 1, a warning does not.",
+            'Write it as severity = { "add-index-non-concurrently" = "warning" }.',
+        )
+    return LintSettings(select=lists["select"] if "select" in table else None, ignore=lists["ignore"],
+                        severity=dict(severity))
 
 
 def _check_env(table: dict[str, Any]) -> dict[str, str]:

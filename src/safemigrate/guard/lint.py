@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from safemigrate.config.settings import LintSettings
 from safemigrate.core.paths import relative
 from safemigrate.core.results import RevisionRun, SignOff, _Serialisable
 from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Category, Context, Finding, Severity
+from safemigrate.guard.registry import load_rules
+from safemigrate.guard.selection import apply_lint_settings, known_ids
+from safemigrate.guard.signoff import InlineAllow, inline_allowances
 
 UNUSED_SIGNOFF = "unused-sign-off"
+INVALID_INLINE_ALLOW = "invalid-inline-allow"
 
 
 @dataclass
@@ -32,10 +37,21 @@ class LintReport(_Serialisable):
     def ok(self) -> bool:
         return not self.blocking
 
+    @property
+    def refused_at_run_time(self) -> list[Finding]:
+        """Unsigned findings the run-time guard refuses in production, whatever [tool.safemigrate.lint] made of
+        them in lint (an ignored or downgraded destructive rule): what the production preflight refuses too."""
+        rules = load_rules()
+        return [f for f in self.findings if f.signed_off is None and f.category is Category.DESTRUCTIVE
+                and f.rule in rules and rules[f.rule].severity is Severity.ERROR]
+
 
 def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_timeout_set: bool,
-              declared: dict[str, tuple[SignOff, ...]], root: Path) -> list[Finding]:
-    """Findings for each revision's statements, in order, with sign-offs applied."""
+              declared: dict[str, tuple[SignOff, ...]], root: Path,
+              settings: LintSettings | None = None) -> list[Finding]:
+    """Findings for each revision's statements, in order, with sign-offs, inline comments and
+    ``[tool.safemigrate.lint]`` applied. The one place lint's findings are made (lint, the production
+    preflight and ``ci check`` all come here)."""
     findings: list[Finding] = []
     seen: set[tuple[str, str, str | None, int | None]] = set()
     for run in runs:
@@ -44,6 +60,8 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
                           lock_timeout_set=lock_timeout_set)
         module_signoffs = declared.get(info.revision, ())
         used: set[tuple[str, str, str | None, int | None]] = set()
+        comments = inline_allowances(root / info.path) if info.path else ()
+        used_comments: set[InlineAllow] = set()
         for statement in run.statements:
             if statement.bookkeeping:
                 if statement.sql.upper() in {"BEGIN", "COMMIT"}:
@@ -67,6 +85,10 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
                 if signoff is not None:
                     used.add(_key(signoff))
                     finding = replace(finding, signed_off=signoff.reason)
+                elif comment := next((c for c in comments if c.reason and c.covers(finding.rule, finding.line)),
+                                     None):
+                    used_comments.add(comment)
+                    finding = _inline(finding, comment)
                 findings.append(finding)
         every = {_key(s): s for s in module_signoffs}
         for statement in run.statements:
@@ -83,7 +105,47 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
                     path=relative(signoff.path, root) if signoff.path else info.path,
                     line=signoff.line,
                 ))
-    return findings
+        findings += _comment_findings(comments, used_comments, info.revision, info.path)
+    return apply_lint_settings(findings, settings) if settings is not None else findings
+
+
+def _inline(finding: Finding, comment: InlineAllow) -> Finding:
+    """A finding an inline comment covers: signed off, except a destructive one (the run-time guard judges
+    objects in the catalog, not lines: only allow(rule, target, reason=...) signs those off)."""
+    if finding.category is not Category.DESTRUCTIVE:
+        return replace(finding, signed_off=comment.reason)
+    return replace(finding, help=(
+        f"The comment `# safemigrate: allow[{finding.rule}]` does not sign off a destructive change: the run-time "
+        f"guard refuses it in production unless the revision names the object, "
+        f"allow({finding.rule!r}, {finding.target!r}, reason={comment.reason!r}). {finding.help}"))
+
+
+def _comment_findings(comments: tuple[InlineAllow, ...], used: set[InlineAllow], revision: str,
+                      path: str | None) -> list[Finding]:
+    """A comment without a reason or naming an unknown rule is an error; one that covers nothing, a warning."""
+    known = set(known_ids())
+    out: list[Finding] = []
+    for comment in comments:
+        unknown = [r for r in comment.rules if r not in known]
+        problem = ("names no rule" if not comment.rules
+                   else f"names unknown rule(s) {', '.join(unknown)}" if unknown
+                   else "gives no reason" if not comment.reason else None)
+        if problem is not None:
+            out.append(Finding(
+                INVALID_INLINE_ALLOW, Severity.ERROR, Category.LOCKING,
+                f"The comment `# safemigrate: allow[{', '.join(comment.rules)}]` {problem}, so it allows nothing.",
+                "Write `# safemigrate: allow[rule-id] why this is safe here` on the line of the operation or the "
+                "line above it: a sign-off must say why (`safemigrate rules` lists the ids).",
+                "", "", revision=revision, path=path, line=comment.line))
+        elif comment not in used:
+            out.append(Finding(
+                UNUSED_SIGNOFF, Severity.WARNING, Category.LOCKING,
+                f"The comment `# safemigrate: allow[{', '.join(comment.rules)}]` covers nothing in revision "
+                f"{revision}.",
+                "Remove it, or move it to the line of the operation (or the line above it): a stale comment would "
+                "silently allow a later change.",
+                "", "", revision=revision, path=path, line=comment.line))
+    return out
 
 
 def _key(signoff: SignOff) -> tuple[str, str, str | None, int | None]:

@@ -14,13 +14,25 @@ or declared once for the revision::
 
 A sign-off covers only its rule and its object; one that covers nothing is
 reported, so stale sign-offs do not pile up.
+
+For lint, a comment on the line of an operation (or alone on the line above it)::
+
+    op.create_index("ix_users_name", "users", ["name"])  # safemigrate: allow[add-index-non-concurrently] 40 rows
+
+covers that rule's findings on that line, whatever their object. It does not
+sign off a destructive change: the run-time guard judges objects in the
+catalog, not lines, and reads only ``allow(rule, target, reason=...)``.
 """
 
 from __future__ import annotations
 
 import contextvars
+import re
 import sys
 import threading
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType, TracebackType
 
 from safemigrate.core.errors import UsageError
@@ -97,3 +109,52 @@ def migration_frame(start: FrameType | None = None) -> FrameType | None:
 def declared(module_globals: dict[str, object]) -> tuple[Allowance, ...]:
     """Module-level ``safemigrate_allow = [...]`` of a revision module."""
     return declared_signoffs(module_globals)
+
+
+# -- inline comments: ``# safemigrate: allow[rule-id] reason`` ---------------------------------------------
+_INLINE = re.compile(r"#\s*safemigrate:\s*allow\[(?P<rules>[^\]]*)\]\s*(?P<reason>.*)$")
+
+
+@dataclass(frozen=True)
+class InlineAllow:
+    """``# safemigrate: allow[rule-id, ...] reason`` in a revision file.
+
+    It covers the findings of its rules, whatever their object, on its own line, or on the next line when
+    the comment stands alone on its line. It silences lint only: see :func:`covers`.
+    """
+
+    rules: tuple[str, ...]
+    reason: str
+    path: str
+    line: int
+    standalone: bool  # alone on its line: it covers the line below
+
+    def covers(self, rule: str, line: int | None) -> bool:
+        if rule not in self.rules or line is None:
+            return False
+        return line == self.line or (self.standalone and line == self.line + 1)
+
+
+def inline_allowances(path: str | Path) -> tuple[InlineAllow, ...]:
+    """The inline-comment sign-offs of a revision file (none when it cannot be read or tokenised)."""
+    try:
+        with open(path, "rb") as handle:
+            tokens = list(tokenize.tokenize(handle.readline))
+    except (OSError, SyntaxError, tokenize.TokenError, UnicodeDecodeError):
+        return ()
+    found: list[InlineAllow] = []
+    code_lines = {t.start[0] for t in tokens if t.type not in _NOT_CODE}
+    for token in tokens:
+        if token.type != tokenize.COMMENT:
+            continue
+        match = _INLINE.search(token.string)
+        if match is None:
+            continue
+        rules = tuple(r.strip() for r in match["rules"].split(",") if r.strip())
+        line = token.start[0]
+        found.append(InlineAllow(rules, match["reason"].strip(), str(path), line, line not in code_lines))
+    return tuple(found)
+
+
+_NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+             tokenize.ENCODING, tokenize.ENDMARKER}

@@ -29,6 +29,7 @@ from safemigrate.config.settings import (
 from safemigrate.core.errors import ConfigError, InternalError, UsageError
 from safemigrate.core.results import Difference, RevisionRun
 from safemigrate.core.urls import backend_of, parse_url, with_driver_of
+from safemigrate.guard.selection import check_lint_settings
 from safemigrate.harness.requests import EnvRunRequest, EnvRunResult, Reads
 from safemigrate.harness.scratch import ScratchDatabase, scratch_database
 from safemigrate.harness.session import EnvSession
@@ -70,6 +71,7 @@ class Workspace:
     def __init__(self, settings: Settings, *, database_url: str | None = None, scratch_url: str | None = None,
                  environment: str | None = None, dialect: str | None = None, verbose: bool = False):
         self.settings = settings
+        check_lint_settings(settings.lint)  # rule ids are known here, not in the config layer
         self.layout = Layout(settings)
         self._database_override = database_url
         self._scratch_override = scratch_url

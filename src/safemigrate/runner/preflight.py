@@ -229,6 +229,8 @@ def _guard(project: Workspace, pending: list[str] | None) -> Check:
         return Check(name, True, "nothing pending")
     lint = lint_revisions(project, project.history.span(pending), trust_start_after=True)
     blocking = lint.blocking  # lint's own policy: what `safemigrate lint` fails on, production refuses
+    # and what the run-time guard would refuse although [tool.safemigrate.lint] ignores it: refused here, first
+    blocking += [f for f in lint.refused_at_run_time if f not in blocking]
     if not blocking:
         warnings = [f for f in lint.findings if f.signed_off is None]
         message = f"{len(pending)} revision(s); {len(warnings)} lint warning(s)"
