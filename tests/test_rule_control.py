@@ -246,3 +246,73 @@ def test_an_ignored_destructive_rule_is_still_refused_by_the_run_time_guard(tmp_
     assert refused.value.rule == "drop-view"
     assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "0001" and _view_exists(pg_url)
     assert scalar(pg_url, "SELECT count(*) FROM user_names") == 3
+
+
+# -- pre-commit ----------------------------------------------------------------------------------------------
+def _hooks() -> dict[str, dict]:
+    import yaml
+    from conftest import REPO
+
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert isinstance(hooks, list)
+    for hook in hooks:  # the keys pre-commit requires, with the types it expects
+        assert {"id", "name", "entry", "language"} <= set(hook)
+        assert hook["language"] == "python" and isinstance(hook.get("pass_filenames", True), bool)
+    return {hook["id"]: hook for hook in hooks}
+
+
+def _run_hook(hook: dict, project, filenames: list[str]):
+    """Run a hook's entry as pre-commit does: the entry's words, its args, then the file names (if it takes them)."""
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    words = shlex.split(hook["entry"])
+    assert words[0] == "safemigrate"
+    exe = str(Path(sys.executable).with_name("safemigrate"))
+    names = filenames if hook.get("pass_filenames", True) else []
+    return subprocess.run([exe, *words[1:], *hook.get("args", []), *names], cwd=project, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _staged(hook: dict, project) -> list[str]:
+    """The project's files that the hook's ``files``/``exclude`` patterns select, as pre-commit matches them."""
+    import re
+
+    every = sorted(str(p.relative_to(project)) for p in project.rglob("*.py"))
+    chosen = [f for f in every if re.search(hook.get("files", ""), f)]
+    return [f for f in chosen if not (hook.get("exclude") and re.search(hook["exclude"], f))]
+
+
+def test_pre_commit_hooks_are_valid_and_pass_on_the_example(shop):
+    hooks = _hooks()
+    assert set(hooks) == {"safemigrate-lint", "safemigrate-check"}
+    lint_hook, check_hook = hooks["safemigrate-lint"], hooks["safemigrate-check"]
+    files = _staged(lint_hook, shop)
+    assert files and all(f.startswith("migrations/versions/") for f in files)
+    result = _run_hook(lint_hook, shop, files + ["shop/models.py"])  # a stray file is skipped, not an error
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"safemigrate lint — {len(files)} revision(s)" in result.stdout
+    assert "Not a revision of this project, not linted: shop/models.py." in result.stdout
+    result = _run_hook(check_hook, shop, ["shop/models.py"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_lint_hook_lints_only_the_files_given_and_fails_on_a_finding(tmp_path):
+    project = _project(tmp_path, INDEX)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("[tool.safemigrate]\n",
+                                                       '[tool.safemigrate]\ndialect = "postgresql"\n'))
+    hook = _hooks()["safemigrate-lint"]
+    assert _staged(hook, project) == ["migrations/versions/0001_users.py", "migrations/versions/0002_change.py"]
+    result = _run_hook(hook, project, ["migrations/versions/0002_change.py"])
+    assert result.returncode == 1 and "add-index-non-concurrently" in result.stdout
+    assert "1 revision(s)" in result.stdout and "prefer-bigint-primary-key" not in result.stdout  # 0001 not linted
+    result = _run_hook(hook, project, ["migrations/versions/0001_users.py"])
+    assert result.returncode == 0 and "add-index-non-concurrently" not in result.stdout
+
+
+def test_lint_without_files_takes_one_range(tmp_path):
+    result = run_safemigrate("lint", "0001:0002", "extra", cwd=_project(tmp_path, INDEX))
+    assert result.returncode == 2 and "lint takes one revision range, not 2 arguments" in result.stderr

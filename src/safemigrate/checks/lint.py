@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from safemigrate.checks.review import baseline_runs, offline_runs_until_failure
 from safemigrate.core.errors import MigrationFailed
 from safemigrate.core.results import RevisionRun
@@ -10,15 +12,39 @@ from safemigrate.harness.envpy import OFFLINE_URLS
 from safemigrate.harness.workspace import Workspace
 
 
+def lint_files(ws: Workspace, paths: list[str], *, pg_version: int | None = None) -> LintReport:
+    """Lint the revisions that the revision files ``paths`` define (pre-commit passes the changed files).
+
+    A file that defines no revision of the project (an ``__init__.py``, a helper module, a file of another
+    project) is named in the notes and skipped; revisions up to start_after are not linted, as without files.
+    """
+    by_path = {str(Path(r.path).resolve()): r.revision for r in ws.history.records.values() if r.path}
+    wanted: set[str] = set()
+    skipped: list[str] = []
+    for path in paths:
+        revision = by_path.get(str(Path(path).resolve()))
+        if revision is None:
+            skipped.append(path)
+        else:
+            wanted.add(revision)
+    notes = [f"Not a revision of this project, not linted: {', '.join(skipped)}."] if skipped else []
+    if not wanted:
+        return LintReport(mode="none", dialect=ws.target_dialect(), pg_version=pg_version or 15, revisions=[],
+                          findings=[], notes=notes)
+    report = lint(ws, pg_version=pg_version, only=wanted)
+    report.notes[:0] = notes
+    return report
+
+
 def lint(ws: Workspace, revision_range: str | None = None, *, pg_version: int | None = None,
-         trust_start_after: bool = False) -> LintReport:
+         trust_start_after: bool = False, only: set[str] | None = None) -> LintReport:
     """Lint-rule findings for the revisions in ``revision_range`` (default: all after start_after).
 
     ``trust_start_after``: leave out the revisions up to start_after even when a range is given (the
     production preflight: a new database applies the old history that adopting safemigrate trusted).
     """
     spec = revision_range or "base:heads"
-    selected = [r.revision for r in ws.history.in_range(spec)]
+    selected = [r.revision for r in ws.history.in_range(spec) if only is None or r.revision in only]
     notes: list[str] = []
     if ws.settings.start_after and (not revision_range or trust_start_after):
         old = {r.revision for r in ws.history.in_range(f"base:{ws.settings.start_after}")}

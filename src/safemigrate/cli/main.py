@@ -12,10 +12,12 @@ from pathlib import Path
 import click
 
 from safemigrate._version import __version__
+from safemigrate.checks.lint import lint_files
 from safemigrate.cli.backup import backup as backup_group
 from safemigrate.cli.ci import ci as ci_group
 from safemigrate.cli.common import EXIT_INTERNAL, _emit, _project, _run, project_options  # noqa: F401 - EXIT_INTERNAL documented here
 from safemigrate.cli.rules import rules as rules_group
+from safemigrate.core.errors import UsageError
 from safemigrate.core.secrets import redact
 from safemigrate.init.adopt import init_project
 from safemigrate.render import FORMATS
@@ -110,18 +112,34 @@ def review(project_path: Path | None, database_url: str | None, fmt: str, revisi
 
 @main.command()
 @project_options(FORMATS + ("sarif", "github"))
-@click.argument("revision_range", required=False)
+@click.argument("revision_range", nargs=-1)
 @click.option("--pg-version", type=int, default=None,
               help="PostgreSQL major version to lint for (default: the scratch server's, else 15).")
 @click.option("--scratch-url", default=None, metavar="URL", help="Server for the throwaway database.")
 @click.option("--dialect", default=None, help="Dialect to lint for (default: the live database's).")
 @click.option("--sarif", "as_sarif", is_flag=True, help="Shortcut for --format sarif.")
-def lint(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
-         pg_version: int | None, scratch_url: str | None, dialect: str | None, as_sarif: bool) -> None:
-    """Destructive-change and lock-risk findings for the revisions (default: all after start_after)."""
+@click.option("--files", "as_files", is_flag=True,
+              help="The arguments are revision files (as pre-commit passes them): lint the revisions they define.")
+def lint(project_path: Path | None, database_url: str | None, fmt: str, revision_range: tuple[str, ...],
+         pg_version: int | None, scratch_url: str | None, dialect: str | None, as_sarif: bool,
+         as_files: bool) -> None:
+    """Destructive-change and lock-risk findings for the revisions (default: all after start_after).
+
+    REVISION_RANGE (e.g. abc123:head) picks the revisions; with --files, the arguments are revision files.
+    """
     def action() -> bool:
+        if len(revision_range) > 1 and not as_files:
+            raise UsageError(
+                f"lint takes one revision range, not {len(revision_range)} arguments: {' '.join(revision_range)}.",
+                "Several arguments are read as revision files only with --files.",
+                "Pass one range such as abc123:head, or --files followed by revision files "
+                "(migrations/versions/*.py).",
+            )
         project = _project(project_path, database_url=database_url, scratch_url=scratch_url, dialect=dialect)
-        report = project.lint(revision_range, pg_version=pg_version)
+        if as_files:
+            report = lint_files(project, list(revision_range), pg_version=pg_version)
+        else:
+            report = project.lint(revision_range[0] if revision_range else None, pg_version=pg_version)
         chosen = "sarif" if as_sarif else fmt
         if chosen == "sarif":
             click.echo(redact(sarif_render.sarif(report)))
