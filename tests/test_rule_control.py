@@ -116,6 +116,15 @@ def test_an_ignored_destructive_rule_stays_visible_as_a_warning(tmp_path):
         "reason='...').")
 
 
+def test_a_destructive_warning_rule_the_guard_does_not_refuse_can_be_ignored(tmp_path, cli):
+    body = 'op.drop_index("ix_users_name", table_name="users")'
+    result, data = _lint(_project(tmp_path, body))
+    assert result.returncode == 0 and ("drop-index", "warning", 16) in _rules_of(data)
+    result, data = _lint(_project(tmp_path / "ignored", body, 'ignore = ["drop-index"]'))
+    assert result.returncode == 0 and "drop-index" not in [f["rule"] for f in data["findings"]]
+    assert json.loads(cli("rules", "explain", "drop-index", "--format", "json").stdout)["blocked_at_run_time"] is False
+
+
 @pytest.mark.parametrize(("table", "key"), [
     ('ignore = ["add-index-non-concurent"]', "ignore"),
     ('select = ["add-index-non-concurent"]', "select"),

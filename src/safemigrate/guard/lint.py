@@ -10,8 +10,7 @@ from safemigrate.core.paths import relative
 from safemigrate.core.results import RevisionRun, SignOff, _Serialisable
 from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Category, Context, Finding, Severity
-from safemigrate.guard.registry import load_rules
-from safemigrate.guard.selection import apply_lint_settings, known_ids
+from safemigrate.guard.selection import apply_lint_settings, known_ids, refused_by_guard
 from safemigrate.guard.signoff import InlineAllow, inline_allowances
 
 UNUSED_SIGNOFF = "unused-sign-off"
@@ -41,9 +40,7 @@ class LintReport(_Serialisable):
     def refused_at_run_time(self) -> list[Finding]:
         """Unsigned findings the run-time guard refuses in production, whatever [tool.safemigrate.lint] made of
         them in lint (an ignored or downgraded destructive rule): what the production preflight refuses too."""
-        rules = load_rules()
-        return [f for f in self.findings if f.signed_off is None and f.category is Category.DESTRUCTIVE
-                and f.rule in rules and rules[f.rule].severity is Severity.ERROR]
+        return [f for f in self.findings if f.signed_off is None and refused_by_guard(f.rule)]
 
 
 def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_timeout_set: bool,
@@ -110,9 +107,9 @@ def lint_runs(runs: list[RevisionRun], *, dialect: str, pg_version: int, lock_ti
 
 
 def _inline(finding: Finding, comment: InlineAllow) -> Finding:
-    """A finding an inline comment covers: signed off, except a destructive one (the run-time guard judges
+    """A finding an inline comment covers: signed off, except one the run-time guard refuses (it judges
     objects in the catalog, not lines: only allow(rule, target, reason=...) signs those off)."""
-    if finding.category is not Category.DESTRUCTIVE:
+    if not refused_by_guard(finding.rule):
         return replace(finding, signed_off=comment.reason)
     return replace(finding, help=(
         f"The comment `# safemigrate: allow[{finding.rule}]` does not sign off a destructive change: the run-time "

@@ -1,7 +1,7 @@
 """Rule control: the rule list, one rule's explanation, and ``[tool.safemigrate.lint]`` applied to findings.
 
 ``select`` / ``ignore`` / ``severity`` shape what *lint* reports; they never shape what the run-time guard
-refuses. A destructive rule (the guard refuses it in production) that is ignored, not selected or set to
+refuses. A rule the guard refuses in production (destructive, of severity error) that is ignored, not selected or set to
 ``warning`` is therefore still reported, as a warning that says so: lint never reads as clean for a change
 the deploy will refuse. Only ``allow(rule, target, reason=...)`` in the revision file signs one off.
 """
@@ -56,6 +56,13 @@ class RuleExplanation(_Serialisable):
     blocked_at_run_time: bool = field(default=False)
 
 
+def refused_by_guard(rule_id: str) -> bool:
+    """Whether the run-time guard refuses this rule's findings in production (unless signed off): the
+    destructive rules of severity error, as the guard judges them (enforce/runtime.py, pg_run.py)."""
+    rule = load_rules().get(rule_id)
+    return rule is not None and rule.category is Category.DESTRUCTIVE and rule.severity is Severity.ERROR
+
+
 def _entry(rule: Rule) -> RuleEntry:
     return RuleEntry(rule.id, rule.severity.value, rule.category.value, list(rule.dialects), rule.summary)
 
@@ -92,7 +99,7 @@ def explain_rule(rule_id: str) -> RuleExplanation:
         )
     return RuleExplanation(rule.id, rule.severity.value, rule.category.value, list(rule.dialects), rule.summary,
                            _prose(rule.doc), rule.bad_example, rule.good_example,
-                           rule.category is Category.DESTRUCTIVE)
+                           refused_by_guard(rule.id))
 
 
 def _prose(doc: str) -> str:
@@ -128,14 +135,14 @@ def check_lint_settings(lint: LintSettings) -> None:
 def apply_lint_settings(findings: Iterable[Finding], lint: LintSettings) -> list[Finding]:
     """Findings as ``[tool.safemigrate.lint]`` asks lint to report them (see the module's docstring)."""
     out: list[Finding] = []
-    known, rules = set(known_ids()), load_rules()
+    known = set(known_ids())
     for finding in findings:
         if finding.rule not in known:
             out.append(finding)  # safemigrate's own findings about sign-offs are not configurable
             continue
         excluded = (lint.select is not None and finding.rule not in lint.select) or finding.rule in lint.ignore
         wanted = lint.severity.get(finding.rule)
-        destructive = finding.category is Category.DESTRUCTIVE and finding.rule in rules
+        destructive = refused_by_guard(finding.rule)
         if excluded and not destructive:
             continue
         if excluded or (destructive and wanted == "warning" and finding.severity is Severity.ERROR):
