@@ -325,3 +325,29 @@ def test_the_lint_hook_lints_only_the_files_given_and_fails_on_a_finding(tmp_pat
 def test_lint_without_files_takes_one_range(tmp_path):
     result = run_safemigrate("lint", "0001:0002", "extra", cwd=_project(tmp_path, INDEX))
     assert result.returncode == 2 and "lint takes one revision range, not 2 arguments" in result.stderr
+
+
+# -- ci check applies the same table ----------------------------------------------------------------------------
+def test_ci_check_applies_the_lint_table(shop, tmp_path):
+    from test_ci import HEAD, ci, commit_all, configure, git, write_revision
+
+    (shop / ".gitignore").write_text("*.db\n__pycache__/\n")
+    git(shop, "init", "--quiet", "-b", "main")
+    configure(shop)
+    commit_all(shop, "shop")
+    git(shop, "checkout", "--quiet", "-b", "cleanup")
+    write_revision(shop, "c0ffee000001", HEAD, 'op.execute("DELETE FROM payments")', message="clear payments")
+    commit_all(shop, "clear payments")
+    result = ci(shop, "check", "--base", "main", "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert [(f["rule"], f["severity"]) for f in json.loads(result.stdout)["lint"]["findings"]] == [
+        ("delete-without-where", "error")]
+
+    pyproject = shop / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.safemigrate.lint]\nignore = ["delete-without-where"]\n')
+    commit_all(shop, "lint table")
+    result = ci(shop, "check", "--base", "main", "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    finding = json.loads(result.stdout)["lint"]["findings"][0]
+    assert (finding["rule"], finding["severity"]) == ("delete-without-where", "warning")
+    assert "The run-time guard still refuses this change in production" in finding["help"]
