@@ -5,8 +5,9 @@ MariaDB commits each DDL statement on its own, so the claim is weaker than on Po
 * ``seen`` cases send their SQL through SQLAlchemy (``op.execute``, ``op.get_bind()``...), including
   MariaDB-only syntax and executable comments: safemigrate must refuse them before they reach the server,
   so the database must be intact and revision 0002 not recorded.
-* ``unseen`` cases go around SQLAlchemy (a raw pymysql cursor, another connection): safemigrate cannot
-  prevent them, but it must report the revision as failed and never record it as applied.
+* ``unseen`` cases go around SQLAlchemy (a raw pymysql cursor, a client in another process): safemigrate
+  cannot prevent them, but it must report the revision as failed and never record it as applied. A driver's
+  own ``connect`` called in the revision is refused before it connects, so that case is ``seen``.
 
 Every hostile revision is a time bomb, so the preflight passes and the run-time guard alone acts:
 statements are judged before they are sent (rules, plus what only the live schema or an unreadable
@@ -139,6 +140,14 @@ def wipe(ctx, step, heads, run_args):
     ctx.connection.exec_driver_sql("DELETE FROM users")
 op.get_context().on_version_apply_callbacks = (wipe,)
 ''',
+    "pymysql.connect directly (refused at the driver: harness/drivers.py)": '''
+import pymysql
+url = op.get_bind().engine.url
+other = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+                        database=url.database, autocommit=True)
+other.cursor().execute("DELETE FROM users")
+other.close()
+''',
 }
 
 UNSEEN = {
@@ -147,14 +156,6 @@ UNSEEN = {
     "raw pymysql cursor DROP TABLE users": RAW + 'cur.execute("DROP TABLE users")',
     "raw pymysql cursor RENAME TABLE users TO people": RAW + 'cur.execute("RENAME TABLE users TO people")',
     "raw pymysql cursor DELETE FROM users": RAW + 'cur.execute("DELETE FROM users")',
-    "pymysql.connect directly": '''
-import pymysql
-url = op.get_bind().engine.url
-other = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
-                        database=url.database, autocommit=True)
-other.cursor().execute("DELETE FROM users")
-other.close()
-''',
     "mariadb client in a subprocess": DB + '''
 import subprocess
 subprocess.run(["mariadb", "-h127.0.0.1", "-uroot", db, "-e", "DELETE FROM users"], check=True, capture_output=True)

@@ -64,6 +64,9 @@ class RunGuard:
 
     def body_done(self, script: Any, context: MigrationContext) -> None:
         """Before the revision's transaction commits: refuse what it did that no sign-off covers."""
+        if self.blocked is not None and context.connection is not None:
+            # a refusal the body caught and carried on from: the transaction must not commit either
+            self._refuse(context.connection, self.blocked)
         if self._mysql is not None and context.connection is not None:
             refusal = self._mysql.finish(context, (*self._declared, *signoff.entered_since(self._mark)))
             if refusal is not None:

@@ -58,6 +58,8 @@ class Recorder:
     guard: RunGuard | None = None  # a real run: statements and effects are judged
     throwaway: bool = False  # a throwaway database: nothing may reach the server beyond it
     journal: Journal | None = None  # a real run: steps that commit on their own are journaled
+    # a real run: what a forked child of the revision tried and was refused (harness/drivers.py)
+    child_refusals: Callable[[], str | None] | None = None
     internal: bool = False  # safemigrate's own queries on env.py's connection (catalog snapshots)
     refused: SafemigrateError | None = None  # what was not sent to the throwaway database
 
@@ -226,6 +228,9 @@ class RecordedStep:
             finally:
                 self._recorder.end_body()
             # still inside the revision's transaction, before its version bump
+            refused_child = self._recorder.child_refusals() if self._recorder.child_refusals is not None else None
+            if guard is not None and refused_child:
+                guard.second_connection(refused_child)
             if guard is not None:
                 self._recorder.internal = True
                 try:
