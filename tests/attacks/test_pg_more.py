@@ -38,8 +38,6 @@ OUTSIDE = ("known gap: a connection opened below SQLAlchemy (driver, libpq, anot
            "instruction, but cannot undo what the other connection committed")
 AUTOCOMMIT = ("known gap: in an autocommit_block a statement sent through a raw driver cursor commits as it runs; "
               "the guard runs each SQLAlchemy statement of the block in a transaction of its own, not the driver's")
-REWRITE = ("known gap: rows rewritten in place by ON CONFLICT DO UPDATE / MERGE look like a backfill in the catalog; "
-           "update-without-where does not yet look into these statements (guard/analysis, not the run-time guard)")
 
 
 @dataclass(frozen=True)
@@ -142,9 +140,9 @@ op.execute("INSERT INTO users (id, name) VALUES (99, 'decoy')")
         RAW + 'cur.execute("ALTER TABLE users ALTER COLUMN id TYPE numeric(2, 0)")'),
     "upsert rewrites every row (op.execute)": one(
         '''op.execute("INSERT INTO users (id, name) SELECT id, 'x' || id FROM users '''
-        '''ON CONFLICT (id) DO UPDATE SET name = excluded.name")''', xfail=REWRITE),
+        '''ON CONFLICT (id) DO UPDATE SET name = excluded.name")'''),
     "merge updates every row (op.execute)": one(
-        '''op.execute("MERGE INTO users u USING users s ON u.id = s.id WHEN MATCHED THEN UPDATE SET name = 'x' || s.id")''', xfail=REWRITE),
+        '''op.execute("MERGE INTO users u USING users s ON u.id = s.id WHEN MATCHED THEN UPDATE SET name = 'x' || s.id")'''),
     "update where :always bound to True": one(
         '''op.get_bind().execute(sa.text("UPDATE users SET name = 'x' || id WHERE :always"), {"always": True})'''),
     "update in a CTE (op.execute)": one(

@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pglast import ast
+from pglast import ast, enums
 
-from safemigrate.guard.analysis.pg import glot_is_constant_true, glot_table, placed, writes_to_every_row
+from safemigrate.guard.analysis.pg import (
+    executed_nodes,
+    glot_is_constant_true,
+    glot_table,
+    is_constant_true,
+    placed,
+    relation,
+    statements_run,
+    writes_to_every_row,
+)
 from safemigrate.guard.analysis.sql import exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
@@ -37,6 +46,54 @@ def check(statement: Any, context: Context) -> Iterator[Violation]:
         yield placed(_violation(name, _columns(node, statement.dialect), always_true), where)
     if statement.dialect != "postgresql":
         yield from _upserts_of_every_row(statement, context)
+        return
+    for top, where, ctx in statements_run(statement.node, context):
+        for node in executed_nodes(top):
+            found = _pg_self_upsert(node, ctx) or _pg_self_merge(node, ctx)
+            if found is not None:
+                yield placed(_violation(*found, None), where)
+
+
+def _reads_all_of(select: Any, name: str) -> bool:
+    """Whether ``select`` reads every row of table ``name`` and nothing else (no WHERE, or an always-true one)."""
+    sources = tuple(select.fromClause or ()) if isinstance(select, ast.SelectStmt) else ()
+    if len(sources) != 1:
+        return False
+    source = sources[0]
+    return (isinstance(source, ast.RangeVar) and _same(relation(source), name)
+            and (select.whereClause is None or is_constant_true(select.whereClause)) and select.limitCount is None)
+
+
+def _same(one: str, other: str) -> bool:
+    """Whether two table names (``public.`` optional) name the same table."""
+    def bare(name: str) -> str:
+        return name.lower().removeprefix("public.")
+    return bare(one) == bare(other)
+
+
+def _pg_self_upsert(node: Any, ctx: Context) -> tuple[str, list[str]] | None:
+    """``INSERT INTO t SELECT ... FROM t ON CONFLICT DO UPDATE``: every row collides with itself and is updated."""
+    conflict = getattr(node, "onConflictClause", None) if isinstance(node, ast.InsertStmt) else None
+    if conflict is None or conflict.action != enums.OnConflictAction.ONCONFLICT_UPDATE or conflict.whereClause:
+        return None
+    name = relation(node.relation)
+    if ctx.is_new_table(name) or not _reads_all_of(node.selectStmt, name):
+        return None
+    return name, [t.name for t in conflict.targetList or () if isinstance(t, ast.ResTarget) and t.name]
+
+
+def _pg_self_merge(node: Any, ctx: Context) -> tuple[str, list[str]] | None:
+    """``MERGE INTO t USING t ON ... WHEN MATCHED THEN UPDATE``: every row matches itself and is updated."""
+    if not isinstance(node, ast.MergeStmt) or not isinstance(node.sourceRelation, ast.RangeVar):
+        return None
+    name = relation(node.relation)
+    if ctx.is_new_table(name) or not _same(relation(node.sourceRelation), name):
+        return None
+    for when in node.mergeWhenClauses or ():
+        if when.matchKind == enums.MergeMatchKind.MERGE_WHEN_MATCHED and when.commandType == enums.CmdType.CMD_UPDATE \
+                and (when.condition is None or is_constant_true(when.condition)):
+            return name, [t.name for t in when.targetList or () if isinstance(t, ast.ResTarget) and t.name]
+    return None
 
 
 def _upserts_of_every_row(statement: Any, context: Context) -> Iterator[Violation]:
