@@ -106,8 +106,13 @@ op.execute("DROP TABLE users")
     "drop unique constraint through a raw cursor": one(
         RAW + 'cur.execute("ALTER TABLE users DROP CONSTRAINT users_name_key")'),
     "update every row through a raw cursor": one(
-        RAW + '''cur.execute("UPDATE users SET name = 'x' || id")''',
-        xfail="known gap: the guard does not claim to see rows rewritten in place through a raw cursor"),
+        RAW + '''cur.execute("UPDATE users SET name = 'x' || id")'''),
+    "update every row through a function created earlier in the body": one('''
+op.execute("CREATE FUNCTION scramble() RETURNS void LANGUAGE sql AS $$ SELECT 1 $$")
+op.execute("CREATE OR REPLACE FUNCTION scramble() RETURNS void LANGUAGE plpgsql AS "
+           "$$ BEGIN EXECUTE 'UPDATE users SET name = ' || quote_literal('x'); END $$")
+op.execute("SELECT scramble()")
+'''),
 
     # ---------------------------------------------------------------- emptied, but not empty
     "raw delete then a decoy row": one(RAW + '''

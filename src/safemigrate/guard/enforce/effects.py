@@ -21,9 +21,11 @@ column default moved off its sequence, NOT NULL dropped, a column whose
 values a ``USING`` expression recomputed, a new trigger, rule or event
 trigger, and a switch of role are effects too. The catalog is read by
 :mod:`~safemigrate.guard.enforce.pg_snapshot` (pinned ``search_path``, driver
-cursor). Not judged here: rows updated in place (an UPDATE that rewrites
-every row looks like a backfill of a new column), which the SQL rules judge
-statement by statement.
+cursor). Rows updated in place are judged by the SQL rules statement by
+statement (an UPDATE that rewrites every row may be a backfill of a new
+column); a table whose every row was rewritten by a statement the guard did
+not see (a raw cursor, a function, a trigger) is an effect
+(:func:`unseen_rewrites`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from sqlalchemy.engine import Connection
 
 from safemigrate.guard.enforce.pg_snapshot import Catalog, CatalogUnreadable, Relation, Writes, read
 
-__all__ = ["EFFECT_ONLY", "Catalog", "CatalogUnreadable", "Effect", "after_body", "effects", "narrows", "snapshot"]
+__all__ = ["EFFECT_ONLY", "Catalog", "CatalogUnreadable", "Effect", "after_body", "effects", "narrows", "snapshot",
+           "unseen_rewrites"]
 
 _KIND = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S": "sequence", "f": "foreign table",
          "i": "index", "I": "index"}
@@ -131,6 +134,29 @@ def _row_effects(old: Relation, new: Relation, before: Catalog, after: Catalog) 
                        "though this revision's transaction deleted none: another connection deleted them and "
                        "committed while the revision ran")]
     return [Effect("delete-without-where", old.label, f"deleted every row of table {old.label}{since}")]
+
+
+def unseen_rewrites(before: Catalog, after: Catalog, seen: set[str]) -> list[Effect]:
+    """Tables whose every old row this transaction rewrote in place, though no statement the guard saw updates them.
+
+    An UPDATE (or an upsert, a MERGE) that safemigrate saw was judged by the SQL rules, which tell a backfill
+    (``WHERE new_column IS NULL``) from an overwrite; one sent through a raw cursor, a function or a trigger
+    was not. ``seen``: the lower-case labels of the tables such statements named.
+    """
+    found: list[Effect] = []
+    for oid in before.with_rows:
+        old, new = before.relations.get(oid), after.relations.get(oid)
+        if old is None or new is None or old.kind not in {"r", "p"} or new.filenode != old.filenode:
+            continue  # dropped (judged as such) or rewritten by DDL (a type change: judged by its column)
+        if oid in after.old_rows_left or old.label.lower() in seen:
+            continue
+        now, then = after.writes.get(oid, Writes()), before.writes.get(oid, Writes())
+        inserted, updated = now.inserted - then.inserted, now.updated - then.updated
+        remaining = after.row_counts.get(oid, 1 if oid in after.with_rows else 0)
+        if updated > 0 and remaining > inserted:
+            found.append(Effect("update-without-where", old.label, f"rewrote every row of table {old.label} "
+                                "through a statement safemigrate did not see (a raw cursor, a function or a trigger)"))
+    return found
 
 
 def after_body(checked: Catalog, now: Catalog, bookkeeping: set[int]) -> list[Effect]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import ast as python_ast
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,12 @@ from sqlalchemy.engine import Connection
 from safemigrate.core.errors import DestructiveChangeBlocked
 from safemigrate.core.results import SignOff
 from safemigrate.guard import signoff
+from safemigrate.guard.analysis.pg import executed_nodes, relation, statements_run
 from safemigrate.guard.analysis.sql import PgStatement, parse
 from safemigrate.guard.enforce import effects as _effects_module
 from safemigrate.guard.enforce.commit_gate import CommitGate
 from safemigrate.guard.enforce.pg_snapshot import pinned
-from safemigrate.guard.model import Severity
+from safemigrate.guard.model import Context, Severity
 from safemigrate.guard.registry import load_rules
 
 # bound now: a revision that replaces these module attributes later changes nothing of a run
@@ -73,6 +74,7 @@ class _Revision:
     version_table: str
     checked: _effects_module.Catalog | None = None  # what body_done found and accepted
     in_body: bool = True
+    updated: set[str] = field(default_factory=set)  # tables a statement the guard saw updates (lower-case labels)
 
     def allowed(self) -> tuple[SignOff, ...]:
         return readable((*self.declared, *signoff.entered_since(self.mark)), self.path)
@@ -149,7 +151,8 @@ class PgRun:
             return
         self._check_gate(connection, run)
         after = self._read(connection, run.revision, run.path, since=run.before)
-        self._judge(connection, run, _effects(run.before, after), run.allowed(), after_body=False)
+        found = [*_effects(run.before, after), *_effects_module.unseen_rewrites(run.before, after, run.updated)]
+        self._judge(connection, run, found, run.allowed(), after_body=False)
         run.checked, run.in_body = after, False
         self._ensure_gate(connection)
 
@@ -161,6 +164,7 @@ class PgRun:
         if run is None:
             return [statement]
         parsed = [p for p in parse(statement, "postgresql") if isinstance(p, PgStatement)]
+        run.updated |= _updated_tables(parsed)
         if in_transaction:
             for one in parsed:
                 self._refuse_control(connection, run, one)
@@ -344,6 +348,19 @@ class PgRun:
                if after_body else ""),
             rule=first.rule, revision=run.revision, line=None,
         ))
+
+
+def _updated_tables(parsed: list[PgStatement]) -> set[str]:
+    """The tables these statements update in place (UPDATE, INSERT ... ON CONFLICT DO UPDATE, MERGE), wherever
+    they run (a CTE, a DO block, a function body they create), as lower-case labels (``public.`` left out)."""
+    found: set[str] = set()
+    for one in parsed:
+        for top, _, _ in statements_run(one.node, Context()):
+            for node in executed_nodes(top):
+                if isinstance(node, ast.UpdateStmt | ast.MergeStmt) or (
+                        isinstance(node, ast.InsertStmt) and node.onConflictClause is not None):
+                    found.add(relation(node.relation).lower().removeprefix("public."))
+    return found
 
 
 def _blocks(effect: _effects_module.Effect) -> bool:
