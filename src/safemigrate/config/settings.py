@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from safemigrate.config.backup import parse_backup_settings
+from safemigrate.config.rehearsal import RehearsalSettings, parse_rehearsal_settings
 from safemigrate.core.errors import ConfigError
 
 PYPROJECT = "pyproject.toml"
@@ -37,7 +38,7 @@ _KEY_TYPES: dict[str, type | tuple[type, ...]] = {
     "environment_env": str, "database_url": str, "scratch_url": str, "dialect": str,
     "compare_server_default": bool, "environment_aliases": dict, "start_after": str, "lock_timeout": str,
     "statement_timeout": str, "pg_version": int, "backup": dict, "baseline": str, "baseline_revision": str,
-    "setup": str, "app": str, "version_locations": (list, dict), "env": dict, "lint": dict,
+    "setup": str, "app": str, "version_locations": (list, dict), "env": dict, "lint": dict, "rehearsal": dict,
 }
 _KNOWN_KEYS = set(_KEY_TYPES)
 _TOML_NAMES = {bool: "boolean", dict: "table", int: "integer", list: "array", str: "string"}
@@ -90,6 +91,7 @@ class Settings:
     version_locations: list[str] | dict[str, list[str]] | None = None  # revision folders (per dialect)
     env: dict[str, str] = field(default_factory=dict)  # [tool.safemigrate.env]: variables set for env.py
     lint: LintSettings = field(default_factory=LintSettings)  # [tool.safemigrate.lint]
+    rehearsal: RehearsalSettings = field(default_factory=RehearsalSettings)  # [tool.safemigrate.rehearsal]
 
     @property
     def lock_timeout_ms(self) -> int:
@@ -229,6 +231,8 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
         parse_backup_settings(values["backup"])  # a mistake there is a configuration error at load time
     if "lint" in values:
         values["lint"] = _check_lint(values["lint"])
+    if "rehearsal" in values:
+        values["rehearsal"] = parse_rehearsal_settings(values["rehearsal"])
     return Settings(root=project_root, **values)
 
 

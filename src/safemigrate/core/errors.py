@@ -259,3 +259,17 @@ class RestoreFailed(BackupError):
 
     exit_code = EXIT_DATABASE
     title = "Restore failed"
+
+
+# -- rehearsals (safemigrate rehearse): 2 for what cannot be rehearsed, 3 for the copy that cannot be made -------
+
+class RehearsalRefused(UsageError):
+    """A rehearsal that must not or cannot run: the live database as the copy, SQLite, an unmeasured backend."""
+
+    title = "Rehearsal refused"
+
+
+class TemplateInUse(DatabaseUnreachable):
+    """CREATE DATABASE ... TEMPLATE failed because other sessions are connected to the source database."""
+
+    title = "Database cannot be copied"

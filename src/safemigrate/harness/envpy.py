@@ -51,6 +51,7 @@ from safemigrate.guard.enforce.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
 from safemigrate.harness.drivers import refusing_driver_connections
 from safemigrate.harness.guarding import RunGuard
 from safemigrate.harness.journal import Journal
+from safemigrate.harness.measure import measuring
 from safemigrate.harness.recorder import OfflineBuffer, RecordedStep, Recorder, WrongDatabase, same_database
 from safemigrate.harness.requests import (
     EnvRunRequest,
@@ -179,7 +180,9 @@ class EnvPy:
                     _listening(recorder, online=not offline), refusing_driver_connections(recorder), timeouts, \
                     _journaling(recorder), \
                     observing(recorder.on_operation), self._shared_connection(config, url, offline), \
+                    measuring(None if offline else request.measure) as measurer, \
                     EnvironmentContext(config, script, **opts):
+                result.measured = measurer.statements if measurer is not None else None
                 self._call_setup(config)
                 script.run_env()
         except WrongDatabase as exc:

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.results import Difference, RevisionRun
 from safemigrate.guard.enforce.autogen import Withheld
+from safemigrate.harness.measure import MeasuredStatement, MeasureSpec
 from safemigrate.project.history import RevisionRecord
 
 RunKind = Literal["upgrade", "downgrade", "read", "offline"]
@@ -53,6 +54,7 @@ class EnvRunRequest:
     baseline: bool = False  # run the configured baseline before revision 1 (a throwaway database)
     ledger: LedgerRows | None = None
     dialect: str | None = None  # offline runs: the dialect to render for
+    measure: MeasureSpec | None = None  # a rehearsal: time each statement, read its locks (harness/measure.py)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class EnvRunResult:
     version_table_schema: str | None = None
     output: str = ""  # what env.py and the migrations printed or logged (passwords masked)
     notes: list[str] = field(default_factory=list)
+    measured: list[MeasuredStatement] | None = None  # EnvRunRequest.measure: each statement, measured
 
 
 @dataclass

@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from safemigrate.core.db import unreachable
-from safemigrate.core.errors import ConfigError
+from safemigrate.core.errors import ConfigError, TemplateInUse
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, parse_url, sync_url
 
@@ -59,8 +59,16 @@ def _is_stale(name: str, now: float) -> bool:
 
 
 @contextmanager
-def scratch_database(server_url: str | URL | None = None) -> Iterator[ScratchDatabase]:
-    """Create a throwaway database, yield it, and drop it whatever happens."""
+def scratch_database(server_url: str | URL | None = None, *, template: str | None = None) \
+        -> Iterator[ScratchDatabase]:
+    """Create a throwaway database, yield it, and drop it whatever happens.
+
+    ``template``: a PostgreSQL database of the same server to copy (``CREATE DATABASE ... TEMPLATE``).
+    """
+    if template is not None and (server_url is None or backend_of(parse_url(server_url)) != "postgresql"):
+        raise ConfigError("Only PostgreSQL copies a database with CREATE DATABASE ... TEMPLATE.",
+                          "A copy by template is made by the server itself, from a database it holds.",
+                          "Give a postgresql:// URL.")
     if server_url is None:
         with _sqlite_scratch() as db:
             yield db
@@ -71,7 +79,7 @@ def scratch_database(server_url: str | URL | None = None) -> Iterator[ScratchDat
         with _sqlite_scratch() as db:
             yield db
     elif backend in {"postgresql", "mysql"}:
-        with _server_scratch(url, backend) as db:
+        with _server_scratch(url, backend, template) as db:
             yield db
     else:
         raise ConfigError(
@@ -112,16 +120,25 @@ def _admin_engine(url: URL) -> Engine:
 
 
 @contextmanager
-def _server_scratch(server: URL, backend: str) -> Iterator[ScratchDatabase]:
+def _server_scratch(server: URL, backend: str, template: str | None = None) -> Iterator[ScratchDatabase]:
     engine = _admin_engine(server)
     name = new_scratch_name()
     quote = '"' if backend == "postgresql" else "`"
+    copy = " TEMPLATE \"{}\"".format(template.replace('"', '""')) if template is not None else ""
     try:
         with engine.connect() as conn:
             _drop_stale(conn, backend, quote)
-            conn.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
+            conn.execute(text(f"CREATE DATABASE {quote}{name}{quote}{copy}"))
     except SQLAlchemyError as exc:
         engine.dispose()
+        if template is not None and getattr(getattr(exc, "orig", None), "sqlstate", None) == "55006":
+            raise TemplateInUse(
+                f"PostgreSQL could not copy database {template!r}: other sessions are connected to it.",
+                "CREATE DATABASE ... TEMPLATE copies a database only while no other session is connected to it "
+                "(the application, a pooler, psql).",
+                "Copy it while nothing is connected (a staging database), or make a clone yourself and pass "
+                "its URL with --from-url.",
+            ) from None
         raise unreachable(server, exc, purpose="create a throwaway database") from None
     try:
         yield ScratchDatabase(server.set(database=name), name, backend)

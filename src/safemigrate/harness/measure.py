@@ -1,0 +1,187 @@
+"""Measuring each statement a revision sends, in the env.py process (PostgreSQL).
+
+A rehearsal (:mod:`safemigrate.rehearsal`) asks for it with a :class:`MeasureSpec` in the run request.
+While env.py runs, SQLAlchemy's ``before_cursor_execute`` / ``after_cursor_execute`` listeners registered
+here time every statement sent from a revision module, read the tables' ``relfilenode`` before and after
+it (a changed one: the table was rewritten) and, after it, the relation locks its backend holds
+(``pg_locks``); the ``commit`` / ``rollback`` listeners note when its transaction ended, which is when
+those locks were released. safemigrate's own reads go through a raw DBAPI cursor of the same connection,
+so no listener (the recorder's, the guard's) sees them, and they are outside the statement's timing.
+
+Times are ``time.monotonic()``: on Linux that is CLOCK_MONOTONIC, one clock for every process of the
+machine, so the process that runs the probes can place its samples in each statement's window.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from safemigrate.guard.signoff import migration_frame
+
+_TABLES = """
+SELECT c.oid, c.relfilenode, CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+"""
+_LOCKS = """
+SELECT l.relation, l.mode FROM pg_locks l
+WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+"""
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """Measure every statement the revisions send (locks, rewrites, timing). PostgreSQL only."""
+
+
+@dataclass(frozen=True)
+class LockTaken:
+    """A lock a statement took on a table that existed before it (others cannot see new tables)."""
+
+    relation: str
+    mode: str  # as pg_locks names it: ShareLock, AccessExclusiveLock...
+
+
+@dataclass
+class MeasuredStatement:
+    """One statement of a revision, as the migrator's backend ran it."""
+
+    revision: str
+    sql: str
+    started: float  # time.monotonic(), shared by every process of the machine (Linux)
+    ended: float
+    in_transaction: bool  # False: autocommit (Alembic's autocommit_block, CONCURRENTLY)
+    backend_pid: int | None
+    locks: list[LockTaken] = field(default_factory=list)  # newly held after it (in a transaction)
+    rewritten: list[str] = field(default_factory=list)  # tables whose relfilenode changed
+    released: float | None = None  # when its locks were released: its transaction ended (or it did)
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.ended - self.started) * 1000
+
+
+class Measurer:
+    """The listeners' state: statements measured so far, and what each open transaction holds."""
+
+    def __init__(self) -> None:
+        self.statements: list[MeasuredStatement] = []
+        self.errors: list[str] = []  # what could not be read (the statement is still timed)
+        self._before: dict[int, tuple[MeasuredStatement, dict[int, tuple[int, str]]]] = {}
+        self._open: dict[int, list[MeasuredStatement]] = {}  # connection -> statements until its commit
+        self._held: dict[int, set[tuple[int, str]]] = {}  # connection -> (relation oid, mode) already held
+        self._pids: dict[int, int | None] = {}
+
+    # -- listeners --------------------------------------------------------------------------------
+    def before(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        frame = migration_frame(sys._getframe(1))
+        if frame is None:  # Alembic's version bookkeeping, env.py's own reads: not a revision's statement
+            return
+        raw = conn.connection.dbapi_connection
+        in_transaction = not bool(getattr(raw, "autocommit", False))
+        tables = self._tables(raw)
+        pid = self._pid(raw)
+        if in_transaction and id(conn) not in self._held:
+            # what the transaction held before the revision's first statement (Alembic read its version table)
+            self._held[id(conn)] = self._locks(raw)
+        measured = MeasuredStatement(str(frame.f_globals.get("revision")), " ".join(statement.split()),
+                                     0.0, 0.0, in_transaction, pid)
+        self._before[id(cursor)] = (measured, tables)
+        measured.started = time.monotonic()
+
+    def after(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+              executemany: bool) -> None:
+        ended = time.monotonic()
+        entry = self._before.pop(id(cursor), None)
+        if entry is None:
+            return
+        measured, before = entry
+        measured.ended = ended
+        raw = conn.connection.dbapi_connection
+        after = self._tables(raw)
+        measured.rewritten = sorted(name for oid, (node, name) in after.items()
+                                    if oid in before and node and before[oid][0] and node != before[oid][0])
+        key = id(conn)
+        if measured.in_transaction:
+            held = self._locks(raw)
+            new = held - self._held.get(key, set())
+            self._held[key] = held
+            names = {oid: name for oid, (_, name) in before.items()}
+            measured.locks = sorted((LockTaken(names[oid], mode) for oid, mode in new if oid in names),
+                                    key=lambda lock: (lock.relation, lock.mode))
+            self._open.setdefault(key, []).append(measured)
+        else:
+            measured.released = ended
+        self.statements.append(measured)
+
+    def transaction_ended(self, conn: Any) -> None:
+        now = time.monotonic()
+        key = id(conn)
+        for measured in self._open.pop(key, []):
+            measured.released = now
+        self._held.pop(key, None)
+
+    def finish(self) -> None:
+        """The run is over: a transaction not seen ending ended now (the connection was closed)."""
+        now = time.monotonic()
+        for statements in self._open.values():
+            for measured in statements:
+                measured.released = measured.released or now
+        self._open.clear()
+        self._before.clear()
+
+    # -- reads through a raw cursor: no listener sees them ---------------------------------------
+    def _query(self, raw: Any, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except Exception as exc:  # a failed read must never fail the migration: report it instead
+            self.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            return []
+
+    def _tables(self, raw: Any) -> dict[int, tuple[int, str]]:
+        return {int(oid): (int(node), str(name)) for oid, node, name in self._query(raw, _TABLES)}
+
+    def _locks(self, raw: Any) -> set[tuple[int, str]]:
+        return {(int(oid), str(mode)) for oid, mode in self._query(raw, _LOCKS)}
+
+    def _pid(self, raw: Any) -> int | None:
+        key = id(raw)
+        if key not in self._pids:
+            rows = self._query(raw, "SELECT pg_backend_pid()")
+            self._pids[key] = int(rows[0][0]) if rows else None
+        return self._pids[key]
+
+
+@contextmanager
+def measuring(spec: MeasureSpec | None) -> Iterator[Measurer | None]:
+    """While env.py runs: the listeners of a :class:`Measurer` on every engine (none without ``spec``)."""
+    if spec is None:
+        yield None
+        return
+    measurer = Measurer()
+    listeners: list[tuple[str, Callable[..., Any]]] = [
+        ("before_cursor_execute", measurer.before), ("after_cursor_execute", measurer.after),
+        ("commit", measurer.transaction_ended), ("rollback", measurer.transaction_ended)]
+    for name, fn in listeners:
+        event.listen(Engine, name, fn)
+    try:
+        yield measurer
+    finally:
+        for name, fn in reversed(listeners):
+            event.remove(Engine, name, fn)
+        measurer.finish()

@@ -1,0 +1,139 @@
+"""The database a rehearsal runs on: a copy with the volume of production, never production itself.
+
+``--template``
+    ``CREATE DATABASE ... TEMPLATE`` of the project's database, on its server: a throwaway copy.
+``--from-url URL``
+    a staging or clone database the user provides. It is the user's: the revisions are applied to it and it
+    is kept (refused when it is the project's live database).
+``--rows N`` / ``--rows table=N``
+    a throwaway database on the scratch server (or the live database's server), upgraded to the revision
+    before the range and filled with generated rows (:mod:`safemigrate.rehearsal.synthetic`).
+
+Throwaway copies come from :func:`safemigrate.harness.scratch.scratch_database`: dropped afterwards, on
+failure and on Ctrl-C or SIGTERM too (the command unwinds like Ctrl-C), and a leftover of a killed process
+is dropped by the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import URL
+
+from safemigrate.core.errors import RehearsalRefused, UsageError
+from safemigrate.core.secrets import mask_url
+from safemigrate.core.urls import backend_of, parse_url
+from safemigrate.harness.recorder import same_database
+from safemigrate.harness.scratch import scratch_database
+
+if TYPE_CHECKING:
+    from safemigrate.harness.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """How to get the copy: exactly one of template, from_url, rows."""
+
+    template: bool = False
+    from_url: str | None = None
+    rows: int | None = None  # every table to this many rows
+    table_rows: dict[str, int] = field(default_factory=dict)  # per table (--rows orders=5000000)
+
+    @property
+    def synthetic(self) -> bool:
+        return self.rows is not None or bool(self.table_rows)
+
+    @property
+    def method(self) -> str:
+        return "template" if self.template else "from-url" if self.from_url else "rows"
+
+
+@dataclass(frozen=True)
+class Copy:
+    url: URL  # password included: never print it (mask_url)
+    description: str
+    throwaway: bool
+
+
+def check_source(project: Workspace, source: CopySource) -> URL:
+    """The URL the copy is made from or on (refusing what cannot or must not be rehearsed)."""
+    chosen = [name for name, given in (("--template", source.template), ("--from-url", bool(source.from_url)),
+                                       ("--rows", source.synthetic)) if given]
+    if len(chosen) != 1:
+        raise UsageError(
+            "A rehearsal needs exactly one copy: " + (f"{' and '.join(chosen)} were both given." if chosen
+                                                        else "none was given."),
+            "The revisions run on a copy with production-like volume, never on the live database.",
+            "Pass one of --template (a copy of the project's database on its server), --from-url URL (a staging "
+            "or clone database) or --rows N (a synthetic copy); rows = N in [tool.safemigrate.rehearsal] "
+            "makes --rows the default.",
+        )
+    if source.template:
+        url = project.require_live()
+    elif source.from_url:
+        url = parse_url(source.from_url)
+        live = project.database_url
+        if live is not None and same_database(url, live):
+            raise RehearsalRefused(
+                f"--from-url {mask_url(url)} is the project's live database ({project.database_source}).",
+                "A rehearsal applies the revisions to the database it runs on and takes the locks it measures: "
+                "on the live database that is the migration itself, with the stalls it is meant to foresee.",
+                "Pass the URL of a staging database or a clone, or use --template to rehearse on a throwaway "
+                "copy of the live database.",
+            )
+    else:
+        server = project.scratch_server or project.database_url
+        if server is None:
+            raise UsageError(
+                "A synthetic copy (--rows) needs a PostgreSQL server to create it on.",
+                "safemigrate creates a throwaway database there, fills it and drops it.",
+                "Pass --scratch-url postgresql://... (or set scratch_url in [tool.safemigrate]).",
+            )
+        url = server
+    refuse_backend(url)
+    return url
+
+
+def refuse_backend(url: URL) -> None:
+    backend = backend_of(url)
+    if backend == "sqlite":
+        raise RehearsalRefused(
+            f"Rehearsals measure PostgreSQL; {mask_url(url)} is a SQLite database.",
+            "SQLite has one writer at a time and no lock a migration could hold against other sessions for a "
+            "measurable while in the way a server database does: there is no application stall to measure.",
+            "Rehearse on a PostgreSQL copy: --template with a postgresql:// database URL, --from-url postgresql://"
+            "..., or --rows N --scratch-url postgresql://...",
+        )
+    if backend == "mysql":
+        raise RehearsalRefused(
+            f"Rehearsals do not measure MySQL/MariaDB yet ({mask_url(url)}).",
+            "Their metadata locks and the stalls they cause are not measured by safemigrate yet; a report "
+            "without them would look like a pass.",
+            "Rehearse the same revisions on PostgreSQL if the project supports it; `safemigrate lint` reports the "
+            "MySQL/MariaDB statements that lock tables.",
+        )
+    if backend != "postgresql":
+        raise RehearsalRefused(
+            f"Rehearsals measure PostgreSQL only; {mask_url(url)} is a {backend} database.",
+            "safemigrate reads locks from pg_locks and rewrites from relfilenode.",
+            "Rehearse on a PostgreSQL copy.",
+        )
+
+
+@contextmanager
+def copy_for(source: CopySource, url: URL) -> Iterator[Copy]:
+    """The database to run on; a throwaway one is dropped whatever happens."""
+    if source.from_url:
+        yield Copy(url, f"database {mask_url(url)} (given with --from-url: kept, now at the rehearsed revision)",
+                   throwaway=False)
+        return
+    template = url.database if source.template else None
+    # TEMPLATE needs the source without sessions: safemigrate's own connects to the maintenance database
+    server = url.set(database="postgres") if template else url
+    with scratch_database(server, template=template) as scratch:
+        what = (f"copy of {url.database} (CREATE DATABASE ... TEMPLATE)" if template
+                else "synthetic copy")
+        yield Copy(scratch.url, f"{what}: {scratch.describe()}, dropped afterwards", throwaway=True)

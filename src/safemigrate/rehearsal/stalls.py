@@ -1,0 +1,68 @@
+"""Which statement stalled which probe sample, and the stall each statement caused.
+
+A probe sample blocked by a lock lasts until that lock is released, which for a statement in a
+transaction is when its transaction ends, possibly after later statements ran. So a sample is charged
+to the *first* statement that held a lock conflicting with the probe's on the probe's table while the
+sample ran (a sample blocked by a CREATE INDEX stays blocked through the rest of the revision: it is the
+CREATE INDEX's stall, not the version bump's). A statement sent outside a transaction (CONCURRENTLY, an
+autocommit block) holds its locks only while it runs; its locks are not read, so any sample that ran
+while it did is charged to it. A sample no lock explains is charged to the statement it started during:
+it is the latency the application had then.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from safemigrate.harness.measure import MeasuredStatement
+from safemigrate.rehearsal.probes import ProbeKind, Sample
+
+#: The lock modes that block each probe (PostgreSQL's table-level lock conflicts).
+BLOCKS: dict[ProbeKind, frozenset[str]] = {
+    "writer": frozenset({"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}),
+    "reader": frozenset({"AccessExclusiveLock"}),
+}
+
+
+@dataclass(frozen=True)
+class Stall:
+    """The latency one kind of probe saw while a statement held its locks, in milliseconds."""
+
+    max: float | None  # None: no sample fell in its window (a statement shorter than a probe's pause)
+    p99: float | None
+    samples: int
+
+    @classmethod
+    def of(cls, latencies: list[float]) -> Stall:
+        if not latencies:
+            return cls(None, None, 0)
+        ordered = sorted(latencies)
+        p99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+        return cls(round(ordered[-1], 1), round(p99, 1), len(ordered))
+
+
+def _blocks(statement: MeasuredStatement, sample: Sample) -> bool:
+    if not statement.in_transaction:
+        return True  # its locks are not read: it may have held any of them while it ran
+    modes = BLOCKS[sample.kind]
+    return any(lock.relation == sample.table and lock.mode in modes for lock in statement.locks)
+
+
+def _held_until(statement: MeasuredStatement) -> float:
+    return statement.released if statement.released is not None else statement.ended
+
+
+def charge(statements: list[MeasuredStatement], samples: list[Sample]) -> dict[int, dict[ProbeKind, list[float]]]:
+    """Latencies (ms) per statement index and probe kind."""
+    charged: dict[int, dict[ProbeKind, list[float]]] = {
+        i: {"writer": [], "reader": []} for i in range(len(statements))}
+    for sample in samples:
+        index = next((i for i, s in enumerate(statements)
+                      if s.started <= sample.ended and _held_until(s) >= sample.started and _blocks(s, sample)),
+                     None)
+        if index is None:
+            index = next((i for i, s in enumerate(statements) if s.started <= sample.started <= s.ended), None)
+        if index is not None:
+            charged[index][sample.kind].append(sample.latency_ms)
+    return charged
