@@ -20,10 +20,13 @@ from safemigrate.checks.lint import lint as _lint
 from safemigrate.checks.live import check_live as _check_live
 from safemigrate.checks.live import status as _status
 from safemigrate.checks.review import review as _review
+from safemigrate.config.rehearsal import Budgets
 from safemigrate.config.settings import load_settings
 from safemigrate.core.results import CheckReport, LiveReport, ReviewReport, StatusReport
 from safemigrate.guard.lint import LintReport
 from safemigrate.harness.workspace import HeadBuild, Workspace
+from safemigrate.rehearsal.rehearse import CopySource, RehearsalReport
+from safemigrate.rehearsal.rehearse import rehearse as _rehearse
 from safemigrate.runner.accept import accept_change as _accept_change
 from safemigrate.runner.accept import reseal as _reseal
 from safemigrate.runner.accept import resolve_interrupted as _resolve_interrupted
@@ -78,3 +81,8 @@ class Project(Workspace):
     def reseal_ledger(self, reason: str) -> list[str]:
         """Accept the ledger as it stands after a change outside safemigrate; returns what was wrong."""
         return _reseal(self, reason)
+
+    def rehearse(self, revision_range: str | None = None, *, source: CopySource,
+                 budgets: Budgets | None = None) -> RehearsalReport:
+        """Run the pending revisions (or a range) on a copy with volume, measuring each statement's stalls."""
+        return _rehearse(self, revision_range, source=source, budgets=budgets)

@@ -16,6 +16,7 @@ from safemigrate.checks.lint import lint_files
 from safemigrate.cli.backup import backup as backup_group
 from safemigrate.cli.ci import ci as ci_group
 from safemigrate.cli.common import EXIT_INTERNAL, _emit, _project, _run, project_options  # noqa: F401 - EXIT_INTERNAL documented here
+from safemigrate.cli.rehearse import rehearse as rehearse_command
 from safemigrate.cli.rules import rules as rules_group
 from safemigrate.core.errors import UsageError
 from safemigrate.core.secrets import redact
@@ -258,6 +259,7 @@ def ledger_reseal(project_path: Path | None, database_url: str | None, fmt: str,
 main.add_command(ci_group)
 main.add_command(backup_group)
 main.add_command(rules_group)
+main.add_command(rehearse_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,77 @@
+"""``safemigrate rehearse``: parse arguments, call :func:`Project.rehearse`, render, exit.
+
+Exit codes: 0 every statement within budget; 1 a statement over budget; 2 a refused or bad
+rehearsal (the live database as the copy, SQLite, MySQL/MariaDB, bad --rows); 3 a copy that cannot be
+made, a database that cannot be reached, or a revision that failed on the copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from safemigrate.cli.common import _emit, _project, _run, project_options
+from safemigrate.config.rehearsal import Budgets, budget_ms
+from safemigrate.core.errors import UsageError
+from safemigrate.rehearsal.copies import CopySource
+from safemigrate.render.rehearsal import rehearsal as rehearsal_text
+from safemigrate.render.rehearsal import rehearsal_markdown
+
+
+def _rows(values: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
+    """--rows N and --rows table=N, as often as given."""
+    every: int | None = None
+    per_table: dict[str, int] = {}
+    for value in values:
+        name, sep, count = value.rpartition("=") if "=" in value else ("", "", value)
+        if not count.strip().isdigit() or (sep and not name.strip()):
+            raise UsageError(
+                f"--rows {value!r} is not a number of rows.",
+                "A synthetic copy fills every table to N rows, or the table named to its own number.",
+                "Write --rows 1000000 or --rows orders=5000000 (both may be given, and --rows table=N repeated).",
+            )
+        if sep:
+            per_table[name.strip()] = int(count)
+        else:
+            every = int(count)
+    return every, per_table
+
+
+@click.command()
+@project_options()
+@click.argument("revision_range", required=False)
+@click.option("--template", is_flag=True,
+              help="Rehearse on a copy of the project's database made with CREATE DATABASE ... TEMPLATE on its "
+                   "server (needs no other session connected to it); dropped afterwards.")
+@click.option("--from-url", default=None, metavar="URL",
+              help="Rehearse on this staging or clone database (never the live one): the revisions are applied "
+                   "to it and it is kept.")
+@click.option("--rows", "rows", multiple=True, metavar="N|TABLE=N",
+              help="Rehearse on a synthetic copy: the schema before the range, each table filled to N rows "
+                   "(or TABLE to N); dropped afterwards.")
+@click.option("--scratch-url", default=None, metavar="URL",
+              help="PostgreSQL server for the synthetic copy (default: the live database's server).")
+@click.option("--max-writer-stall", default=None, metavar="DURATION",
+              help="Fail (exit 1) when a statement blocks writes longer than this, e.g. 200ms.")
+@click.option("--max-reader-stall", default=None, metavar="DURATION", help="Likewise for reads.")
+@click.option("--max-duration", default=None, metavar="DURATION", help="Fail when a statement runs longer.")
+def rehearse(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
+             template: bool, from_url: str | None, rows: tuple[str, ...], scratch_url: str | None,
+             max_writer_stall: str | None, max_reader_stall: str | None, max_duration: str | None) -> None:
+    """Run the pending revisions (or REVISION_RANGE) on a copy with volume and measure, per statement, the
+    locks taken and how long application writes and reads were blocked (PostgreSQL)."""
+    def action() -> bool:
+        every, per_table = _rows(rows)
+        project = _project(project_path, database_url=database_url, scratch_url=scratch_url)
+        configured = project.settings.rehearsal.budgets
+        budgets = Budgets(
+            budget_ms(max_writer_stall, "--max-writer-stall") if max_writer_stall else configured.max_writer_stall_ms,
+            budget_ms(max_reader_stall, "--max-reader-stall") if max_reader_stall else configured.max_reader_stall_ms,
+            budget_ms(max_duration, "--max-duration") if max_duration else configured.max_duration_ms,
+        )
+        source = CopySource(template=template, from_url=from_url, rows=every, table_rows=per_table)
+        report = project.rehearse(revision_range, source=source, budgets=budgets)
+        _emit(report, fmt, rehearsal_text, rehearsal_markdown)
+        return report.ok
+    _run(fmt, action)
