@@ -33,6 +33,15 @@ with op.get_context().autocommit_block():
     op.execute("UPDATE users SET note = 'batch' WHERE id = 3")
 op.execute("UPDATE users SET note = 'second' WHERE id = 2")
 ''', bomb=False)],
+    "raw cursor statements in an autocommit_block (a read, an UPDATE with a key, composed SQL)": [Rev('''
+from psycopg import sql
+with op.get_context().autocommit_block():
+    cur = op.get_bind().connection.cursor()
+    cur.execute("SELECT count(*) FROM users")
+    cur.execute("UPDATE users SET note = %s WHERE id = %s", ("raw", 3))
+    op.get_bind().connection.driver_connection.execute(
+        sql.SQL("UPDATE {} SET note = 'composed' WHERE id = 2").format(sql.Identifier("users")))
+''', bomb=False)],
     "a signed-off trigger": [Rev(TRIGGER, bomb=False)],
     # dropping NOT NULL destroys nothing: Alembic's alter_column(nullable=True) passes lint and applies
     "alter_column nullable=True": [Rev('op.alter_column("users", "name", nullable=True, '
@@ -59,3 +68,5 @@ def test_production_migrate_applies_legitimate_shapes(tmp_path, pg_url, pg_serve
     assert [a.revision for a in report.applied] == expected, [(c.name, c.message) for c in report.checks if not c.ok]
     assert scalar(pg_url, "SELECT version_num FROM alembic_version") == expected[-1]
     assert scalar(pg_url, "SELECT count(*) FROM users") == 3
+    if name.startswith("raw cursor"):  # the raw statements ran, each committed after its check
+        assert scalar(pg_url, "SELECT string_agg(note, ',' ORDER BY id) FROM users WHERE id > 1") == "composed,raw"

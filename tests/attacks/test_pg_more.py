@@ -36,8 +36,8 @@ RUN_SQL_FN = 'op.execute("CREATE FUNCTION run_sql(q text) RETURNS void LANGUAGE 
 OUTSIDE = ("known gap: a connection opened below SQLAlchemy (driver, libpq, another process, dblink on the server) "
            "commits on its own; the guard sees the emptied table afterwards and refuses the revision with a restore "
            "instruction, but cannot undo what the other connection committed")
-AUTOCOMMIT = ("known gap: in an autocommit_block a statement sent through a raw driver cursor commits as it runs; "
-              "the guard runs each SQLAlchemy statement of the block in a transaction of its own, not the driver's")
+AUTOCOMMIT = ("known gap: in an autocommit_block a statement sent to libpq itself (psycopg's pgconn) commits as it "
+              "runs; the guard judges SQLAlchemy's statements and every psycopg cursor call, not libpq's")
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,50 @@ pg.exec_(b"BEGIN")
     "autocommit_block around a raw delete": one('''
 with op.get_context().autocommit_block():
     op.get_bind().connection.cursor().execute("DELETE FROM users")
+'''),
+    "autocommit_block, driver_connection.execute delete": one('''
+with op.get_context().autocommit_block():
+    op.get_bind().connection.driver_connection.execute("DELETE FROM users")
+'''),
+    "autocommit_block, a cursor class instantiated by hand": one('''
+import psycopg
+with op.get_context().autocommit_block():
+    psycopg.ClientCursor(op.get_bind().connection.driver_connection).execute("DELETE FROM users")
+'''),
+    "autocommit_block, raw delete where id in (select id)": one('''
+with op.get_context().autocommit_block():
+    op.get_bind().connection.cursor().execute("DELETE FROM users WHERE id IN (SELECT id FROM users)")
+'''),
+    "autocommit_block, raw delete with a bound always-true parameter": one('''
+with op.get_context().autocommit_block():
+    op.get_bind().connection.cursor().execute("DELETE FROM users WHERE %s", (True,))
+'''),
+    "autocommit_block, raw executemany delete": one('''
+with op.get_context().autocommit_block():
+    op.get_bind().connection.cursor().executemany("DELETE FROM users WHERE id > %s", [(0,)])
+'''),
+    "autocommit_block, psycopg.sql composed drop": one('''
+from psycopg import sql
+with op.get_context().autocommit_block():
+    op.get_bind().connection.cursor().execute(sql.SQL("DROP TABLE {} CASCADE").format(sql.Identifier("users")))
+'''),
+    "autocommit_block, COPY of a DELETE ... RETURNING": one('''
+with op.get_context().autocommit_block():
+    with op.get_bind().connection.cursor().copy("COPY (DELETE FROM users RETURNING id) TO STDOUT") as copy:
+        for _ in copy:
+            pass
+'''),
+    "autocommit_block, raw delete, error swallowed, then again": one('''
+with op.get_context().autocommit_block():
+    try:
+        op.get_bind().connection.cursor().execute("DELETE FROM users")
+    except Exception:
+        pass
+    op.get_bind().connection.driver_connection.execute("DELETE FROM users")
+'''),
+    "autocommit_block, libpq pgconn delete": one('''
+with op.get_context().autocommit_block():
+    op.get_bind().connection.driver_connection.pgconn.exec_(b"DELETE FROM users")
 ''', xfail=AUTOCOMMIT),
     "autocommit_block around op.execute DELETE": one('''
 with op.get_context().autocommit_block():
@@ -292,7 +336,7 @@ op.execute(sa.text("SELECT dblink_exec(:conn, :sql)").bindparams(
 db = op.get_bind().engine.url.database
 cur.execute("CREATE EXTENSION IF NOT EXISTS dblink")
 cur.execute("SELECT dblink_exec(%s, 'DELETE FROM users')", (f"host=127.0.0.1 port=5432 user=postgres dbname={db}",))
-''', xfail=OUTSIDE),
+'''),
     "os.fork, child connects with psycopg": one(DSN + '''
 import os
 import psycopg
@@ -589,3 +633,45 @@ def test_the_same_setup_applies_a_harmless_chain(tmp_path, pg_url, pg_server):
                                     environment="production").migrate()
     assert report.ok and [a.revision for a in report.applied] == ["0002", "0003"], report
     assert _problems(pg_url, Case((), view=True, versions=("0003",)), "postgres") == []
+
+
+#: raw psycopg2 cursors: the default driver of ``postgresql://`` URLs, whose cursor is a C type (watched through
+#: the connection's cursor_factory instead of the class)
+PSYCOPG2_CASES = {
+    "raw delete in an autocommit_block": '''
+with op.get_context().autocommit_block():
+    op.get_bind().connection.cursor().execute("DELETE FROM users")
+''',
+    "raw delete where id in (select id) in an autocommit_block": '''
+with op.get_context().autocommit_block():
+    op.get_bind().connection.cursor().execute("DELETE FROM users WHERE id IN (SELECT id FROM users)")
+''',
+    "raw dblink in the transaction": RAW + '''
+db = op.get_bind().engine.url.database
+cur.execute("CREATE EXTENSION IF NOT EXISTS dblink")
+cur.execute("SELECT dblink_exec(%s, 'DELETE FROM users')", (f"host=127.0.0.1 port=5432 user=postgres dbname={db}",))
+''',
+    "raw copy_expert in an autocommit_block": '''
+import io
+with op.get_context().autocommit_block():
+    op.get_bind().connection.cursor().copy_expert("COPY (DELETE FROM users RETURNING id) TO STDOUT", io.StringIO())
+''',
+}
+
+
+@pytest.mark.parametrize("name", sorted(PSYCOPG2_CASES))
+def test_psycopg2_raw_cursors_keep_the_data(tmp_path, pg_url, pg_server, name):
+    pytest.importorskip("psycopg2")
+    url = pg_url.replace("postgresql+psycopg://", "postgresql+psycopg2://")
+    project = make_chain(tmp_path / "p", [Rev(PSYCOPG2_CASES[name])], backups=tmp_path / "backups")
+    upgrade(project, pg_url, "0001")
+    execute(pg_url, "SELECT setval('users_id_seq', 3)")
+    try:
+        report = Project.from_pyproject(project, database_url=url, scratch_url=pg_server,
+                                        environment="production").migrate()
+    except SafemigrateError as exc:
+        said = f"refused: {exc.what[:300]}"
+    else:
+        said = f"migrate returned, applied {[a.revision for a in report.applied]}"
+    problems = _problems(pg_url, Case(()), "postgres")
+    assert not problems, f"BROKE ({said}): " + "; ".join(problems)

@@ -13,9 +13,18 @@ with ``os.fork`` inherits the wrappers and the state, so it is refused too,
 and says so through a pipe the parent reads when the body ends: the revision
 is refused as well, even when the child swallowed the error.
 
+On the migration's own connection, a statement sent through a raw psycopg
+cursor (``op.get_bind().connection.cursor()``, ``driver_connection.execute``,
+a cursor class instantiated by hand) is judged too while a revision runs:
+:func:`watching_raw_cursors` wraps the cursor methods that send SQL and hands
+each call to the guard, which lets SQLAlchemy's own statements through (it saw
+them already) and judges the others like ``op.execute`` in an autocommit block
+(inside a transaction, the check at commit sees what they did).
+
 What stays out of reach (README, "What is guaranteed"): a client in another
-process (``subprocess.run(["psql", ...])``), libpq called through ``ctypes``,
-and a server-side connection (``dblink``) sent through a raw cursor.
+process (``subprocess.run(["psql", ...])``), libpq called through ``ctypes``
+or psycopg's ``pgconn``, and a server-side connection (``dblink``) sent past
+the driver's cursors.
 
 This is process-wide state: the wrappers are installed when a real run's
 env.py starts and removed when it ends (docs/ARCHITECTURE.md, "Global state").
@@ -29,6 +38,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from safemigrate.harness.recorder import Recorder
 
@@ -78,6 +90,67 @@ def refusing_driver_connections(recorder: Recorder) -> Iterator[None]:
         recorder.child_refusals = None
         os.close(read_end)
         os.close(write_end)
+
+
+#: psycopg (3) cursor methods that send SQL; the cursor classes that define their own
+_SENDS = ("execute", "executemany", "stream", "copy")
+_CURSORS = ("Cursor", "ServerCursor", "ClientCursor", "RawCursor", "RawServerCursor")
+
+
+#: psycopg2's cursor is a C type: its connections get a watched ``cursor_factory`` instead
+_PSYCOPG2_SENDS = ("execute", "executemany", "callproc", "copy_expert")
+
+
+@contextmanager
+def watching_raw_cursors(recorder: Recorder) -> Iterator[None]:
+    """While a revision runs, every psycopg or psycopg2 cursor call is shown to the guard
+    (``RunGuard.raw_statement``)."""
+    if recorder.guard is None:
+        yield
+        return
+    undo: list[Callable[[], None]] = []
+    module = sys.modules.get("psycopg")
+    watched: dict[type, type] = {}
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        base = getattr(dbapi_connection, "cursor_factory", None)
+        if not type(dbapi_connection).__module__.startswith("psycopg2") or base in watched.values():
+            return
+        if base is None:
+            base = sys.modules["psycopg2.extensions"].cursor
+        if base not in watched:
+            watched[base] = type(f"Watched{base.__name__}", (base,),
+                                 {name: _watch(getattr(base, name), name, recorder) for name in _PSYCOPG2_SENDS})
+        dbapi_connection.cursor_factory = watched[base]
+
+    try:
+        for class_name in _CURSORS if module is not None else ():
+            cls = getattr(module, class_name, None)
+            for name in _SENDS:
+                original = vars(cls).get(name) if cls is not None else None
+                if callable(original):
+                    setattr(cls, name, _watch(original, name, recorder))
+                    undo.append(functools.partial(setattr, cls, name, original))
+        event.listen(Engine, "connect", on_connect)
+        undo.append(functools.partial(event.remove, Engine, "connect", on_connect))
+        yield
+    finally:
+        for restore in reversed(undo):
+            restore()
+
+
+def _watch(method: Callable[..., Any], name: str, recorder: Recorder) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def watched(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+        guard = recorder.guard
+        if guard is None or recorder.current is None or recorder.internal:
+            return method(cursor, *args, **kwargs)
+        query = args[0] if args else kwargs.get("query")
+        parameters = args[1] if len(args) > 1 else kwargs.get("params", kwargs.get("params_seq"))
+        return guard.raw_statement(cursor, name, query, parameters,
+                                   functools.partial(method, cursor, *args, **kwargs))
+
+    return watched
 
 
 def _gate(connect: Callable[..., Any], recorder: Recorder, name: str, owner: int, tell_owner: int) \

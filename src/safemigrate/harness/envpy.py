@@ -48,7 +48,7 @@ from safemigrate.core.urls import backend_of, is_async_driver, parse_url, sync_u
 from safemigrate.guard.enforce.autogen import Withheld, make_hook
 from safemigrate.guard.enforce.ops import observing
 from safemigrate.guard.enforce.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
-from safemigrate.harness.drivers import refusing_driver_connections
+from safemigrate.harness.drivers import refusing_driver_connections, watching_raw_cursors
 from safemigrate.harness.guarding import RunGuard
 from safemigrate.harness.journal import Journal
 from safemigrate.harness.measure import measuring
@@ -177,7 +177,8 @@ class EnvPy:
             timeouts = _timeouts(self.settings, backend_of(url)) if request.guard and not offline \
                 else contextlib.nullcontext()
             with _environment(variables), in_folder(self.settings.root), self._app_context(), \
-                    _listening(recorder, online=not offline), refusing_driver_connections(recorder), timeouts, \
+                    _listening(recorder, online=not offline), refusing_driver_connections(recorder), \
+                    watching_raw_cursors(recorder), timeouts, \
                     _journaling(recorder), \
                     observing(recorder.on_operation), self._shared_connection(config, url, offline), \
                     measuring(None if offline else request.measure) as measurer, \

@@ -19,6 +19,7 @@ commit) are :mod:`safemigrate.guard.enforce.pg_run`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext
@@ -95,6 +96,13 @@ class RunGuard:
                                   context=self.statements.contexts.get(self._revision or "?"))
         except DestructiveChangeBlocked as refusal:
             self._refuse(connection, refusal)
+
+    def raw_statement(self, cursor: Any, method: str, query: Any, parameters: Any, send: Callable[[], Any]) -> Any:
+        """A driver cursor call while a revision runs (:func:`safemigrate.harness.drivers.watching_raw_cursors`):
+        on PostgreSQL, one SQLAlchemy did not send is judged before it runs (``send`` runs it)."""
+        if self._pg is None:
+            return send()
+        return self._pg.raw(cursor, method, query, parameters, send, judge=self.statement)
 
     def owns(self, connection: Any) -> bool:
         """Whether ``connection`` is the one the running revision was given (always, off PostgreSQL)."""

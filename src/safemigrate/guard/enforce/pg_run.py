@@ -110,6 +110,20 @@ def _written_signoffs(path: str) -> frozenset[tuple[str, str]]:
     return frozenset(found)
 
 
+def _trusting(method: Callable[..., Any]) -> Callable[..., Any]:
+    """safemigrate's own statements during ``method`` (driver cursors on the migration connection) are not
+    judged as a revision's raw statements."""
+    @functools.wraps(method)
+    def trusted(self: PgRun, *args: Any, **kwargs: Any) -> Any:
+        self._trusted += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._trusted -= 1
+
+    return trusted
+
+
 class PgRun:
     """One env.py run's PostgreSQL checks. ``refuse`` invalidates the connection and raises."""
 
@@ -123,8 +137,12 @@ class PgRun:
         self._listening: list[Connection] = []
         self._stepping: list[Connection] = []
         self._step: _effects_module.Catalog | None = None  # a statement of an autocommit block, under way
+        self._driver: Any = None  # the driver's connection under the migration connection
+        self._trusted = 0  # > 0 while safemigrate's own code sends SQL (catalog reads, BEGIN/COMMIT of a step)
+        self._announced: Any = None  # the cursor SQLAlchemy is about to send a statement it showed us on
 
     # -- boundaries ----------------------------------------------------------------------------------
+    @_trusting
     def start(self, connection: Connection, script: Any, declared: tuple[SignOff, ...], mark: int,
               version_table: str) -> None:
         previous = self._current
@@ -132,6 +150,7 @@ class PgRun:
             self._judge_after_body(connection, previous)  # revisions sharing one transaction
         self._listen(connection)
         self._connection, self._dbapi = connection, connection.connection.dbapi_connection
+        self._driver = connection.connection.driver_connection
         before = self._read(connection, script.revision, script.path)
         self._current = _Revision(script.revision, script.path, declared, mark, before, version_table)
         self._ensure_gate(connection)
@@ -145,6 +164,7 @@ class PgRun:
         except Exception:  # closed or invalidated: not ours to use any more
             return False
 
+    @_trusting
     def body_done(self) -> None:
         run, connection = self._current, self._connection
         if run is None or connection is None:
@@ -157,6 +177,7 @@ class PgRun:
         self._ensure_gate(connection)
 
     # -- statements ----------------------------------------------------------------------------------
+    @_trusting
     def statement(self, connection: Connection, cursor: Any, statement: str, parameters: Any,
                   executemany: bool, *, in_transaction: bool) -> list[str]:
         """Refuse what no statement of a revision may do; returns the statement(s) to judge by the rules."""
@@ -173,6 +194,62 @@ class PgRun:
                 and not any(_outside_transactions(p.node) for p in parsed):
             self._open_step(connection, run)
         return _rendered(cursor, statement, parameters, executemany)
+
+    # -- a statement sent through a driver cursor ---------------------------------------------------------
+    def raw(self, cursor: Any, method: str, query: Any, parameters: Any, send: Callable[[], Any],
+            judge: Callable[..., None]) -> Any:
+        """A psycopg cursor call while a revision runs. SQLAlchemy's own statements (announced) and
+        safemigrate's pass; any other is judged by the rules like ``op.execute`` before ``send`` runs it (a
+        ``dblink_exec`` or a multi-statement COMMIT is refused before it reaches the server). In the revision's
+        transaction the check at commit also sees what it did; in an autocommit block, where it would commit
+        as it runs, it runs in a transaction of its own checked before it commits, and one safemigrate cannot
+        read (COPY, a stream) is refused."""
+        run, connection = self._current, self._connection
+        if self._announced is cursor:
+            self._announced = None
+            return send()
+        if run is None or connection is None or self._trusted or self._driver is None \
+                or getattr(cursor, "connection", None) is not self._driver:
+            return send()
+        autocommit = bool(getattr(self._driver, "autocommit", False))
+        text = _query_text(cursor, query) if method in ("execute", "executemany") else None
+        if text is None and not autocommit:
+            return send()  # in the revision's transaction: the check at commit sees what it did
+        if text is None:
+            self._trusted += 1
+            try:
+                self._refuse(connection, DestructiveChangeBlocked(
+                    f"Revision {run.revision} ({run.path}) sent SQL through a driver cursor's {method}() in an "
+                    "autocommit block, in a form safemigrate cannot read before it runs.",
+                    "In an autocommit block every statement commits as it runs: safemigrate must judge it first.",
+                    "Use op.execute (or op.get_bind().exec_driver_sql) with the SQL as a string.",
+                    rule="transaction-control", revision=run.revision, line=None))
+            finally:
+                self._trusted -= 1
+        self._trusted += 1
+        try:
+            judge(connection, text, in_transaction=not autocommit, parameters=parameters, cursor=cursor,
+                  executemany=method == "executemany")
+        finally:
+            self._trusted -= 1
+        try:
+            result = send()
+        except BaseException:
+            self._trusted += 1
+            try:
+                if self._step is not None:
+                    self._step = None
+                    _send(connection, "ROLLBACK")
+            finally:
+                self._trusted -= 1
+            raise
+        if self._step is not None:
+            self._close_step(connection, cursor, str(text), parameters, None, method == "executemany")
+        return result
+
+    def _announce(self, connection: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+                  executemany: bool) -> None:
+        self._announced = cursor  # SQLAlchemy sends this statement next, on this cursor: the guard saw it
 
     # -- a statement in an autocommit block --------------------------------------------------------------
     def _open_step(self, connection: Connection, run: _Revision) -> None:
@@ -192,6 +269,7 @@ class PgRun:
         if not event.contains(connection.engine, "handle_error", self._step_failed):
             event.listen(connection.engine, "handle_error", self._step_failed)  # removed when the step closes
 
+    @_trusting
     def _close_step(self, connection: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
                     executemany: bool) -> None:
         before, run = self._step, self._current
@@ -207,6 +285,7 @@ class PgRun:
         _send(connection, "ROLLBACK" if found else "COMMIT")
         self._judge(connection, run, found, (), after_body=False)
 
+    @_trusting
     def _step_failed(self, context: Any) -> None:
         if self._step is not None and self.owns(context.connection):
             self._step = None
@@ -270,11 +349,13 @@ class PgRun:
             return
         event.listen(connection, "commit", self._on_commit)
         event.listen(connection, "rollback", self._on_rollback)
+        event.listen(connection, "before_cursor_execute", self._announce)
         self._listening.append(connection)
 
     def stop(self) -> None:
         for connection in self._listening:
-            for name, listener in (("commit", self._on_commit), ("rollback", self._on_rollback)):
+            for name, listener in (("commit", self._on_commit), ("rollback", self._on_rollback),
+                                   ("before_cursor_execute", self._announce)):
                 if event.contains(connection, name, listener):
                     event.remove(connection, name, listener)
         self._listening.clear()
@@ -282,6 +363,7 @@ class PgRun:
     def _on_rollback(self, connection: Connection) -> None:
         self._gate_transaction = None
 
+    @_trusting
     def _on_commit(self, connection: Connection) -> None:
         run = self._current
         if run is None or not self._transactional(connection):
@@ -348,6 +430,22 @@ class PgRun:
                if after_body else ""),
             rule=first.rule, revision=run.revision, line=None,
         ))
+
+
+def _query_text(cursor: Any, query: Any) -> str | None:
+    """The SQL of a psycopg ``execute`` argument: a string, bytes, or a composed ``psycopg.sql`` object."""
+    if isinstance(query, str):
+        return query
+    if isinstance(query, bytes):
+        return query.decode(errors="replace")
+    as_string = getattr(query, "as_string", None)
+    if callable(as_string):
+        try:
+            text = as_string(cursor)
+        except Exception:
+            return None
+        return text if isinstance(text, str) else None
+    return None
 
 
 def _updated_tables(parsed: list[PgStatement]) -> set[str]:
