@@ -14,6 +14,7 @@ import click
 from safemigrate._version import __version__
 from safemigrate.checks.lint import lint_files
 from safemigrate.cli.backup import backup as backup_group
+from safemigrate.cli.change import change as change_group
 from safemigrate.cli.ci import ci as ci_group
 from safemigrate.cli.common import EXIT_INTERNAL, _emit, _project, _run, project_options  # noqa: F401 - EXIT_INTERNAL documented here
 from safemigrate.cli.rehearse import rehearse as rehearse_command
@@ -260,6 +261,7 @@ main.add_command(ci_group)
 main.add_command(backup_group)
 main.add_command(rules_group)
 main.add_command(rehearse_command)
+main.add_command(change_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -17,6 +17,7 @@ from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.results import Check
 from safemigrate.core.urls import backend_of
 from safemigrate.guard.model import Category
+from safemigrate.state import changes as change_state
 from safemigrate.state import ledger
 
 if TYPE_CHECKING:
@@ -60,11 +61,36 @@ def preflight(project: Workspace, url: URL, environment: str = "production") -> 
         invalid = {index.rsplit(".", 1)[-1].lower() for index, _ in invalid_indexes(url)}
         checks.append(_out_of_band(live, invalid, interrupted=not broken_off.ok))
         checks.append(_run("no invalid indexes", lambda: _invalid_indexes(project, url, live.pending)))
+        checks.append(_run("contracts backfilled", lambda: _contracts_backfilled(project, url, live.pending)))
     checks.append(_run("models match head", lambda: _models_match(project)))
     checks.append(_run("pending revisions pass the guard",
                        lambda: _guard(project, live.pending if live is not None else None)))
     checks.append(_run("verified backup", lambda: _backup_policy(project, environment)))
     return checks
+
+
+def _contracts_backfilled(project: Workspace, url: URL, pending: list[str]) -> Check:
+    """An expand–contract change's contract revision runs only once its backfill is verified (state/changes.py)."""
+    name = "contracts backfilled"
+    plans = change_state.load_plans(project.layout.script_location)
+    if not any(p.contract_revision in pending for p in plans.values()):
+        return Check(name, True, "no pending contract revision of an expand–contract change")
+    with connected(url) as conn:
+        waiting = change_state.contracts_not_ready(conn, plans, pending)
+    if not waiting:
+        return Check(name, True, "every pending contract revision's change is backfilled and verified")
+    listed = "; ".join(f"{p.contract_revision} (change {p.name}, phase {phase})" for p, phase in waiting)
+    commands = " then ".join(f"`safemigrate change backfill {p.name}`" for p, _ in waiting)
+    fix = (f"Run {commands} (it resumes and verifies), deploy the model that uses the new shape, then migrate "
+           "again; `safemigrate change status` shows each change's phase.")
+    if any(phase == change_state.PLANNED for _, phase in waiting):
+        fix = ("Deploy the expand revision without its contract revision first (write changes with "
+               "--contract-later, then `safemigrate change contract NAME` when the time comes); then " + fix[0].lower()
+               + fix[1:])
+    if any(phase == change_state.ABORTED for _, phase in waiting):
+        fix = "An aborted change's contract revision never runs: delete its file. " + fix
+    return Check(name, False, f"Contract revision(s) would drop the old shape before the new one holds every row: "
+                 f"{listed}. Applications reading the new shape would find it empty for the rows not copied yet.", fix)
 
 
 def _backup_policy(project: Workspace, environment: str) -> Check:

@@ -41,6 +41,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlalchemy.engine import Connection
 
 from safemigrate._version import __version__
+from safemigrate.state.changes import TABLE as CHANGES_TABLE
 
 TABLE = "safemigrate_history"
 _metadata = MetaData()
@@ -79,8 +80,8 @@ journal = Table(
     Column("state", String(8), nullable=False),  # running (sent, not known to have completed) | done | failed
     Column("at", DateTime(timezone=True), nullable=False),
 )
-#: safemigrate's own tables: never part of the project's schema.
-TABLES = (TABLE, HEAD_TABLE, JOURNAL_TABLE)
+#: safemigrate's own tables: never part of the project's schema (expand–contract phases included).
+TABLES = (TABLE, HEAD_TABLE, JOURNAL_TABLE, CHANGES_TABLE)
 _CHAINED = ("revision", "checksum", "applied_at", "applied_by", "environment", "action", "note", "attempt",
             "backup_id")
 

@@ -1,0 +1,258 @@
+"""A change after it is written: its phase in a database, the backfill, abort, and the late contract revision.
+
+The phase is read from two places: the catalog says what the revisions did
+(the new column and the trigger exist: expanded; the old column is gone:
+contracted), ``safemigrate_changes`` says what safemigrate did in between
+(backfilling with its checkpoint, backfilled and verified, aborted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from safemigrate.changes import sql
+from safemigrate.changes.author import describe, model_steps, require_postgresql, write_contract_file
+from safemigrate.changes.results import BackfillReport, ChangeState, ChangeStatusReport, ChangeWritten
+from safemigrate.core.db import engine_for, unreachable
+from safemigrate.core.errors import LockBlocked, SafemigrateError, UsageError
+from safemigrate.core.secrets import mask_url
+from safemigrate.state import changes as state
+from safemigrate.state.changes import ChangePlan, PhaseRow, load_plans, save_plan
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from safemigrate.harness.workspace import Workspace
+
+#: A batch should hold its row locks for less than this (the size adapts to it).
+TARGET_BATCH_MS = 200.0
+LOCK_TIMEOUT = "1s"
+PAUSE_S = 0.02
+_LOCK_RETRIES = 20
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _plan(project: Workspace, name: str) -> ChangePlan:
+    plans = load_plans(project.layout.script_location)
+    if name not in plans:
+        known = ", ".join(sorted(plans)) or "none"
+        raise UsageError(f"No expand–contract change is named {name!r} (known: {known}).",
+                         f"Changes are recorded in {state.plan_folder(project.layout.script_location)}.",
+                         "See `safemigrate change status` for the names.")
+    return plans[name]
+
+
+def _catalog_phase(conn: Connection, plan: ChangePlan) -> str:
+    found = conn.execute(text(sql.CATALOG), {"table": sql.q(plan.table), "column": plan.column,
+                                             "new_column": plan.new_column or "", "trigger": sql.object_name(plan)
+                                             }).one()
+    has_column, has_new, has_trigger, not_null = found
+    if plan.kind == sql.RENAME_COLUMN:
+        if not has_new:
+            return state.PLANNED
+        return state.CONTRACTED if not has_column else state.EXPANDED
+    if plan.kind == sql.DROP_COLUMN:
+        if not has_column:
+            return state.CONTRACTED
+        return state.PLANNED if plan.not_null and not_null else state.EXPANDED
+    if has_trigger:
+        return state.EXPANDED
+    return state.CONTRACTED if not_null else state.PLANNED
+
+
+def phase_of(conn: Connection, plan: ChangePlan, row: PhaseRow | None) -> str:
+    catalog = _catalog_phase(conn, plan)
+    if catalog in (state.PLANNED, state.CONTRACTED):
+        return state.ABORTED if row is not None and row.phase == state.ABORTED else catalog
+    return row.phase if row is not None and row.phase not in (state.PLANNED, state.CONTRACTED) else catalog
+
+
+def _next_step(plan: ChangePlan, phase: str) -> str:
+    if phase == state.PLANNED:
+        return f"deploy the expand revision {plan.expand_revision} (`safemigrate migrate`)"
+    if phase in (state.EXPANDED, state.BACKFILLING) and plan.needs_backfill:
+        return f"`safemigrate change backfill {plan.name}`"
+    if phase in (state.EXPANDED, state.BACKFILLED):
+        if plan.contract_revision is None:
+            return f"deploy the new model, then `safemigrate change contract {plan.name}` writes the contract"
+        return f"deploy the new model, then the contract revision {plan.contract_revision}"
+    if phase == state.ABORTED:
+        return "undo the expand revision (its downgrade) and delete the contract revision and the plan file"
+    return "done"
+
+
+def _connect_failed(url: URL, exc: Exception) -> SafemigrateError:
+    return unreachable(url, exc)
+
+
+def status(project: Workspace) -> ChangeStatusReport:
+    """Every change of the project (and any the database knows of) with its phase in the live database."""
+    url = project.require_live()
+    require_postgresql(url)
+    plans = load_plans(project.layout.script_location)
+    report = ChangeStatusReport(database=mask_url(url))
+    try:
+        with engine_for(url) as engine, engine.connect() as conn:
+            rows = state.read_all(conn)
+            for name in sorted(set(plans) | set(rows)):
+                plan, row = plans.get(name), rows.get(name)
+                if plan is None:
+                    assert row is not None
+                    report.changes.append(ChangeState(name, row.kind, f"{row.kind} on {row.table_name} "
+                                                      "(no plan file in this project)", row.phase, "", None,
+                                                      row.batches, row.rows_done, row.last_key))
+                    continue
+                phase = phase_of(conn, plan, row)
+                report.changes.append(ChangeState(
+                    name, plan.kind, describe(plan), phase, plan.expand_revision, plan.contract_revision,
+                    row.batches if row else 0, row.rows_done if row else 0, row.last_key if row else None,
+                    row.verified_at.isoformat() if row and row.verified_at else None, _next_step(plan, phase)))
+    except SafemigrateError:
+        raise
+    except DBAPIError as exc:
+        raise _connect_failed(url, exc) from exc
+    return report
+
+
+def abort(project: Workspace, name: str) -> ChangeState:
+    """Record that ``name`` will not be completed: its contract revision is refused from now on."""
+    url = project.require_live()
+    require_postgresql(url)
+    plan = _plan(project, name)
+    with engine_for(url) as engine, engine.begin() as conn:
+        state.ensure(conn)
+        row = state.read(conn, name, for_update=True)
+        phase = phase_of(conn, plan, row)
+        if phase == state.CONTRACTED:
+            raise UsageError(f"Change {name} is contracted already: {describe(plan)} is done.",
+                             "Its contract revision dropped the old shape; there is nothing left to abort.",
+                             "Write a new change to go back (for a rename, rename-column the other way).")
+        state.record_phase(conn, plan, state.ABORTED, note=f"aborted in phase {phase}")
+        row = state.read(conn, name)
+    assert row is not None
+    return ChangeState(name, plan.kind, describe(plan), state.ABORTED, plan.expand_revision, plan.contract_revision,
+                       row.batches, row.rows_done, row.last_key, None, _next_step(plan, state.ABORTED))
+
+
+def write_contract(project: Workspace, name: str) -> ChangeWritten:
+    """The contract revision of a change written with ``--contract-later``."""
+    plan = _plan(project, name)
+    if plan.contract_revision:
+        raise UsageError(f"Change {name} has its contract revision already ({plan.contract_revision}).",
+                         "A change has one contract revision.", "Deploy it; `safemigrate change status` shows when.")
+    path = write_contract_file(project, plan)
+    save_plan(project.layout.script_location, plan)
+    return ChangeWritten(name, plan.kind, describe(plan), plan.expand_revision, plan.contract_revision, [str(path)],
+                         str(state.plan_folder(project.layout.script_location) / f"{name}.json"), model_steps(plan))
+
+
+def backfill(project: Workspace, name: str, *, target_ms: float = TARGET_BATCH_MS, pause_s: float = PAUSE_S,
+             batch_size: int = 1000, max_batch_size: int = 50_000,
+             on_batch: Callable[[int, object], None] | None = None) -> BackfillReport:
+    """Fill the new shape from the old one in keyset batches, resumable, then verify: phase backfilled."""
+    url = project.require_live()
+    require_postgresql(url)
+    plan = _plan(project, name)
+    started = time.monotonic()
+    try:
+        with engine_for(url) as engine:
+            return _backfill(engine, plan, started, target_ms, pause_s, batch_size, max_batch_size, on_batch)
+    except SafemigrateError:
+        raise
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None):
+            raise UsageError(f"The backfill of {name} failed: {str(exc.orig).strip().splitlines()[0]}",
+                             "Every batch is its own transaction: the batches before it are kept, and the "
+                             "checkpoint names the last one.",
+                             f"Fix the cause and run `safemigrate change backfill {name}` again: it resumes.") from exc
+        raise unreachable(url, exc) from exc
+
+
+def _backfill(engine, plan: ChangePlan, started: float, target_ms: float, pause_s: float, size: int,
+              max_size: int, on_batch: Callable[[int, object], None] | None) -> BackfillReport:
+    with engine.begin() as conn:
+        state.ensure(conn)
+        row = state.read(conn, plan.name, for_update=True)
+        phase = phase_of(conn, plan, row)
+        if phase == state.PLANNED:
+            raise UsageError(f"Change {plan.name} is not expanded in this database: {describe(plan)}.",
+                             "The backfill fills the columns and relies on the trigger the expand revision adds.",
+                             f"Apply the expand revision {plan.expand_revision} first (`safemigrate migrate`).")
+        if phase in (state.ABORTED, state.CONTRACTED):
+            raise UsageError(f"Change {plan.name} is {phase}: there is nothing to backfill.",
+                             "", "`safemigrate change status` shows every change and its phase.")
+        resumed_after = row.last_key if row is not None and phase == state.BACKFILLING else None
+        state.record_phase(conn, plan, state.BACKFILLING, reset=phase != state.BACKFILLING)
+        end = conn.execute(text(sql.end_key(plan))).scalar() if plan.needs_backfill else None
+    report = BackfillReport(plan.name, state.BACKFILLING, resumed_after, 0, 0, 0, resumed_after, size, 0.0, 0.0,
+                            0, False)
+    after = resumed_after
+    for _ in range(3):  # a pass that leaves rows behind (none expected: the trigger covers writes) is repeated
+        size = _one_pass(engine, plan, report, after, end, size, target_ms, pause_s, max_size, on_batch)
+        with engine.begin() as conn:
+            remaining = int(conn.execute(text(sql.verify(plan))).scalar() or 0) if plan.needs_backfill else 0
+        if not remaining:
+            break
+        after = None
+    with engine.begin() as conn:
+        report.remaining = remaining
+        report.verified = remaining == 0
+        report.phase = state.BACKFILLED if report.verified else state.BACKFILLING
+        state.record_phase(conn, plan, report.phase, verified=report.verified,
+                           note=None if report.verified else f"{remaining} row(s) still differ after the pass")
+    report.duration_ms = (time.monotonic() - started) * 1000
+    return report
+
+
+def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | None, end: object | None, size: int,
+              target_ms: float, pause_s: float, max_size: int,
+              on_batch: Callable[[int, object], None] | None) -> int:
+    """Batches from ``last`` (exclusive) to ``end``; returns the batch size reached."""
+    retries = 0
+    while plan.needs_backfill and end is not None and (last is None or last < end):  # type: ignore[operator]
+        query = text(sql.batch(plan, first=last is None))
+        began = time.monotonic()
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+                key, scanned, written = conn.execute(query, {"after": last, "end": end, "size": size}).one()
+                if not scanned:
+                    break
+                state.checkpoint(conn, plan.name, key, int(written))
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+            if code != _LOCK_NOT_AVAILABLE or retries >= _LOCK_RETRIES:
+                if code == _LOCK_NOT_AVAILABLE:
+                    raise LockBlocked(f"The backfill of {plan.name} waited for row locks on {plan.table} "
+                                      f"{retries} times ({LOCK_TIMEOUT} each) and gave up.",
+                                      "Long transactions hold rows of the table; the backfill never waits longer "
+                                      "than lock_timeout so it never stalls the application behind it.",
+                                      f"Run `safemigrate change backfill {plan.name}` again later: it resumes "
+                                      "after its checkpoint.") from exc
+                raise
+            retries += 1
+            size = max(10, size // 2)
+            time.sleep(pause_s * 10)
+            continue
+        elapsed = (time.monotonic() - began) * 1000
+        last = key
+        report.batches += 1
+        report.rows_written += int(written)
+        report.rows_scanned += int(scanned)
+        report.last_key = key
+        report.batch_size = size
+        report.slowest_batch_ms = max(report.slowest_batch_ms, elapsed)
+        if on_batch is not None:
+            on_batch(report.batches, key)
+        if elapsed < target_ms / 2:
+            size = min(max_size, size * 2)
+        elif elapsed > target_ms:
+            size = max(10, int(size * target_ms / elapsed * 0.8))
+        time.sleep(pause_s)
+    return size

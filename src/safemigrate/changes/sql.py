@@ -1,0 +1,138 @@
+"""The SQL of each change kind: expand, contract, backfill batch and verification, for PostgreSQL.
+
+Only plain DDL and one PL/pgSQL trigger function per change: no view, no
+``search_path`` switch, no event trigger, nothing a role that owns its tables
+cannot run. The trigger keeps the old and the new shape in step in both
+directions, so application versions on either side of a deploy read and write
+the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from safemigrate.state.changes import ChangePlan
+
+RENAME_COLUMN = "rename-column"
+DROP_COLUMN = "drop-column"
+SET_NOT_NULL = "set-not-null"
+KINDS = (RENAME_COLUMN, DROP_COLUMN, SET_NOT_NULL)
+
+_MAX_IDENTIFIER = 63
+
+
+def q(identifier: str) -> str:
+    """A PostgreSQL identifier, always quoted (names from the user's schema may be keywords or mixed case)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def object_name(plan: ChangePlan, suffix: str = "") -> str:
+    """``safemigrate_chg_<name><suffix>``, within PostgreSQL's 63 bytes (a hash keeps long names distinct)."""
+    name = f"safemigrate_chg_{plan.name}{suffix}"
+    if len(name.encode()) <= _MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: _MAX_IDENTIFIER - 9]}_{digest}"
+
+
+def check_name(plan: ChangePlan) -> str:
+    return object_name(plan, "_nn")
+
+
+def trigger_function(plan: ChangePlan) -> str:
+    fn = q(object_name(plan))
+    if plan.kind == RENAME_COLUMN:
+        old, new = q(plan.column), q(plan.new_column or "")
+        body = (
+            "BEGIN\n"
+            "  IF TG_OP = 'INSERT' THEN\n"
+            f"    IF NEW.{new} IS NULL THEN NEW.{new} := NEW.{old};\n"
+            f"    ELSIF NEW.{old} IS NULL OR NEW.{old} IS DISTINCT FROM NEW.{new} THEN NEW.{old} := NEW.{new};\n"
+            "    END IF;\n"
+            f"  ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN NEW.{old} := NEW.{new};\n"
+            f"  ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} OR NEW.{new} IS DISTINCT FROM NEW.{old} THEN\n"
+            f"    NEW.{new} := NEW.{old};\n"
+            "  END IF;\n"
+            "  RETURN NEW;\n"
+            "END"
+        )
+    elif plan.kind == SET_NOT_NULL:
+        column = q(plan.column)
+        body = (
+            "BEGIN\n"
+            f"  IF NEW.{column} IS NULL THEN NEW.{column} := {plan.fill}; END IF;\n"
+            "  RETURN NEW;\n"
+            "END"
+        )
+    else:
+        raise ValueError(f"{plan.kind} has no trigger")
+    return (f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $safemigrate$\n"
+            f"{body}\n$safemigrate$")
+
+
+def create_trigger(plan: ChangePlan) -> str:
+    name = object_name(plan)
+    return (f"CREATE TRIGGER {q(name)} BEFORE INSERT OR UPDATE ON {q(plan.table)} "
+            f"FOR EACH ROW EXECUTE FUNCTION {q(name)}()")
+
+
+def drop_trigger(plan: ChangePlan) -> list[str]:
+    name = object_name(plan)
+    return [f"DROP TRIGGER IF EXISTS {q(name)} ON {q(plan.table)}", f"DROP FUNCTION IF EXISTS {q(name)}()"]
+
+
+def needs_work(plan: ChangePlan) -> str:
+    """The condition of a row the backfill still has to write (and that verification counts)."""
+    if plan.kind == RENAME_COLUMN:
+        return f"{q(plan.new_column or '')} IS DISTINCT FROM {q(plan.column)}"
+    if plan.kind == SET_NOT_NULL:
+        return f"{q(plan.column)} IS NULL"
+    return "false"
+
+
+def backfill_set(plan: ChangePlan) -> str:
+    if plan.kind == RENAME_COLUMN:
+        return f"{q(plan.new_column or '')} = {q(plan.column)}"
+    return f"{q(plan.column)} = {plan.fill}"
+
+
+def batch(plan: ChangePlan, first: bool) -> str:
+    """One keyset batch: the next ``:size`` keys after ``:after`` up to ``:end``, only the rows that still need it.
+
+    ``:end`` is the largest key when the backfill started: a row inserted later was written with the trigger
+    in place, so the backfill ends even while the application inserts without pause.
+
+    The keys are chosen first (an index range scan on the primary key), then only the rows among them
+    that still differ are written; the statement returns the batch's last key and how many rows it wrote.
+    """
+    pk, table = q(plan.primary_key), q(plan.table)
+    after = "" if first else f"{pk} > :after AND "
+    return (f"WITH keys AS (SELECT {pk} AS k FROM {table} WHERE {after}{pk} <= :end ORDER BY {pk} LIMIT :size), "
+            f"written AS (UPDATE {table} SET {backfill_set(plan)} FROM keys "
+            f"WHERE {table}.{pk} = keys.k AND ({needs_work(plan)}) RETURNING 1) "
+            "SELECT (SELECT k FROM keys ORDER BY k DESC LIMIT 1), (SELECT count(*) FROM keys), "
+            "(SELECT count(*) FROM written)")
+
+
+def verify(plan: ChangePlan) -> str:
+    return f"SELECT count(*) FROM {q(plan.table)} WHERE {needs_work(plan)}"
+
+
+def end_key(plan: ChangePlan) -> str:
+    return f"SELECT {q(plan.primary_key)} FROM {q(plan.table)} ORDER BY {q(plan.primary_key)} DESC LIMIT 1"
+
+
+CATALOG = """
+SELECT
+  (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(:table) AND attname = :column
+     AND attnum > 0 AND NOT attisdropped) AS has_column,
+  (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(:table) AND attname = :new_column
+     AND attnum > 0 AND NOT attisdropped) AS has_new,
+  (SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(:table) AND tgname = :trigger) AS has_trigger,
+  (SELECT bool_or(attnotnull) FROM pg_attribute WHERE attrelid = to_regclass(:table) AND attname = :column
+     AND attnum > 0 AND NOT attisdropped) AS not_null
+"""

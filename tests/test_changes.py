@@ -1,0 +1,442 @@
+"""Expand–contract changes (`safemigrate change`) on a real PostgreSQL: two application versions at once.
+
+Every waiting loop waits on what the database or the application threads
+report (row counts, checkpoints, operation counters), with a deadline; none
+relies on a sleep being long enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import configure_backup, run_safemigrate
+from helpers import execute, scalar, upgrade
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from safemigrate.api import Project
+from safemigrate.changes import backfill, status, write_change
+
+pytestmark = pytest.mark.postgres
+
+ROWS = 200_000
+NAME = "rename_users_email"
+
+MODELS_BEFORE = '''import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+'''
+
+#: Deploy 3 of the README's worked example: email is gone, email_address is NOT NULL.
+MODELS_AFTER = MODELS_BEFORE.replace('email: Mapped[str] = mapped_column(sa.String(255))',
+                                     'email_address: Mapped[str] = mapped_column(sa.String(255))')
+
+FIRST_REVISION = '''"""create users
+
+Revision ID: 0001
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("users", sa.Column("id", sa.BigInteger, primary_key=True),
+                    sa.Column("email", sa.String(255), nullable=False),
+                    sa.Column("name", sa.Text, nullable=True))
+
+
+def downgrade():
+    op.drop_table("users")
+'''
+
+
+def accounts_project(root: Path) -> Path:
+    """A small project (package accounts): one table, users, created by revision 0001."""
+    (root / "accounts").mkdir(parents=True)
+    (root / "accounts" / "__init__.py").write_text("")
+    (root / "accounts" / "models.py").write_text(MODELS_BEFORE)
+    (root / "pyproject.toml").write_text('[tool.safemigrate]\nmetadata = "accounts.models:Base.metadata"\n')
+    templates = resources.files("safemigrate") / "templates"
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (root / "migrations" / "env.py").write_text(templates.joinpath("env.py").read_text())
+    (root / "migrations" / "script.py.mako").write_text(templates.joinpath("script.py.mako").read_text())
+    (root / "alembic.ini").write_text(templates.joinpath("alembic.ini").read_text()
+                                      .replace("{script_location}", "migrations"))
+    (versions / "0001_users.py").write_text(FIRST_REVISION)
+    return root
+
+
+@pytest.fixture
+def accounts(tmp_path: Path, pg_url: str) -> Path:
+    """The project at revision 0001 on pg_url, with ROWS users (email u<id>@example.com)."""
+    project = accounts_project(tmp_path / "accounts_app")
+    upgrade(project, pg_url, "0001")
+    execute(pg_url, f"INSERT INTO users (id, email, name) SELECT g, 'u' || g || '@example.com', 'n' "
+                    f"FROM generate_series(1, {ROWS}) g",
+            f"SELECT setval(pg_get_serial_sequence('users', 'id'), {ROWS})")
+    return project
+
+
+def _project(project: Path, url: str, **options) -> Project:
+    return Project.from_pyproject(project, database_url=url, **options)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+# -- two application versions ------------------------------------------------------------------------------------
+
+class OldBase(DeclarativeBase):
+    pass
+
+
+class OldUser(OldBase):
+    """The application before the change: reads and writes email; knows nothing of email_address."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class NewBase(DeclarativeBase):
+    pass
+
+
+class NewUser(NewBase):
+    """The application after the change: reads and writes email_address; email is not mapped."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    email_address: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class App(threading.Thread):
+    """One application version: inserts, updates its own share of the old rows, reads back what it wrote."""
+
+    def __init__(self, url: str, new: bool, parity: int):
+        super().__init__(daemon=True)
+        self.engine = sa.create_engine(url, pool_size=2, max_overflow=0)
+        self.model = NewUser if new else OldUser
+        self.column = "email_address" if new else "email"
+        self.tag = "new" if new else "old"
+        self.parity = parity  # updates only existing ids of this parity: one writer per row
+        self.stop = threading.Event()
+        self.ops = 0
+        self.errors: list[str] = []
+        self.mismatches: list[str] = []
+        self.expected: dict[int, str] = {}  # id -> the last value this version wrote
+        self.inserted: dict[int, str] = {}  # rows it inserted and never changes: the other version reads them
+        self.others: App | None = None
+        self.random = random.Random(parity)
+
+    def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            try:
+                self.step(i)
+                self.ops += 1
+            except Exception as exc:  # every failure is a finding of the test
+                self.errors.append(f"{self.tag}: {type(exc).__name__}: {exc}"[:400])
+            time.sleep(0.002)
+        self.engine.dispose()
+
+    def step(self, i: int) -> None:
+        with Session(self.engine) as session, session.begin():
+            value = f"{self.tag}-{i}@example.com"
+            user = self.model(name=self.tag, **{self.column: value})
+            session.add(user)
+            session.flush()
+            self.inserted[user.id] = value
+            target = self.random.randrange(1, ROWS // 2) * 2 + self.parity
+            updated = f"{self.tag}-u{i}@example.com"
+            row = session.get(self.model, target)
+            assert row is not None, f"row {target} is missing"
+            setattr(row, self.column, updated)
+        self.expected[user.id] = value
+        self.expected[target] = updated
+        with Session(self.engine) as session:
+            for key in (user.id, target):  # read what this version wrote, through its own column
+                got = getattr(session.get(self.model, key), self.column)
+                if got != self.expected[key]:
+                    self.mismatches.append(f"{self.tag} read {key}: {got!r} != {self.expected[key]!r}")
+            others = self.others
+            if others is not None and others.inserted:
+                key = self.random.choice(list(others.inserted))
+                got = getattr(session.get(self.model, key), self.column)
+                if got != others.inserted[key]:
+                    self.mismatches.append(f"{self.tag} read {others.tag}'s {key}: {got!r} != {others.inserted[key]!r}")
+
+    def ops_after(self, count: int) -> Callable[[], bool]:
+        start = self.ops
+        return lambda: self.ops >= start + count or bool(self.errors)
+
+
+def _revisions(project: Path) -> tuple[str, str]:
+    plan = json.loads((project / "migrations" / "safemigrate_changes" / f"{NAME}.json").read_text())
+    return plan["expand_revision"], plan["contract_revision"]
+
+
+@pytest.mark.slow
+def test_rename_column_while_two_application_versions_read_and_write(accounts, pg_url):
+    written = write_change(_project(accounts, pg_url), "rename-column", "users", "email", new_column="email_address")
+    expand, contract = written.expand_revision, written.contract_revision
+    assert contract and len(written.files) == 2
+
+    old = App(pg_url, new=False, parity=0)
+    old.start()
+    wait_until(old.ops_after(20), "the old version to run")
+    upgrade(accounts, pg_url, expand)  # deploy 1: the expand revision, while the old version writes
+    wait_until(old.ops_after(20), "the old version to run after the expand")
+
+    new = App(pg_url, new=True, parity=1)  # deploy 2 starts: both versions run at once
+    new.others, old.others = old, new
+    new.start()
+    wait_until(new.ops_after(20), "the new version to run")
+    report = backfill(_project(accounts, pg_url), NAME)
+    assert report.verified and report.remaining == 0
+    assert report.slowest_batch_ms < 1000, report
+    wait_until(new.ops_after(20), "the new version to run after the backfill")
+
+    old.stop.set()  # deploy 2 done: no old version left
+    old.join(30)
+    upgrade(accounts, pg_url, contract)  # deploy 3: the contract revision, while the new version writes
+    wait_until(new.ops_after(20), "the new version to run after the contract")
+    new.stop.set()
+    new.join(30)
+
+    assert old.errors == [] and new.errors == [], (old.errors[:3], new.errors[:3])
+    assert old.mismatches == [] and new.mismatches == [], (old.mismatches[:3], new.mismatches[:3])
+    assert old.ops > 40 and new.ops > 60
+    # nothing lost, nothing mismatched: every row holds the last value either version wrote, or its original
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT id, email_address FROM users")).all())
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("users")}
+        triggers = conn.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'safemigrate_chg_%'")
+                                ).scalar()
+    engine.dispose()
+    assert columns == {"id", "email_address", "name"} and triggers == 0
+    expected = {i: f"u{i}@example.com" for i in range(1, ROWS + 1)}
+    expected.update(old.expected)
+    expected.update(new.expected)
+    assert len(rows) == len(expected)
+    assert [k for k in expected if rows.get(k) != expected[k]] == []
+    assert status(_project(accounts, pg_url)).changes[0].phase == "contracted"
+
+
+@pytest.mark.slow
+def test_backfill_terminates_while_500_inserts_per_second_run(accounts, pg_url):
+    write_change(_project(accounts, pg_url), "rename-column", "users", "email", new_column="email_address",
+                 contract_later=True)
+    expand = json.loads((accounts / "migrations" / "safemigrate_changes" / f"{NAME}.json").read_text())[
+        "expand_revision"]
+    upgrade(accounts, pg_url, expand)
+    stop = threading.Event()
+    inserted = [0]
+
+    def insert_500_per_second() -> None:
+        engine = sa.create_engine(pg_url)
+        started = time.monotonic()
+        with engine.connect() as conn:
+            while not stop.is_set():
+                due = int((time.monotonic() - started) * 500)
+                if inserted[0] < due:
+                    conn.execute(sa.text("INSERT INTO users (email, name) VALUES (:e, 'load')"),
+                                 [{"e": f"load-{inserted[0] + n}@example.com"} for n in range(due - inserted[0])])
+                    conn.commit()
+                    inserted[0] = due
+                time.sleep(0.005)
+        engine.dispose()
+
+    loader = threading.Thread(target=insert_500_per_second, daemon=True)
+    loader.start()
+    wait_until(lambda: inserted[0] >= 500, "the first 500 inserts")
+    before = inserted[0]
+    report = backfill(_project(accounts, pg_url), NAME, max_batch_size=5000)  # returns: it terminates
+    during = inserted[0] - before
+    wait_until(lambda: inserted[0] >= before + during + 250, "inserts after the backfill")
+    stop.set()
+    loader.join(30)
+    assert report.verified and during > 0, report
+    assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address IS DISTINCT FROM email") == 0
+    assert scalar(pg_url, "SELECT count(*) FROM users WHERE name = 'load'") == inserted[0]
+    assert scalar(pg_url, f"SELECT phase FROM safemigrate_changes WHERE name = '{NAME}'") == "backfilled"
+
+
+@pytest.mark.slow
+def test_kill_9_during_backfill_resumes_within_one_batch(accounts, pg_url):
+    write_change(_project(accounts, pg_url), "rename-column", "users", "email", new_column="email_address")
+    expand, _ = _revisions(accounts)
+    upgrade(accounts, pg_url, expand)
+    chooser = random.Random(1405)
+    exe = Path(sys.executable).with_name("safemigrate")
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SAFEMIGRATE_DATABASE_URL"}}
+    command = [str(exe), "change", "backfill", NAME, "--database-url", pg_url, "--batch-size", "500",
+               "--max-batch-size", "1000", "--format", "json"]
+
+    def batches() -> int:
+        return scalar(pg_url, f"SELECT coalesce(max(batches), 0) FROM safemigrate_changes WHERE name = '{NAME}'")
+
+    kills = 0
+    checkpoints: list[int] = []
+    while kills < 20:
+        target = batches() + 1 + chooser.randrange(3)
+        process = subprocess.Popen(command, cwd=accounts, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_until(lambda target=target, process=process: batches() >= target or process.poll() is not None,
+                   "a batch of the backfill")
+        assert process.poll() is None, "the backfill finished before it could be killed 20 times"
+        time.sleep(chooser.random() * 0.05)  # a random moment inside a batch (not a synchronisation)
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        kills += 1
+        key = json.loads(scalar(pg_url, f"SELECT last_key FROM safemigrate_changes WHERE name = '{NAME}'"))
+        checkpoints.append(key)
+        # the checkpoint commits with its batch: every row up to it is backfilled, whatever the moment of the kill
+        assert scalar(pg_url, f"SELECT count(*) FROM users WHERE id <= {key} "
+                              "AND email_address IS DISTINCT FROM email") == 0
+    assert checkpoints == sorted(checkpoints) and checkpoints[-1] < ROWS
+    final = subprocess.run(command, cwd=accounts, env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    report = json.loads(final.stdout)
+    # the last run starts at the checkpoint the last kill left: nothing committed is done again
+    assert report["resumed_after"] == checkpoints[-1] and report["verified"]
+    # every row was written exactly once by committed batches: a kill loses at most the batch it interrupted
+    assert scalar(pg_url, f"SELECT rows_done FROM safemigrate_changes WHERE name = '{NAME}'") == ROWS
+    assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address IS DISTINCT FROM email") == 0
+    assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address = 'u' || id || '@example.com'") == ROWS
+
+
+def test_production_migrate_refuses_the_contract_until_the_backfill_is_verified(accounts, pg_url, pg_server,
+                                                                                tmp_path):
+    write_change(_project(accounts, pg_url), "rename-column", "users", "email", new_column="email_address")
+    expand, contract = _revisions(accounts)
+    upgrade(accounts, pg_url, expand)
+    (accounts / "accounts" / "models.py").write_text(MODELS_AFTER)  # deploy 3's models
+    configure_backup(accounts, url=str(tmp_path / "backups"))
+
+    report = _project(accounts, pg_url, scratch_url=pg_server, environment="production").migrate()
+    failed = [c for c in report.checks if not c.ok]
+    assert [c.name for c in failed] == ["contracts backfilled"], [(c.name, c.message) for c in failed]
+    assert f"{contract} (change {NAME}, phase expanded)" in failed[0].message
+    assert f"`safemigrate change backfill {NAME}`" in failed[0].fix
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == expand  # nothing applied
+
+    assert backfill(_project(accounts, pg_url), NAME).verified
+    report = _project(accounts, pg_url, scratch_url=pg_server, environment="production").migrate()
+    assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
+    assert [a.revision for a in report.applied] == [contract]
+    assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address = 'u' || id || '@example.com'") == ROWS
+    assert status(_project(accounts, pg_url)).changes[0].phase == "contracted"
+
+
+def test_contract_later_status_json_and_abort(accounts, pg_url):
+    result = run_safemigrate("change", "rename-column", "users.email", "email_address", "--contract-later",
+                             "--database-url", pg_url, cwd=accounts)
+    assert result.returncode == 0, result.stderr
+    assert "Deploy 2 (after `safemigrate change backfill rename_users_email`)" in result.stdout
+    expand = json.loads((accounts / "migrations" / "safemigrate_changes" / f"{NAME}.json").read_text())[
+        "expand_revision"]
+    listed = run_safemigrate("change", "status", "--format", "json", "--database-url", pg_url, cwd=accounts)
+    data = json.loads(listed.stdout)
+    assert data["kind"] == "change-status" and data["changes"][0]["phase"] == "planned"
+    assert data["changes"][0]["contract_revision"] is None
+    upgrade(accounts, pg_url, expand)
+    data = json.loads(run_safemigrate("change", "status", "--format", "json", "--database-url", pg_url,
+                                      cwd=accounts).stdout)
+    assert data["changes"][0]["phase"] == "expanded"
+    assert data["changes"][0]["next_step"] == f"`safemigrate change backfill {NAME}`"
+    contract = run_safemigrate("change", "contract", NAME, "--database-url", pg_url, cwd=accounts)
+    assert contract.returncode == 0, contract.stderr
+    text = next(p for p in (accounts / "migrations" / "versions").glob("*contract_rename*.py")).read_text()
+    assert f"depends_on: Union[str, Sequence[str], None] = '{expand}'" in text
+    assert "allow('drop-column', 'users.email', reason='expand-contract change rename_users_email')" in text
+    aborted = run_safemigrate("change", "abort", NAME, "--database-url", pg_url, cwd=accounts)
+    assert aborted.returncode == 0 and "is aborted" in aborted.stdout
+    again = run_safemigrate("change", "backfill", NAME, "--database-url", pg_url, cwd=accounts)
+    assert again.returncode == 2 and "is aborted" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_drop_column_and_set_not_null(accounts, pg_url):
+    execute(pg_url, "UPDATE users SET name = NULL WHERE id % 3 = 0")
+    project = _project(accounts, pg_url)
+    dropped = write_change(project, "drop-column", "users", "email")
+    upgrade(accounts, pg_url, dropped.expand_revision)
+    assert scalar(pg_url, "SELECT is_nullable FROM information_schema.columns "
+                          "WHERE table_name = 'users' AND column_name = 'email'") == "YES"
+    not_null = write_change(_project(accounts, pg_url), "set-not-null", "users", "name", fill="'unknown'")
+    upgrade(accounts, pg_url, not_null.expand_revision)
+    execute(pg_url, "INSERT INTO users (name) VALUES (NULL)")  # the trigger fills what a writer omits
+    report = backfill(_project(accounts, pg_url), not_null.name)
+    assert report.verified and report.rows_written == ROWS // 3
+    upgrade(accounts, pg_url, "heads")
+    columns = {r[0]: r[1] for r in _columns(pg_url)}
+    assert columns == {"id": "NO", "name": "NO"}
+    assert scalar(pg_url, "SELECT count(*) FROM users WHERE name = 'unknown'") == ROWS // 3 + 1
+    phases = {c.name: c.phase for c in status(_project(accounts, pg_url)).changes}
+    assert phases == {"drop_users_email": "contracted", "not_null_users_name": "contracted"}
+
+
+def _columns(url: str) -> list[tuple[str, str]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT column_name, is_nullable FROM information_schema.columns "
+                                     "WHERE table_name = 'users'")).all()
+    engine.dispose()
+    return [(r[0], r[1]) for r in found]
+
+
+@pytest.mark.parametrize("url, words", [
+    ("mysql+pymysql://root@127.0.0.1:3306/app", "not available on MySQL/MariaDB yet"),
+    ("sqlite:///app.db", "need PostgreSQL; this project's database is sqlite"),
+])
+def test_other_databases_are_refused_with_what_is_missing(accounts, url, words):
+    result = run_safemigrate("change", "rename-column", "users.email", "email_address", "--database-url", url,
+                             cwd=accounts)
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+    assert not (accounts / "migrations" / "safemigrate_changes").exists()
+
+
+def test_bad_input_is_one_message(accounts, pg_url):
+    for args, words in ((("rename-column", "users", "x"), "is not TABLE.COLUMN"),
+                        (("rename-column", "users.nope", "x"), "has no column users.nope"),
+                        (("set-not-null", "users.name"), "needs --fill"),
+                        (("backfill", "nothing"), "No expand–contract change is named 'nothing'")):
+        result = run_safemigrate("change", *args, "--database-url", pg_url, cwd=accounts)
+        assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
