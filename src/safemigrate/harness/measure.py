@@ -62,6 +62,7 @@ class MeasuredStatement:
     in_transaction: bool  # False: autocommit (Alembic's autocommit_block, CONCURRENTLY)
     backend_pid: int | None
     locks: list[LockTaken] = field(default_factory=list)  # newly held after it (in a transaction)
+    holding: list[LockTaken] = field(default_factory=list)  # every table lock of its transaction after it
     rewritten: list[str] = field(default_factory=list)  # tables whose relfilenode changed
     released: float | None = None  # when its locks were released: its transaction ended (or it did)
 
@@ -79,6 +80,7 @@ class Measurer:
         self._before: dict[int, tuple[MeasuredStatement, dict[int, tuple[int, str]]]] = {}
         self._open: dict[int, list[MeasuredStatement]] = {}  # connection -> statements until its commit
         self._held: dict[int, set[tuple[int, str]]] = {}  # connection -> (relation oid, mode) already held
+        self._baseline: dict[int, set[tuple[int, str]]] = {}  # held before the transaction's first statement
         self._pids: dict[int, int | None] = {}
 
     # -- listeners --------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ class Measurer:
         pid = self._pid(raw)
         if in_transaction and id(conn) not in self._held:
             # what the transaction held before the revision's first statement (Alembic read its version table)
-            self._held[id(conn)] = self._locks(raw)
+            self._held[id(conn)] = self._baseline[id(conn)] = self._locks(raw)
         measured = MeasuredStatement(str(frame.f_globals.get("revision")), " ".join(statement.split()),
                                      0.0, 0.0, in_transaction, pid)
         self._before[id(cursor)] = (measured, tables)
@@ -117,8 +119,8 @@ class Measurer:
             new = held - self._held.get(key, set())
             self._held[key] = held
             names = {oid: name for oid, (_, name) in before.items()}
-            measured.locks = sorted((LockTaken(names[oid], mode) for oid, mode in new if oid in names),
-                                    key=lambda lock: (lock.relation, lock.mode))
+            measured.locks = _named(new, names)
+            measured.holding = _named(held - self._baseline.get(key, set()), names)
             self._open.setdefault(key, []).append(measured)
         else:
             measured.released = ended
@@ -130,6 +132,7 @@ class Measurer:
         for measured in self._open.pop(key, []):
             measured.released = now
         self._held.pop(key, None)
+        self._baseline.pop(key, None)
 
     def finish(self) -> None:
         """The run is over: a transaction not seen ending ended now (the connection was closed)."""
@@ -165,6 +168,11 @@ class Measurer:
             rows = self._query(raw, "SELECT pg_backend_pid()")
             self._pids[key] = int(rows[0][0]) if rows else None
         return self._pids[key]
+
+
+def _named(locks: set[tuple[int, str]], names: dict[int, str]) -> list[LockTaken]:
+    return sorted((LockTaken(names[oid], mode) for oid, mode in locks if oid in names),
+                  key=lambda lock: (lock.relation, lock.mode))
 
 
 @contextmanager

@@ -48,7 +48,7 @@ class CopySource:
 
     @property
     def method(self) -> str:
-        return "template" if self.template else "from-url" if self.from_url else "rows"
+        return "template" if self.template else "from-url" if self.from_url else "synthetic"
 
 
 @dataclass(frozen=True)

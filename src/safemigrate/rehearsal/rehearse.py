@@ -149,6 +149,7 @@ def _row(statement: MeasuredStatement, writer: Stall, reader: Stall, budgets: Bu
     return MeasuredRow(
         revision=statement.revision, sql=statement.sql,
         locks=[Lock.of(lock) for lock in statement.locks] if statement.in_transaction else None,
+        holding=[Lock.of(lock) for lock in statement.holding] if statement.in_transaction else None,
         held_ms=round(held, 1) if held is not None else None, duration_ms=round(statement.duration_ms, 1),
         rewrite=bool(statement.rewritten), rewritten=statement.rewritten, writer_stall_ms=writer,
         reader_stall_ms=reader, in_transaction=statement.in_transaction, exceeded=exceeded,

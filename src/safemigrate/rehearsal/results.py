@@ -34,7 +34,8 @@ class MeasuredRow:
 
     revision: str
     sql: str
-    locks: list[Lock] | None  # None: sent outside a transaction, its locks were not read
+    locks: list[Lock] | None  # taken by it; None: sent outside a transaction, its locks were not read
+    holding: list[Lock] | None  # every table lock its transaction held after it (earlier statements' too)
     held_ms: float | None  # from its start until its locks were released (its transaction ended)
     duration_ms: float
     rewrite: bool  # a table it touched got a new relfilenode: every row was written again
@@ -51,7 +52,7 @@ class MeasuredRow:
 
 @dataclass(frozen=True)
 class CopyInfo:
-    method: str  # template | from-url | rows
+    method: str  # template | from-url | synthetic
     description: str  # which database (masked), or the synthetic fill
     dropped: bool  # the copy was dropped afterwards (a --from-url database is the user's and is kept)
 

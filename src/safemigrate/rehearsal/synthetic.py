@@ -43,7 +43,8 @@ SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), t.typtype, t.t
        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.atttypmod,
        CASE WHEN t.typtype = 'e' THEN (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
                                       FROM pg_enum e WHERE e.enumtypid = t.oid) END,
-       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+       a.attgenerated <> '', pg_get_serial_sequence(a.attrelid::regclass::text, a.attname)
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
@@ -70,6 +71,8 @@ class Column:
     typmod: int
     labels: list[str] | None  # an enum's labels
     base_type: str | None  # a domain's type
+    generated: bool  # GENERATED ALWAYS AS (...) STORED
+    sequence: str | None  # serial or identity: set past the generated keys afterwards
     unique: bool = False
     choices: list[str] = field(default_factory=list)  # from a simple CHECK (col IN (...))
     parent: tuple[str, str] | None = None  # (table, column) of a single-column foreign key
@@ -125,6 +128,11 @@ def fill(conn: Connection, rows: dict[str, int]) -> list[TableFill]:
         statement = _insert(conn, table, count, token)
         try:
             conn.execute(text(statement))
+            for column in table.columns:  # the application's next insert must not collide with a generated key
+                if column.sequence and column.unique:
+                    name_sql = '"' + column.name.replace('"', '""') + '"'
+                    conn.execute(text(f"SELECT setval(:seq, (SELECT max({name_sql}) FROM {quote_table(name)}))"),
+                                 {"seq": column.sequence})
             conn.commit()
         except DBAPIError as exc:
             conn.rollback()
@@ -182,8 +190,9 @@ def _insert(conn: Connection, table: Table, count: int, token: str) -> str:
     names: list[str] = []
     values: list[str] = []
     for column in table.columns:
-        if column.has_default and column.parent is None:
-            continue  # identity, serial, now(), generated columns: the server fills them
+        if column.generated or (column.has_default and column.parent is None and not column.unique):
+            continue  # now(), generated columns, serial and identity columns that are not keys: the server fills
+        # a key's sequence may lag behind rows a revision inserted with explicit ids: keys are generated
         value = _value(table, column, token, sources)
         if value is None:
             continue
@@ -191,7 +200,7 @@ def _insert(conn: Connection, table: Table, count: int, token: str) -> str:
         values.append(value)
     if not names:
         return f"INSERT INTO {quote_table(table.name)} SELECT FROM {sources[0]}"
-    return (f"INSERT INTO {quote_table(table.name)} ({', '.join(names)}) "
+    return (f"INSERT INTO {quote_table(table.name)} ({', '.join(names)}) OVERRIDING SYSTEM VALUE "
             f"SELECT {', '.join(values)} FROM {', '.join(sources)}")
 
 
