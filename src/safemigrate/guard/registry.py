@@ -8,11 +8,11 @@ import pkgutil
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Category, Context, Severity, Violation
 
-Check = Callable[[Any, Context], Iterable[Violation]]
+Check = Callable[[ParsedStatement, Context], Iterable[Violation]]
 
 RULES: dict[str, Rule] = {}
 RULES_PACKAGE = "safemigrate.guard.rules"

@@ -39,6 +39,10 @@ class GlotStatement:
     dialect: str = "mysql"
 
 
+#: what a rule's check receives: a statement the parser read (an :class:`Unparsed` one never reaches a rule)
+ParsedStatement = PgStatement | GlotStatement
+
+
 @dataclass(frozen=True)
 class Unparsed:
     """A statement the parser rejected: reported, never silently passed."""

@@ -24,6 +24,7 @@ from safemigrate.guard.analysis.pg import (
     table_of,
     validate_constraint_code,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -31,7 +32,7 @@ from safemigrate.guard.registry import rule
 @rule("add-check-without-not-valid", severity="error", category="locking",
       summary="Adding a CHECK constraint without NOT VALID locks the table while it scans every row")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Adding a CHECK constraint to an existing table checks every row while holding an
     ACCESS EXCLUSIVE lock: reads and writes wait until the scan finishes. The same
     happens for an inline ``CHECK`` in ``ADD COLUMN``. Add the constraint ``NOT VALID``

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -21,6 +20,7 @@ from safemigrate.guard.analysis.pg import (
     type_name,
     with_imports,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -30,7 +30,7 @@ _IMPLICIT_VALUE = {"serial", "serial4", "bigserial", "serial8", "smallserial", "
 @rule("add-column-not-null-without-default", severity="error", category="locking",
       summary="Adding a NOT NULL column without a default fails on a table that has rows")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Existing rows get NULL in a new column, so ``ADD COLUMN ... NOT NULL`` without a
     DEFAULT fails with a not-null violation as soon as the table has one row: the
     migration passes on an empty development database and stops in production. Add the

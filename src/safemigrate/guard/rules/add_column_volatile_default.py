@@ -27,6 +27,7 @@ from safemigrate.guard.analysis.pg import (
     type_name,
     with_imports,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -41,7 +42,7 @@ SERIAL = {"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"}
 @rule("add-column-volatile-default", severity="error", category="locking",
       summary="Adding a column whose value is computed per row rewrites the table")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Since PostgreSQL 11, ``ADD COLUMN ... DEFAULT <constant or stable expression>`` is
     instant: the value is stored once in the catalog. A volatile default
     (``gen_random_uuid()``, ``random()``, ``clock_timestamp()``, ``nextval()``...), a

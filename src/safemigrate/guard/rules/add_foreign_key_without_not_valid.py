@@ -22,6 +22,7 @@ from safemigrate.guard.analysis.pg import (
     table_of,
     validate_constraint_code,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -32,7 +33,7 @@ _HELP = ("Add the constraint NOT VALID (instant: only new rows are checked), the
 @rule("add-foreign-key-without-not-valid", severity="error", category="locking",
       summary="Adding a foreign key without NOT VALID blocks writes to both tables while it scans")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Adding a FOREIGN KEY to an existing table checks every row while holding a SHARE ROW
     EXCLUSIVE lock on both the table and the table it references: inserts, updates and
     deletes on both wait until the scan finishes. An inline ``REFERENCES`` in ``ADD COLUMN``

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -15,6 +14,7 @@ from safemigrate.guard.analysis.pg import (
     relation,
     statements_run,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -22,7 +22,7 @@ from safemigrate.guard.registry import rule
 @rule("add-index-non-concurrently", severity="error", category="locking",
       summary="Building an index without CONCURRENTLY blocks writes to the table")
 @looks_at(ast.IndexStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Without CONCURRENTLY, CREATE INDEX holds a SHARE lock on the table for the whole
     build: inserts, updates and deletes wait until it finishes, which on a large table
     is minutes. With CONCURRENTLY the build takes longer but writes go on; it cannot run

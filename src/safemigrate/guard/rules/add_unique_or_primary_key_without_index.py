@@ -22,6 +22,7 @@ from safemigrate.guard.analysis.pg import (
     string_values,
     table_of,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -31,7 +32,7 @@ _KINDS = {ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_PRIMARY: "PRIMAR
 @rule("add-unique-or-primary-key-without-index", severity="error", category="locking",
       summary="Adding a UNIQUE or PRIMARY KEY constraint builds its index while the table is locked")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """``ADD CONSTRAINT ... UNIQUE`` or ``PRIMARY KEY`` (and an inline ``UNIQUE`` or
     ``PRIMARY KEY`` in ``ADD COLUMN``) builds a unique index over the whole table while
     holding an ACCESS EXCLUSIVE lock: reads and writes wait until the build finishes.

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
 from safemigrate.guard.analysis.pg import executed_nodes, placed, sign_off_fix, statements_run, string_values
-from safemigrate.guard.analysis.sql import leading_words
+from safemigrate.guard.analysis.sql import ParsedStatement, leading_words
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -42,7 +41,7 @@ _MYSQL_COMMANDS = {"KILL": "ends another session", "CREATE USER": "creates a use
 @rule("affects-the-server", severity="error", category="destructive",
       summary="A statement whose effect reaches beyond the migrated database",
       dialects=("postgresql", "mysql"))
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Roles, other databases, the server's files and settings and other sessions are
     shared by every database on the server. A migration that changes them changes
     them for everything else there: on a throwaway database (safemigrate's check,

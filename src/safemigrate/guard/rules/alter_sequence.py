@@ -18,6 +18,7 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     type_name,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -27,7 +28,7 @@ _NARROW_TYPES = {"int2", "int4", "smallint", "integer", "int"}
 
 @rule("alter-sequence", severity="error", category="destructive",
       summary="Changing a sequence's increment, bounds or cycling can hand out keys already used")
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """A sequence whose increment changes (a negative one counts down into numbers
     already handed out), whose maximum is lowered or minimum raised (``MAXVALUE``,
     ``MINVALUE``, ``AS integer``), or that is made to ``CYCLE`` back to its start,

@@ -22,13 +22,14 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     string_values,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
 
 @rule("alter-sequence-restart", severity="error", category="destructive",
       summary="Moving a sequence back makes it hand out keys that rows already hold")
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """A sequence that is restarted, or set to a fixed number with ``setval()``, can hand
     out again numbers it has handed out before: new rows then collide with existing
     keys, or reuse ids that other systems still hold. The run-time guard refuses a

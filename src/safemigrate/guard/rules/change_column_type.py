@@ -24,6 +24,7 @@ from safemigrate.guard.analysis.pg import (
     using_is_plain,
     with_imports,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -31,7 +32,7 @@ from safemigrate.guard.registry import rule
 @rule("change-column-type", severity="error", category="locking",
       summary="Changing a column's type rewrites the table under an ACCESS EXCLUSIVE lock")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Changing a column to a type that PostgreSQL cannot reach by relabelling the stored
     values (``integer`` to ``bigint``, ``json`` to ``jsonb``, ``text`` to ``uuid``, a
     ``USING`` expression that computes new values...) rewrites the whole table and rebuilds

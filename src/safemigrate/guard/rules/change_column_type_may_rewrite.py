@@ -23,6 +23,7 @@ from safemigrate.guard.analysis.pg import (
     using_is_plain,
     with_imports,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -32,7 +33,7 @@ RULE = "change-column-type-may-rewrite"
 @rule(RULE, severity="warning", category="locking",
       summary="Changing a column's type rewrites the table unless the old type converts for free")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Some type changes only touch the catalog: ``varchar(n)`` to a longer ``varchar``,
     to ``varchar`` or to ``text``; ``text`` to ``varchar``; ``numeric(p, s)`` to a larger
     precision with the same scale, or to ``numeric``; ``cidr`` to ``inet``; a higher

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -21,6 +20,7 @@ from safemigrate.guard.analysis.pg import (
     sign_off_fix,
     statements_run,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -34,7 +34,7 @@ _ROLE_KEYWORDS = {"current_user", "session_user", "current_role", "public"}
 @rule("change-owner", severity="error", category="destructive",
       summary="Giving a table, view, sequence or schema to another role takes it away from its owner")
 @looks_at(ast.AlterTableStmt, ast.AlterOwnerStmt, ast.ReassignOwnedStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """The owner of a table, view, sequence or schema is the role that may alter and
     drop it, and what was granted to the old owner passes to the new one. An
     application or a later migration that connects as the old owner gets

@@ -24,6 +24,7 @@ from safemigrate.guard.analysis.pg import (
     sql_of,
     statements_run,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -31,7 +32,7 @@ from safemigrate.guard.registry import rule
 @rule("concurrently-in-transaction", severity="error", category="locking",
       summary="A CONCURRENTLY operation inside a transaction fails")
 @looks_at(ast.IndexStmt, ast.DropStmt, ast.ReindexStmt, ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY, REINDEX ... CONCURRENTLY and
     ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY cannot run inside a transaction
     block, and Alembic runs every PostgreSQL migration in one: the migration stops with

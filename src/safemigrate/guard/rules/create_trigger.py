@@ -8,6 +8,7 @@ from typing import Any
 from pglast import ast
 
 from safemigrate.guard.analysis.pg import looks_at, placed, py_str, relation, sign_off_fix, sql_of, statements_run
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -15,7 +16,7 @@ from safemigrate.guard.registry import rule
 @rule("create-trigger", severity="error", category="destructive",
       summary="A trigger, rule or event trigger runs SQL on later writes, outside any migration")
 @looks_at(ast.CreateTrigStmt, ast.CreateEventTrigStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """A trigger or a rule on an existing table runs its SQL on every later write to
     that table, an event trigger on every later schema change: in production, from
     the application's own statements, where no migration check sees what it does

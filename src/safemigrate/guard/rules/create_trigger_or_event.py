@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from safemigrate.guard.analysis.pg import glot_trigger_or_event, py_str, sign_off_fix
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -14,7 +13,7 @@ from safemigrate.guard.registry import rule
 @rule("create-trigger-or-event", severity="error", category="destructive",
       summary="A trigger or an event runs SQL later, outside any migration",
       dialects=("mysql",))
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """A trigger on an existing table runs its SQL on every later write to that table,
     an event on a schedule: in production, from then on, where no migration check
     sees what it does, and MySQL/MariaDB commit it at once (it is not rolled back

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
 from safemigrate.guard.analysis.pg import placed, writes_to_every_row
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -15,7 +15,7 @@ from safemigrate.guard.registry import rule
 @rule("delete-without-where", severity="error", category="destructive",
       summary="Deleting without a WHERE clause empties the table",
       dialects=("postgresql", "mysql", "sqlite"))
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """A DELETE without a WHERE clause, or with one that is always true
     (``WHERE 1 = 1``, ``WHERE true``), deletes every row of the table. It is
     found wherever it runs: in a CTE, a DO block, an EXECUTE of a literal

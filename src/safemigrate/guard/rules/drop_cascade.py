@@ -18,6 +18,7 @@ from safemigrate.guard.analysis.pg import (
     relation,
     statements_run,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -29,7 +30,7 @@ _KIND_NAMES: dict[ObjectType, str] = {ObjectType.OBJECT_MATVIEW: "materialized v
       summary="CASCADE silently drops everything that depends on the object",
       dialects=("postgresql",))
 @looks_at(ast.DropStmt, ast.TruncateStmt, ast.DropOwnedStmt, ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """With CASCADE, PostgreSQL also drops every object that depends on the one
     named (views, foreign keys of other tables, columns of a dropped type,
     everything in a schema) and only says so in a NOTICE. TRUNCATE ... CASCADE

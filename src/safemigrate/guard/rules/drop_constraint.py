@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -16,7 +15,7 @@ from safemigrate.guard.analysis.pg import (
     sign_off_fix,
     split_schema,
 )
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -25,7 +24,7 @@ from safemigrate.guard.registry import rule
       summary="Dropping a constraint lets rows that break it in from then on",
       dialects=("postgresql", "mysql"))
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Dropping a foreign key, unique, check or primary key constraint stops the
     database from enforcing it: orphans, duplicates or invalid values can be
     written from then on, and cleaning them up later is a data repair, not a

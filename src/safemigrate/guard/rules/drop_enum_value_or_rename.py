@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -17,6 +16,7 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     string_values,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -25,7 +25,7 @@ from safemigrate.guard.registry import rule
       summary="Renaming an enum value or a type, or dropping a type, breaks code still using it",
       dialects=("postgresql",))
 @looks_at(ast.AlterEnumStmt, ast.RenameStmt, ast.DropStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Renaming a value of an enum type rewrites what every row holds: running code
     that still writes or compares the old value fails. Renaming a type breaks
     casts to it, and dropping one fails while a column still uses it, or with

@@ -17,7 +17,7 @@ from safemigrate.guard.analysis.pg import (
     split_schema,
     statements_run,
 )
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -26,7 +26,7 @@ from safemigrate.guard.registry import rule
       summary="Dropping an index can slow queries down and stop enforcing uniqueness",
       dialects=("postgresql", "mysql"))
 @looks_at(ast.DropStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Dropping an index makes every query that used it scan instead, which can take
     a busy table down; dropping a unique index also lets duplicates in from then on.
     Rebuilding it later takes as long as building it did. On MySQL/MariaDB the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -16,6 +15,7 @@ from safemigrate.guard.analysis.pg import (
     placed,
     statements_run,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -23,7 +23,7 @@ from safemigrate.guard.registry import rule
 @rule("drop-index-non-concurrently", severity="warning", category="locking",
       summary="Dropping an index without CONCURRENTLY locks its table against reads and writes")
 @looks_at(ast.DropStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """DROP INDEX takes an ACCESS EXCLUSIVE lock on the index's table. The drop itself is
     quick, but the lock must wait for every running query on the table, and while it waits
     every new query queues behind it. DROP INDEX CONCURRENTLY waits without blocking

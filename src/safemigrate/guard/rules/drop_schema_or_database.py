@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -16,7 +15,7 @@ from safemigrate.guard.analysis.pg import (
     sign_off_fix,
     statements_run,
 )
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -25,7 +24,7 @@ from safemigrate.guard.registry import rule
       summary="Dropping a schema or a database loses everything in it",
       dialects=("postgresql", "mysql"))
 @looks_at(ast.DropStmt, ast.DropdbStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """A migration that drops a schema (with CASCADE: every table, view and
     function in it) or a whole database deletes data for good, and every running
     instance that uses it fails. That belongs in a deliberate, backed-up manual

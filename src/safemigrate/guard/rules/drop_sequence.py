@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -18,6 +17,7 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     string_values,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -25,7 +25,7 @@ from safemigrate.guard.registry import rule
 @rule("drop-sequence", severity="error", category="destructive",
       summary="Dropping a sequence breaks what takes numbers from it and loses its position")
 @looks_at(ast.DropStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """A sequence hands out the keys of new rows. Once it is dropped, every insert that
     still takes a number from it (a column default, ``nextval()`` in the code) fails,
     and a sequence created again under that name starts over, handing out keys that

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -17,7 +16,7 @@ from safemigrate.guard.analysis.pg import (
     split_schema,
     statements_run,
 )
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -28,7 +27,7 @@ BATCH_PREFIX = "_alembic_tmp_"
       summary="Dropping a table loses its rows and breaks code still using it",
       dialects=("postgresql", "mysql", "sqlite"))
 @looks_at(ast.DropStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Dropping a table deletes every row it holds for good, and every running
     instance of the application that still queries it fails until it is redeployed.
     MariaDB's ``CREATE OR REPLACE TABLE`` drops the table first and is reported the

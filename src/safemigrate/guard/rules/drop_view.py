@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -19,7 +18,7 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     string_values,
 )
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -30,7 +29,7 @@ _VIEWS = {ObjectType.OBJECT_VIEW: "view", ObjectType.OBJECT_MATVIEW: "materializ
       summary="Dropping a view breaks the code and reports that still read it",
       dialects=("postgresql", "mysql"))
 @looks_at(ast.DropStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Every running instance of the application, report or other service that still
     reads a dropped view fails until it is changed, and a materialized view takes the
     rows it stores with it. The run-time guard refuses the drop in production; this

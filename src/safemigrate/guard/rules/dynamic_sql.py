@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from safemigrate.guard.analysis.pg import py_str, sign_off_fix
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -17,7 +16,7 @@ _DYNAMIC = {"PREPARE": "prepares a statement from text", "EXECUTE": "runs a prep
 @rule("dynamic-sql", severity="error", category="destructive",
       summary="PREPARE, EXECUTE and CALL run SQL that no check sees before it runs",
       dialects=("mysql",))
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """``PREPARE s FROM @q`` / ``EXECUTE s`` and ``CALL proc()`` run SQL that is assembled
     or stored elsewhere: what reaches the server is not in the migration's text, so no
     rule can check it, and MySQL/MariaDB commit the DDL it runs at once. The run-time

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -16,6 +15,7 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     string_values,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -23,7 +23,7 @@ from safemigrate.guard.registry import rule
 @rule("enum-add-value", severity="warning", category="locking",
       summary="An enum value added in a transaction fails before PostgreSQL 12 and is unusable until commit")
 @looks_at(ast.AlterEnumStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """``ALTER TYPE ... ADD VALUE`` cannot run inside a transaction block before PostgreSQL
     12, and Alembic runs each migration in one: the migration fails. From 12 on it runs,
     but the new value cannot be used until the transaction commits: a later statement of

@@ -21,6 +21,7 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     string_values,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -54,7 +55,7 @@ _LOCK_MODES = {5: "SHARE", 6: SHARE_ROW_EXCLUSIVE, 7: "EXCLUSIVE", 8: ACCESS_EXC
 @looks_at(ast.AlterTableStmt, ast.RenameStmt, ast.DropStmt, ast.TruncateStmt, ast.CreateTrigStmt, ast.CreatePolicyStmt,
           ast.AlterPolicyStmt, ast.RuleStmt, ast.LockStmt, ast.ClusterStmt, ast.VacuumStmt, ast.ReindexStmt,
           ast.RefreshMatViewStmt, ast.CreateStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """ALTER TABLE, DROP TABLE, TRUNCATE, renames, CREATE TRIGGER, adding a foreign key and
     the like need a lock that conflicts with ordinary reads or writes. The statement itself
     may be instant, but it must first wait for every query already using the table; while

@@ -17,6 +17,7 @@ from safemigrate.guard.analysis.pg import (
     type_modifiers,
     type_name,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -31,7 +32,7 @@ _RANGE = {"int2": ("smallint", 32767), "int4": ("integer", 2147483647)}
       summary="Changing a column to a narrower type fails on, cuts or rounds existing values",
       dialects=("postgresql",))
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Changing a column to a shorter ``varchar(n)``, from ``text`` to ``varchar(n)``,
     from ``bigint`` to ``integer`` or ``smallint``, or to a ``numeric`` with less
     precision or scale makes the migration fail on values that no longer fit, or

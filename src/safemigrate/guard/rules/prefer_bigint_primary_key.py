@@ -20,6 +20,7 @@ from safemigrate.guard.analysis.pg import (
     string_values,
     type_name,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -34,7 +35,7 @@ _SMALL = {"int4": ("integer", "2,147,483,647", "sa.BigInteger()"),
 @rule("prefer-bigint-primary-key", severity="warning", category="locking",
       summary="An integer primary key runs out of values, and widening it later rewrites the table")
 @looks_at(ast.CreateStmt, ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """An ``integer`` (or ``serial``) primary key stops at 2,147,483,647, ``smallint`` at
     32,767: inserts then fail. Changing it to ``bigint`` later rewrites the table, its
     indexes and every table whose foreign keys reference it, each under an ACCESS

@@ -19,6 +19,7 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     type_name,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -26,7 +27,7 @@ from safemigrate.guard.registry import rule
 @rule("prefer-jsonb", severity="warning", category="locking",
       summary="A json column should almost always be jsonb")
 @looks_at(ast.CreateStmt, ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """``json`` stores the raw text: it is parsed again on every access, cannot be indexed
     with GIN and has no equality operator, so ``DISTINCT``, ``GROUP BY``, ``UNION`` and
     unique constraints fail on it. ``jsonb`` has none of these problems. SQLAlchemy's

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -17,6 +16,7 @@ from safemigrate.guard.analysis.pg import (
     relation,
     statements_run,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -24,7 +24,7 @@ from safemigrate.guard.registry import rule
 @rule("reindex-non-concurrently", severity="error", category="locking",
       summary="REINDEX without CONCURRENTLY blocks writes and the queries that use the index")
 @looks_at(ast.ReindexStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """REINDEX locks the table against writes and takes an ACCESS EXCLUSIVE lock on each
     index it rebuilds, so queries whose plan would use the index wait too, until the
     rebuild finishes. PostgreSQL 12+ has ``REINDEX ... CONCURRENTLY``, which must run

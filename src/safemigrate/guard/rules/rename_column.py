@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -16,7 +15,7 @@ from safemigrate.guard.analysis.pg import (
     split_schema,
     statements_run,
 )
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -25,7 +24,7 @@ from safemigrate.guard.registry import rule
       summary="Renaming a column breaks code still using the old name",
       dialects=("postgresql", "mysql", "sqlite"))
 @looks_at(ast.RenameStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Renaming a column breaks every running instance of the application that
     still reads or writes the old name, from the moment the migration commits
     until the new code is deployed everywhere.

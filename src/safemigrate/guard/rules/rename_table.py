@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
 from safemigrate.guard.analysis.pg import ObjectType, glot_table, looks_at, placed, relation, statements_run
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -19,7 +18,7 @@ BATCH_PREFIX = "_alembic_tmp_"
       summary="Renaming a table breaks code still using the old name",
       dialects=("postgresql", "mysql", "sqlite"))
 @looks_at(ast.RenameStmt, ast.AlterObjectSchemaStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Renaming a table (or moving it to another schema) breaks every running
     instance of the application that still queries the old name, from the moment
     the migration commits until the new code is deployed everywhere. Alembic's

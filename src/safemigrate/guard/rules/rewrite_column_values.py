@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
@@ -20,6 +19,7 @@ from safemigrate.guard.analysis.pg import (
     type_sql,
     using_is_plain,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -27,7 +27,7 @@ from safemigrate.guard.registry import rule
 @rule("rewrite-column-values", severity="error", category="destructive",
       summary="ALTER COLUMN ... TYPE ... USING an expression replaces every value of the column")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """``ALTER COLUMN ... TYPE ... USING <expression>`` stores, for every row, what the
     expression computes instead of the column's value: ``USING left(name, 2)`` or
     ``USING 'x' || id`` overwrite the old values for good, whatever the type, and no

@@ -20,6 +20,7 @@ from safemigrate.guard.analysis.pg import (
     table_of,
     validate_constraint_code,
 )
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -27,7 +28,7 @@ from safemigrate.guard.registry import rule
 @rule("set-not-null", severity="error", category="locking",
       summary="Setting a column NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock")
 @looks_at(ast.AlterTableStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """``ALTER COLUMN ... SET NOT NULL`` checks every row while holding an ACCESS EXCLUSIVE
     lock: reads and writes wait until the scan finishes. Since PostgreSQL 12 the scan is
     skipped when a validated ``CHECK (column IS NOT NULL)`` constraint already proves it,

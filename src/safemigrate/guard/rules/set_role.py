@@ -9,6 +9,7 @@ from pglast import ast
 from pglast.enums import VariableSetKind
 
 from safemigrate.guard.analysis.pg import executed_nodes, placed, sql_of, statements_run, string_values
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -17,7 +18,7 @@ _SETTINGS = {"role": "SET ROLE", "session_authorization": "SET SESSION AUTHORIZA
 
 @rule("set-role", severity="error", category="destructive",
       summary="Switching roles makes the rest of the revision run with another role's rights")
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """After ``SET ROLE`` or ``SET SESSION AUTHORIZATION`` (or ``set_config('role',
     ...)``), what the revision does next runs with another role's rights than the
     ones the migration was reviewed and checked with: it can reach what the

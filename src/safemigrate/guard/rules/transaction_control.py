@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 from pglast.enums import TransactionStmtKind
 
 from safemigrate.guard.analysis.pg import looks_at, py_str
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -22,7 +22,7 @@ _ENDS = {TransactionStmtKind.TRANS_STMT_COMMIT: "commit", TransactionStmtKind.TR
 @rule("transaction-control", severity="error", category="destructive",
       summary="A revision that ends its own transaction commits what was never checked")
 @looks_at(ast.TransactionStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """Alembic runs each revision in a transaction, and safemigrate checks what the
     revision did before that transaction commits. A ``COMMIT`` (``END``, ``COMMIT
     AND CHAIN``), ``ROLLBACK``, ``PREPARE TRANSACTION``, ``COMMIT``/``ROLLBACK

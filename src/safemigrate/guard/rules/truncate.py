@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from pglast import ast
 
 from safemigrate.guard.analysis.pg import glot_table, looks_at, placed, relation, sign_off_fix, statements_run
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -17,7 +16,7 @@ from safemigrate.guard.registry import rule
       summary="Truncating a table deletes all its rows",
       dialects=("postgresql", "mysql", "sqlite"))
 @looks_at(ast.TruncateStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """TRUNCATE deletes every row of a table at once, without DELETE triggers and
     without a way back once committed. In a migration it runs on every
     environment, production included.

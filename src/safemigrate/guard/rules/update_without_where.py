@@ -17,7 +17,7 @@ from safemigrate.guard.analysis.pg import (
     statements_run,
     writes_to_every_row,
 )
-from safemigrate.guard.analysis.sql import exp
+from safemigrate.guard.analysis.sql import ParsedStatement, exp
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -25,7 +25,7 @@ from safemigrate.guard.registry import rule
 @rule("update-without-where", severity="error", category="destructive",
       summary="Updating without a WHERE clause overwrites every row",
       dialects=("postgresql", "mysql", "sqlite"))
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """An UPDATE without a WHERE clause, or with one that is always true
     (``WHERE 1 = 1``, ``WHERE true``), overwrites the columns it sets in every row
     of the table, and the old values are gone. A backfill of a new column should
@@ -96,7 +96,7 @@ def _pg_self_merge(node: Any, ctx: Context) -> tuple[str, list[str]] | None:
     return None
 
 
-def _upserts_of_every_row(statement: Any, context: Context) -> Iterator[Violation]:
+def _upserts_of_every_row(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """``INSERT INTO t SELECT ... FROM t ON DUPLICATE KEY UPDATE`` (or ``ON CONFLICT DO UPDATE``): every row of
     ``t`` collides with itself, so the upsert updates every row, with no UPDATE statement to see."""
     for insert in statement.node.find_all(exp.Insert):

@@ -8,6 +8,7 @@ from typing import Any
 from pglast import ast
 
 from safemigrate.guard.analysis.pg import looks_at, option_enabled, placed, relation, statements_run
+from safemigrate.guard.analysis.sql import ParsedStatement
 from safemigrate.guard.model import Context, Violation
 from safemigrate.guard.registry import rule
 
@@ -15,7 +16,7 @@ from safemigrate.guard.registry import rule
 @rule("vacuum-full-or-cluster", severity="error", category="locking",
       summary="VACUUM FULL and CLUSTER rewrite the table under an ACCESS EXCLUSIVE lock")
 @looks_at(ast.VacuumStmt, ast.ClusterStmt)
-def check(statement: Any, context: Context) -> Iterator[Violation]:
+def check(statement: ParsedStatement, context: Context) -> Iterator[Violation]:
     """``VACUUM FULL`` and ``CLUSTER`` copy the whole table and rebuild its indexes while
     holding an ACCESS EXCLUSIVE lock: reads and writes wait until they finish, and they need
     as much free disk as the table. Reclaim space online with pg_repack or pg_squeeze,
