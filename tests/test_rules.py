@@ -18,6 +18,7 @@ inside a transaction, lock_timeout not set.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,34 @@ def test_statement_text_survives_non_ascii_text():
     findings = lint_sql("UPDATE t SET a = 'ééé' WHERE id = 1; DELETE FROM customers", Context(lock_timeout_set=True))
     delete = next(f for f in findings if f.rule == "delete-without-where")
     assert delete.statement == "DELETE FROM customers"
+
+
+SNAPSHOTS = CASES / "snapshots"
+
+
+def _snapshot(rule_id: str) -> dict:
+    """What the rule says for each fail case of its file: message, help, target and fix, in full."""
+    cases = []
+    for case in _load(CASES / f"{rule_id}.yaml").get("fail") or []:
+        case = {"sql": case} if isinstance(case, str) else case
+        findings = [{"message": f.message, "help": f.help, "target": f.target, "fix": f.fix}
+                    for f in lint_sql(case["sql"], _context(case)) if f.rule == rule_id]
+        cases.append({**case, "findings": findings})
+    return {"rule": rule_id, "cases": cases}
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_rule_messages_match_their_snapshot(rule_id):
+    """The full text each fail case produces (sqlfluff-style snapshots). After a deliberate wording change,
+    regenerate with ``SAFEMIGRATE_UPDATE_SNAPSHOTS=1 pytest tests/test_rules.py -k snapshot`` and review
+    the diff."""
+    path = SNAPSHOTS / f"{rule_id}.yaml"
+    now = _snapshot(rule_id)
+    if os.environ.get("SAFEMIGRATE_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(now, sort_keys=False, allow_unicode=True, width=120))
+    assert path.is_file(), f"no snapshot {path.name}: run with SAFEMIGRATE_UPDATE_SNAPSHOTS=1 and review it"
+    recorded = yaml.safe_load(path.read_text())
+    for was, is_now in zip(recorded["cases"], now["cases"], strict=False):
+        assert is_now == was, f"{rule_id}: what it says for {is_now['sql']!r} changed"
+    assert len(recorded["cases"]) == len(now["cases"]), f"{rule_id}: cases added or removed; update the snapshot"
