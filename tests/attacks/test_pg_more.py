@@ -33,7 +33,7 @@ WIPE_FN = ('cur.execute("CREATE FUNCTION wipe() RETURNS trigger LANGUAGE plpgsql
 RUN_SQL_FN = 'op.execute("CREATE FUNCTION run_sql(q text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE q; END $$")'
 
 
-OUTSIDE = ("known gap: a connection opened below SQLAlchemy (driver, libpq, another process, dblink on the server) "
+OUTSIDE = ("known gap: a connection opened outside the driver (libpq through ctypes, another process) "
            "commits on its own; the guard sees the emptied table afterwards and refuses the revision with a restore "
            "instruction, but cannot undo what the other connection committed")
 AUTOCOMMIT = ("known gap: in an autocommit_block a statement sent to libpq itself (psycopg's pgconn) commits as it "
