@@ -25,6 +25,7 @@ from conftest import configure_backup, run_safemigrate
 from helpers import execute, scalar, upgrade
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from safemigrate import changes
 from safemigrate.api import Project
 from safemigrate.changes import backfill, status, write_change
 
@@ -49,6 +50,16 @@ class User(Base):
     name: Mapped[str | None] = mapped_column(sa.Text)
 '''
 
+#: Deploys 1 and 2 of the README's worked example: the new column beside the old one, then the old one unmapped.
+MODELS_DEPLOY_1 = MODELS_BEFORE.replace(
+    'email: Mapped[str] = mapped_column(sa.String(255))',
+    'email: Mapped[str] = mapped_column(sa.String(255))\n'
+    '    email_address: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)')
+MODELS_DEPLOY_2 = MODELS_BEFORE.replace(
+    'email: Mapped[str] = mapped_column(sa.String(255))',
+    'email: Unmapped[str] = unmapped_column(sa.String(255))\n'
+    '    email_address: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)').replace(
+    "Mapped, mapped_column", "Mapped, Unmapped, mapped_column, unmapped_column")
 #: Deploy 3 of the README's worked example: email is gone, email_address is NOT NULL.
 MODELS_AFTER = MODELS_BEFORE.replace('email: Mapped[str] = mapped_column(sa.String(255))',
                                      'email_address: Mapped[str] = mapped_column(sa.String(255))')
@@ -162,6 +173,7 @@ class App(threading.Thread):
         self.expected: dict[int, str] = {}  # id -> the last value this version wrote
         self.inserted: dict[int, str] = {}  # rows it inserted and never changes: the other version reads them
         self.others: App | None = None
+        self.read_old_rows = not new  # the new version reads rows older than the expand once they are backfilled
         self.random = random.Random(parity)
 
     def run(self) -> None:
@@ -182,19 +194,25 @@ class App(threading.Thread):
             user = self.model(name=self.tag, **{self.column: value})
             session.add(user)
             session.flush()
-            self.inserted[user.id] = value
+            new_id = user.id
             target = self.random.randrange(1, ROWS // 2) * 2 + self.parity
             updated = f"{self.tag}-u{i}@example.com"
             row = session.get(self.model, target)
             assert row is not None, f"row {target} is missing"
             setattr(row, self.column, updated)
-        self.expected[user.id] = value
+        self.inserted[new_id] = value
+        self.expected[new_id] = value
         self.expected[target] = updated
         with Session(self.engine) as session:
-            for key in (user.id, target):  # read what this version wrote, through its own column
+            for key in (new_id, target):  # read what this version wrote, through its own column
                 got = getattr(session.get(self.model, key), self.column)
                 if got != self.expected[key]:
                     self.mismatches.append(f"{self.tag} read {key}: {got!r} != {self.expected[key]!r}")
+            if self.read_old_rows:  # a row written before the expand, by nobody since: its original value
+                key = self.random.randrange(1, ROWS // 2) * 2 + self.parity
+                got = getattr(session.get(self.model, key), self.column)
+                if key not in self.expected and got != f"u{key}@example.com":
+                    self.mismatches.append(f"{self.tag} read {key}: {got!r} is not its original value")
             others = self.others
             if others is not None and others.inserted:
                 key = self.random.choice(list(others.inserted))
@@ -222,6 +240,7 @@ def test_rename_column_while_two_application_versions_read_and_write(accounts, p
     old.start()
     wait_until(old.ops_after(20), "the old version to run")
     upgrade(accounts, pg_url, expand)  # deploy 1: the expand revision, while the old version writes
+    old.inserted = {}  # the new version reads rows written since the expand (older ones wait for the backfill)
     wait_until(old.ops_after(20), "the old version to run after the expand")
 
     new = App(pg_url, new=True, parity=1)  # deploy 2 starts: both versions run at once
@@ -231,6 +250,7 @@ def test_rename_column_while_two_application_versions_read_and_write(accounts, p
     report = backfill(_project(accounts, pg_url), NAME)
     assert report.verified and report.remaining == 0
     assert report.slowest_batch_ms < 1000, report
+    new.read_old_rows = True
     wait_until(new.ops_after(20), "the new version to run after the backfill")
 
     old.stop.set()  # deploy 2 done: no old version left
@@ -311,6 +331,8 @@ def test_kill_9_during_backfill_resumes_within_one_batch(accounts, pg_url):
                "--max-batch-size", "1000", "--format", "json"]
 
     def batches() -> int:
+        if scalar(pg_url, "SELECT to_regclass('safemigrate_changes')") is None:
+            return 0  # the first run has not created it yet
         return scalar(pg_url, f"SELECT coalesce(max(batches), 0) FROM safemigrate_changes WHERE name = '{NAME}'")
 
     kills = 0
@@ -342,23 +364,41 @@ def test_kill_9_during_backfill_resumes_within_one_batch(accounts, pg_url):
     assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address = 'u' || id || '@example.com'") == ROWS
 
 
-def test_production_migrate_refuses_the_contract_until_the_backfill_is_verified(accounts, pg_url, pg_server,
-                                                                                tmp_path):
-    write_change(_project(accounts, pg_url), "rename-column", "users", "email", new_column="email_address")
-    expand, contract = _revisions(accounts)
-    upgrade(accounts, pg_url, expand)
-    (accounts / "accounts" / "models.py").write_text(MODELS_AFTER)  # deploy 3's models
+def test_the_readme_three_deploys_in_production(accounts, pg_url, pg_server, tmp_path):
+    """README, "rename a column in three deploys": production migrate at each deploy, contract refused until
+    the backfill is verified."""
     configure_backup(accounts, url=str(tmp_path / "backups"))
+    models = accounts / "accounts" / "models.py"
 
-    report = _project(accounts, pg_url, scratch_url=pg_server, environment="production").migrate()
+    def production_migrate():
+        return _project(accounts, pg_url, scratch_url=pg_server, environment="production").migrate()
+
+    written = write_change(_project(accounts, pg_url), "rename-column", "users", "email", new_column="email_address",
+                           contract_later=True)
+    expand = written.expand_revision
+    models.write_text(MODELS_DEPLOY_1)
+    report = production_migrate()  # deploy 1: the guard allows the signed-off trigger, nothing else
+    assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
+    assert [a.revision for a in report.applied] == [expand]
+    assert status(_project(accounts, pg_url)).changes[0].phase == "expanded"
+
+    models.write_text(MODELS_DEPLOY_2)  # deploy 2: no migration; the models still match head
+    assert production_migrate().ok
+
+    contract = changes.write_contract(_project(accounts, pg_url), NAME).contract_revision
+    models.write_text(MODELS_AFTER)  # deploy 3, before the backfill: refused
+    report = production_migrate()
     failed = [c for c in report.checks if not c.ok]
     assert [c.name for c in failed] == ["contracts backfilled"], [(c.name, c.message) for c in failed]
-    assert f"{contract} (change {NAME}, phase expanded)" in failed[0].message
-    assert f"`safemigrate change backfill {NAME}`" in failed[0].fix
+    assert failed[0].message == (
+        f"Contract revision(s) would drop the old shape before the new one holds every row: {contract} (change "
+        f"{NAME}, phase expanded). Applications reading the new shape would find it empty for the rows not "
+        "copied yet.")
+    assert failed[0].fix.startswith(f"Run `safemigrate change backfill {NAME}` (it resumes and verifies)")
     assert scalar(pg_url, "SELECT version_num FROM alembic_version") == expand  # nothing applied
 
     assert backfill(_project(accounts, pg_url), NAME).verified
-    report = _project(accounts, pg_url, scratch_url=pg_server, environment="production").migrate()
+    report = production_migrate()
     assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
     assert [a.revision for a in report.applied] == [contract]
     assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address = 'u' || id || '@example.com'") == ROWS
