@@ -8,6 +8,9 @@ CREATE INDEX's stall, not the version bump's). A statement sent outside a transa
 autocommit block) holds its locks only while it runs; its locks are not read, so any sample that ran
 while it did is charged to it. A sample no lock explains is charged to the statement it started during:
 it is the latency the application had then.
+
+A statement's stall is that of its worst table (the one with the longest wait): its max and its p99 are
+the same table's, so a p99 is not diluted by the probes of tables the statement never touched.
 """
 
 from __future__ import annotations
@@ -32,14 +35,17 @@ class Stall:
     max: float | None  # None: no sample fell in its window (a statement shorter than a probe's pause)
     p99: float | None
     samples: int
+    table: str | None = None  # the table the longest wait was on
 
     @classmethod
-    def of(cls, latencies: list[float]) -> Stall:
-        if not latencies:
+    def of(cls, per_table: dict[str, list[float]]) -> Stall:
+        """The stall on the worst table of ``per_table`` (latencies in ms)."""
+        filled = {table: sorted(latencies) for table, latencies in per_table.items() if latencies}
+        if not filled:
             return cls(None, None, 0)
-        ordered = sorted(latencies)
+        table, ordered = max(filled.items(), key=lambda item: item[1][-1])
         p99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
-        return cls(round(ordered[-1], 1), round(p99, 1), len(ordered))
+        return cls(round(ordered[-1], 1), round(p99, 1), len(ordered), table)
 
 
 def _blocks(statement: MeasuredStatement, sample: Sample) -> bool:
@@ -53,10 +59,12 @@ def _held_until(statement: MeasuredStatement) -> float:
     return statement.released if statement.released is not None else statement.ended
 
 
-def charge(statements: list[MeasuredStatement], samples: list[Sample]) -> dict[int, dict[ProbeKind, list[float]]]:
-    """Latencies (ms) per statement index and probe kind."""
-    charged: dict[int, dict[ProbeKind, list[float]]] = {
-        i: {"writer": [], "reader": []} for i in range(len(statements))}
+Charged = dict[int, dict[ProbeKind, dict[str, list[float]]]]
+
+
+def charge(statements: list[MeasuredStatement], samples: list[Sample]) -> Charged:
+    """Latencies (ms) per statement index, probe kind and table."""
+    charged: Charged = {i: {"writer": {}, "reader": {}} for i in range(len(statements))}
     for sample in samples:
         index = next((i for i, s in enumerate(statements)
                       if s.started <= sample.ended and _held_until(s) >= sample.started and _blocks(s, sample)),
@@ -64,5 +72,5 @@ def charge(statements: list[MeasuredStatement], samples: list[Sample]) -> dict[i
         if index is None:
             index = next((i for i, s in enumerate(statements) if s.started <= sample.started <= s.ended), None)
         if index is not None:
-            charged[index][sample.kind].append(sample.latency_ms)
+            charged[index][sample.kind].setdefault(sample.table, []).append(sample.latency_ms)
     return charged

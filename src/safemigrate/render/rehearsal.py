@@ -24,7 +24,10 @@ def _ms(value: float | None) -> str:
 
 
 def _stall(stall: Stall) -> str:
-    return "-" if stall.max is None else f"{_ms(stall.max)} / {_ms(stall.p99)}"
+    if stall.max is None:
+        return "-"
+    where = f" ({stall.table})" if stall.table and stall.max >= 50 else ""
+    return f"{_ms(stall.max)} / {_ms(stall.p99)}{where}"
 
 
 def _locks(row: MeasuredRow) -> str:
