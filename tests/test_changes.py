@@ -476,7 +476,15 @@ def test_bad_input_is_one_message(accounts, pg_url):
     for args, words in ((("rename-column", "users", "x"), "is not TABLE.COLUMN"),
                         (("rename-column", "users.nope", "x"), "has no column users.nope"),
                         (("set-not-null", "users.name"), "needs --fill"),
+                        (("set-not-null", "users.name", "--fill", "1; DROP TABLE users"), "is not one SQL value"),
                         (("backfill", "nothing"), "No expand–contract change is named 'nothing'")):
         result = run_safemigrate("change", *args, "--database-url", pg_url, cwd=accounts)
         assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_database_is_exit_3_without_its_password(accounts):
+    result = run_safemigrate("change", "status", "--database-url", "postgresql://app:s3cret-pw@127.0.0.1:1/app",
+                             cwd=accounts)
+    assert result.returncode == 3 and "Could not connect" in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout and "Traceback" not in result.stderr

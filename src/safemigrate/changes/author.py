@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alembic.util import format_as_comma, rev_id, template_to_file
+from pglast import ast, parse_sql
+from pglast.parser import ParseError
 from sqlalchemy import text
 
 from safemigrate.changes import sql
@@ -87,6 +89,25 @@ def _column(url: URL, table: str, column: str) -> tuple[str, bool, list[str]]:
                          "A change is written from the columns as they are in the database, at its current revision.",
                          "Check the names, and migrate the database you point at (--database-url) to head first.")
     return str(found[0]), bool(found[1]), list(keys or [])
+
+
+def _check_fill(fill: str | None, table: str, column: str) -> None:
+    """--fill is one SQL expression without a table (a literal, a cast, now()): it goes into the trigger and the
+    backfill's UPDATE as written."""
+    fix = "Pass --fill with one SQL literal, for example --fill \"''\" or --fill 0 or --fill \"'none'\"."
+    if not fill:
+        raise UsageError(f"set-not-null needs --fill for the rows where {table}.{column} is NULL.",
+                         "The backfill writes that value into them, and the trigger into new rows that omit it.", fix)
+    try:
+        parsed = parse_sql(f"SELECT {fill}")
+    except ParseError:
+        parsed = ()
+    select = parsed[0].stmt if len(parsed) == 1 else None
+    if not isinstance(select, ast.SelectStmt) or select.fromClause or len(select.targetList or ()) != 1 \
+            or "$safemigrate$" in fill:
+        raise UsageError(f"--fill {fill!r} is not one SQL value.",
+                         "It is written into the trigger and the backfill as SQL, where it must be one expression.",
+                         fix)
 
 
 def _template(project: Workspace) -> Path:
@@ -171,10 +192,8 @@ def write_change(project: Workspace, kind: str, table: str, column: str, *, new_
         if taken:
             raise UsageError(f"{table}.{new_column} exists already.", "The expand revision adds it.",
                              "Choose another name, or drop the existing column first.")
-    if kind == sql.SET_NOT_NULL and not fill:
-        raise UsageError(f"set-not-null needs --fill for the rows where {table}.{column} is NULL.",
-                         "The backfill writes that value into them, and the trigger into new rows that omit it.",
-                         "Pass --fill with a SQL literal, for example --fill \"''\" or --fill 0.")
+    if kind == sql.SET_NOT_NULL:
+        _check_fill(fill, table, column)
     if kind != sql.DROP_COLUMN and len(keys) != 1:
         raise UsageError(f"{table} has {'no primary key' if not keys else 'a composite primary key'}.",
                          "The backfill walks the table in batches of its primary key (keyset pagination).",

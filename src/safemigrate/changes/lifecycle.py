@@ -26,7 +26,6 @@ from safemigrate.state import changes as state
 from safemigrate.state.changes import ChangePlan, PhaseRow, load_plans, save_plan
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
 
     from safemigrate.harness.workspace import Workspace
 
@@ -87,10 +86,6 @@ def _next_step(plan: ChangePlan, phase: str) -> str:
     return "done"
 
 
-def _connect_failed(url: URL, exc: Exception) -> SafemigrateError:
-    return unreachable(url, exc)
-
-
 def status(project: Workspace) -> ChangeStatusReport:
     """Every change of the project (and any the database knows of) with its phase in the live database."""
     url = project.require_live()
@@ -116,7 +111,7 @@ def status(project: Workspace) -> ChangeStatusReport:
     except SafemigrateError:
         raise
     except DBAPIError as exc:
-        raise _connect_failed(url, exc) from exc
+        raise unreachable(url, exc) from exc
     return report
 
 
@@ -125,16 +120,19 @@ def abort(project: Workspace, name: str) -> ChangeState:
     url = project.require_live()
     require_postgresql(url)
     plan = _plan(project, name)
-    with engine_for(url) as engine, engine.begin() as conn:
-        state.ensure(conn)
-        row = state.read(conn, name, for_update=True)
-        phase = phase_of(conn, plan, row)
-        if phase == state.CONTRACTED:
-            raise UsageError(f"Change {name} is contracted already: {describe(plan)} is done.",
-                             "Its contract revision dropped the old shape; there is nothing left to abort.",
-                             "Write a new change to go back (for a rename, rename-column the other way).")
-        state.record_phase(conn, plan, state.ABORTED, note=f"aborted in phase {phase}")
-        row = state.read(conn, name)
+    try:
+        with engine_for(url) as engine, engine.begin() as conn:
+            state.ensure(conn)
+            row = state.read(conn, name, for_update=True)
+            phase = phase_of(conn, plan, row)
+            if phase == state.CONTRACTED:
+                raise UsageError(f"Change {name} is contracted already: {describe(plan)} is done.",
+                                 "Its contract revision dropped the old shape; there is nothing left to abort.",
+                                 "Write a new change to go back (for a rename, rename-column the other way).")
+            state.record_phase(conn, plan, state.ABORTED, note=f"aborted in phase {phase}")
+            row = state.read(conn, name)
+    except DBAPIError as exc:
+        raise unreachable(url, exc) from exc
     assert row is not None
     return ChangeState(name, plan.kind, describe(plan), state.ABORTED, plan.expand_revision, plan.contract_revision,
                        row.batches, row.rows_done, row.last_key, None, _next_step(plan, state.ABORTED))
@@ -215,7 +213,9 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
               on_batch: Callable[[int, object], None] | None) -> int:
     """Batches from ``last`` (exclusive) to ``end``; returns the batch size reached."""
     retries = 0
-    while plan.needs_backfill and end is not None and (last is None or last < end):  # type: ignore[operator]
+    # the database orders the keys (a text key sorts by its collation, not as Python would): a pass ends when a
+    # batch finds no key left up to ``end``
+    while plan.needs_backfill and end is not None:
         query = text(sql.batch(plan, first=last is None))
         began = time.monotonic()
         try:
