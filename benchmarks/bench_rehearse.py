@@ -231,7 +231,7 @@ def accuracy(server: Server, base: str, folder: Path) -> list[dict[str, object]]
             figures.append({
                 "scenario": name, "safe": safe, "statement": row.sql[:90], "duration_ms": row.duration_ms,
                 "held_ms": row.held_ms, "rewrite": row.rewrite,
-                "locks": [f"{lock.mode} {lock.relation}" for lock in (row.locks or [])],
+                "locks": [f"{lock.mode} {lock.relation}" for lock in row.locks], "locks_sampled": row.locks_sampled,
                 "reported_writer_stall_ms": reported, "reported_p99_ms": row.writer_stall_ms.p99,
                 "independent_writer_max_ms": round(independent, 1),
                 "difference_ms": round(reported - independent, 1), "tolerance_ms": round(tolerance, 1),

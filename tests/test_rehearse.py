@@ -116,7 +116,7 @@ def test_naive_create_index_stall_matches_an_independent_writer(tmp_path: Path, 
         seen = writer.finish()
     [row] = [r for r in report.statements if r.sql.startswith("CREATE INDEX")]
     independent = max((end - start) * 1000 for start, end in seen)
-    assert row.locks is not None and [(lock.relation, lock.mode) for lock in row.locks] == [("users", "SHARE")]
+    assert [(lock.relation, lock.mode) for lock in row.locks] == [("users", "SHARE")] and not row.locks_sampled
     assert row.rewrite is False
     assert row.writer_stall_ms.max is not None
     assert independent > 50, "the index was built too fast to stall anything: use more rows"
@@ -133,7 +133,8 @@ def test_create_index_concurrently_reports_no_stall(tmp_path: Path, pg_url: str)
     finally:
         seen = writer.finish()
     [row] = [r for r in report.statements if "CONCURRENTLY" in r.sql]
-    assert row.in_transaction is False and row.locks is None
+    assert row.in_transaction is False and row.locks_sampled
+    assert ("users", "SHARE UPDATE EXCLUSIVE") in [(lock.relation, lock.mode) for lock in row.locks]
     assert (row.writer_stall_ms.max or 0) < 50, row
     assert row.writer_stall_ms.samples > 0  # probes ran while it did
     assert max((end - start) * 1000 for start, end in seen) < 50  # and the application agrees
@@ -176,6 +177,40 @@ def test_the_live_database_is_refused(tmp_path: Path, pg_url: str) -> None:
     assert "Pass the URL of a staging database or a clone" in result.stderr
     assert "s3cret-pw" not in result.stderr + result.stdout
     assert scalar(pg_url, "SELECT count(*) FROM pg_tables WHERE tablename = 'users'") == 0  # nothing ran
+
+
+def test_the_live_database_under_another_host_name_is_refused(tmp_path: Path, pg_url: str) -> None:
+    project_dir = make_project(tmp_path / "app", NAIVE_INDEX)
+    alias = make_url(pg_url).set(host="localhost").render_as_string(hide_password=False)
+    assert make_url(pg_url).host != "localhost"
+    result = run_safemigrate("rehearse", "--from-url", alias, cwd=project_dir, env={"DATABASE_URL": pg_url})
+    assert result.returncode == 2, result.stderr
+    assert "is the project's live database" in result.stderr
+
+
+def test_mysql_is_refused_as_not_measured(tmp_path: Path) -> None:
+    project_dir = make_project(tmp_path / "app", NAIVE_INDEX)
+    result = run_safemigrate("rehearse", "--template", cwd=project_dir,
+                             env={"DATABASE_URL": "mysql+pymysql://root:hunter2pw@127.0.0.1:3306/shop"})
+    assert result.returncode == 2
+    assert "Rehearsals do not measure MySQL/MariaDB yet" in result.stderr
+    assert "hunter2pw" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--rows", "lots"), "--rows 'lots' is not a number of rows."),
+    (("--rows", "=5"), "--rows '=5' is not a number of rows."),
+    (("--template", "--rows", "10"), "--template and --rows were both given."),
+    ((), "none was given."),
+    (("--from-url", "postgresql://x@127.0.0.1/x", "--max-writer-stall", "soon"),
+     "--max-writer-stall = 'soon' is not a duration."),
+])
+def test_bad_arguments_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    project_dir = make_project(tmp_path / "app", NAIVE_INDEX)
+    result = run_safemigrate("rehearse", *args, cwd=project_dir)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_sqlite_is_refused_with_exit_2(tmp_path: Path) -> None:

@@ -21,11 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
 from safemigrate.core.errors import RehearsalRefused, UsageError
 from safemigrate.core.secrets import mask_url
-from safemigrate.core.urls import backend_of, parse_url
+from safemigrate.core.urls import backend_of, parse_url, sync_url
 from safemigrate.harness.recorder import same_database
 from safemigrate.harness.scratch import scratch_database
 
@@ -76,7 +77,7 @@ def check_source(project: Workspace, source: CopySource) -> URL:
     elif source.from_url:
         url = parse_url(source.from_url)
         live = project.database_url
-        if live is not None and same_database(url, live):
+        if live is not None and (same_database(url, live) or _same_server_database(url, live)):
             raise RehearsalRefused(
                 f"--from-url {mask_url(url)} is the project's live database ({project.database_source}).",
                 "A rehearsal applies the revisions to the database it runs on and takes the locks it measures: "
@@ -95,6 +96,32 @@ def check_source(project: Workspace, source: CopySource) -> URL:
         url = server
     refuse_backend(url)
     return url
+
+
+_IDENTITY = ("SELECT pg_postmaster_start_time()::text, current_database(), "
+             "(SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+def _identity(url: URL) -> tuple[object, ...] | None:
+    """What tells one PostgreSQL database from every other: its server's start time, its name and oid."""
+    try:
+        engine = create_engine(sync_url(url), poolclass=pool.NullPool, connect_args={"connect_timeout": 5})
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(text(_IDENTITY)).one()
+                return tuple(row)
+        finally:
+            engine.dispose()
+    except Exception:  # unreachable, another backend: the names decide (same_database)
+        return None
+
+
+def _same_server_database(url: URL, live: URL) -> bool:
+    """The same database under another name (localhost and 127.0.0.1, a DNS alias, another driver)."""
+    if backend_of(url) != "postgresql" or backend_of(live) != "postgresql" or url.database != live.database:
+        return False
+    mine = _identity(url)
+    return mine is not None and mine == _identity(live)
 
 
 def refuse_backend(url: URL) -> None:

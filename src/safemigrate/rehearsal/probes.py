@@ -13,6 +13,10 @@ Each transaction is one sample (start, end) on ``time.monotonic()``, the clock t
 statements with. A sample blocked by a migration's lock lasts until that lock is released, which is what
 the application feels. A short pause between samples keeps many probes from starving the migration of
 CPU; it bounds how late a probe can notice a stall (see :func:`interval_for`).
+
+A sampler connection reads ``pg_locks`` every 10 ms for every other backend of the database: the locks of
+a statement sent outside a transaction (CONCURRENTLY, an autocommit block) are gone when it returns, so
+they are only seen while it runs (:class:`LockSeen`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,26 @@ class Sample:
         return (self.ended - self.started) * 1000
 
 
+@dataclass(frozen=True)
+class LockSeen:
+    """A table lock a backend other than the probes held (granted) when the sampler looked."""
+
+    at: float
+    pid: int
+    relation: str
+    mode: str
+
+
+SAMPLER_INTERVAL = 0.010
+_SAMPLE_LOCKS = """
+SELECT l.pid, CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END, l.mode
+FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid() AND NOT (l.pid = ANY(%s))
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND c.relkind IN ('r', 'p', 'm')
+"""
+
+
 def interval_for(probes: int) -> float:
     """Seconds between two samples of one probe: 2 ms, longer when there are many probes (two cores)."""
     return max(0.002, 0.0005 * probes)
@@ -62,7 +86,9 @@ class Probes:
         self.tables = tables
         self.interval = interval if interval is not None else interval_for(2 * len(tables))
         self.samples: list[Sample] = []
+        self.locks_seen: list[LockSeen] = []
         self.errors: list[str] = []
+        self._pids: list[int] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._ready = threading.Barrier(2 * len(tables) + 1) if tables else None
@@ -81,6 +107,9 @@ class Probes:
                 self._ready.wait(timeout=30)  # every probe connected before the first statement runs
             except threading.BrokenBarrierError:
                 pass
+        sampler = threading.Thread(target=self._sample_locks, daemon=True, name="safemigrate-lock-sampler")
+        sampler.start()
+        self._threads.append(sampler)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -105,6 +134,12 @@ class Probes:
             sql = (f"LOCK TABLE {quote_table(table)} IN ROW EXCLUSIVE MODE" if kind == "writer"
                    else f"SELECT 1 FROM {quote_table(table)} LIMIT 1")
             cursor = raw.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = int(cursor.fetchall()[0][0])
+            if kind == "writer":
+                raw.commit()
+            with self._lock:
+                self._pids.append(pid)
         except Exception as exc:
             self._failed(table, kind, exc)
             self._arrive()
@@ -132,6 +167,33 @@ class Probes:
                 connection.close()
             except Exception:
                 pass
+
+    def _sample_locks(self) -> None:
+        connection: Any = None
+        seen: list[LockSeen] = []
+        try:
+            connection = self._engine.raw_connection()
+            raw = connection.dbapi_connection
+            raw.autocommit = True
+            cursor = raw.cursor()
+            pids = list(self._pids)
+            while not self._stop.is_set():
+                cursor.execute(_SAMPLE_LOCKS, (pids,))
+                now = time.monotonic()
+                seen.extend(LockSeen(now, int(pid), str(relation), str(mode))
+                            for pid, relation, mode in cursor.fetchall())
+                self._stop.wait(SAMPLER_INTERVAL)
+        except Exception as exc:
+            if not self._stop.is_set():
+                self._failed("pg_locks", "lock sampler", exc)
+        finally:
+            with self._lock:
+                self.locks_seen.extend(seen)
+            if connection is not None:
+                try:
+                    connection.close()
+                except Exception:
+                    pass
 
     def _arrive(self) -> None:
         if self._ready is not None:

@@ -19,11 +19,11 @@ from safemigrate.config.rehearsal import Budgets
 from safemigrate.core.db import connected
 from safemigrate.core.errors import RevisionGraphError
 from safemigrate.core.urls import with_driver_of
-from safemigrate.harness.measure import MeasuredStatement, MeasureSpec
+from safemigrate.harness.measure import LockTaken, MeasuredStatement, MeasureSpec
 from safemigrate.harness.requests import EnvRunRequest, Reads
 from safemigrate.harness.session import EnvSession
 from safemigrate.rehearsal.copies import Copy, CopySource, check_source, copy_for
-from safemigrate.rehearsal.probes import Probes
+from safemigrate.rehearsal.probes import LockSeen, Probes
 from safemigrate.rehearsal.results import CopyInfo, Lock, MeasuredRow, RehearsalReport
 from safemigrate.rehearsal.stalls import Stall, charge
 from safemigrate.rehearsal.synthetic import fill, plan_rows, user_tables
@@ -128,7 +128,7 @@ def _measure(project: Workspace, session: EnvSession, copy: Copy, target: str, t
     for index, statement in enumerate(measured):
         writer = Stall.of(charged[index]["writer"])
         reader = Stall.of(charged[index]["reader"])
-        report.statements.append(_row(statement, writer, reader, budgets))
+        report.statements.append(_row(statement, writer, reader, budgets, probes.locks_seen))
     for row in report.statements:
         if row.rewrite:
             report.warnings.append(f"{row.revision}: `{_short(row.sql)}` rewrote {', '.join(row.rewritten)}: every "
@@ -137,7 +137,8 @@ def _measure(project: Workspace, session: EnvSession, copy: Copy, target: str, t
             report.warnings.append(f"{row.revision}: `{_short(row.sql)}` {reason}.")
 
 
-def _row(statement: MeasuredStatement, writer: Stall, reader: Stall, budgets: Budgets) -> MeasuredRow:
+def _row(statement: MeasuredStatement, writer: Stall, reader: Stall, budgets: Budgets,
+         seen: list[LockSeen]) -> MeasuredRow:
     exceeded: list[str] = []
     if budgets.max_writer_stall_ms is not None and (writer.max or 0) > budgets.max_writer_stall_ms:
         exceeded.append(f"stalled writes for {writer.max:.0f} ms (budget {budgets.max_writer_stall_ms} ms)")
@@ -148,12 +149,20 @@ def _row(statement: MeasuredStatement, writer: Stall, reader: Stall, budgets: Bu
     held = (statement.released - statement.started) * 1000 if statement.released is not None else None
     return MeasuredRow(
         revision=statement.revision, sql=statement.sql,
-        locks=[Lock.of(lock) for lock in statement.locks] if statement.in_transaction else None,
+        locks=[Lock.of(lock) for lock in (statement.locks if statement.in_transaction else _sampled(statement, seen))],
+        locks_sampled=not statement.in_transaction,
         holding=[Lock.of(lock) for lock in statement.holding] if statement.in_transaction else None,
         held_ms=round(held, 1) if held is not None else None, duration_ms=round(statement.duration_ms, 1),
         rewrite=bool(statement.rewritten), rewritten=statement.rewritten, writer_stall_ms=writer,
         reader_stall_ms=reader, in_transaction=statement.in_transaction, exceeded=exceeded,
     )
+
+
+def _sampled(statement: MeasuredStatement, seen: list[LockSeen]) -> list[LockTaken]:
+    """The table locks the sampler saw the statement's backend hold while it ran (it ran outside a transaction)."""
+    found = {(lock.relation, lock.mode) for lock in seen
+             if lock.pid == statement.backend_pid and statement.started <= lock.at <= statement.ended}
+    return [LockTaken(relation, mode) for relation, mode in sorted(found)]
 
 
 def _short(sql: str, limit: int = 80) -> str:

@@ -34,7 +34,8 @@ class MeasuredRow:
 
     revision: str
     sql: str
-    locks: list[Lock] | None  # taken by it; None: sent outside a transaction, its locks were not read
+    locks: list[Lock]  # the table locks it took (on tables that existed before it)
+    locks_sampled: bool  # sent outside a transaction: its locks were sampled while it ran (every 10 ms)
     holding: list[Lock] | None  # every table lock its transaction held after it (earlier statements' too)
     held_ms: float | None  # from its start until its locks were released (its transaction ended)
     duration_ms: float

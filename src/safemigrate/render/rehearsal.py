@@ -31,8 +31,9 @@ def _stall(stall: Stall) -> str:
 
 
 def _locks(row: MeasuredRow) -> str:
-    if row.locks is None:
-        return "(outside a transaction)"
+    if row.locks_sampled:
+        seen = ", ".join(f"{lock.mode} {lock.relation}" for lock in row.locks)
+        return f"{seen or 'none seen'} (sampled: outside a transaction)"
     if not row.locks and row.holding:
         return "none new; holds " + ", ".join(f"{lock.mode} {lock.relation}" for lock in row.holding)
     return ", ".join(f"{lock.mode} {lock.relation}" for lock in row.locks) or "none on existing tables"
