@@ -45,7 +45,7 @@ class MeasureSpec:
 
 @dataclass(frozen=True)
 class LockTaken:
-    """A lock a statement took on a table that existed before it (others cannot see new tables)."""
+    """A lock a statement took on a table that existed before its transaction (others cannot see new tables)."""
 
     relation: str
     mode: str  # as pg_locks names it: ShareLock, AccessExclusiveLock...
@@ -81,6 +81,8 @@ class Measurer:
         self._open: dict[int, list[MeasuredStatement]] = {}  # connection -> statements until its commit
         self._held: dict[int, set[tuple[int, str]]] = {}  # connection -> (relation oid, mode) already held
         self._baseline: dict[int, set[tuple[int, str]]] = {}  # held before the transaction's first statement
+        # tables that existed when the transaction began: others can see (and wait for) only these
+        self._visible: dict[int, set[int]] = {}
         self._pids: dict[int, int | None] = {}
 
     # -- listeners --------------------------------------------------------------------------------
@@ -96,6 +98,7 @@ class Measurer:
         if in_transaction and id(conn) not in self._held:
             # what the transaction held before the revision's first statement (Alembic read its version table)
             self._held[id(conn)] = self._baseline[id(conn)] = self._locks(raw)
+            self._visible[id(conn)] = set(tables)
         measured = MeasuredStatement(str(frame.f_globals.get("revision")), " ".join(statement.split()),
                                      0.0, 0.0, in_transaction, pid)
         self._before[id(cursor)] = (measured, tables)
@@ -111,14 +114,16 @@ class Measurer:
         measured.ended = ended
         raw = conn.connection.dbapi_connection
         after = self._tables(raw)
-        measured.rewritten = sorted(name for oid, (node, name) in after.items()
-                                    if oid in before and node and before[oid][0] and node != before[oid][0])
         key = id(conn)
+        visible = self._visible.get(key, set(before)) if measured.in_transaction else set(before)
+        measured.rewritten = sorted(name for oid, (node, name) in after.items()
+                                    if oid in visible and oid in before and node and before[oid][0]
+                                    and node != before[oid][0])
         if measured.in_transaction:
             held = self._locks(raw)
             new = held - self._held.get(key, set())
             self._held[key] = held
-            names = {oid: name for oid, (_, name) in before.items()}
+            names = {oid: name for oid, (_, name) in before.items() if oid in visible}
             measured.locks = _named(new, names)
             measured.holding = _named(held - self._baseline.get(key, set()), names)
             self._open.setdefault(key, []).append(measured)
@@ -133,6 +138,7 @@ class Measurer:
             measured.released = now
         self._held.pop(key, None)
         self._baseline.pop(key, None)
+        self._visible.pop(key, None)
 
     def finish(self) -> None:
         """The run is over: a transaction not seen ending ended now (the connection was closed)."""

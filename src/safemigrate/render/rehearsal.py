@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from safemigrate.rehearsal.results import MeasuredRow, RehearsalReport
+from safemigrate.rehearsal.results import Lock, MeasuredRow, RehearsalReport
 from safemigrate.rehearsal.stalls import Stall
 from safemigrate.render.escape import cell, code, prose
 
@@ -30,13 +30,27 @@ def _stall(stall: Stall) -> str:
     return f"{_ms(stall.max)} / {_ms(stall.p99)}{where}"
 
 
+#: PostgreSQL's table lock modes, weakest first (its own numbering): a table shows its strongest.
+_STRENGTH = ("ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE",
+             "EXCLUSIVE", "ACCESS EXCLUSIVE")
+
+
+def _strongest(locks: list[Lock]) -> str:
+    best: dict[str, str] = {}
+    for lock in locks:
+        held = best.get(lock.relation)
+        rank = _STRENGTH.index(lock.mode) if lock.mode in _STRENGTH else -1
+        if held is None or rank > (_STRENGTH.index(held) if held in _STRENGTH else -1):
+            best[lock.relation] = lock.mode
+    return ", ".join(f"{mode} {relation}" for relation, mode in best.items())
+
+
 def _locks(row: MeasuredRow) -> str:
     if row.locks_sampled:
-        seen = ", ".join(f"{lock.mode} {lock.relation}" for lock in row.locks)
-        return f"{seen or 'none seen'} (sampled: outside a transaction)"
+        return f"{_strongest(row.locks) or 'none seen'} (sampled: outside a transaction)"
     if not row.locks and row.holding:
-        return "none new; holds " + ", ".join(f"{lock.mode} {lock.relation}" for lock in row.holding)
-    return ", ".join(f"{lock.mode} {lock.relation}" for lock in row.locks) or "none on existing tables"
+        return "none new; holds " + _strongest(row.holding)
+    return _strongest(row.locks) or "none on existing tables"
 
 
 def _sql(sql: str, limit: int = 70) -> str:
