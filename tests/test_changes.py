@@ -488,3 +488,38 @@ def test_an_unreachable_database_is_exit_3_without_its_password(accounts):
                              cwd=accounts)
     assert result.returncode == 3 and "Could not connect" in result.stderr
     assert "s3cret-pw" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_rename_carries_the_indexes_the_unique_constraint_and_the_default(accounts, pg_url):
+    execute(pg_url, "ALTER TABLE users ADD CONSTRAINT uq_users_email UNIQUE (email)",
+            "CREATE INDEX ix_users_name_email ON users (name, email)",
+            "ALTER TABLE users ALTER COLUMN email SET DEFAULT 'none'")
+    written = write_change(_project(accounts, pg_url), "rename-column", "users", "email", new_column="email_address")
+    upgrade(accounts, pg_url, written.expand_revision)
+    assert backfill(_project(accounts, pg_url), NAME).verified
+    upgrade(accounts, pg_url, "heads")
+    indexes = scalar(pg_url, "SELECT string_agg(indexdef, '; ' ORDER BY indexname) FROM pg_indexes "
+                             "WHERE tablename = 'users'")
+    assert indexes == ("CREATE INDEX ix_users_name_email_address ON public.users USING btree (name, email_address); "
+                       "CREATE UNIQUE INDEX uq_users_email_address ON public.users USING btree (email_address); "
+                       "CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)")
+    assert scalar(pg_url, "SELECT contype FROM pg_constraint WHERE conname = 'uq_users_email_address'") == "u"
+    execute(pg_url, "INSERT INTO users (name) VALUES ('defaulted')")
+    assert scalar(pg_url, "SELECT email_address FROM users WHERE name = 'defaulted'") == "none"
+
+
+def test_what_cannot_be_carried_refuses_the_change_by_name(accounts, pg_url):
+    execute(pg_url, "CREATE VIEW user_emails AS SELECT id, email FROM users",
+            "CREATE TABLE invitations (id int PRIMARY KEY, email varchar(255))",
+            "ALTER TABLE users ADD CONSTRAINT uq_users_email UNIQUE (email)",
+            "ALTER TABLE invitations ADD CONSTRAINT fk_invitations_email FOREIGN KEY (email) REFERENCES users (email)")
+    renamed = run_safemigrate("change", "rename-column", "users.email", "email_address", "--database-url", pg_url,
+                              cwd=accounts)
+    assert renamed.returncode == 2, renamed.stderr
+    assert ("users.email carries what safemigrate cannot move to the new column yet: foreign key "
+            "fk_invitations_email on invitations, view user_emails.") in renamed.stderr
+    dropped = run_safemigrate("change", "drop-column", "users.email", "--database-url", pg_url, cwd=accounts)
+    assert dropped.returncode == 2
+    assert ("users.email cannot be dropped while these depend on it: foreign key fk_invitations_email on "
+            "invitations, view user_emails.") in dropped.stderr
+    assert not list((accounts / "migrations" / "versions").glob("*_expand_*.py"))

@@ -22,6 +22,7 @@ from pglast.parser import ParseError
 from sqlalchemy import text
 
 from safemigrate.changes import sql
+from safemigrate.changes.catalog import CarriedIndex, Dependents, dependents
 from safemigrate.changes.results import ChangeWritten
 from safemigrate.core.db import connected, unreachable
 from safemigrate.core.errors import SafemigrateError, UsageError
@@ -110,6 +111,22 @@ def _check_fill(fill: str | None, table: str, column: str) -> None:
                          fix)
 
 
+def _refuse_blockers(kind: str, table: str, column: str, found: Dependents) -> None:
+    if not found.blockers:
+        return
+    listed = ", ".join(found.blockers)
+    if kind == sql.RENAME_COLUMN:
+        raise UsageError(f"{table}.{column} carries what safemigrate cannot move to the new column yet: {listed}.",
+                         "The contract drops the old column, and with it everything that depends on it; a rename "
+                         "must not lose a constraint, an index or a view on the way.",
+                         "Drop or rewrite those first (each in its own revision), or rename the column by hand in "
+                         "separate revisions.")
+    raise UsageError(f"{table}.{column} cannot be dropped while these depend on it: {listed}.",
+                     "PostgreSQL refuses DROP COLUMN while a view or another table's foreign key uses the column, "
+                     "and safemigrate never drops them for you (no CASCADE).",
+                     "Drop or change those first, each in its own revision, then write this change.")
+
+
 def _template(project: Workspace) -> Path:
     template = project.layout.script_location / "script.py.mako"
     if not template.is_file():
@@ -185,6 +202,9 @@ def write_change(project: Workspace, kind: str, table: str, column: str, *, new_
         raise UsageError(f"A change named {name} exists already.", "Each change keeps its phase under its name.",
                          "Pass another --name, or finish or abort the existing one (`safemigrate change status`).")
     column_type, not_null, keys = _column(url, table, column)
+    with connected(url) as conn:
+        found = dependents(conn, table, column, new_column if kind == sql.RENAME_COLUMN else None)
+    _refuse_blockers(kind, table, column, found)
     if kind == sql.RENAME_COLUMN:
         if not new_column or not _NAME.match(new_column.lower()):
             raise UsageError(f"{new_column!r} is not a usable column name.", "", "Pass the new name as NEW.")
@@ -201,7 +221,9 @@ def write_change(project: Workspace, kind: str, table: str, column: str, *, new_
     head, folder = _head(project)
     template = _template(project)
     plan = ChangePlan(name=name, kind=kind, table=table, column=column, new_column=new_column,
-                      column_type=column_type, primary_key=keys[0] if keys else "", not_null=not_null, fill=fill)
+                      column_type=column_type, primary_key=keys[0] if keys else "", not_null=not_null, fill=fill,
+                      default=found.default if kind == sql.RENAME_COLUMN else None,
+                      indexes=[vars(i) for i in found.indexes])
     steps = model_steps(plan)
     plan.expand_revision = rev_id()
     expand_up, expand_down, expand_allows = expand_body(plan)
@@ -277,7 +299,28 @@ def expand_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
            *_execute(sql.trigger_function(plan)), *_execute(sql.create_trigger(plan))]
     down = down[:1] + [line for s in sql.drop_trigger(plan) for line in _execute(s)] + down[1:]
     allows.append(_allow("create-trigger", f"{plan.table}.{trigger}", plan))
+    up += _carried_indexes(plan)
     return up, down, allows
+
+
+_INVALID_INDEX = "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(:name) AND NOT indisvalid"
+
+
+def _carried_indexes(plan: ChangePlan) -> list[str]:
+    """The old column's indexes on the new one, built CONCURRENTLY once the column and trigger have committed."""
+    lines: list[str] = []
+    for index in (CarriedIndex(**i) for i in plan.indexes):  # type: ignore[arg-type]
+        name = sql.q(index.new_name)
+        create = (f"CREATE {'UNIQUE ' if index.unique else ''}INDEX CONCURRENTLY IF NOT EXISTS {name} ON "
+                  f"{sql.q(plan.table)} USING {index.method} ({', '.join(sql.q(c) for c in index.columns)})")
+        lines += [f"# {index.name} on the new column, built without blocking writes (after the trigger committed)",
+                  "with op.get_context().autocommit_block():",
+                  "    # an interrupted build leaves an INVALID index, which IF NOT EXISTS would keep",
+                  f"    if not op.get_context().as_sql and op.get_bind().execute(sa.text({_INVALID_INDEX!r}), "
+                  f"{{'name': {name!r}}}).first():",
+                  *["        " + line for line in _execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")],
+                  *["    " + line for line in _execute(create)]]
+    return lines
 
 
 def contract_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
@@ -297,9 +340,17 @@ def contract_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
                    *_execute(f"ALTER TABLE {table} DROP CONSTRAINT {sql.q(name)}")]
             allows += [_allow("set-not-null", f"{plan.table}.{new}", plan),
                        _allow("drop-constraint", f"{plan.table}.{name}", plan)]
+        if plan.default is not None:
+            up += [f"# the default of {plan.column} moves to {new}",
+                   *_execute(f"ALTER TABLE {table} ALTER COLUMN {sql.q(new)} SET DEFAULT {plan.default}")]
         up += [line for s in sql.drop_trigger(plan) for line in _execute(s)]
         up += _execute(f"ALTER TABLE {table} DROP COLUMN {sql.q(plan.column)}")
         allows.append(_allow("drop-column", f"{plan.table}.{plan.column}", plan))
+        for index in (CarriedIndex(**i) for i in plan.indexes):  # type: ignore[arg-type]
+            if index.new_constraint:
+                up += [f"# {index.constraint} again, on the index the expand built (a catalog change, no scan)",
+                       *_execute(f"ALTER TABLE {table} ADD CONSTRAINT {sql.q(index.new_constraint)} "
+                                 f"UNIQUE USING INDEX {sql.q(index.new_name)}")]
     elif plan.kind == sql.DROP_COLUMN:
         up += _execute(f"ALTER TABLE {table} DROP COLUMN {sql.q(plan.column)}")
         allows.append(_allow("drop-column", f"{plan.table}.{plan.column}", plan))

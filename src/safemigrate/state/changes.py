@@ -64,6 +64,8 @@ class ChangePlan:
     primary_key: str = ""
     not_null: bool = False  # the old column is NOT NULL (rename: carried to the new one at contract)
     fill: str | None = None  # set-not-null: the SQL literal written into NULLs
+    default: str | None = None  # the old column's default (rename: set on the new one by the contract)
+    indexes: list[dict[str, object]] = field(default_factory=list)  # rename: indexes carried to the new column
     expand_revision: str = ""
     contract_revision: str | None = None  # None until written (--contract-later)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0).isoformat())
