@@ -151,7 +151,21 @@ def test_budget_exceeded_exits_1_with_the_documented_json(tmp_path: Path, pg_url
     assert set(row) >= {"revision", "sql", "locks", "duration_ms", "writer_stall_ms", "reader_stall_ms", "rewrite"}
     assert row["revision"] == "0002" and row["verdict"] == "over budget"
     assert row["locks"] == [{"relation": "users", "mode": "SHARE"}]
-    assert row["writer_stall_ms"]["max"] > 1
+    assert row["writer_stall_ms"]["max"] > 1 and row["writer_stall_ms"]["table"] == "users"
+    assert row["wal_bytes"] > 50_000 * 16  # the index build writes its pages to the WAL
+
+
+def test_markdown_puts_the_verdict_and_warnings_first(tmp_path: Path, pg_url: str) -> None:
+    project_dir = _filled_project(tmp_path, pg_url, 'op.alter_column("users", "id", type_=sa.BigInteger)',
+                                  rows=20_000)
+    result = run_safemigrate("rehearse", "--template", "--max-writer-stall", "1ms", "--format", "markdown",
+                             cwd=project_dir, env={"DATABASE_URL": pg_url})
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert out.startswith("### safemigrate rehearse: ❌ over budget")
+    assert out.index("#### Warnings") < out.index("#### Statements") < out.index("<details>")
+    assert "rewrote users: every row was written again" in out
+    assert "| `0002` | `ALTER TABLE users ALTER COLUMN id TYPE BIGINT` | ACCESS EXCLUSIVE users |" in out
 
 
 def test_budgets_from_pyproject(tmp_path: Path, pg_url: str) -> None:

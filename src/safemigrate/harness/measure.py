@@ -65,6 +65,7 @@ class MeasuredStatement:
     holding: list[LockTaken] = field(default_factory=list)  # every table lock of its transaction after it
     rewritten: list[str] = field(default_factory=list)  # tables whose relfilenode changed
     released: float | None = None  # when its locks were released: its transaction ended (or it did)
+    wal_bytes: int | None = None  # WAL the server wrote while it ran (the probes write none)
 
     @property
     def duration_ms(self) -> float:
@@ -77,7 +78,7 @@ class Measurer:
     def __init__(self) -> None:
         self.statements: list[MeasuredStatement] = []
         self.errors: list[str] = []  # what could not be read (the statement is still timed)
-        self._before: dict[int, tuple[MeasuredStatement, dict[int, tuple[int, str]]]] = {}
+        self._before: dict[int, tuple[MeasuredStatement, dict[int, tuple[int, str]], int | None]] = {}
         self._open: dict[int, list[MeasuredStatement]] = {}  # connection -> statements until its commit
         self._held: dict[int, set[tuple[int, str]]] = {}  # connection -> (relation oid, mode) already held
         self._baseline: dict[int, set[tuple[int, str]]] = {}  # held before the transaction's first statement
@@ -101,7 +102,7 @@ class Measurer:
             self._visible[id(conn)] = set(tables)
         measured = MeasuredStatement(str(frame.f_globals.get("revision")), " ".join(statement.split()),
                                      0.0, 0.0, in_transaction, pid)
-        self._before[id(cursor)] = (measured, tables)
+        self._before[id(cursor)] = (measured, tables, self._wal(raw))
         measured.started = time.monotonic()
 
     def after(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
@@ -110,9 +111,12 @@ class Measurer:
         entry = self._before.pop(id(cursor), None)
         if entry is None:
             return
-        measured, before = entry
+        measured, before, wal_before = entry
         measured.ended = ended
         raw = conn.connection.dbapi_connection
+        wal_after = self._wal(raw)
+        if wal_before is not None and wal_after is not None:
+            measured.wal_bytes = wal_after - wal_before
         after = self._tables(raw)
         key = id(conn)
         visible = self._visible.get(key, set(before)) if measured.in_transaction else set(before)
@@ -167,6 +171,16 @@ class Measurer:
 
     def _locks(self, raw: Any) -> set[tuple[int, str]]:
         return {(int(oid), str(mode)) for oid, mode in self._query(raw, _LOCKS)}
+
+    def _wal(self, raw: Any) -> int | None:
+        rows = self._query(raw, "SELECT pg_current_wal_insert_lsn()::text")
+        if not rows:
+            return None
+        high, _, low = str(rows[0][0]).partition("/")
+        try:
+            return (int(high, 16) << 32) + int(low, 16)
+        except ValueError:
+            return None
 
     def _pid(self, raw: Any) -> int | None:
         key = id(raw)

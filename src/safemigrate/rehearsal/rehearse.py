@@ -153,6 +153,7 @@ def _row(statement: MeasuredStatement, writer: Stall, reader: Stall, budgets: Bu
         locks_sampled=not statement.in_transaction,
         holding=[Lock.of(lock) for lock in statement.holding] if statement.in_transaction else None,
         held_ms=round(held, 1) if held is not None else None, duration_ms=round(statement.duration_ms, 1),
+        wal_bytes=statement.wal_bytes,
         rewrite=bool(statement.rewritten), rewritten=statement.rewritten, writer_stall_ms=writer,
         reader_stall_ms=reader, in_transaction=statement.in_transaction, exceeded=exceeded,
     )

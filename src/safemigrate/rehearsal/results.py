@@ -39,6 +39,7 @@ class MeasuredRow:
     holding: list[Lock] | None  # every table lock its transaction held after it (earlier statements' too)
     held_ms: float | None  # from its start until its locks were released (its transaction ended)
     duration_ms: float
+    wal_bytes: int | None  # WAL written while it ran (None: not read)
     rewrite: bool  # a table it touched got a new relfilenode: every row was written again
     rewritten: list[str]
     writer_stall_ms: Stall
