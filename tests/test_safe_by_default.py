@@ -457,3 +457,68 @@ def test_autofix_commits_not_null_and_a_unique_constraint_that_pass_lint(repo, p
     source = (repo / added).read_text()
     assert "from safemigrate import allow" in source and f"VALIDATE CONSTRAINT {CHECK}" in source
     assert f"UNIQUE USING INDEX {UNIQUE}" in source
+
+
+# -- rerun after an interruption: guarded steps and the rerun-converges sign-off ----------------------
+def test_a_revision_of_convergent_steps_is_signed_rerunnable_and_one_with_another_step_is_not(tmp_path):
+    import sqlalchemy as sa
+    from alembic.operations import ops
+
+    from safemigrate.schema.safe_ops import reruns_converge, rewrite_for
+
+    upgrade_ops, downgrade_ops = _ops()
+    upgrade_ops.ops[2].ops.insert(0, ops.AddColumnOp("customers", sa.Column("coupon_id", sa.Integer)))
+    assert rewrite_for("postgresql", upgrade_ops, downgrade_ops) == 3
+    up = _render(upgrade_ops)
+    assert up.index("# safemigrate: rerun-converges") < up.index("op.create_table('coupons'")
+    # what the first autocommit block commits with it is guarded too: a rerun finds it there and goes on
+    assert "'SELECT 1 WHERE to_regclass(:name) IS NOT NULL'), {'name': 'coupons'}).first():" in up
+    assert "{'table': 'customers', 'column': 'coupon_id'}).first():\n        op.add_column('customers'" in up
+    assert "rerun-converges" not in _render(downgrade_ops)
+    signed = tmp_path / "signed.py"
+    signed.write_text("def upgrade():\n" + up)
+    assert reruns_converge(signed)
+    compile(signed.read_text(), str(signed), "exec")
+
+    upgrade_ops, downgrade_ops = _ops()
+    upgrade_ops.ops.append(ops.ExecuteSQLOp("UPDATE customers SET phone = '0' || phone"))  # must not run twice
+    assert rewrite_for("postgresql", upgrade_ops, downgrade_ops) == 3
+    unsigned = tmp_path / "unsigned.py"
+    unsigned.write_text("def upgrade():\n" + _render(upgrade_ops))
+    assert "rerun-converges" not in unsigned.read_text() and not reruns_converge(unsigned)
+    # the comment counts only as a comment
+    (tmp_path / "string.py").write_text('NOTE = "# safemigrate: rerun-converges"\n')
+    assert not reruns_converge(tmp_path / "string.py")
+
+
+def test_a_signed_revision_interrupted_after_a_committed_step_is_rerun_and_its_attempt_closed(shop, pg_url, pg_server):
+    """The runner reruns it instead of refusing it as an interrupted revision (tests/test_journal.py)."""
+    upgrade(shop, pg_url)
+    _index_phone(shop)
+    add_model_line(shop, "Category", FEATURED)
+    _alembic(shop, pg_url, "revision", "--autogenerate", "-m", "phone index")
+    [path] = (shop / "migrations" / "versions").glob("*_phone_index.py")
+    assert "# safemigrate: rerun-converges" in path.read_text()
+    # what a kill inside the index build leaves: the column and the NOT VALID key committed, an INVALID index,
+    # and the journal's open attempt with its committed steps
+    first = run_safemigrate("migrate", "--env", "development", "--database-url", pg_url, "--scratch-url", pg_server,
+                            cwd=shop)
+    assert first.returncode == 0, first.stdout + first.stderr
+    attempt = scalar(pg_url, "SELECT attempt FROM safemigrate_history WHERE action = 'applied' "
+                             f"AND revision = '{_revision_id(path)}'")
+    execute(pg_url, f"DELETE FROM safemigrate_history WHERE attempt = '{attempt}'",
+            f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass('{INDEX}')",
+            f"ALTER TABLE categories DROP CONSTRAINT {FK}",
+            f"ALTER TABLE categories ADD CONSTRAINT {FK} FOREIGN KEY (featured_product_id) REFERENCES products (id) "
+            "NOT VALID",
+            f"UPDATE alembic_version SET version_num = '{HEAD}'")
+
+    rerun = run_safemigrate("migrate", "--env", "development", "--database-url", pg_url, "--scratch-url", pg_server,
+                            cwd=shop)
+
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert _index_state(pg_url) == "valid"
+    assert scalar(pg_url, f"SELECT convalidated FROM pg_constraint WHERE conname = '{FK}'") is True
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == _revision_id(path)
+    assert scalar(pg_url, "SELECT count(*) FROM safemigrate_history WHERE action = 'resolved' "
+                          f"AND attempt = '{attempt}'") == 1

@@ -33,6 +33,7 @@ from safemigrate.core.urls import backend_of, sync_url
 from safemigrate.harness.requests import EnvRunRequest, GenerateRequest, GenerateResult, LedgerRows, Reads
 from safemigrate.runner.preflight import preflight
 from safemigrate.schema.compare import revision_message
+from safemigrate.schema.safe_ops import reruns_converge
 from safemigrate.state import ledger
 from safemigrate.state.locking import migrator_lock
 
@@ -96,7 +97,7 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
         heads = _db_heads(project, url)  # read once: nobody else migrates while we hold the lock
         _backfill(project, url, env.name, heads)
         report.plan = project.history.pending(heads)
-        _refuse_interrupted(url, report.plan)
+        _refuse_interrupted(project, url, report.plan)
         if not dry_run:
             report.notes += _drop_our_invalid_indexes(project, url, report.plan)
         if dry_run:
@@ -185,12 +186,15 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
                 run = session.run(request)
                 break
             except MigrationFailed as exc:
-                if not exc.lock_timeout or _interrupted(url, [revision]):  # never retry over committed steps
+                # never retry over committed steps, unless each step of the revision checks what is done first
+                if not exc.lock_timeout or (_interrupted(url, [revision]) and not reruns_converge(record.path)):
                     _explain_partial(exc, url, done)
                     raise
                 if attempt > retries:
                     raise _blocked(exc, url, attempt, done) from None
                 time.sleep(backoff * (2 ** (attempt - 1)))
+        if reruns_converge(record.path):
+            _close_converged_attempts(url, revision, environment)
         runs = [r for r in run.runs if r.revision.revision == revision]
         count = len(runs[0].sent) if runs else 0
         done.append(Applied(revision, project.history.info(record).message, runs[0].duration_ms if runs else 0.0,
@@ -203,15 +207,33 @@ def _interrupted(url: URL, revisions: list[str]) -> list[ledger.Interrupted]:
         return ledger.interrupted(conn, revisions)
 
 
-def _refuse_interrupted(url: URL, plan: list[str]) -> None:
-    """Never run again, silently, a revision whose earlier attempt left committed steps behind."""
+def _refuse_interrupted(project: Workspace, url: URL, plan: list[str]) -> None:
+    """Never run again, silently, a revision whose earlier attempt left committed steps behind.
+
+    Except one signed ``# safemigrate: rerun-converges`` (what safemigrate generates: every step checks the
+    catalog before it acts), which running again finishes; its open attempts are closed once it is applied.
+    """
     from safemigrate.runner.preflight import interrupted_fix, interrupted_message
 
-    found = _interrupted(url, plan) if plan else []
+    found = [item for item in (_interrupted(url, plan) if plan else [])
+             if not _converges(project, item.revision)]
     if found:
         raise InterruptedRevision(interrupted_message(found),
                                   "Its committed steps would run a second time (an UPDATE applied twice, an index "
                                   "built twice); nothing was run.", interrupted_fix(found))
+
+
+def _converges(project: Workspace, revision: str) -> bool:
+    record = project.history.get(revision)
+    return record is not None and reruns_converge(record.path)
+
+
+def _close_converged_attempts(url: URL, revision: str, environment: str) -> None:
+    """The rerun finished what interrupted attempts of ``revision`` began: record it, as `ledger resolve` would."""
+    with connected(url, transaction=True) as conn:
+        if ledger.interrupted(conn, [revision]):
+            ledger.resolve(conn, revision, "applied by a rerun: every step of the revision checks the catalog "
+                           "first (# safemigrate: rerun-converges)", environment=environment)
 
 
 def _explain_partial(exc: MigrationFailed, url: URL, done: list[Applied]) -> None:

@@ -28,7 +28,14 @@ the same revision) with:
   INDEX`` (instant) unless the constraint is there already.
 
 Every step is guarded by what the catalog says (read through the migration's
-own connection), so a rerun after a kill at any point finishes the job.
+own connection), so a rerun after a kill at any point finishes the job. So are
+the ``add_column``/``create_table``/``create_index`` (on a new table) that
+come with them in the upgrade (``GuardedOp``): the first autocommit block
+commits them. When every upgrade step is one of these forms, the revision is
+signed ``# safemigrate: rerun-converges`` (:func:`reruns_converge`), and the
+runner reruns it after an interruption instead of refusing it as an
+interrupted revision (the statement journal's rule for steps that must not
+run twice).
 
 The replacements are operation objects rendered to Python by Alembic's own
 renderer (``renderers.dispatch_for``, its documented extension point), so the
@@ -40,6 +47,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
+import tokenize
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import renderers
@@ -56,11 +67,22 @@ _INVALID_INDEX = ("SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(:name) 
 _CONSTRAINT_EXISTS = ("SELECT 1 FROM pg_constraint WHERE conname = :name AND conrelid = to_regclass(:table)")
 _COLUMN_NOT_NULL = ("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(:table) AND attname = :column "
                     "AND attnotnull")
+_COLUMN_EXISTS = ("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(:table) AND attname = :column "
+                  "AND NOT attisdropped")
+_RELATION_EXISTS = "SELECT 1 WHERE to_regclass(:name) IS NOT NULL"
+_RERUN_CONVERGES = re.compile(r"#\s*safemigrate:\s*rerun-converges\b")
 #: PostgreSQL truncates longer identifiers, and the catalog would then hold another name than the one asked for
 _MAX_IDENTIFIER = 63
 
 
-class ConcurrentIndexOp(alembic_ops.MigrateOperation):
+class _SafeOp(alembic_ops.MigrateOperation):
+    """A step that checks the catalog before it acts: run again, it finishes what an interrupted run began."""
+
+    #: set on the first step of a revision whose every step is one of these: it renders the sign-off comment
+    rerun_converges = False
+
+
+class ConcurrentIndexOp(_SafeOp):
     """Build or drop an index with CONCURRENTLY, outside the revision's transaction."""
 
     def __init__(self, op: alembic_ops.CreateIndexOp | alembic_ops.DropIndexOp) -> None:
@@ -70,7 +92,7 @@ class ConcurrentIndexOp(alembic_ops.MigrateOperation):
         return self.op.to_diff_tuple()
 
 
-class NotValidConstraintOp(alembic_ops.MigrateOperation):
+class NotValidConstraintOp(_SafeOp):
     """Add a foreign key or CHECK NOT VALID in the revision's transaction, then VALIDATE it after that commits."""
 
     def __init__(self, op: alembic_ops.CreateForeignKeyOp | alembic_ops.CreateCheckConstraintOp) -> None:
@@ -86,7 +108,7 @@ class NotValidConstraintOp(alembic_ops.MigrateOperation):
         return self.op.to_diff_tuple()
 
 
-class SetNotNullOp(alembic_ops.MigrateOperation):
+class SetNotNullOp(_SafeOp):
     """SET NOT NULL proved by a validated CHECK first, so it takes its strong lock without scanning."""
 
     def __init__(self, op: alembic_ops.AlterColumnOp) -> None:
@@ -104,12 +126,26 @@ class SetNotNullOp(alembic_ops.MigrateOperation):
         return self.op.to_diff_tuple()
 
 
-class UniqueUsingIndexOp(alembic_ops.MigrateOperation):
+class UniqueUsingIndexOp(_SafeOp):
     """A unique constraint attached to a unique index built CONCURRENTLY before."""
 
     def __init__(self, op: alembic_ops.CreateUniqueConstraintOp, index: alembic_ops.CreateIndexOp) -> None:
         self.op = op
         self.index = index
+
+    def to_diff_tuple(self) -> Any:
+        return self.op.to_diff_tuple()
+
+
+class GuardedOp(_SafeOp):
+    """An operation Alembic wrote as it is, run only when the catalog shows it has not run yet.
+
+    In a revision with an autocommit block, what comes before the block commits with it; a rerun after an
+    interruption must not fail on a column or table that is already there.
+    """
+
+    def __init__(self, op: alembic_ops.AddColumnOp | alembic_ops.CreateTableOp | alembic_ops.CreateIndexOp) -> None:
+        self.op = op
 
     def to_diff_tuple(self) -> Any:
         return self.op.to_diff_tuple()
@@ -123,7 +159,29 @@ def rewrite_for(dialect: str, upgrade_ops: alembic_ops.UpgradeOps, downgrade_ops
     if dialect != "postgresql":
         return 0
     new_tables = _created_tables(upgrade_ops) | _created_tables(downgrade_ops)
-    return _rewrite(upgrade_ops, new_tables) + _rewrite(downgrade_ops, new_tables)
+    changed_up = _rewrite(upgrade_ops, lambda op: _safe_form(op, new_tables))
+    changed = changed_up + _rewrite(downgrade_ops, lambda op: _safe_form(op, new_tables))
+    if changed_up:
+        # the first autocommit block commits what came before it: a rerun must find that done and go on
+        _rewrite(upgrade_ops, _guarded_form)
+        _mark_rerun_converges(upgrade_ops)
+    return changed
+
+
+def reruns_converge(path: str | Path) -> bool:
+    """Whether a revision file carries the ``# safemigrate: rerun-converges`` comment.
+
+    safemigrate writes it on a revision whose every upgrade step checks the catalog before it acts (the
+    forms of this module), so that running it again after an interruption finishes the job: the runner then
+    reruns such a revision instead of refusing it as an interrupted one. Like any sign-off it is a claim
+    whoever keeps it makes: a step added by hand that must not run twice means the line must go.
+    """
+    try:
+        with open(path, "rb") as handle:
+            tokens = list(tokenize.tokenize(handle.readline))
+    except (OSError, SyntaxError, tokenize.TokenError, UnicodeDecodeError):
+        return False
+    return any(t.type == tokenize.COMMENT and _RERUN_CONVERGES.match(t.string) for t in tokens)
 
 
 def concurrently(op: alembic_ops.CreateIndexOp | alembic_ops.DropIndexOp) -> Any:
@@ -141,7 +199,8 @@ def _created_tables(container: alembic_ops.OpContainer) -> set[tuple[str | None,
     return {(op.schema, op.table_name) for op in container.ops if isinstance(op, alembic_ops.CreateTableOp)}
 
 
-def _rewrite(container: alembic_ops.OpContainer, new_tables: set[tuple[str | None, str]]) -> int:
+def _rewrite(container: alembic_ops.OpContainer,
+             transform: Callable[[Any], alembic_ops.MigrateOperation | None]) -> int:
     """Replace in place; a rewritten operation leaves its table's group and stands on its own.
 
     Outside the group it renders with ``op.`` at the top level even where the project renders batch
@@ -152,13 +211,13 @@ def _rewrite(container: alembic_ops.OpContainer, new_tables: set[tuple[str | Non
     for op in container.ops:
         if not isinstance(op, alembic_ops.ModifyTableOps):
             for part in _split(op):
-                replacement = _safe_form(part, new_tables)
+                replacement = transform(part)
                 changed += replacement is not None
                 result.append(replacement or part)
             continue
         group: list[alembic_ops.MigrateOperation] = []
         for inner in [part for original in op.ops for part in _split(original)]:
-            replacement = _safe_form(inner, new_tables)
+            replacement = transform(inner)
             if replacement is None:
                 group.append(inner)
                 continue
@@ -233,6 +292,23 @@ def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.
     return None
 
 
+def _guarded_form(op: Any) -> alembic_ops.MigrateOperation | None:
+    if isinstance(op, alembic_ops.AddColumnOp | alembic_ops.CreateTableOp):
+        return GuardedOp(op)
+    if isinstance(op, alembic_ops.CreateIndexOp) and op.index_name is not None:  # on a table of this revision
+        return GuardedOp(op)
+    return None
+
+
+def _mark_rerun_converges(container: alembic_ops.OpContainer) -> None:
+    """Sign the revision as rerunnable when every step of it is one of the convergent forms."""
+    ops = [inner for op in container.ops
+           for inner in (op.ops if isinstance(op, alembic_ops.ModifyTableOps) else [op])]
+    safe = [op for op in ops if isinstance(op, _SafeOp)]
+    if safe and len(safe) == len(ops):
+        safe[0].rerun_converges = True
+
+
 def _qualified(name: str, schema: str | None) -> str:
     """``name`` as PostgreSQL's regclass input reads it (quoted where needed)."""
     quoted = _PREPARER.quote(str(name))
@@ -266,7 +342,6 @@ def _autocommit(autogen_context: AutogenContext) -> str:
     return f"with {_op_prefix(autogen_context)}get_context().autocommit_block():"
 
 
-@renderers.dispatch_for(ConcurrentIndexOp)
 def _render_concurrent_index(autogen_context: AutogenContext, op: ConcurrentIndexOp) -> list[str]:
     inner = op.op
     lines = [_autocommit(autogen_context)]
@@ -299,7 +374,6 @@ def _with_not_valid(rendered: list[str]) -> str:
     return f"{call[:-1]}, postgresql_not_valid=True)"
 
 
-@renderers.dispatch_for(NotValidConstraintOp)
 def _render_not_valid_constraint(autogen_context: AutogenContext, op: NotValidConstraintOp) -> list[str]:
     inner = op.op
     name = str(inner.constraint_name)
@@ -323,7 +397,6 @@ def _allow(autogen_context: AutogenContext, rule: str, target: str, reason: str)
     return f"with allow({rule!r}, {target!r}, reason={reason!r}):"
 
 
-@renderers.dispatch_for(SetNotNullOp)
 def _render_set_not_null(autogen_context: AutogenContext, op: SetNotNullOp) -> list[str]:
     alter = op.op
     op_, name = _op_prefix(autogen_context), op.check_name
@@ -362,7 +435,6 @@ def _render_set_not_null(autogen_context: AutogenContext, op: SetNotNullOp) -> l
             ""]
 
 
-@renderers.dispatch_for(UniqueUsingIndexOp)
 def _render_unique_using_index(autogen_context: AutogenContext, op: UniqueUsingIndexOp) -> list[str]:
     unique = op.op
     name = str(unique.constraint_name)
@@ -379,3 +451,40 @@ def _render_unique_using_index(autogen_context: AutogenContext, op: UniqueUsingI
             f"{_query(autogen_context, _CONSTRAINT_EXISTS, name=name, table=table)}:",
             f"{_op_prefix(autogen_context)}execute({attach!r})",
             ""]
+
+
+def _render_guarded(autogen_context: AutogenContext, op: GuardedOp) -> list[str]:
+    inner = op.op
+    if isinstance(inner, alembic_ops.AddColumnOp):
+        table = _qualified(inner.table_name, inner.schema)
+        exists = _query(autogen_context, _COLUMN_EXISTS, table=table, column=str(inner.column.name))
+    elif isinstance(inner, alembic_ops.CreateTableOp):
+        exists = _query(autogen_context, _RELATION_EXISTS, name=_qualified(inner.table_name, inner.schema))
+    else:
+        exists = _query(autogen_context, _RELATION_EXISTS, name=_qualified(str(inner.index_name), inner.schema))
+    return ["# an autocommit block commits it with what came before: a rerun after an interruption finds it there",
+            f"if {_offline(autogen_context)} or not {exists}:",
+            *render_op(autogen_context, inner),
+            ""]
+
+
+_RERUN_LINES = ["# safemigrate: rerun-converges -- every step below checks the catalog before it acts, so",
+                "# `safemigrate migrate` finishes this revision after an interruption instead of refusing it;",
+                "# delete this line if you add a step that must not run twice."]
+
+
+def _register(kind: type[_SafeOp], render: Callable[[AutogenContext, Any], list[str]]) -> None:
+    """Alembic's renderer for ``kind``; the first step of a revision signed rerunnable carries the comment."""
+
+    def rendered(autogen_context: AutogenContext, op: _SafeOp) -> list[str]:
+        lines = render(autogen_context, op)
+        return [*_RERUN_LINES, *lines] if op.rerun_converges else lines
+
+    renderers.dispatch_for(kind)(rendered)
+
+
+for _kind, _render in ((ConcurrentIndexOp, _render_concurrent_index),
+                       (NotValidConstraintOp, _render_not_valid_constraint),
+                       (SetNotNullOp, _render_set_not_null), (UniqueUsingIndexOp, _render_unique_using_index),
+                       (GuardedOp, _render_guarded)):
+    _register(_kind, _render)
