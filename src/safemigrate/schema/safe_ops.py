@@ -25,7 +25,11 @@ the same revision) with:
   wrote them, in an ``alter_column`` of their own before;
 - ``create_unique_constraint`` -> ``CREATE UNIQUE INDEX CONCURRENTLY IF NOT
   EXISTS`` as for ``create_index``, then ``ADD CONSTRAINT ... UNIQUE USING
-  INDEX`` (instant) unless the constraint is there already.
+  INDEX`` (instant) unless the constraint is there already;
+- ``create_primary_key`` (autogenerate does not compare primary keys; a hand
+  or comparator's operation) -> each column NOT NULL as above, then the same
+  with ``PRIMARY KEY USING INDEX`` (which would otherwise scan for NULLs under
+  its ACCESS EXCLUSIVE lock).
 
 Every step is guarded by what the catalog says (read through the migration's
 own connection), so a rerun after a kill at any point finishes the job. So are
@@ -135,6 +139,17 @@ class UniqueUsingIndexOp(_SafeOp):
 
     def to_diff_tuple(self) -> Any:
         return self.op.to_diff_tuple()
+
+
+class PrimaryKeyUsingIndexOp(UniqueUsingIndexOp):
+    """A primary key: its columns made NOT NULL through validated checks, then as for a unique constraint."""
+
+    def __init__(self, op: alembic_ops.CreatePrimaryKeyOp, index: alembic_ops.CreateIndexOp) -> None:
+        self.op = op  # type: ignore[assignment]  # the same attributes that matter: name, table, schema, kw
+        self.index = index
+        self.not_null = [SetNotNullOp(alembic_ops.AlterColumnOp(op.table_name, column, schema=op.schema,
+                                                                modify_nullable=False))
+                         for column in op.columns]
 
 
 class GuardedOp(_SafeOp):
@@ -289,6 +304,15 @@ def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.
         index = alembic_ops.CreateIndexOp(unique.constraint_name, op.table_name, list(op.columns),
                                           schema=op.schema, unique=True, **index_kw)
         return UniqueUsingIndexOp(unique, concurrently(index))
+    if isinstance(op, alembic_ops.CreatePrimaryKeyOp):
+        if (op.schema, op.table_name) in new_tables:
+            return None
+        primary = copy.copy(op)
+        name = op.constraint_name if isinstance(op.constraint_name, str) else None
+        primary.constraint_name = name or f"{op.table_name}_pkey"
+        index = alembic_ops.CreateIndexOp(primary.constraint_name, op.table_name, list(op.columns),
+                                          schema=op.schema, unique=True)
+        return PrimaryKeyUsingIndexOp(primary, concurrently(index))
     return None
 
 
@@ -439,12 +463,19 @@ def _render_unique_using_index(autogen_context: AutogenContext, op: UniqueUsingI
     unique = op.op
     name = str(unique.constraint_name)
     table = _qualified(unique.table_name, unique.schema)
-    attach = f"ALTER TABLE {table} ADD CONSTRAINT {_PREPARER.quote(name)} UNIQUE USING INDEX {_PREPARER.quote(name)}"
+    kind = "UNIQUE"
+    lines = ["# a unique constraint: its index built CONCURRENTLY first, so writes go on during the build"]
+    if isinstance(op, PrimaryKeyUsingIndexOp):
+        kind, lines = "PRIMARY KEY", ["# a primary key: its columns NOT NULL first (USING INDEX would scan for NULLs "
+                                      "under its lock), then its index built CONCURRENTLY"]
+        lines += [line for step in op.not_null for line in _render_set_not_null(autogen_context, step)]
+    attach = (f"ALTER TABLE {table} ADD CONSTRAINT {_PREPARER.quote(name)} {kind} USING INDEX "
+              f"{_PREPARER.quote(name)}")
     if unique.kw.get("deferrable") is not None:
         attach += " DEFERRABLE" if unique.kw["deferrable"] else " NOT DEFERRABLE"
     if unique.kw.get("initially"):
         attach += f" INITIALLY {unique.kw['initially']}"
-    return ["# a unique constraint: its index built CONCURRENTLY first, so writes go on during the build",
+    return [*lines,
             *_render_concurrent_index(autogen_context, ConcurrentIndexOp(op.index)),
             "# attaching the built index is instant; a rerun after an interruption finds it attached",
             f"if {_offline(autogen_context)} or not "
@@ -486,5 +517,6 @@ def _register(kind: type[_SafeOp], render: Callable[[AutogenContext, Any], list[
 for _kind, _render in ((ConcurrentIndexOp, _render_concurrent_index),
                        (NotValidConstraintOp, _render_not_valid_constraint),
                        (SetNotNullOp, _render_set_not_null), (UniqueUsingIndexOp, _render_unique_using_index),
+                       (PrimaryKeyUsingIndexOp, _render_unique_using_index),
                        (GuardedOp, _render_guarded)):
     _register(_kind, _render)

@@ -1,0 +1,90 @@
+"""Safe by default (issue #11), the operations beyond the first four: a primary key added to an existing table.
+
+Each test writes a small revision whose body is what safemigrate renders for the operation, lints it with
+safemigrate's own lint, applies it to a real PostgreSQL and reads the catalog; then undoes a step, as a kill
+would have left it, and applies it again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import execute, scalar, upgrade
+from test_ci import HEAD
+
+from safemigrate import Project
+
+pytestmark = pytest.mark.postgres
+
+LEGACY = "c0ffee000010"
+
+
+def _render(upgrade_ops) -> str:
+    from alembic.autogenerate import render_python_code
+
+    return render_python_code(upgrade_ops)
+
+
+def _write_revision(project: Path, revision: str, down: str, body: str, imports: str = "") -> None:
+    (project / "migrations" / "versions" / f"{revision}_step.py").write_text(
+        f'"""step {revision}"""\nimport sqlalchemy as sa\nfrom alembic import op\n{imports}\n'
+        f'revision = "{revision}"\ndown_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f"def upgrade() -> None:\n{body}\n\ndef downgrade() -> None:\n    pass\n")
+
+
+def _legacy_table(project: Path) -> None:
+    """A revision creating a table without a primary key, as old schemas have them."""
+    _write_revision(project, LEGACY, HEAD, "    op.create_table('legacy_codes', sa.Column('code', sa.String(20)), "
+                                           "sa.Column('label', sa.Text()))\n")
+
+
+def _lint_blocking(project: Path, url: str, server: str, span: str) -> list[str]:
+    lint = Project.from_pyproject(project, database_url=url, scratch_url=server).lint(span)
+    return [f.message for f in lint.blocking]
+
+
+def test_a_primary_key_on_an_existing_table_is_built_concurrently_after_not_null_and_passes_lint(
+        shop, pg_url, pg_server):
+    from alembic.operations import ops
+
+    from safemigrate.schema.safe_ops import rewrite_for
+
+    _legacy_table(shop)
+    upgrade(shop, pg_url)
+    execute(pg_url, "INSERT INTO legacy_codes SELECT 'c' || g, 'label' FROM generate_series(1, 500) g")
+    upgrade_ops = ops.UpgradeOps(ops=[ops.CreatePrimaryKeyOp(None, "legacy_codes", ["code"])])
+    assert rewrite_for("postgresql", upgrade_ops, ops.DowngradeOps(ops=[])) == 1
+    body = _render(upgrade_ops)
+    assert "op.create_check_constraint(op.f('ck_legacy_codes_code_not_null'), 'legacy_codes', 'code IS NOT NULL'" \
+           in body
+    assert ("op.create_index('legacy_codes_pkey', 'legacy_codes', ['code'], unique=True, "
+            "postgresql_concurrently=True, if_not_exists=True)") in body
+    assert ("op.execute('ALTER TABLE legacy_codes ADD CONSTRAINT legacy_codes_pkey PRIMARY KEY USING INDEX "
+            "legacy_codes_pkey')") in body
+    assert body.index("VALIDATE CONSTRAINT") < body.index("nullable=False") < body.index("create_index") \
+        < body.index("PRIMARY KEY USING INDEX")
+    _write_revision(shop, "c0ffee000011", LEGACY, body, imports="from safemigrate import allow\n")
+
+    assert _lint_blocking(shop, pg_url, pg_server, f"{LEGACY}:c0ffee000011") == []
+    upgrade(shop, pg_url)
+
+    def state() -> tuple:
+        return (scalar(pg_url, "SELECT count(*) FROM pg_constraint WHERE conname = 'legacy_codes_pkey' "
+                               "AND contype = 'p' AND conindid = to_regclass('legacy_codes_pkey')"),
+                scalar(pg_url, "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'legacy_codes'::regclass "
+                               "AND attname = 'code'"),
+                scalar(pg_url, "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'ck_%_not_null'"),
+                scalar(pg_url, "SELECT count(*) FROM pg_index WHERE NOT indisvalid"),
+                scalar(pg_url, "SELECT version_num FROM alembic_version"))
+
+    assert state() == (1, True, 0, 0, "c0ffee000011")
+    # killed during the index build: NOT NULL done, the index INVALID, nothing attached; the rerun converges
+    execute(pg_url, "ALTER TABLE legacy_codes DROP CONSTRAINT legacy_codes_pkey",
+            "ALTER TABLE legacy_codes ALTER COLUMN code DROP NOT NULL",
+            "ALTER TABLE legacy_codes ADD CONSTRAINT ck_legacy_codes_code_not_null CHECK (code IS NOT NULL) NOT VALID",
+            "CREATE UNIQUE INDEX legacy_codes_pkey ON legacy_codes (code)",
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass('legacy_codes_pkey')",
+            f"UPDATE alembic_version SET version_num = '{LEGACY}'")
+    upgrade(shop, pg_url)
+    assert state() == (1, True, 0, 0, "c0ffee000011")
