@@ -12,8 +12,13 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from safemigrate.config.rehearsal import Budgets
 from safemigrate.core.db import connected
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
 
 __all__ = ["CopySource", "RehearsalReport", "rehearse"]
+
+MAX_PROBED_TABLES = 20  # 41 connections, and probes that still leave the migration most of two cores
 
 
 def rehearse(project: Workspace, revision_range: str | None = None, *, source: CopySource,
@@ -103,7 +110,9 @@ def _rehearse_on(project: Workspace, session: EnvSession, copy: Copy, source: Co
         with connected(copy.url) as conn:
             tables = user_tables(conn, {version_table})
     report.revisions = plan
-    _measure(project, session, copy, plan[-1], tables, report)
+    with connected(copy.url) as conn:
+        probed = probe_targets(conn, tables, _revision_sources(project, plan), report.notes)
+    _measure(project, session, copy, plan[-1], probed, report)
     return report
 
 
@@ -135,6 +144,40 @@ def _measure(project: Workspace, session: EnvSession, copy: Copy, target: str, t
                                    "row was written again, under ACCESS EXCLUSIVE.")
         for reason in row.exceeded:
             report.warnings.append(f"{row.revision}: `{_short(row.sql)}` {reason}.")
+
+
+def _revision_sources(project: Workspace, plan: list[str]) -> str:
+    texts = []
+    for revision in plan:
+        record = project.history.get(revision)
+        try:
+            texts.append(Path(record.path).read_text(encoding="utf-8", errors="replace") if record else "")
+        except OSError:
+            continue
+    return "\n".join(texts)
+
+
+def probe_targets(conn: Connection, tables: list[str], source: str, notes: list[str]) -> list[str]:
+    """The tables to probe: those the revision files name (else all), the largest first, as many as the server's
+    free connections allow (two per table) and at most MAX_PROBED_TABLES."""
+    named = [t for t in tables if re.search(rf"\b{re.escape(t.split('.')[-1])}\b", source)]
+    candidates = named or tables
+    free = conn.execute(text("SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity")) \
+        .scalar() or 0
+    room = max(1, min(MAX_PROBED_TABLES, (int(free) - 10) // 2))
+    if len(candidates) > room:
+        sizes: dict[str, float] = dict(conn.execute(text(
+            "SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END, "
+            "c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p')")).all())
+        chosen = sorted(candidates, key=lambda t: -(sizes.get(t) or 0))[:room]
+        notes.append(f"Probed {len(chosen)} of {len(candidates)} tables (the largest; two connections each, "
+                     f"{free} free on the server): {', '.join(sorted(set(candidates) - set(chosen)))} not probed.")
+        candidates = sorted(chosen)
+    if named and len(named) < len(tables):
+        notes.append("Tables the revision files do not name are not probed: "
+                     f"{', '.join(t for t in tables if t not in named)}.")
+    return candidates
 
 
 def _row(statement: MeasuredStatement, writer: Stall, reader: Stall, budgets: Budgets,
