@@ -26,8 +26,15 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 
+def bold(text: str) -> str:
+    """Bold on a terminal; plain when piped to a file or a pager, or with NO_COLOR set."""
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        return f"\033[1m{text}\033[0m"
+    return text
+
+
 def step(title: str, *command: str, cwd: Path, env: dict[str, str]) -> int:
-    print(f"\n\033[1m$ {' '.join(command)}\033[0m   # {title}", flush=True)
+    print(f"\n{bold('$ ' + ' '.join(command))}   # {title}", flush=True)
     result = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=cwd, env=env)
     print(f"(exit code {result.returncode})", flush=True)
     return result.returncode
@@ -60,7 +67,7 @@ def main() -> int:
         tail = (tail[:body_start] + '\n    nickname: Mapped[str | None] = mapped_column(sa.String(40))'
                 + tail[body_start:])
         models.write_text(head + marker + tail)
-        print("\n\033[1m# a developer adds Customer.nickname to shop/models.py and forgets the migration\033[0m")
+        print("\n" + bold("# a developer adds Customer.nickname to shop/models.py and forgets the migration"))
         codes["check (drift)"] = step("the drift is caught", "safemigrate", "check", cwd=project, env=env)
         codes["check --live (drift)"] = step("and the live database lacks it too", "safemigrate", "check",
                                              "--live", cwd=project, env=env)

@@ -6,9 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import EXAMPLE, PROJECTS
-from tests.helpers import make_project
+from conftest import EXAMPLE, PROJECTS
+from helpers import make_project
 
 pytest_plugins = ["pytester"]
 

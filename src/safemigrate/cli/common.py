@@ -28,12 +28,12 @@ EXIT_INTERNAL = 4
 
 
 def _console(stderr: bool = False) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "120"))
-    return Console(file=stream, width=width, soft_wrap=False, highlight=False, markup=False)
+    return txt.console(sys.stderr if stderr else sys.stdout)
 
 
 def _emit(report: Any, fmt: str, text_fn: Callable[[Console, Any], None], md_fn: Callable[[Any], str]) -> None:
+    if quiet() and fmt == "text" and getattr(report, "ok", None) is True:
+        return  # -q: a verdict that passed prints nothing (the exit code says so); a listing still prints
     if fmt == "json":
         click.echo(redact(to_json(report)))
     elif fmt == "markdown":
@@ -122,13 +122,55 @@ def project_options(formats: tuple[str, ...] = FORMATS) -> Callable[[Callable[..
 
 
 def _remember_verbose(ctx: click.Context, _: click.Parameter, value: bool) -> None:
-    ctx.meta["safemigrate.verbose"] = value
+    if value or "safemigrate.verbose" not in ctx.meta:  # `safemigrate -v check` stays verbose
+        ctx.meta["safemigrate.verbose"] = value
+
+
+def _remember_quiet(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value or "safemigrate.quiet" not in ctx.meta:
+        ctx.meta["safemigrate.quiet"] = value
 
 
 def verbose() -> bool:
     """Whether the running command was given -v/--verbose."""
     ctx = click.get_current_context(silent=True)
     return bool(ctx is not None and ctx.meta.get("safemigrate.verbose"))
+
+
+def quiet() -> bool:
+    """Whether the running command was given -q/--quiet."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get("safemigrate.quiet"))
+
+
+def output_options(command: click.Command) -> click.Command:
+    """-q/--quiet and -v/--verbose on ``command`` and, for a group, on every command under it (idempotent).
+
+    Added where click resolves a command (:class:`Commands`), so groups defined in other modules and
+    commands added later get them too, with no list to keep.
+    """
+    taken = {opt for param in command.params for opt in param.opts}
+    if "-q" not in taken and "--quiet" not in taken:
+        command.params.append(click.Option(
+            ["-q", "--quiet"], is_flag=True, expose_value=False, callback=_remember_quiet,
+            help="Print nothing when the command passes (the exit code says so), the report when it does "
+                 "not; listings still print. Errors always go to stderr."))
+    if "-v" not in taken and "--verbose" not in taken:
+        command.params.append(click.Option(
+            ["-v", "--verbose"], is_flag=True, expose_value=False, callback=_remember_verbose,
+            help="Show what env.py, Alembic and the migrations print and log (on stderr)."))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            output_options(sub)
+    return command
+
+
+class Commands(click.Group):
+    """The ``safemigrate`` group: every command it resolves has the output options."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        return output_options(command) if command is not None else None
 
 
 def _project(project_path: Path | None, **options: Any) -> Project:

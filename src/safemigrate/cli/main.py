@@ -16,7 +16,15 @@ from safemigrate.checks.lint import lint_files
 from safemigrate.cli.backup import backup as backup_group
 from safemigrate.cli.change import change as change_group
 from safemigrate.cli.ci import ci as ci_group
-from safemigrate.cli.common import EXIT_INTERNAL, _emit, _project, _run, project_options  # noqa: F401 - EXIT_INTERNAL documented here
+from safemigrate.cli.common import (  # noqa: F401 - EXIT_INTERNAL documented here
+    EXIT_INTERNAL,
+    Commands,
+    _emit,
+    _project,
+    _run,
+    output_options,
+    project_options,
+)
 from safemigrate.cli.rehearse import rehearse as rehearse_command
 from safemigrate.cli.rules import rules as rules_group
 from safemigrate.core.errors import UsageError
@@ -29,10 +37,13 @@ from safemigrate.render import text as txt
 from safemigrate.runner.accept import LedgerChange
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="safemigrate")
 def main() -> None:
     """Safe, code-first schema migrations for SQLAlchemy + Alembic projects."""
+
+
+output_options(main)  # `safemigrate -q check` as well as `safemigrate check -q`; subcommands get them as resolved
 
 
 @main.command()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import TextIO
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.syntax import Syntax
@@ -19,6 +22,18 @@ from safemigrate.core.results import (
     RevisionRun,
     StatusReport,
 )
+
+
+def console(stream: TextIO) -> Console:
+    """A console for ``stream``: colours only on a terminal, and never with NO_COLOR set.
+
+    rich already leaves out every escape sequence when the stream is not a terminal (a pipe, a file, CI
+    logs) and reads NO_COLOR; both are stated here so that nobody turns them on by passing
+    ``force_terminal``. Off a terminal the width is $COLUMNS (default 120), not rich's 80.
+    """
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "120"))
+    return Console(file=stream, width=width, soft_wrap=False, highlight=False, markup=False,
+                   no_color=bool(os.environ.get("NO_COLOR")) or None)
 
 
 def revision_panel(run: RevisionRun, *, title: str | None = None, parameters: bool = False) -> Panel:
@@ -167,6 +182,9 @@ def migrate(console: Console, report) -> None:  # MigrateReport
         console.print(Text(f"plan: {len(report.plan)} revision(s): {', '.join(report.plan)}"))
     for run in report.ddl:
         console.print(revision_panel(run))
+    if report.backup:
+        console.print(Text(f"verified backup taken before the first revision: {report.backup} "
+                           "(`safemigrate backup list` shows it)", style="green"))
     for path in report.generated:
         console.print(Text(f"generated {path}", style="bold green"))
     for applied in report.applied:
