@@ -141,10 +141,10 @@ def test_create_index_concurrently_reports_no_stall(tmp_path: Path, pg_url: str)
 
 
 def test_budget_exceeded_exits_1_with_the_documented_json(tmp_path: Path, pg_url: str) -> None:
-    project_dir = _filled_project(tmp_path, pg_url, NAIVE_INDEX, rows=50_000)
+    project_dir = _filled_project(tmp_path, pg_url, NAIVE_INDEX, rows=100_000)
     result = run_safemigrate("rehearse", "--from-url", pg_url, "--max-writer-stall", "1ms", "--format", "json",
                              cwd=project_dir)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 1, (result.stdout, result.stderr)
     data = json.loads(result.stdout)
     assert data["kind"] == "rehearsal" and data["ok"] is False
     [row] = data["statements"]
