@@ -27,7 +27,7 @@ from safemigrate.rehearsal.copies import CopySource
 
 pytestmark = pytest.mark.postgres
 
-ROWS = 150_000
+ROWS = 200_000
 NAIVE_INDEX = 'op.create_index("ix_users_name", "users", ["name"])'
 CONCURRENT_INDEX = '''with op.get_context().autocommit_block():
     op.create_index("ix_users_name", "users", ["name"], postgresql_concurrently=True)'''
