@@ -523,3 +523,70 @@ def test_what_cannot_be_carried_refuses_the_change_by_name(accounts, pg_url):
     assert ("users.email cannot be dropped while these depend on it: foreign key fk_invitations_email on "
             "invitations, view user_emails.") in dropped.stderr
     assert not list((accounts / "migrations" / "versions").glob("*_expand_*.py"))
+
+
+class SqlWriter(threading.Thread):
+    """A version of the application that writes one column in SQL: inserts, and updates its own share of rows."""
+
+    def __init__(self, url: str, column: str, parity: int, scale: int):
+        super().__init__(daemon=True)
+        self.engine = sa.create_engine(url, pool_size=1, max_overflow=0)
+        self.column, self.parity, self.scale = column, parity, scale
+        self.stop = threading.Event()
+        self.ops = 0
+        self.errors: list[str] = []
+        self.cents: dict[int, int] = {}  # id -> the amount in cents this version wrote
+        self.random = random.Random(parity)
+
+    def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            try:
+                with self.engine.begin() as conn:
+                    value = i * 7 % 100_000
+                    new_id = conn.execute(sa.text(f"INSERT INTO users (email, {self.column}) VALUES (:e, :v) "
+                                                  "RETURNING id"), {"e": f"w{self.parity}-{i}", "v": value / self.scale}
+                                          ).scalar_one()
+                    target = self.random.randrange(1, ROWS // 2) * 2 + self.parity
+                    conn.execute(sa.text(f"UPDATE users SET {self.column} = :v WHERE id = :id"),
+                                 {"v": (value + 1) / self.scale, "id": target})
+                self.cents[new_id], self.cents[target] = value, value + 1
+                self.ops += 1
+            except Exception as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            time.sleep(0.002)
+        self.engine.dispose()
+
+
+@pytest.mark.slow
+def test_change_type_converts_both_ways_while_both_versions_write(accounts, pg_url):
+    execute(pg_url, "ALTER TABLE users ADD COLUMN amount integer NOT NULL DEFAULT 0", "UPDATE users SET amount = id")
+    written = write_change(_project(accounts, pg_url), "change-type", "users", "amount", new_column="amount_usd",
+                           new_type="numeric(12,2)", using="amount::numeric(12,2) / 100",
+                           down="(amount_usd * 100)::integer")
+    old = SqlWriter(pg_url, "amount", parity=0, scale=1)  # cents, as integer
+    old.start()
+    upgrade(accounts, pg_url, written.expand_revision)
+    new = SqlWriter(pg_url, "amount_usd", parity=1, scale=100)  # dollars, as numeric
+    new.start()
+    wait_until(lambda: old.ops > 20 and new.ops > 20, "both versions to write")
+    report = backfill(_project(accounts, pg_url), written.name)
+    assert report.verified, report
+    old.stop.set()
+    old.join(30)
+    upgrade(accounts, pg_url, "heads")
+    start = new.ops
+    wait_until(lambda: new.ops > start + 20 or bool(new.errors), "the new version to write after the contract")
+    new.stop.set()
+    new.join(30)
+    assert old.errors == [] and new.errors == [], (old.errors[:3], new.errors[:3])
+    expected = {i: i for i in range(1, ROWS + 1)}
+    expected.update(old.cents)
+    expected.update(new.cents)
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        rows = {k: int(v * 100) for k, v in conn.execute(sa.text("SELECT id, amount_usd FROM users")).all()}
+    engine.dispose()
+    assert len(rows) == len(expected) and [k for k in expected if rows.get(k) != expected[k]] == []
+    assert {r[0] for r in _columns(pg_url)} == {"id", "email", "name", "amount_usd"}

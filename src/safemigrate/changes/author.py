@@ -22,8 +22,9 @@ from pglast.parser import ParseError
 from sqlalchemy import text
 
 from safemigrate.changes import sql
-from safemigrate.changes.catalog import CarriedIndex, Dependents, dependents
+from safemigrate.changes.catalog import Dependents, dependents
 from safemigrate.changes.results import ChangeWritten
+from safemigrate.changes.revisions import contract_body, describe, expand_body, model_steps
 from safemigrate.core.db import connected, unreachable
 from safemigrate.core.errors import SafemigrateError, UsageError
 from safemigrate.core.urls import backend_of
@@ -127,6 +128,50 @@ def _refuse_blockers(kind: str, table: str, column: str, found: Dependents) -> N
                      "Drop or change those first, each in its own revision, then write this change.")
 
 
+def _check_conversion(url: URL, table: str, column: str, new_column: str, new_type: str | None, using: str | None,
+                      down: str | None) -> None:
+    """TYPE, --using and --down, tried on the table itself (LIMIT 0: planned, type-checked, nothing read)."""
+    for option, value in (("TYPE", new_type), ("--using", using), ("--down", down)):
+        if not value:
+            raise UsageError(f"change-type needs {option}.",
+                             "--using computes the new column from a row, --down the old column from a row the new "
+                             "version wrote, so both versions read what the other writes.",
+                             f"For example: change-type {table}.{column} 'numeric(12,2)' --to {column}_v2 "
+                             f"--using '{column}::numeric(12,2)' --down '{column}_v2::integer'.")
+        if value and option != "TYPE":
+            _check_expression(value, option)
+    tries = (
+        (f"SELECT CAST(NULL AS {new_type})", f"{new_type!r} is not a type PostgreSQL knows"),
+        (f"SELECT CAST(({using}) AS {new_type}) FROM {sql.q(table)} LIMIT 0",
+         f"--using {using!r} does not give a {new_type} from a row of {table}"),
+        (f"SELECT ({down}) FROM (SELECT CAST(NULL AS {new_type}) AS {sql.q(new_column)}, t.* FROM {sql.q(table)} AS t "
+         "LIMIT 0) AS s", f"--down {down!r} does not compute {column} from a row with {new_column}"),
+    )
+    with connected(url) as conn:
+        for statement, problem in tries:
+            try:
+                with conn.begin_nested():
+                    conn.execute(text(statement))
+            except Exception as exc:
+                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                raise UsageError(f"{problem}: {reason}.", "The expand revision and its trigger would fail.",
+                                 "Fix the expression; it is SQL, written as in ALTER COLUMN ... USING, and it may "
+                                 "use any column of the row.") from exc
+
+
+def _check_expression(value: str, option: str) -> None:
+    try:
+        parsed = parse_sql(f"SELECT {value}")
+    except ParseError:
+        parsed = ()
+    select = parsed[0].stmt if len(parsed) == 1 else None
+    if not isinstance(select, ast.SelectStmt) or select.fromClause or len(select.targetList or ()) != 1 \
+            or "$safemigrate$" in value:
+        raise UsageError(f"{option} {value!r} is not one SQL expression.",
+                         "It is written into the trigger and the backfill as SQL, where it must be one expression.",
+                         "Pass one expression, for example amount::numeric(12,2).")
+
+
 def _template(project: Workspace) -> Path:
     template = project.layout.script_location / "script.py.mako"
     if not template.is_file():
@@ -172,29 +217,17 @@ def _write(template: Path, folder: Path, revision: str, down: str | None, depend
     return path
 
 
-def _execute(statement: str) -> list[str]:
-    return [f"op.execute({statement!r})"] if "\n" not in statement else \
-        ["op.execute(", *[f"    {line!r}" for line in _lines(statement)], ")"]
-
-
-def _lines(statement: str) -> list[str]:
-    parts = statement.split("\n")
-    return [p + "\n" for p in parts[:-1]] + [parts[-1]]
-
-
-def _allow(rule: str, target: str, plan: ChangePlan) -> str:
-    return f"allow({rule!r}, {target!r}, reason={'expand-contract change ' + plan.name!r})"
-
-
 def write_change(project: Workspace, kind: str, table: str, column: str, *, new_column: str | None = None,
-                 fill: str | None = None, name: str | None = None, contract_later: bool = False) -> ChangeWritten:
+                 fill: str | None = None, new_type: str | None = None, using: str | None = None,
+                 down: str | None = None, name: str | None = None, contract_later: bool = False) -> ChangeWritten:
     """Write the plan and the expand revision (and, unless ``contract_later``, the contract revision)."""
     url = project.require_live()
     require_postgresql(url)
     if kind not in sql.KINDS:
         raise UsageError(f"Unknown change kind {kind!r}.", "", f"Use one of: {', '.join(sql.KINDS)}.")
     name = name or {sql.RENAME_COLUMN: f"rename_{table}_{column}", sql.DROP_COLUMN: f"drop_{table}_{column}",
-                    sql.SET_NOT_NULL: f"not_null_{table}_{column}"}[kind].lower()
+                    sql.SET_NOT_NULL: f"not_null_{table}_{column}",
+                    sql.CHANGE_TYPE: f"type_{table}_{column}"}[kind].lower()
     if not _NAME.match(name):
         raise UsageError(f"{name!r} cannot name a change.", "The name becomes part of a trigger's name.",
                          "Pass --name with lowercase letters, digits and underscores (at most 63).")
@@ -203,17 +236,20 @@ def write_change(project: Workspace, kind: str, table: str, column: str, *, new_
                          "Pass another --name, or finish or abort the existing one (`safemigrate change status`).")
     column_type, not_null, keys = _column(url, table, column)
     with connected(url) as conn:
-        found = dependents(conn, table, column, new_column if kind == sql.RENAME_COLUMN else None)
+        found = dependents(conn, table, column, new_column if kind in sql.TWO_COLUMNS else None)
     _refuse_blockers(kind, table, column, found)
-    if kind == sql.RENAME_COLUMN:
+    if kind in sql.TWO_COLUMNS:
         if not new_column or not _NAME.match(new_column.lower()):
-            raise UsageError(f"{new_column!r} is not a usable column name.", "", "Pass the new name as NEW.")
+            raise UsageError(f"{new_column!r} is not a usable column name.", "The expand revision adds it.",
+                             "Name the new column with letters, digits and underscores (--to for change-type).")
         taken = _column_exists(url, table, new_column)
         if taken:
             raise UsageError(f"{table}.{new_column} exists already.", "The expand revision adds it.",
                              "Choose another name, or drop the existing column first.")
     if kind == sql.SET_NOT_NULL:
         _check_fill(fill, table, column)
+    if kind == sql.CHANGE_TYPE:
+        _check_conversion(url, table, column, new_column or "", new_type, using, down)
     if kind != sql.DROP_COLUMN and len(keys) != 1:
         raise UsageError(f"{table} has {'no primary key' if not keys else 'a composite primary key'}.",
                          "The backfill walks the table in batches of its primary key (keyset pagination).",
@@ -222,7 +258,8 @@ def write_change(project: Workspace, kind: str, table: str, column: str, *, new_
     template = _template(project)
     plan = ChangePlan(name=name, kind=kind, table=table, column=column, new_column=new_column,
                       column_type=column_type, primary_key=keys[0] if keys else "", not_null=not_null, fill=fill,
-                      default=found.default if kind == sql.RENAME_COLUMN else None,
+                      new_type=new_type, using=using, down=down,
+                      default=found.default if kind in sql.TWO_COLUMNS else None,
                       indexes=[vars(i) for i in found.indexes])
     steps = model_steps(plan)
     plan.expand_revision = rev_id()
@@ -254,150 +291,3 @@ def write_contract_file(project: Workspace, plan: ChangePlan, *, folder: Path | 
 def _column_exists(url: URL, table: str, column: str) -> bool:
     with connected(url) as conn:
         return conn.execute(text(_COLUMN_INFO), {"table": sql.q(table), "column": column}).first() is not None
-
-
-def describe(plan: ChangePlan) -> str:
-    if plan.kind == sql.RENAME_COLUMN:
-        return f"rename {plan.table}.{plan.column} to {plan.new_column} (change {plan.name})"
-    if plan.kind == sql.DROP_COLUMN:
-        return f"drop {plan.table}.{plan.column} (change {plan.name})"
-    return f"make {plan.table}.{plan.column} NOT NULL, NULLs filled with {plan.fill} (change {plan.name})"
-
-
-def expand_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
-    table = sql.q(plan.table)
-    trigger = sql.object_name(plan)
-    up: list[str] = ["op.execute(\"SET LOCAL lock_timeout = '5s'\")"]
-    down: list[str] = ["op.execute(\"SET LOCAL lock_timeout = '5s'\")"]
-    allows: list[str] = []
-    if plan.kind == sql.RENAME_COLUMN:
-        new = plan.new_column or ""
-        up += ["# the new column, nullable: the trigger fills it on every write, the backfill fills the rows before",
-               *_execute(f"ALTER TABLE {table} ADD COLUMN {sql.q(new)} {plan.column_type}")]
-        if plan.not_null:
-            up += ["# NOT NULL on the new column: checked for new rows now, validated by the contract revision",
-                   *_execute(f"ALTER TABLE {table} ADD CONSTRAINT {sql.q(sql.check_name(plan))} "
-                             f"CHECK ({sql.q(new)} IS NOT NULL) NOT VALID")]
-        down += [f"with allow('drop-column', {plan.table + '.' + new!r}, reason='undo of the expand of {plan.name}'):",
-                 *["    " + line for line in _execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {sql.q(new)}")]]
-    if plan.kind == sql.SET_NOT_NULL:
-        up += ["# rows written from now on may not be NULL (checked for new rows only: no scan)",
-               *_execute(f"ALTER TABLE {table} ADD CONSTRAINT {sql.q(sql.check_name(plan))} "
-                         f"CHECK ({sql.q(plan.column)} IS NOT NULL) NOT VALID")]
-        down += [f"with allow('drop-constraint', {plan.table + '.' + sql.check_name(plan)!r}, "
-                 f"reason='undo of the expand of {plan.name}'):",
-                 *["    " + line for line in _execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "
-                                                      f"{sql.q(sql.check_name(plan))}")]]
-    if plan.kind == sql.DROP_COLUMN:
-        if plan.not_null:
-            up += ["# the application stops writing the column: it may no longer be required",
-                   *_execute(f"ALTER TABLE {table} ALTER COLUMN {sql.q(plan.column)} DROP NOT NULL")]
-        else:
-            up += ["# the column is nullable already: the application can stop writing it; nothing to change"]
-        return up, down, allows
-    up += ["# keeps the old and the new shape in step, in both directions, while both application versions run",
-           *_execute(sql.trigger_function(plan)), *_execute(sql.create_trigger(plan))]
-    down = down[:1] + [line for s in sql.drop_trigger(plan) for line in _execute(s)] + down[1:]
-    allows.append(_allow("create-trigger", f"{plan.table}.{trigger}", plan))
-    up += _carried_indexes(plan)
-    return up, down, allows
-
-
-_INVALID_INDEX = "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(:name) AND NOT indisvalid"
-
-
-def _carried_indexes(plan: ChangePlan) -> list[str]:
-    """The old column's indexes on the new one, built CONCURRENTLY once the column and trigger have committed."""
-    lines: list[str] = []
-    for index in (CarriedIndex(**i) for i in plan.indexes):  # type: ignore[arg-type]
-        name = sql.q(index.new_name)
-        create = (f"CREATE {'UNIQUE ' if index.unique else ''}INDEX CONCURRENTLY IF NOT EXISTS {name} ON "
-                  f"{sql.q(plan.table)} USING {index.method} ({', '.join(sql.q(c) for c in index.columns)})")
-        lines += [f"# {index.name} on the new column, built without blocking writes (after the trigger committed)",
-                  "with op.get_context().autocommit_block():",
-                  "    # an interrupted build leaves an INVALID index, which IF NOT EXISTS would keep",
-                  f"    if not op.get_context().as_sql and op.get_bind().execute(sa.text({_INVALID_INDEX!r}), "
-                  f"{{'name': {name!r}}}).first():",
-                  *["        " + line for line in _execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")],
-                  *["    " + line for line in _execute(create)]]
-    return lines
-
-
-def contract_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
-    table = sql.q(plan.table)
-    up: list[str] = ["op.execute(\"SET LOCAL lock_timeout = '5s'\")"]
-    allows: list[str] = []
-    down = ["# a contract drops data: it is undone by restoring a backup, or by a new expand–contract change",
-            f"raise NotImplementedError('the contract of {plan.name} dropped {plan.table}.{plan.column}')"] \
-        if plan.kind != sql.SET_NOT_NULL else []
-    if plan.kind == sql.RENAME_COLUMN:
-        new = plan.new_column or ""
-        if plan.not_null:
-            name = sql.check_name(plan)
-            up += ["# the check added NOT VALID by the expand proves NOT NULL once validated (no long lock)",
-                   *_execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {sql.q(name)}"),
-                   *_execute(f"ALTER TABLE {table} ALTER COLUMN {sql.q(new)} SET NOT NULL"),
-                   *_execute(f"ALTER TABLE {table} DROP CONSTRAINT {sql.q(name)}")]
-            allows += [_allow("set-not-null", f"{plan.table}.{new}", plan),
-                       _allow("drop-constraint", f"{plan.table}.{name}", plan)]
-        if plan.default is not None:
-            up += [f"# the default of {plan.column} moves to {new}",
-                   *_execute(f"ALTER TABLE {table} ALTER COLUMN {sql.q(new)} SET DEFAULT {plan.default}")]
-        up += [line for s in sql.drop_trigger(plan) for line in _execute(s)]
-        up += _execute(f"ALTER TABLE {table} DROP COLUMN {sql.q(plan.column)}")
-        allows.append(_allow("drop-column", f"{plan.table}.{plan.column}", plan))
-        for index in (CarriedIndex(**i) for i in plan.indexes):  # type: ignore[arg-type]
-            if index.new_constraint:
-                up += [f"# {index.constraint} again, on the index the expand built (a catalog change, no scan)",
-                       *_execute(f"ALTER TABLE {table} ADD CONSTRAINT {sql.q(index.new_constraint)} "
-                                 f"UNIQUE USING INDEX {sql.q(index.new_name)}")]
-    elif plan.kind == sql.DROP_COLUMN:
-        up += _execute(f"ALTER TABLE {table} DROP COLUMN {sql.q(plan.column)}")
-        allows.append(_allow("drop-column", f"{plan.table}.{plan.column}", plan))
-    else:
-        name = sql.check_name(plan)
-        up += ["# every row was filled by the backfill: validating scans without blocking writes",
-               *_execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {sql.q(name)}"),
-               *_execute(f"ALTER TABLE {table} ALTER COLUMN {sql.q(plan.column)} SET NOT NULL"),
-               *_execute(f"ALTER TABLE {table} DROP CONSTRAINT {sql.q(name)}"),
-               *[line for s in sql.drop_trigger(plan) for line in _execute(s)]]
-        allows += [_allow("set-not-null", f"{plan.table}.{plan.column}", plan),
-                   _allow("drop-constraint", f"{plan.table}.{name}", plan)]
-        down = ["op.execute(\"SET LOCAL lock_timeout = '5s'\")",
-                *_execute(f"ALTER TABLE {table} ALTER COLUMN {sql.q(plan.column)} DROP NOT NULL")]
-    return up, down, allows
-
-
-def model_steps(plan: ChangePlan) -> list[str]:
-    """What the models look like at each of the three deploys (printed, and in the revisions' docstrings)."""
-    t, c = plan.table, plan.column
-    if plan.kind == sql.RENAME_COLUMN:
-        n = plan.new_column
-        return [
-            f"Deploy 1 (expand): add {n} to the model of {t}, nullable, beside {c}; the application keeps "
-            f"reading and writing {c} (the trigger copies it):\n"
-            f"    {c}: Mapped[...] = mapped_column(...)  # unchanged\n"
-            f"    {n}: Mapped[... | None] = mapped_column(<the type of {c}: {plan.column_type}>, nullable=True)",
-            f"Deploy 2 (after `safemigrate change backfill {plan.name}`): the application reads and writes {n}; "
-            f"{c} stays in the table but leaves the mapping (the trigger fills it for the old version):\n"
-            f"    {c}: Unmapped[...] = unmapped_column(...)  # SQLAlchemy 2.1; on 2.0: "
-            f"__mapper_args__ = {{'exclude_properties': [{c!r}]}}\n"
-            f"    {n}: Mapped[...] = mapped_column(...)",
-            f"Deploy 3 (contract): remove {c} from the model of {t}"
-            + (f"; {n} becomes NOT NULL (nullable=False)" if plan.not_null else "") + ".",
-        ]
-    if plan.kind == sql.DROP_COLUMN:
-        return [
-            f"Deploy 1 (expand): the application stops writing {t}.{c}"
-            + (" (it is no longer NOT NULL)" if plan.not_null else "") + "; keep it in the model.",
-            f"Deploy 2: {c} leaves the mapping but stays in the table:\n"
-            f"    {c}: Unmapped[...] = unmapped_column(...)  # SQLAlchemy 2.1; on 2.0: "
-            f"__mapper_args__ = {{'exclude_properties': [{c!r}]}}",
-            f"Deploy 3 (contract): remove {c} from the model of {t}.",
-        ]
-    return [
-        f"Deploy 1 (expand): the application writes {t}.{c} on every insert (the trigger fills {plan.fill} "
-        "when it does not); the model is unchanged.",
-        f"Deploy 2 (after `safemigrate change backfill {plan.name}`): nothing to change in the model.",
-        f"Deploy 3 (contract): {c} becomes nullable=False in the model of {t}.",
-    ]

@@ -17,8 +17,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from safemigrate.changes import sql
-from safemigrate.changes.author import describe, model_steps, require_postgresql, write_contract_file
+from safemigrate.changes.author import require_postgresql, write_contract_file
 from safemigrate.changes.results import BackfillReport, ChangeState, ChangeStatusReport, ChangeWritten
+from safemigrate.changes.revisions import describe, model_steps
 from safemigrate.core.db import engine_for, unreachable
 from safemigrate.core.errors import LockBlocked, SafemigrateError, UsageError
 from safemigrate.core.secrets import mask_url
@@ -52,7 +53,7 @@ def _catalog_phase(conn: Connection, plan: ChangePlan) -> str:
                                              "new_column": plan.new_column or "", "trigger": sql.object_name(plan)
                                              }).one()
     has_column, has_new, has_trigger, not_null = found
-    if plan.kind == sql.RENAME_COLUMN:
+    if plan.kind in sql.TWO_COLUMNS:
         if not has_new:
             return state.PLANNED
         return state.CONTRACTED if not has_column else state.EXPANDED

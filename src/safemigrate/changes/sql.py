@@ -16,7 +16,10 @@ from safemigrate.state.changes import ChangePlan
 RENAME_COLUMN = "rename-column"
 DROP_COLUMN = "drop-column"
 SET_NOT_NULL = "set-not-null"
-KINDS = (RENAME_COLUMN, DROP_COLUMN, SET_NOT_NULL)
+CHANGE_TYPE = "change-type"
+KINDS = (RENAME_COLUMN, DROP_COLUMN, SET_NOT_NULL, CHANGE_TYPE)
+#: The kinds that add a new column beside the old one and keep both in step.
+TWO_COLUMNS = (RENAME_COLUMN, CHANGE_TYPE)
 
 _MAX_IDENTIFIER = 63
 
@@ -45,17 +48,18 @@ def check_name(plan: ChangePlan) -> str:
 
 def trigger_function(plan: ChangePlan) -> str:
     fn = q(object_name(plan))
-    if plan.kind == RENAME_COLUMN:
+    if plan.kind in TWO_COLUMNS:
         old, new = q(plan.column), q(plan.new_column or "")
+        to_new, to_old = converted(plan, "NEW.")
         body = (
             "BEGIN\n"
             "  IF TG_OP = 'INSERT' THEN\n"
-            f"    IF NEW.{new} IS NULL THEN NEW.{new} := NEW.{old};\n"
-            f"    ELSIF NEW.{old} IS NULL OR NEW.{old} IS DISTINCT FROM NEW.{new} THEN NEW.{old} := NEW.{new};\n"
+            f"    IF NEW.{new} IS NULL THEN NEW.{new} := {to_new};\n"
+            f"    ELSE NEW.{old} := {to_old};\n"
             "    END IF;\n"
-            f"  ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN NEW.{old} := NEW.{new};\n"
-            f"  ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} OR NEW.{new} IS DISTINCT FROM NEW.{old} THEN\n"
-            f"    NEW.{new} := NEW.{old};\n"
+            f"  ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN NEW.{old} := {to_old};\n"
+            f"  ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} OR NEW.{new} IS DISTINCT FROM {to_new} THEN\n"
+            f"    NEW.{new} := {to_new};\n"
             "  END IF;\n"
             "  RETURN NEW;\n"
             "END"
@@ -85,18 +89,32 @@ def drop_trigger(plan: ChangePlan) -> list[str]:
     return [f"DROP TRIGGER IF EXISTS {q(name)} ON {q(plan.table)}", f"DROP FUNCTION IF EXISTS {q(name)}()"]
 
 
+def converted(plan: ChangePlan, row: str = "") -> tuple[str, str]:
+    """The new column's value from the old one, and the old one's from the new, in a trigger (``row`` "NEW.")
+    or in a statement on the table (``row`` empty). A type change's --using / --down expressions see the
+    whole row (``SELECT NEW.*``), so they are written as on the table."""
+    old, new = q(plan.column), q(plan.new_column or "")
+    if plan.kind != CHANGE_TYPE:
+        return f"{row}{old}", f"{row}{new}"
+    to_new, to_old = f"CAST(({plan.using}) AS {plan.new_type})", f"CAST(({plan.down}) AS {plan.column_type})"
+    if not row:
+        return to_new, to_old
+    return (f"(SELECT {to_new} FROM (SELECT {row}*) AS safemigrate_row)",
+            f"(SELECT {to_old} FROM (SELECT {row}*) AS safemigrate_row)")
+
+
 def needs_work(plan: ChangePlan) -> str:
     """The condition of a row the backfill still has to write (and that verification counts)."""
-    if plan.kind == RENAME_COLUMN:
-        return f"{q(plan.new_column or '')} IS DISTINCT FROM {q(plan.column)}"
+    if plan.kind in TWO_COLUMNS:
+        return f"{q(plan.new_column or '')} IS DISTINCT FROM {converted(plan)[0]}"
     if plan.kind == SET_NOT_NULL:
         return f"{q(plan.column)} IS NULL"
     return "false"
 
 
 def backfill_set(plan: ChangePlan) -> str:
-    if plan.kind == RENAME_COLUMN:
-        return f"{q(plan.new_column or '')} = {q(plan.column)}"
+    if plan.kind in TWO_COLUMNS:
+        return f"{q(plan.new_column or '')} = {converted(plan)[0]}"
     return f"{q(plan.column)} = {plan.fill}"
 
 

@@ -73,6 +73,24 @@ def set_not_null(project_path: Path | None, database_url: str | None, fmt: str, 
            contract_later=contract_later)
 
 
+@change.command("change-type")
+@project_options()
+@click.argument("target", metavar="TABLE.COLUMN")
+@click.argument("new_type", metavar="TYPE")
+@click.option("--to", "new_column", required=True, metavar="NEW",
+              help="The new column (it keeps the new type; rename-column it afterwards to take the old name).")
+@click.option("--using", required=True, metavar="EXPR", help="The new value from a row, e.g. amount::numeric(12,2).")
+@click.option("--down", required=True, metavar="EXPR",
+              help="The old value from a row the new version wrote, e.g. amount_v2::integer.")
+@_NAME
+@_LATER
+def change_type(project_path: Path | None, database_url: str | None, fmt: str, target: str, new_type: str,
+                new_column: str, using: str, down: str, name: str | None, contract_later: bool) -> None:
+    """Change TABLE.COLUMN's type into a new column NEW: expand (NEW + a converting trigger), backfill, contract."""
+    _write(project_path, database_url, fmt, sql.CHANGE_TYPE, target, new_column=new_column, new_type=new_type,
+           using=using, down=down, name=name, contract_later=contract_later)
+
+
 @change.command("contract")
 @project_options()
 @click.argument("name")

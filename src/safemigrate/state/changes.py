@@ -56,7 +56,7 @@ class ChangePlan:
     """One expand–contract change, as its plan file records it."""
 
     name: str
-    kind: str  # rename-column | drop-column | set-not-null
+    kind: str  # rename-column | drop-column | set-not-null | change-type
     table: str
     column: str
     new_column: str | None = None  # rename-column: the new name
@@ -64,6 +64,9 @@ class ChangePlan:
     primary_key: str = ""
     not_null: bool = False  # the old column is NOT NULL (rename: carried to the new one at contract)
     fill: str | None = None  # set-not-null: the SQL literal written into NULLs
+    new_type: str | None = None  # change-type: the new column's type
+    using: str | None = None  # change-type: the new value from the row (SQL, as in ALTER ... USING)
+    down: str | None = None  # change-type: the old value from the row, for the version still on the old type
     default: str | None = None  # the old column's default (rename: set on the new one by the contract)
     indexes: list[dict[str, object]] = field(default_factory=list)  # rename: indexes carried to the new column
     expand_revision: str = ""
