@@ -88,3 +88,80 @@ def test_a_primary_key_on_an_existing_table_is_built_concurrently_after_not_null
             f"UPDATE alembic_version SET version_num = '{LEGACY}'")
     upgrade(shop, pg_url)
     assert state() == (1, True, 0, 0, "c0ffee000011")
+
+
+# -- a column with a volatile default -------------------------------------------------------------------
+TOKEN = "token: Mapped[str] = mapped_column(sa.Uuid, server_default=sa.text('gen_random_uuid()'))"
+SCORE = "score: Mapped[float | None] = mapped_column(sa.Float, server_default=sa.text('random()'))"
+
+
+def test_a_column_with_a_volatile_default_is_added_empty_then_backfilled_in_batches_and_passes_lint(
+        shop, pg_url, pg_server):
+    from helpers import add_model_line
+
+    upgrade(shop, pg_url)
+    execute(pg_url, "INSERT INTO customers (email, full_name) "
+                    "SELECT 'c' || g || '@example.com', 'C' FROM generate_series(1, 2500) g")
+    add_model_line(shop, "Customer", TOKEN)  # NOT NULL, every row must get its own value
+    add_model_line(shop, "Customer", SCORE)  # nullable
+
+    report = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server,
+                                    environment="development").migrate()
+
+    assert report.ok, report
+    path = shop / report.generated[0]
+    source = path.read_text()
+    assert "from safemigrate.schema.backfill import backfill" in source
+    assert "op.add_column('customers', sa.Column('token', sa.Uuid(), nullable=True))" in source
+    assert "server_default=sa.text('gen_random_uuid()'))" in source
+    assert ("backfill(op.get_bind(), 'customers', 'token', 'gen_random_uuid()', batch_size=1000, pause=0.05)"
+            in source)
+    assert "backfill(op.get_bind(), 'customers', 'score', 'random()'" in source
+    assert "ck_customers_token_not_null" in source and "ck_customers_score_not_null" not in source
+    revision = path.name.split("_", 1)[0]
+    assert _lint_blocking(shop, pg_url, pg_server, f"{HEAD}:{revision}") == []
+    assert scalar(pg_url, "SELECT count(*) FROM customers WHERE token IS NULL OR score IS NULL") == 0
+    assert scalar(pg_url, "SELECT count(DISTINCT token) = count(*) FROM customers") is True  # one value per row
+    assert scalar(pg_url, "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'customers'::regclass "
+                          "AND attname = 'token'") is True
+    assert scalar(pg_url, "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'ck_%_not_null'") == 0
+
+
+def test_the_backfill_fills_only_the_empty_rows_in_bounded_batches_and_resumes(pg_url):
+    from sqlalchemy import create_engine, pool
+
+    from safemigrate.core.errors import UsageError
+    from safemigrate.schema.backfill import backfill
+
+    execute(pg_url, "CREATE TABLE items (id bigint PRIMARY KEY, n integer)",
+            "INSERT INTO items SELECT g, NULL FROM generate_series(1, 2500) g",
+            "UPDATE items SET n = -1 WHERE id % 10 = 0")  # as a killed earlier run would have left some
+    engine = create_engine(pg_url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(UsageError, match="autocommit"):
+                backfill(conn, "items", "n", "id * 2")
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            result = backfill(conn, "items", "n", "id * 2", batch_size=1000, pause=0)
+            again = backfill(conn, "items", "n", "id * 2", batch_size=1000, pause=0)
+    finally:
+        engine.dispose()
+
+    assert (result.rows, result.batches) == (2250, 3)
+    assert (again.rows, again.batches) == (0, 3)  # a rerun touches nothing filled
+    assert scalar(pg_url, "SELECT count(*) FROM items WHERE n = -1") == 250
+    assert scalar(pg_url, "SELECT count(*) FROM items WHERE n = id * 2") == 2250
+
+
+def test_now_is_stable_and_stays_as_alembic_wrote_it():
+    import sqlalchemy as sa
+
+    from safemigrate.schema.safe_ops import volatile_default
+
+    assert volatile_default(sa.Column("at", sa.DateTime, server_default=sa.text("now()"))) is None
+    assert volatile_default(sa.Column("at", sa.DateTime, server_default=sa.func.now())) is None
+    assert volatile_default(sa.Column("n", sa.Integer, server_default="0")) is None
+    assert volatile_default(sa.Column("t", sa.Uuid, server_default=sa.text("public.gen_random_uuid()"))) \
+        == "public.gen_random_uuid()"
+    assert volatile_default(sa.Column("t", sa.Float, server_default=sa.text("floor(random() * 10)"))) \
+        == "floor(random() * 10)"

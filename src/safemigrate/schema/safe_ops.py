@@ -29,7 +29,13 @@ the same revision) with:
 - ``create_primary_key`` (autogenerate does not compare primary keys; a hand
   or comparator's operation) -> each column NOT NULL as above, then the same
   with ``PRIMARY KEY USING INDEX`` (which would otherwise scan for NULLs under
-  its ACCESS EXCLUSIVE lock).
+  its ACCESS EXCLUSIVE lock);
+- ``add_column`` with a volatile server default (:func:`volatile_default`:
+  ``gen_random_uuid()``, ``random()``...; ``now()`` is stable and stays) ->
+  the column added empty, ``SET DEFAULT`` for new rows, the rows there filled
+  by :func:`safemigrate.schema.backfill.backfill` in an ``autocommit_block``
+  (keyset batches, each its own transaction, only rows still NULL), then NOT
+  NULL as above when the model says ``nullable=False``.
 
 Every step is guarded by what the catalog says (read through the migration's
 own connection), so a rerun after a kill at any point finishes the job. So are
@@ -74,6 +80,13 @@ _COLUMN_NOT_NULL = ("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(:ta
 _COLUMN_EXISTS = ("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(:table) AND attname = :column "
                   "AND NOT attisdropped")
 _RELATION_EXISTS = "SELECT 1 WHERE to_regclass(:name) IS NOT NULL"
+#: Functions PostgreSQL marks volatile (``pg_proc.provolatile = 'v'``) that are seen in column defaults:
+#: the same list as the ``add-column-volatile-default`` rule's. A function not listed is taken as stable.
+VOLATILE_FUNCTIONS = frozenset({
+    "random", "random_normal", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
+    "uuidv4", "uuidv7", "gen_random_bytes", "clock_timestamp", "timeofday", "nextval", "txid_current",
+    "pg_current_xact_id"})
+_CALLED = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
 _RERUN_CONVERGES = re.compile(r"#\s*safemigrate:\s*rerun-converges\b")
 #: PostgreSQL truncates longer identifiers, and the catalog would then hold another name than the one asked for
 _MAX_IDENTIFIER = 63
@@ -150,6 +163,24 @@ class PrimaryKeyUsingIndexOp(UniqueUsingIndexOp):
         self.not_null = [SetNotNullOp(alembic_ops.AlterColumnOp(op.table_name, column, schema=op.schema,
                                                                 modify_nullable=False))
                          for column in op.columns]
+
+
+class VolatileDefaultColumnOp(_SafeOp):
+    """A column whose default is computed per row: added empty, its default set, old rows filled in batches."""
+
+    def __init__(self, op: alembic_ops.AddColumnOp, expression: str) -> None:
+        self.op = op
+        self.expression = expression
+        column = op.column._copy()
+        column.server_default = None
+        column.nullable = True
+        self.add = alembic_ops.AddColumnOp(op.table_name, column, schema=op.schema)
+        self.not_null = (SetNotNullOp(alembic_ops.AlterColumnOp(op.table_name, column.name, schema=op.schema,
+                                                                existing_type=column.type, modify_nullable=False))
+                         if op.column.nullable is False else None)
+
+    def to_diff_tuple(self) -> Any:
+        return self.op.to_diff_tuple()
 
 
 class GuardedOp(_SafeOp):
@@ -304,6 +335,9 @@ def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.
         index = alembic_ops.CreateIndexOp(unique.constraint_name, op.table_name, list(op.columns),
                                           schema=op.schema, unique=True, **index_kw)
         return UniqueUsingIndexOp(unique, concurrently(index))
+    if isinstance(op, alembic_ops.AddColumnOp) and (op.schema, op.table_name) not in new_tables:
+        expression = volatile_default(op.column)
+        return VolatileDefaultColumnOp(op, expression) if expression is not None else None
     if isinstance(op, alembic_ops.CreatePrimaryKeyOp):
         if (op.schema, op.table_name) in new_tables:
             return None
@@ -314,6 +348,22 @@ def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.
                                           schema=op.schema, unique=True)
         return PrimaryKeyUsingIndexOp(primary, concurrently(index))
     return None
+
+
+def volatile_default(column: Any) -> str | None:
+    """The SQL of ``column``'s server default when it calls a function PostgreSQL marks volatile, else None.
+
+    Read from the expression's text against :data:`VOLATILE_FUNCTIONS` (the generator has no database to ask
+    ``pg_proc.provolatile``). ``now()``/``CURRENT_TIMESTAMP`` are stable: PostgreSQL 11+ adds such a column
+    without touching the rows, and it stays as Alembic wrote it.
+    """
+    default = getattr(column, "server_default", None)
+    arg = getattr(default, "arg", None)
+    if arg is None:
+        return None
+    sql = str(getattr(arg, "text", arg))
+    called = {name.rsplit(".", 1)[-1].lower() for name in _CALLED.findall(sql)}
+    return sql if called & VOLATILE_FUNCTIONS else None
 
 
 def _guarded_form(op: Any) -> alembic_ops.MigrateOperation | None:
@@ -484,6 +534,33 @@ def _render_unique_using_index(autogen_context: AutogenContext, op: UniqueUsingI
             ""]
 
 
+def _render_volatile_default(autogen_context: AutogenContext, op: VolatileDefaultColumnOp) -> list[str]:
+    add = op.add
+    table = _qualified(add.table_name, add.schema)
+    column = str(add.column.name)
+    autogen_context.imports.add("from safemigrate.schema.backfill import backfill")
+    set_default = alembic_ops.AlterColumnOp(add.table_name, column, schema=add.schema, existing_type=add.column.type,
+                                            modify_server_default=op.op.column.server_default)
+    schema = f", schema={add.schema!r}" if add.schema else ""
+    lines = [f"# {op.expression} is computed for each row: adding the column with it would rewrite the table under",
+             "# its ACCESS EXCLUSIVE lock. Added empty instead (instant), the default set for new rows, and the",
+             "# rows already there filled in batches of their own transactions (a rerun fills only those left)",
+             f"if {_offline(autogen_context)} or not "
+             f"{_query(autogen_context, _COLUMN_EXISTS, table=table, column=column)}:",
+             *render_op(autogen_context, add),
+             "",
+             *render_op(autogen_context, set_default),
+             _autocommit(autogen_context),
+             f"if not {_offline(autogen_context)}:",
+             f"backfill({_op_prefix(autogen_context)}get_bind(), {add.table_name!r}, {column!r}, "
+             f"{op.expression!r}{schema}, batch_size=1000, pause=0.05)",
+             "",
+             ""]
+    if op.not_null is not None:
+        lines += _render_set_not_null(autogen_context, op.not_null)
+    return lines
+
+
 def _render_guarded(autogen_context: AutogenContext, op: GuardedOp) -> list[str]:
     inner = op.op
     if isinstance(inner, alembic_ops.AddColumnOp):
@@ -518,5 +595,6 @@ for _kind, _render in ((ConcurrentIndexOp, _render_concurrent_index),
                        (NotValidConstraintOp, _render_not_valid_constraint),
                        (SetNotNullOp, _render_set_not_null), (UniqueUsingIndexOp, _render_unique_using_index),
                        (PrimaryKeyUsingIndexOp, _render_unique_using_index),
+                       (VolatileDefaultColumnOp, _render_volatile_default),
                        (GuardedOp, _render_guarded)):
     _register(_kind, _render)
