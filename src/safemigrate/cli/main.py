@@ -227,6 +227,38 @@ def ledger() -> None:
     """The record of applied revisions (safemigrate_history)."""
 
 
+def _no_markdown(report: object) -> str:  # pragma: no cover - these commands offer text and json only
+    raise AssertionError("markdown is not offered for this command")
+
+
+@ledger.command("list")
+@project_options(("text", "json"))
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Only the newest N rows.")
+def ledger_list(project_path: Path | None, database_url: str | None, fmt: str, limit: int | None) -> None:
+    """The ledger's rows, oldest first: who applied which revision, when, where, with which backup."""
+    from safemigrate.runner.ledger_view import ledger_list as read_ledger
+
+    def action() -> bool:
+        report = read_ledger(_project(project_path, database_url=database_url), limit=limit)
+        _emit(report, fmt, txt.ledger_list, _no_markdown)
+        return not report.problems
+    _run(fmt, action)
+
+
+@ledger.command("show")
+@project_options(("text", "json"))
+@click.argument("revision")
+def ledger_show(project_path: Path | None, database_url: str | None, fmt: str, revision: str) -> None:
+    """Every ledger row of REVISION (an id or a unique prefix), and its file now against the recorded checksum."""
+    from safemigrate.runner.ledger_view import ledger_show as read_revision
+
+    def action() -> bool:
+        report = read_revision(_project(project_path, database_url=database_url), revision)
+        _emit(report, fmt, txt.ledger_show, _no_markdown)
+        return not report.problems
+    _run(fmt, action)
+
+
 @ledger.command("accept")
 @project_options()
 @click.argument("revision")

@@ -235,3 +235,56 @@ def downgraded(console: Console, result) -> None:  # DowngradeResult
 
 def ledger_changed(console: Console, result) -> None:  # LedgerChange
     console.print(Text(result.describe(), style="bold green"))
+
+
+def _ledger_warnings(console: Console, problems: list[str], interrupted: list[str]) -> None:
+    for problem in problems:
+        console.print(Text.assemble(("✗ ledger tampered with: ", "bold red"), problem))
+    if problems:
+        console.print(Text("  what to do: find out who changed it; `safemigrate ledger reseal --reason ...` "
+                           "records a deliberate change", style="cyan"))
+    for attempt in interrupted:
+        console.print(Text(f"interrupted: {attempt}", style="yellow"))
+
+
+def _entries_table(entries: list) -> Table:  # list[ledger.Entry]
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    for column in ("#", "when (UTC)", "revision", "action", "environment", "by", "backup", "note"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(str(e.id), e.applied_at.replace("T", " ").removesuffix("+00:00"), e.revision or "-",
+                      e.action, e.environment, e.applied_by, e.backup_id or "", (e.note or "")[:80])
+    return table
+
+
+def ledger_list(console: Console, report) -> None:  # LedgerListing
+    what = f"the newest {len(report.entries)} row(s)" if report.limited else f"{len(report.entries)} row(s)"
+    console.print(Text.assemble(("safemigrate ledger list", "bold"), f" — {report.database}, {what}"))
+    if report.entries:
+        console.print(_entries_table(report.entries))
+    else:
+        console.print(Text("the ledger is empty: safemigrate has not applied or recorded a revision here yet",
+                           style="dim"))
+    _ledger_warnings(console, report.problems, report.interrupted)
+
+
+def ledger_show(console: Console, report) -> None:  # LedgerRevision
+    title = f"{report.revision} {report.message}" if report.message else report.revision
+    console.print(Text.assemble(("safemigrate ledger show", "bold"), f" {title} — {report.database}"))
+    console.print(f"file: {report.path or '(not in the code any more)'}")
+    state = "applied" if report.applied else ("not applied (downgraded)" if report.entries else "not applied")
+    console.print(f"state: {state}")
+    if report.recorded_checksum:
+        console.print(f"recorded checksum: {report.recorded_checksum}")
+    if report.file_checksum:
+        if report.file_changed:
+            console.print(Text(f"file checksum now: {report.file_checksum} — the file changed after it was "
+                               "applied (`safemigrate ledger accept` records a deliberate change)", style="yellow"))
+        else:
+            console.print(f"file checksum now: {report.file_checksum}"
+                          + (" (unchanged)" if report.recorded_checksum else ""))
+    if report.entries:
+        console.print(_entries_table(report.entries))
+    else:
+        console.print(Text("no ledger rows for this revision", style="dim"))
+    _ledger_warnings(console, report.problems, report.interrupted)

@@ -33,7 +33,7 @@ import hashlib
 import os
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 
 from safemigrate._version import __version__
 from safemigrate.state.changes import TABLE as CHANGES_TABLE
+from safemigrate.state.proofs import TABLE as PROOF_TABLE
 
 TABLE = "safemigrate_history"
 _metadata = MetaData()
@@ -81,7 +82,7 @@ journal = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 #: safemigrate's own tables: never part of the project's schema (expand–contract phases included).
-TABLES = (TABLE, HEAD_TABLE, JOURNAL_TABLE, CHANGES_TABLE)
+TABLES = (TABLE, HEAD_TABLE, JOURNAL_TABLE, CHANGES_TABLE, PROOF_TABLE)
 _CHAINED = ("revision", "checksum", "applied_at", "applied_by", "environment", "action", "note", "attempt",
             "backup_id")
 
@@ -202,6 +203,56 @@ def latest(conn: Connection) -> dict[str, str]:
         elif action not in {"resolved", "resealed"}:
             found[revision] = digest
     return found
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger row, as ``ledger list`` and ``ledger show`` report it (times in UTC, ISO 8601)."""
+
+    id: int
+    revision: str
+    action: str  # applied backfilled accepted downgraded resolved resealed
+    checksum: str
+    applied_at: str
+    applied_by: str
+    environment: str
+    tool_version: str
+    duration_ms: int | None = None
+    ci_run: str | None = None
+    backup_id: str | None = None
+    note: str | None = None
+    attempt: str | None = None
+
+
+def entries(conn: Connection, revision: str | None = None, *, limit: int | None = None) -> list[Entry]:
+    """Ledger rows, oldest first: every row of ``revision`` when given, else the newest ``limit`` (or all).
+
+    A database without a ledger has no rows; a ledger written by an older version lacks some columns,
+    read as null.
+    """
+    if not exists(conn):
+        return []
+    present = {c["name"] for c in inspect(conn).get_columns(TABLE)}
+    names = [f.name for f in fields(Entry) if f.name in present]
+    query = select(*[history.c[name] for name in names]).order_by(history.c.id.desc())
+    if revision is not None:
+        query = query.where(history.c.revision == revision)
+    if limit is not None:
+        query = query.limit(limit)
+    found = []
+    for row in conn.execute(query):
+        values = dict(zip(names, row, strict=True))
+        values["applied_at"] = _canonical(values["applied_at"])
+        found.append(Entry(**values))
+    return list(reversed(found))
+
+
+def revisions_recorded(conn: Connection, prefix: str) -> list[str]:
+    """The revisions the ledger has rows for that start with ``prefix`` (a revision's code may be gone)."""
+    if not exists(conn):
+        return []
+    query = select(history.c.revision).where(history.c.revision.startswith(prefix, autoescape=True)).distinct()
+    return sorted(r for (r,) in conn.execute(query) if r)
 
 
 # -- the journal ----------------------------------------------------------------------------------
