@@ -590,3 +590,17 @@ def test_change_type_converts_both_ways_while_both_versions_write(accounts, pg_u
     engine.dispose()
     assert len(rows) == len(expected) and [k for k in expected if rows.get(k) != expected[k]] == []
     assert {r[0] for r in _columns(pg_url)} == {"id", "email", "name", "amount_usd"}
+
+
+def test_the_backfill_never_rewrites_the_old_column_through_a_lossy_conversion(accounts, pg_url):
+    execute(pg_url, "ALTER TABLE users ADD COLUMN score double precision", "UPDATE users SET score = 1.23")
+    written = write_change(_project(accounts, pg_url), "change-type", "users", "score", new_column="score_rounded",
+                           new_type="numeric(6,1)", using="score::numeric(6,1)",
+                           down="score_rounded::double precision")
+    upgrade(accounts, pg_url, written.expand_revision)
+    assert backfill(_project(accounts, pg_url), written.name).verified
+    # the old version still reads its own values; the new one reads them converted
+    assert scalar(pg_url, "SELECT count(*) FROM users WHERE score = 1.23 AND score_rounded = 1.2") == ROWS
+    execute(pg_url, "UPDATE users SET score_rounded = 7.5 WHERE id = 1", "UPDATE users SET score = 2.26 WHERE id = 2")
+    assert scalar(pg_url, "SELECT score || '/' || score_rounded FROM users WHERE id = 1") == "7.5/7.5"
+    assert scalar(pg_url, "SELECT score || '/' || score_rounded FROM users WHERE id = 2") == "2.26/2.3"

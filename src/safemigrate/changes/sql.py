@@ -51,14 +51,17 @@ def trigger_function(plan: ChangePlan) -> str:
     if plan.kind in TWO_COLUMNS:
         old, new = q(plan.column), q(plan.new_column or "")
         to_new, to_old = converted(plan, "NEW.")
+        # The old column is written only when the new value is not what the old one already converts to, so
+        # the backfill (which writes the new column from the old one) never rewrites the old column.
         body = (
             "BEGIN\n"
             "  IF TG_OP = 'INSERT' THEN\n"
             f"    IF NEW.{new} IS NULL THEN NEW.{new} := {to_new};\n"
-            f"    ELSE NEW.{old} := {to_old};\n"
+            f"    ELSIF NEW.{new} IS DISTINCT FROM {to_new} THEN NEW.{old} := {to_old};\n"
             "    END IF;\n"
-            f"  ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN NEW.{old} := {to_old};\n"
-            f"  ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} OR NEW.{new} IS DISTINCT FROM {to_new} THEN\n"
+            f"  ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN\n"
+            f"    IF NEW.{new} IS DISTINCT FROM {to_new} THEN NEW.{old} := {to_old}; END IF;\n"
+            f"  ELSIF NEW.{new} IS DISTINCT FROM {to_new} THEN\n"
             f"    NEW.{new} := {to_new};\n"
             "  END IF;\n"
             "  RETURN NEW;\n"
