@@ -14,6 +14,7 @@ machine, so the process that runs the probes can place its samples in each state
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -26,16 +27,29 @@ from sqlalchemy.engine import Engine
 
 from safemigrate.guard.signoff import migration_frame
 
-_TABLES = """
-SELECT c.oid, c.relfilenode, CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+#: One round trip: the backend, the WAL position, every table's relfilenode, the table locks held.
+_SNAPSHOT = """
+SELECT pg_backend_pid(), pg_current_wal_insert_lsn()::text,
+  (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, c.relfilenode::bigint,
+          CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END)), '[]'::json)
+   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'),
+  (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode)), '[]'::json) FROM pg_locks l
+   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted)
 """
-_LOCKS = """
-SELECT l.relation, l.mode FROM pg_locks l
-WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-"""
+_SAVEPOINT = "safemigrate_measure"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the migrator's backend looked like at one moment (empty when it could not be read)."""
+
+    pid: int | None = None
+    wal: int | None = None
+    tables: dict[int, tuple[int, str]] = field(default_factory=dict)  # oid -> (relfilenode, name)
+    locks: frozenset[tuple[int, str]] = frozenset()  # (relation oid, mode)
+    error: str | None = None  # why it could not be read
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ class MeasuredStatement:
     rewritten: list[str] = field(default_factory=list)  # tables whose relfilenode changed
     released: float | None = None  # when its locks were released: its transaction ended (or it did)
     wal_bytes: int | None = None  # WAL the server wrote while it ran (the probes write none)
+    unread: str | None = None  # why its locks, rewrites or WAL could not be read (it is still timed)
 
     @property
     def duration_ms(self) -> float:
@@ -77,14 +92,12 @@ class Measurer:
 
     def __init__(self) -> None:
         self.statements: list[MeasuredStatement] = []
-        self.errors: list[str] = []  # what could not be read (the statement is still timed)
-        self._before: dict[int, tuple[MeasuredStatement, dict[int, tuple[int, str]], int | None]] = {}
+        self._before: dict[int, tuple[MeasuredStatement, Snapshot]] = {}
         self._open: dict[int, list[MeasuredStatement]] = {}  # connection -> statements until its commit
         self._held: dict[int, set[tuple[int, str]]] = {}  # connection -> (relation oid, mode) already held
         self._baseline: dict[int, set[tuple[int, str]]] = {}  # held before the transaction's first statement
         # tables that existed when the transaction began: others can see (and wait for) only these
         self._visible: dict[int, set[int]] = {}
-        self._pids: dict[int, int | None] = {}
 
     # -- listeners --------------------------------------------------------------------------------
     def before(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
@@ -94,15 +107,15 @@ class Measurer:
             return
         raw = conn.connection.dbapi_connection
         in_transaction = not bool(getattr(raw, "autocommit", False))
-        tables = self._tables(raw)
-        pid = self._pid(raw)
+        before = self._snapshot(raw, in_transaction)
         if in_transaction and id(conn) not in self._held:
             # what the transaction held before the revision's first statement (Alembic read its version table)
-            self._held[id(conn)] = self._baseline[id(conn)] = self._locks(raw)
-            self._visible[id(conn)] = set(tables)
+            self._held[id(conn)] = self._baseline[id(conn)] = set(before.locks)
+            self._visible[id(conn)] = set(before.tables)
         measured = MeasuredStatement(str(frame.f_globals.get("revision")), " ".join(statement.split()),
-                                     0.0, 0.0, in_transaction, pid)
-        self._before[id(cursor)] = (measured, tables, self._wal(raw))
+                                     0.0, 0.0, in_transaction, before.pid)
+        self._before[id(cursor)] = (measured, before)
+        measured.unread = before.error
         measured.started = time.monotonic()
 
     def after(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
@@ -111,20 +124,21 @@ class Measurer:
         entry = self._before.pop(id(cursor), None)
         if entry is None:
             return
-        measured, before, wal_before = entry
+        measured, snapshot = entry
         measured.ended = ended
         raw = conn.connection.dbapi_connection
-        wal_after = self._wal(raw)
-        if wal_before is not None and wal_after is not None:
-            measured.wal_bytes = wal_after - wal_before
-        after = self._tables(raw)
+        after = self._snapshot(raw, measured.in_transaction)
+        measured.unread = measured.unread or after.error
+        if snapshot.wal is not None and after.wal is not None:
+            measured.wal_bytes = after.wal - snapshot.wal
+        before = snapshot.tables
         key = id(conn)
         visible = self._visible.get(key, set(before)) if measured.in_transaction else set(before)
-        measured.rewritten = sorted(name for oid, (node, name) in after.items()
+        measured.rewritten = sorted(name for oid, (node, name) in after.tables.items()
                                     if oid in visible and oid in before and node and before[oid][0]
                                     and node != before[oid][0])
         if measured.in_transaction:
-            held = self._locks(raw)
+            held = set(after.locks)
             new = held - self._held.get(key, set())
             self._held[key] = held
             names = {oid: name for oid, (_, name) in before.items() if oid in visible}
@@ -154,40 +168,49 @@ class Measurer:
         self._before.clear()
 
     # -- reads through a raw cursor: no listener sees them ---------------------------------------
-    def _query(self, raw: Any, sql: str) -> list[tuple[Any, ...]]:
+    def _snapshot(self, raw: Any, in_transaction: bool) -> Snapshot:
+        """Read the backend in one query; in a transaction, inside a savepoint, so that a failed read is
+        undone and the revision's transaction goes on as if nothing had been read."""
         try:
             cursor = raw.cursor()
-            try:
-                cursor.execute(sql)
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-        except Exception as exc:  # a failed read must never fail the migration: report it instead
-            self.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            return []
-
-    def _tables(self, raw: Any) -> dict[int, tuple[int, str]]:
-        return {int(oid): (int(node), str(name)) for oid, node, name in self._query(raw, _TABLES)}
-
-    def _locks(self, raw: Any) -> set[tuple[int, str]]:
-        return {(int(oid), str(mode)) for oid, mode in self._query(raw, _LOCKS)}
-
-    def _wal(self, raw: Any) -> int | None:
-        rows = self._query(raw, "SELECT pg_current_wal_insert_lsn()::text")
-        if not rows:
-            return None
-        high, _, low = str(rows[0][0]).partition("/")
+        except Exception as exc:
+            return Snapshot(error=_failure(exc))
         try:
-            return (int(high, 16) << 32) + int(low, 16)
-        except ValueError:
-            return None
+            if in_transaction:
+                cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+            try:
+                cursor.execute(_SNAPSHOT)
+                row = cursor.fetchall()[0]
+            except Exception as exc:  # a failed read must never fail the migration: report it instead
+                if in_transaction:
+                    cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                    cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+                return Snapshot(error=_failure(exc))
+            if in_transaction:
+                cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        except Exception as exc:  # the savepoint itself failed: the transaction had already failed
+            return Snapshot(error=_failure(exc))
+        finally:
+            cursor.close()
+        pid, lsn, tables, locks = row
+        tables = json.loads(tables) if isinstance(tables, str) else tables  # asyncpg hands json over as text
+        locks = json.loads(locks) if isinstance(locks, str) else locks
+        return Snapshot(int(pid), _lsn(lsn), {int(oid): (int(node), str(name)) for oid, node, name in tables},
+                        frozenset((int(oid), str(mode)) for oid, mode in locks))
 
-    def _pid(self, raw: Any) -> int | None:
-        key = id(raw)
-        if key not in self._pids:
-            rows = self._query(raw, "SELECT pg_backend_pid()")
-            self._pids[key] = int(rows[0][0]) if rows else None
-        return self._pids[key]
+
+
+def _failure(exc: BaseException) -> str:
+    first = str(exc).splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}"
+
+
+def _lsn(text: object) -> int | None:
+    high, _, low = str(text).partition("/")
+    try:
+        return (int(high, 16) << 32) + int(low, 16)
+    except ValueError:
+        return None
 
 
 def _named(locks: set[tuple[int, str]], names: dict[int, str]) -> list[LockTaken]:

@@ -144,6 +144,10 @@ def _measure(project: Workspace, session: EnvSession, copy: Copy, target: str, t
                                    "row was written again, under ACCESS EXCLUSIVE.")
         for reason in row.exceeded:
             report.warnings.append(f"{row.revision}: `{_short(row.sql)}` {reason}.")
+    for statement in measured:
+        if statement.unread:
+            report.warnings.append(f"{statement.revision}: the locks, rewrites and WAL of `{_short(statement.sql)}` "
+                                   f"could not be read ({statement.unread}); its stalls were still measured.")
 
 
 def _revision_sources(project: Workspace, plan: list[str]) -> str:
