@@ -165,3 +165,34 @@ def test_now_is_stable_and_stays_as_alembic_wrote_it():
         == "public.gen_random_uuid()"
     assert volatile_default(sa.Column("t", sa.Float, server_default=sa.text("floor(random() * 10)"))) \
         == "floor(random() * 10)"
+
+
+# -- a type change that rewrites the table: kept, with the recipe, and still reported ---------------------
+def test_a_rewriting_type_change_is_kept_with_the_safe_recipe_and_lint_still_reports_it(shop, pg_url, pg_server):
+    import sqlalchemy as sa
+    from alembic.operations import ops
+
+    from safemigrate.schema.safe_ops import rewrite_for
+
+    upgrade_ops = ops.UpgradeOps(ops=[ops.ModifyTableOps("customers", [
+        ops.AlterColumnOp("customers", "loyalty_points", existing_type=sa.Integer(), existing_nullable=True,
+                          modify_type=sa.BigInteger()),
+        ops.AlterColumnOp("customers", "full_name", existing_type=sa.String(120), existing_nullable=False,
+                          modify_type=sa.String(200)),  # widening a varchar relabels: no note
+        ops.CreateIndexOp("ix_customers_phone", "customers", ["phone"])])])
+    # the index and its drop in the downgrade; a note changes nothing
+    assert rewrite_for("postgresql", upgrade_ops, upgrade_ops.reverse()) == 2
+    body = _render(upgrade_ops)
+    assert "# Changing customers.loyalty_points to BIGINT rewrites customers and rebuilds its indexes" in body
+    assert "backfill(op.get_bind(), 'customers', 'loyalty_points_new'," in body
+    assert body.count("# Changing") == 1
+    assert ("op.alter_column('customers', 'loyalty_points',\n               existing_type=sa.INTEGER(),"
+            in body.replace("sa.Integer()", "sa.INTEGER()"))
+    assert "rerun-converges" not in body  # a rewrite run twice is no step that checks first
+    upgrade(shop, pg_url)
+    _write_revision(shop, "c0ffee000020", HEAD, body)
+
+    lint = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server).lint(f"{HEAD}:c0ffee000020")
+
+    # still reported; (the varchar widening is reported as a possible narrowing: the lint sees no old type)
+    assert ("change-column-type", "customers.loyalty_points") in {(f.rule, f.target) for f in lint.blocking}

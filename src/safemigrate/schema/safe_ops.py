@@ -35,7 +35,11 @@ the same revision) with:
   the column added empty, ``SET DEFAULT`` for new rows, the rows there filled
   by :func:`safemigrate.schema.backfill.backfill` in an ``autocommit_block``
   (keyset batches, each its own transaction, only rows still NULL), then NOT
-  NULL as above when the model says ``nullable=False``.
+  NULL as above when the model says ``nullable=False``;
+- ``alter_column`` to a type PostgreSQL cannot reach by relabelling -> kept
+  as Alembic wrote it, never rewritten silently, with the expand-contract
+  recipe in a comment above it (``TypeChangeNoteOp``); the lint still
+  reports it (``change-column-type``).
 
 Every step is guarded by what the catalog says (read through the migration's
 own connection), so a rerun after a kill at any point finishes the job. So are
@@ -67,6 +71,7 @@ from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.render import render_op
 from alembic.operations import ops as alembic_ops
+from sqlalchemy import types as sa_types
 from sqlalchemy.dialects import postgresql
 
 _PREPARER = postgresql.dialect().identifier_preparer
@@ -197,6 +202,20 @@ class GuardedOp(_SafeOp):
         return self.op.to_diff_tuple()
 
 
+class TypeChangeNoteOp(alembic_ops.MigrateOperation):
+    """A type change kept as Alembic wrote it, with the safe recipe beside it: never rewritten silently.
+
+    It is not a :class:`_SafeOp`: a revision with one is never signed rerunnable, and the lint still
+    reports the change (``change-column-type``) until someone signs it off or follows the recipe.
+    """
+
+    def __init__(self, op: alembic_ops.AlterColumnOp) -> None:
+        self.op = op
+
+    def to_diff_tuple(self) -> Any:
+        return self.op.to_diff_tuple()
+
+
 def rewrite_for(dialect: str, upgrade_ops: alembic_ops.UpgradeOps, downgrade_ops: alembic_ops.DowngradeOps) -> int:
     """Rewrite both directions of a revision in place for ``dialect``; return how many operations changed.
 
@@ -258,7 +277,7 @@ def _rewrite(container: alembic_ops.OpContainer,
         if not isinstance(op, alembic_ops.ModifyTableOps):
             for part in _split(op):
                 replacement = transform(part)
-                changed += replacement is not None
+                changed += isinstance(replacement, _SafeOp)  # a note changes nothing
                 result.append(replacement or part)
             continue
         group: list[alembic_ops.MigrateOperation] = []
@@ -267,7 +286,7 @@ def _rewrite(container: alembic_ops.OpContainer,
             if replacement is None:
                 group.append(inner)
                 continue
-            changed += 1
+            changed += isinstance(replacement, _SafeOp)
             if group:
                 result.append(alembic_ops.ModifyTableOps(op.table_name, group, schema=op.schema))
                 group = []
@@ -320,6 +339,10 @@ def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.
         check = copy.copy(op)
         check.kw = {**op.kw, "postgresql_not_valid": True}
         return NotValidConstraintOp(check)
+    if isinstance(op, alembic_ops.AlterColumnOp) and op.modify_type is not None:
+        if (op.schema, op.table_name) in new_tables or not _may_rewrite(op.existing_type, op.modify_type):
+            return None
+        return TypeChangeNoteOp(op)  # _split left NOT NULL to an alter_column of its own
     if isinstance(op, alembic_ops.AlterColumnOp) and op.modify_nullable is False:
         if (op.schema, op.table_name) in new_tables:
             return None
@@ -364,6 +387,15 @@ def volatile_default(column: Any) -> str | None:
     sql = str(getattr(arg, "text", arg))
     called = {name.rsplit(".", 1)[-1].lower() for name in _CALLED.findall(sql)}
     return sql if called & VOLATILE_FUNCTIONS else None
+
+
+def _may_rewrite(before: Any, after: Any) -> bool:
+    """False only for changes PostgreSQL makes by relabelling: a string widened, or made ``text``."""
+    if isinstance(before, sa_types.String) and isinstance(after, sa_types.String):
+        if isinstance(after, sa_types.Text) or after.length is None:
+            return False
+        return before.length is None or after.length < before.length
+    return True
 
 
 def _guarded_form(op: Any) -> alembic_ops.MigrateOperation | None:
@@ -561,6 +593,26 @@ def _render_volatile_default(autogen_context: AutogenContext, op: VolatileDefaul
     return lines
 
 
+def _render_type_change(autogen_context: AutogenContext, op: TypeChangeNoteOp) -> list[str]:
+    alter = op.op
+    table, column = alter.table_name, alter.column_name
+    target = f"{alter.schema}.{table}" if alter.schema else table
+    assert alter.modify_type is not None
+    new_type = alter.modify_type.compile(dialect=postgresql.dialect())
+    using = f"{_PREPARER.quote(column)}::{new_type}"
+    new = f"{column}_new"
+    return [f"# Changing {target}.{column} to {new_type} rewrites {target} and rebuilds its indexes under an ACCESS",
+            "# EXCLUSIVE lock: reads and writes wait until it finishes (lint: change-column-type). Kept as",
+            "# autogenerate wrote it, for a small table; sign it off there: with allow('change-column-type',",
+            f"# {f'{target}.{column}'!r}, reason='...'). On a large table, expand and contract instead:",
+            f"#   1. op.add_column({table!r}, sa.Column({new!r}, <the new type>)); the application writes both",
+            "#   2. fill old rows in batches of their own transactions:",
+            f"#      with op.get_context().autocommit_block(): backfill(op.get_bind(), {table!r}, {new!r},",
+            f"#          {using!r})  (from safemigrate.schema.backfill import backfill)",
+            f"#   3. reads move to {new}; a later revision drops {column} and renames {new} (each signed off)",
+            *render_op(autogen_context, alter)]
+
+
 def _render_guarded(autogen_context: AutogenContext, op: GuardedOp) -> list[str]:
     inner = op.op
     if isinstance(inner, alembic_ops.AddColumnOp):
@@ -591,6 +643,7 @@ def _register(kind: type[_SafeOp], render: Callable[[AutogenContext, Any], list[
     renderers.dispatch_for(kind)(rendered)
 
 
+renderers.dispatch_for(TypeChangeNoteOp)(_render_type_change)
 for _kind, _render in ((ConcurrentIndexOp, _render_concurrent_index),
                        (NotValidConstraintOp, _render_not_valid_constraint),
                        (SetNotNullOp, _render_set_not_null), (UniqueUsingIndexOp, _render_unique_using_index),
