@@ -296,3 +296,39 @@ def test_sigterm_drops_the_copy(tmp_path: Path, pg_url: str) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert not ours & _databases()
+
+
+SCHEMA = """
+CREATE TYPE mood AS ENUM ('happy', 'sad');
+CREATE TABLE regions (id serial PRIMARY KEY, name varchar(12) NOT NULL UNIQUE);
+CREATE TABLE customers (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                        region_id int NOT NULL REFERENCES regions, email text NOT NULL UNIQUE, mood mood NOT NULL,
+                        status varchar(10) NOT NULL CHECK (status IN ('new', 'vip')), score numeric(5, 2),
+                        token uuid NOT NULL UNIQUE, born date, created_at timestamptz NOT NULL DEFAULT now(),
+                        referrer_id bigint REFERENCES customers);
+CREATE TABLE orders (id serial PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers UNIQUE,
+                     total int NOT NULL CHECK (total > 0), body jsonb);
+INSERT INTO regions (id, name) VALUES (1, 'north');
+"""
+
+
+def test_synthetic_fill_honours_the_schema(pg_url: str) -> None:
+    from safemigrate.rehearsal.synthetic import fill, plan_rows, user_tables
+
+    execute(pg_url, SCHEMA)
+    engine = create_engine(pg_url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            tables = user_tables(conn, set())
+            filled = fill(conn, plan_rows(tables, 300, {"regions": 50}))
+    finally:
+        engine.dispose()
+    assert [(f.table, f.rows) for f in filled] == [("regions", 49), ("customers", 300), ("orders", 300)]
+    orphans = ("SELECT count(*) FROM customers c LEFT JOIN regions r ON r.id = c.region_id WHERE r.id IS NULL",
+               "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.id IS NULL")
+    assert [scalar(pg_url, q) for q in orphans] == [0, 0]
+    assert scalar(pg_url, "SELECT count(DISTINCT region_id) FROM customers") == 50  # every parent key drawn
+    assert scalar(pg_url, "SELECT count(DISTINCT mood) FROM customers") == 2
+    assert scalar(pg_url, "SELECT count(*) FROM customers WHERE referrer_id IS NOT NULL") == 0  # a self reference
+    # the sequences are past the generated keys: the application's next insert works
+    execute(pg_url, "INSERT INTO regions (name) VALUES ('later')")
