@@ -278,6 +278,9 @@ def test_rename_column_while_two_application_versions_read_and_write(accounts, p
     assert len(rows) == len(expected)
     assert [k for k in expected if rows.get(k) != expected[k]] == []
     assert status(_project(accounts, pg_url)).changes[0].phase == "contracted"
+    print(f"\n[figures] two versions: old {old.ops} ops, new {new.ops} ops, 0 errors, 0 mismatches; backfill "
+          f"{report.batches} batches, {report.rows_written} rows, slowest {report.slowest_batch_ms:.0f} ms, "
+          f"{report.duration_ms:.0f} ms")
 
 
 @pytest.mark.slow
@@ -317,6 +320,8 @@ def test_backfill_terminates_while_500_inserts_per_second_run(accounts, pg_url):
     assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address IS DISTINCT FROM email") == 0
     assert scalar(pg_url, "SELECT count(*) FROM users WHERE name = 'load'") == inserted[0]
     assert scalar(pg_url, f"SELECT phase FROM safemigrate_changes WHERE name = '{NAME}'") == "backfilled"
+    print(f"\n[figures] under ~500 inserts/s: {during} rows inserted during the backfill, {report.batches} batches, "
+          f"slowest {report.slowest_batch_ms:.0f} ms, {report.duration_ms:.0f} ms, then verified")
 
 
 @pytest.mark.slow
@@ -362,6 +367,8 @@ def test_kill_9_during_backfill_resumes_within_one_batch(accounts, pg_url):
     assert scalar(pg_url, f"SELECT rows_done FROM safemigrate_changes WHERE name = '{NAME}'") == ROWS
     assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address IS DISTINCT FROM email") == 0
     assert scalar(pg_url, "SELECT count(*) FROM users WHERE email_address = 'u' || id || '@example.com'") == ROWS
+    total = scalar(pg_url, f"SELECT batches FROM safemigrate_changes WHERE name = '{NAME}'")
+    print(f"\n[figures] kill -9 x{kills}: checkpoints {checkpoints}; committed batches {total}, rows_done {ROWS}")
 
 
 def test_the_readme_three_deploys_in_production(accounts, pg_url, pg_server, tmp_path):
