@@ -173,13 +173,16 @@ def lint(project_path: Path | None, database_url: str | None, fmt: str, revision
 @click.option("--lock-wait", type=float, default=600.0, show_default=True,
               help="Seconds to wait for another migrator to finish.")
 @click.option("--retries", type=int, default=3, show_default=True, help="Retries of a revision after a lock timeout.")
+@click.option("--to", "to", default=None, metavar="REV",
+              help="Apply the pending revisions up to REV (an id or a unique prefix) and stop there: no auto-sync, "
+                   "no comparison with the models (they describe head).")
 def migrate(project_path: Path | None, database_url: str | None, fmt: str, environment: str | None,
-            dry_run: bool, scratch_url: str | None, lock_wait: float, retries: int) -> None:
+            dry_run: bool, scratch_url: str | None, lock_wait: float, retries: int, to: str | None) -> None:
     """Auto-sync in development; in production check everything, then apply under a lock."""
     def action() -> bool:
         project = _project(project_path, database_url=database_url, scratch_url=scratch_url,
                            environment=environment)
-        report = project.migrate(dry_run=dry_run, lock_wait=lock_wait, retries=retries)
+        report = project.migrate(dry_run=dry_run, lock_wait=lock_wait, retries=retries, to=to)
         _emit(report, fmt, txt.migrate, md.migrate)
         return report.ok
     _run(fmt, action)

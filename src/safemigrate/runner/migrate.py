@@ -69,6 +69,7 @@ class MigrateReport(_Serialisable):
     remaining_differences: list[str] = field(default_factory=list)
     backup: str | None = None  # id of the verified backup taken before the first revision
     notes: list[str] = field(default_factory=list)
+    target: str | None = None  # migrate --to: the revision to stop at (null: head)
 
     @property
     def ok(self) -> bool:
@@ -77,12 +78,13 @@ class MigrateReport(_Serialisable):
 
 
 def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600.0,
-            retries: int = 3, backoff: float = 2.0) -> MigrateReport:
+            retries: int = 3, backoff: float = 2.0, to: str | None = None) -> MigrateReport:
     env = project.environment
     url = project.require_live()
     autosync = env.name in {"development", "test"}
     report = MigrateReport(environment=env.describe(), environment_assumed=env.assumed,
                            mode="autosync" if autosync else "fail-fast", database=mask_url(url), dry_run=dry_run)
+    up_to = _revisions_up_to(project, to, report) if to is not None else None  # an unknown TO fails first
     if backend_of(url) == "mysql":
         report.notes.append("MySQL/MariaDB commit each DDL statement on their own: a revision that fails half-way "
                             "leaves its earlier statements applied; safemigrate then lists them.")
@@ -97,6 +99,8 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
         heads = _db_heads(project, url)  # read once: nobody else migrates while we hold the lock
         _backfill(project, url, env.name, heads)
         report.plan = project.history.pending(heads)
+        if up_to is not None:
+            report.plan = [revision for revision in report.plan if revision in up_to]
         _refuse_interrupted(project, url, report.plan)
         if not dry_run:
             report.notes += _drop_our_invalid_indexes(project, url, report.plan)
@@ -111,6 +115,9 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
         backup_id = _backup(project, env.name, heads, report.plan)
         report.backup = backup_id
         report.applied += _apply(project, url, report.plan, env.name, retries, backoff, backup_id)
+        if up_to is not None:  # stopped before head on purpose: no auto-sync, no comparison with the models
+            report.notes.append(_stopped_at(project, url, report))
+            return report
         if autosync:
             _autosync(project, url, report, env.name, retries, backoff)
         live = check_live(project)
@@ -141,6 +148,22 @@ def _drop_our_invalid_indexes(project: Workspace, url: URL, plan: list[str]) -> 
         engine.dispose()
     return [f"Dropped invalid index {index}, left by an interrupted run; its revision builds it again."
             for index in dropped]
+
+
+def _revisions_up_to(project: Workspace, to: str, report: MigrateReport) -> set[str] | None:
+    """``migrate --to TO``: TO and the revisions before it (TO: an id or a unique prefix); None when TO is a head."""
+    found = project.history.in_range(f"base:{to}")  # RevisionGraphError (exit 2) for an unknown TO
+    report.target = found[-1].revision if found else to
+    return None if report.target in project.history.heads else {record.revision for record in found}
+
+
+def _stopped_at(project: Workspace, url: URL, report: MigrateReport) -> str:
+    left = _pending(project, url)
+    if not left:
+        return f"The database is at head ({report.target} is at or before it)."
+    done = "Nothing to apply: the database is at or past" if not report.applied else "Stopped at"
+    return (f"{done} {report.target}, as --to asked; {len(left)} revision(s) after it are still pending. The models "
+            "describe head, so the schema was not compared with them: `safemigrate migrate` goes on to head.")
 
 
 def _pending(project: Workspace, url: URL) -> list[str]:
