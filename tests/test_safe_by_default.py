@@ -250,14 +250,20 @@ def _render(container) -> str:
     return render_python_code(container)
 
 
-def test_only_tables_that_already_exist_are_rewritten_and_only_on_postgresql():
+def test_only_tables_that_already_exist_are_rewritten_and_not_on_sqlite():
     from safemigrate.schema.safe_ops import rewrite_for
 
-    for dialect in ("sqlite", "mysql"):
-        upgrade_ops, downgrade_ops = _ops()
-        before = _render(upgrade_ops), _render(downgrade_ops)
-        assert rewrite_for(dialect, upgrade_ops, downgrade_ops) == 0
-        assert (_render(upgrade_ops), _render(downgrade_ops)) == before
+    upgrade_ops, downgrade_ops = _ops()
+    before = _render(upgrade_ops), _render(downgrade_ops)
+    assert rewrite_for("sqlite", upgrade_ops, downgrade_ops) == 0
+    assert (_render(upgrade_ops), _render(downgrade_ops)) == before
+
+    upgrade_ops, downgrade_ops = _ops()  # MySQL/MariaDB: the index on customers, up and down, says its ALGORITHM
+    assert rewrite_for("mysql", upgrade_ops, downgrade_ops) == 2
+    up, down = _render(upgrade_ops), _render(downgrade_ops)
+    assert "ADD INDEX ix_customers_phone (phone), ALGORITHM=INPLACE, LOCK=NONE" in up
+    assert "op.create_index('ix_coupons_code', 'coupons', ['code'], unique=False)" in up
+    assert "DROP INDEX ix_customers_phone, ALGORITHM=INPLACE, LOCK=NONE" in down
 
     upgrade_ops, downgrade_ops = _ops()
     assert rewrite_for("postgresql", upgrade_ops, downgrade_ops) == 3  # index and foreign key up, index down

@@ -196,3 +196,66 @@ def test_a_rewriting_type_change_is_kept_with_the_safe_recipe_and_lint_still_rep
 
     # still reported; (the varchar widening is reported as a possible narrowing: the lint sees no old type)
     assert ("change-column-type", "customers.loyalty_points") in {(f.rule, f.target) for f in lint.blocking}
+
+
+# -- MySQL/MariaDB: ALGORITHM/LOCK said in the code; SQLite: batch mode ---------------------------------
+NICKNAME = "nickname: Mapped[str | None] = mapped_column(sa.String(40))"
+
+
+@pytest.mark.mysql
+def test_mariadb_autosync_writes_inplace_indexes_and_an_instant_column_that_apply_and_pass_lint(
+        shop, mysql_url, mysql_server):
+    from helpers import add_model_line
+
+    upgrade(shop, mysql_url)
+    models = shop / "shop" / "models.py"
+    phone = "    phone: Mapped[str | None] = mapped_column(sa.String(32))\n"
+    name = "    name: Mapped[str] = mapped_column(sa.String(100))\n"
+    models.write_text(models.read_text().replace(phone, phone.replace("))", "), index=True)"), 1)
+                      .replace(name, name.replace("))", "), unique=True)"), 1))
+    add_model_line(shop, "Customer", NICKNAME)
+
+    report = Project.from_pyproject(shop, database_url=mysql_url, scratch_url=mysql_server,
+                                    environment="development").migrate()
+
+    assert report.ok, report
+    path = shop / report.generated[0]
+    source = path.read_text()
+    assert ("op.execute('ALTER TABLE customers ADD INDEX ix_customers_phone (phone), ALGORITHM=INPLACE, LOCK=NONE')"
+            in source)
+    assert ("op.execute('ALTER TABLE categories ADD CONSTRAINT uq_categories_name UNIQUE (name), "
+            "ALGORITHM=INPLACE, LOCK=NONE')") in source
+    assert "op.execute('ALTER TABLE customers ADD COLUMN nickname VARCHAR(40), ALGORITHM=INSTANT')" in source
+    assert "# MySQL/MariaDB: ALGORITHM=INPLACE, LOCK=NONE builds it while reads and writes go on" in source
+    assert "ALTER TABLE customers DROP INDEX ix_customers_phone, ALGORITHM=INPLACE, LOCK=NONE" in source  # downgrade
+    revision = path.name.split("_", 1)[0]
+    lint = Project.from_pyproject(shop, database_url=mysql_url, scratch_url=mysql_server).lint(f"{HEAD}:{revision}")
+    assert [f.message for f in lint.blocking] == []
+    assert scalar(mysql_url, "SELECT count(*) FROM information_schema.statistics WHERE table_schema = DATABASE() "
+                             "AND index_name IN ('ix_customers_phone', 'uq_categories_name')") == 2
+    assert scalar(mysql_url, "SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() "
+                             "AND table_name = 'customers' AND column_name = 'nickname'") == 1
+    # nothing left between the models and the database: the raw statements made what Alembic compares
+    assert report.remaining_differences == []
+
+
+def test_sqlite_keeps_batch_mode_for_an_index_a_column_and_not_null(shop, sqlite_url):
+    from helpers import add_model_line
+
+    upgrade(shop, sqlite_url)
+    models = shop / "shop" / "models.py"
+    phone = "    phone: Mapped[str | None] = mapped_column(sa.String(32))\n"
+    models.write_text(models.read_text().replace(phone, "    phone: Mapped[str] = mapped_column(sa.String(32), "
+                                                        "index=True)\n", 1))
+    add_model_line(shop, "Customer", NICKNAME)
+
+    report = Project.from_pyproject(shop, database_url=sqlite_url, environment="development").migrate()
+
+    assert report.ok, report
+    source = (shop / report.generated[0]).read_text()
+    assert "with op.batch_alter_table('customers', schema=None) as batch_op:" in source
+    assert "batch_op.add_column(sa.Column('nickname', sa.String(length=40), nullable=True))" in source
+    assert "batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)" in source
+    assert "nullable=False" in source
+    for form in ("ALGORITHM", "autocommit_block", "concurrently", "rerun-converges"):
+        assert form not in source

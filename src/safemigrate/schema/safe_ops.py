@@ -53,8 +53,14 @@ run twice).
 
 The replacements are operation objects rendered to Python by Alembic's own
 renderer (``renderers.dispatch_for``, its documented extension point), so the
-generated revision file holds plain ``op.*`` calls. Other dialects are left
-as they are for now.
+generated revision file holds plain ``op.*`` calls.
+
+On MySQL/MariaDB (``OnlineDdlOp``), an index built or dropped and a unique
+constraint added on an existing table carry ``ALGORITHM=INPLACE, LOCK=NONE``,
+and an added column (no key, not computed) ``ALGORITHM=INSTANT``, so that a
+server that cannot do it without blocking writes fails instead of silently
+copying the table; each is guarded by ``information_schema`` (every DDL
+commits on its own there). SQLite is left to batch mode.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+import textwrap
 import tokenize
 from collections.abc import Callable
 from pathlib import Path
@@ -216,14 +223,37 @@ class TypeChangeNoteOp(alembic_ops.MigrateOperation):
         return self.op.to_diff_tuple()
 
 
+class OnlineDdlOp(alembic_ops.MigrateOperation):
+    """MySQL/MariaDB: the operation's DDL with the ALGORITHM/LOCK clause that makes the server refuse, not lock.
+
+    Without the clause the server picks the algorithm itself, and falls back to copying the table (writes
+    blocked) without a word when it cannot do better; with it, the statement fails instead.
+    """
+
+    def __init__(self, op: Any, sql: str, why: str, exists: str, params: dict[str, str], *, create: bool) -> None:
+        self.op = op
+        self.sql = sql
+        self.why = why
+        self.exists = exists  # SQL giving a row when the object is there
+        self.params = params
+        self.create = create
+
+    def to_diff_tuple(self) -> Any:
+        return self.op.to_diff_tuple()
+
+
 def rewrite_for(dialect: str, upgrade_ops: alembic_ops.UpgradeOps, downgrade_ops: alembic_ops.DowngradeOps) -> int:
     """Rewrite both directions of a revision in place for ``dialect``; return how many operations changed.
 
     Tables created in either direction are new: what is done to them cannot block anyone.
     """
-    if dialect != "postgresql":
-        return 0
+    if dialect not in ("postgresql", "mysql"):
+        return 0  # SQLite: the project's batch mode (render_as_batch) copies the table anyway
     new_tables = _created_tables(upgrade_ops) | _created_tables(downgrade_ops)
+    if dialect == "mysql":
+        # no split of alter_column there: each MODIFY rebuilds the table
+        return (_rewrite(upgrade_ops, lambda op: _online_form(op, new_tables), split=False)
+                + _rewrite(downgrade_ops, lambda op: _online_form(op, new_tables), split=False))
     changed_up = _rewrite(upgrade_ops, lambda op: _safe_form(op, new_tables))
     changed = changed_up + _rewrite(downgrade_ops, lambda op: _safe_form(op, new_tables))
     if changed_up:
@@ -265,7 +295,7 @@ def _created_tables(container: alembic_ops.OpContainer) -> set[tuple[str | None,
 
 
 def _rewrite(container: alembic_ops.OpContainer,
-             transform: Callable[[Any], alembic_ops.MigrateOperation | None]) -> int:
+             transform: Callable[[Any], alembic_ops.MigrateOperation | None], *, split: bool = True) -> int:
     """Replace in place; a rewritten operation leaves its table's group and stands on its own.
 
     Outside the group it renders with ``op.`` at the top level even where the project renders batch
@@ -275,18 +305,18 @@ def _rewrite(container: alembic_ops.OpContainer,
     result: list[alembic_ops.MigrateOperation] = []
     for op in container.ops:
         if not isinstance(op, alembic_ops.ModifyTableOps):
-            for part in _split(op):
+            for part in _split(op) if split else [op]:
                 replacement = transform(part)
-                changed += isinstance(replacement, _SafeOp)  # a note changes nothing
+                changed += replacement is not None and not isinstance(replacement, TypeChangeNoteOp)  # a note: no
                 result.append(replacement or part)
             continue
         group: list[alembic_ops.MigrateOperation] = []
-        for inner in [part for original in op.ops for part in _split(original)]:
+        for inner in [part for original in op.ops for part in (_split(original) if split else [original])]:
             replacement = transform(inner)
             if replacement is None:
                 group.append(inner)
                 continue
-            changed += isinstance(replacement, _SafeOp)
+            changed += not isinstance(replacement, TypeChangeNoteOp)
             if group:
                 result.append(alembic_ops.ModifyTableOps(op.table_name, group, schema=op.schema))
                 group = []
@@ -370,6 +400,54 @@ def _safe_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.
         index = alembic_ops.CreateIndexOp(primary.constraint_name, op.table_name, list(op.columns),
                                           schema=op.schema, unique=True)
         return PrimaryKeyUsingIndexOp(primary, concurrently(index))
+    return None
+
+
+_MYSQL_INDEX_EXISTS = ("SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() "
+                       "AND table_name = :table AND index_name = :name")
+_MYSQL_COLUMN_EXISTS = ("SELECT 1 FROM information_schema.columns WHERE table_schema = DATABASE() "
+                        "AND table_name = :table AND column_name = :name")
+_INPLACE = ("MySQL/MariaDB: ALGORITHM=INPLACE, LOCK=NONE {} it while reads and writes go on; a server that "
+            "cannot do it that way fails here instead of locking the table")
+_INSTANT = ("MySQL 8.0.12+/MariaDB 10.3.2+: ALGORITHM=INSTANT changes the catalog only; a server that would "
+            "copy the table fails here instead of locking it")
+
+
+def _online_form(op: Any, new_tables: set[tuple[str | None, str]]) -> alembic_ops.MigrateOperation | None:
+    """The MySQL/MariaDB statement of ``op`` with its ALGORITHM/LOCK clause, or None to keep Alembic's."""
+    from sqlalchemy.dialects import mysql
+    from sqlalchemy.schema import AddConstraint, CreateColumn, CreateIndex
+
+    table = getattr(op, "table_name", None)
+    if table is None or op.schema is not None or (op.schema, table) in new_tables:
+        return None
+    dialect = mysql.dialect()
+    quote = dialect.identifier_preparer.quote
+    # ALTER TABLE ..., ALGORITHM=..., LOCK=...: the form the guard's MySQL parser reads (CREATE INDEX ... ALGORITHM not)
+    if isinstance(op, alembic_ops.CreateIndexOp) and op.index_name is not None and "mysql_prefix" not in op.kw:
+        created = str(CreateIndex(op.to_index()).compile(dialect=dialect))
+        _, on, columns = created.partition(f" ON {quote(table)} ")
+        if not on:
+            return None
+        unique = "UNIQUE " if op.unique else ""
+        return OnlineDdlOp(op, f"ALTER TABLE {quote(table)} ADD {unique}INDEX {quote(str(op.index_name))} {columns}, "
+                           "ALGORITHM=INPLACE, LOCK=NONE", _INPLACE.format("builds"), _MYSQL_INDEX_EXISTS,
+                           {"table": table, "name": str(op.index_name)}, create=True)
+    if isinstance(op, alembic_ops.DropIndexOp):
+        return OnlineDdlOp(op, f"ALTER TABLE {quote(table)} DROP INDEX {quote(str(op.index_name))}, "
+                           "ALGORITHM=INPLACE, LOCK=NONE", _INPLACE.format("drops"), _MYSQL_INDEX_EXISTS,
+                           {"table": table, "name": str(op.index_name)}, create=False)
+    if isinstance(op, alembic_ops.CreateUniqueConstraintOp) and isinstance(op.constraint_name, str):
+        sql = str(AddConstraint(op.to_constraint()).compile(dialect=dialect))
+        return OnlineDdlOp(op, f"{sql}, ALGORITHM=INPLACE, LOCK=NONE", _INPLACE.format("builds"), _MYSQL_INDEX_EXISTS,
+                           {"table": table, "name": op.constraint_name}, create=True)
+    if isinstance(op, alembic_ops.AddColumnOp):
+        column = op.column
+        if column.foreign_keys or column.primary_key or column.computed is not None or column.identity is not None:
+            return None
+        spec = str(CreateColumn(column).compile(dialect=dialect))
+        return OnlineDdlOp(op, f"ALTER TABLE {quote(table)} ADD COLUMN {spec}, ALGORITHM=INSTANT", _INSTANT,
+                           _MYSQL_COLUMN_EXISTS, {"table": table, "name": str(column.name)}, create=True)
     return None
 
 
@@ -613,6 +691,18 @@ def _render_type_change(autogen_context: AutogenContext, op: TypeChangeNoteOp) -
             *render_op(autogen_context, alter)]
 
 
+def _render_online_ddl(autogen_context: AutogenContext, op: OnlineDdlOp) -> list[str]:
+    op_ = _op_prefix(autogen_context)
+    exists = f"{op_}get_bind().execute({_sa_prefix(autogen_context)}text({op.exists!r}), {op.params!r}).first()"
+    condition = f"not {exists}" if op.create else exists
+    lines = [f"# {line}" for line in textwrap.wrap(op.why, 100)]
+    return [*lines,
+            "# (each DDL statement commits on its own here: a rerun finds what is done and goes on)",
+            f"if {_offline(autogen_context)} or {condition}:",
+            f"{op_}execute({op.sql!r})",
+            ""]
+
+
 def _render_guarded(autogen_context: AutogenContext, op: GuardedOp) -> list[str]:
     inner = op.op
     if isinstance(inner, alembic_ops.AddColumnOp):
@@ -644,6 +734,7 @@ def _register(kind: type[_SafeOp], render: Callable[[AutogenContext, Any], list[
 
 
 renderers.dispatch_for(TypeChangeNoteOp)(_render_type_change)
+renderers.dispatch_for(OnlineDdlOp)(_render_online_ddl)
 for _kind, _render in ((ConcurrentIndexOp, _render_concurrent_index),
                        (NotValidConstraintOp, _render_not_valid_constraint),
                        (SetNotNullOp, _render_set_not_null), (UniqueUsingIndexOp, _render_unique_using_index),
