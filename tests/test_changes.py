@@ -611,3 +611,77 @@ def test_the_backfill_never_rewrites_the_old_column_through_a_lossy_conversion(a
     execute(pg_url, "UPDATE users SET score_rounded = 7.5 WHERE id = 1", "UPDATE users SET score = 2.26 WHERE id = 2")
     assert scalar(pg_url, "SELECT score || '/' || score_rounded FROM users WHERE id = 1") == "7.5/7.5"
     assert scalar(pg_url, "SELECT score || '/' || score_rounded FROM users WHERE id = 2") == "2.26/2.3"
+
+
+class TableWriter(threading.Thread):
+    """A version of the application that uses one table: inserts, updates its share of rows, deletes some."""
+
+    def __init__(self, url: str, table: str, parity: int):
+        super().__init__(daemon=True)
+        self.engine = sa.create_engine(url, pool_size=1, max_overflow=0)
+        self.table, self.parity = table, parity
+        self.stop = threading.Event()
+        self.ops = 0
+        self.errors: list[str] = []
+        self.names: dict[int, str | None] = {}  # id -> name written (None: deleted)
+        self.random = random.Random(parity + 10)
+
+    def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            try:
+                with self.engine.begin() as conn:
+                    new_id = conn.execute(sa.text(f"INSERT INTO {self.table} (email, name) VALUES (:e, :n) "
+                                                  "RETURNING id"), {"e": f"{self.table}-{i}", "n": f"i{i}"}
+                                          ).scalar_one()
+                    target = self.random.randrange(1, ROWS // 2) * 2 + self.parity
+                    updated = conn.execute(sa.text(f"UPDATE {self.table} SET name = :n WHERE id = :id"),
+                                           {"n": f"{self.table}-u{i}", "id": target}).rowcount
+                    gone = target + 2 if i % 5 == 0 and target + 2 <= ROWS else None
+                    if gone:
+                        conn.execute(sa.text(f"DELETE FROM {self.table} WHERE id = :id"), {"id": gone})
+                self.names[new_id] = f"i{i}"
+                if updated:  # 0: a row this version deleted before
+                    self.names[target] = f"{self.table}-u{i}"
+                if gone:
+                    self.names[gone] = None
+                self.ops += 1
+            except Exception as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            time.sleep(0.002)
+        self.engine.dispose()
+
+
+@pytest.mark.slow
+def test_rename_table_while_both_versions_insert_update_and_delete(accounts, pg_url):
+    written = write_change(_project(accounts, pg_url), "rename-table", "users", new_table="members")
+    old = TableWriter(pg_url, "users", parity=0)
+    old.start()
+    wait_until(lambda: old.ops > 20, "the old version to write")
+    upgrade(accounts, pg_url, written.expand_revision)
+    report = backfill(_project(accounts, pg_url), written.name)
+    assert report.verified, report
+    new = TableWriter(pg_url, "members", parity=1)  # deploy 2: the new version starts once the rows are there
+    new.start()
+    wait_until(lambda: new.ops > 20 and old.ops > 60, "both versions to write")
+    old.stop.set()
+    old.join(30)
+    upgrade(accounts, pg_url, "heads")
+    start = new.ops
+    wait_until(lambda: new.ops > start + 20 or bool(new.errors), "the new version to write after the contract")
+    new.stop.set()
+    new.join(30)
+    assert old.errors == [] and new.errors == [], (old.errors[:3], new.errors[:3])
+    expected: dict[int, str | None] = dict.fromkeys(range(1, ROWS + 1), "n")
+    expected.update(old.names)
+    expected.update(new.names)
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT id, name FROM members")).all())
+        tables = set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    alive = {k: v for k, v in expected.items() if v is not None}
+    assert [k for k in alive if rows.get(k) != alive[k]] == [] and set(rows) == set(alive)
+    assert "users" not in tables and "members" in tables
+    assert status(_project(accounts, pg_url)).changes[0].phase == "contracted"

@@ -22,7 +22,7 @@ from pglast.parser import ParseError
 from sqlalchemy import text
 
 from safemigrate.changes import sql
-from safemigrate.changes.catalog import Dependents, dependents
+from safemigrate.changes.catalog import Dependents, dependents, table_shape
 from safemigrate.changes.results import ChangeWritten
 from safemigrate.changes.revisions import contract_body, describe, expand_body, model_steps
 from safemigrate.core.db import connected, unreachable
@@ -217,9 +217,10 @@ def _write(template: Path, folder: Path, revision: str, down: str | None, depend
     return path
 
 
-def write_change(project: Workspace, kind: str, table: str, column: str, *, new_column: str | None = None,
+def write_change(project: Workspace, kind: str, table: str, column: str = "", *, new_column: str | None = None,
                  fill: str | None = None, new_type: str | None = None, using: str | None = None,
-                 down: str | None = None, name: str | None = None, contract_later: bool = False) -> ChangeWritten:
+                 down: str | None = None, new_table: str | None = None, name: str | None = None,
+                 contract_later: bool = False) -> ChangeWritten:
     """Write the plan and the expand revision (and, unless ``contract_later``, the contract revision)."""
     url = project.require_live()
     require_postgresql(url)
@@ -227,13 +228,64 @@ def write_change(project: Workspace, kind: str, table: str, column: str, *, new_
         raise UsageError(f"Unknown change kind {kind!r}.", "", f"Use one of: {', '.join(sql.KINDS)}.")
     name = name or {sql.RENAME_COLUMN: f"rename_{table}_{column}", sql.DROP_COLUMN: f"drop_{table}_{column}",
                     sql.SET_NOT_NULL: f"not_null_{table}_{column}",
-                    sql.CHANGE_TYPE: f"type_{table}_{column}"}[kind].lower()
+                    sql.CHANGE_TYPE: f"type_{table}_{column}", sql.RENAME_TABLE: f"rename_table_{table}"}[kind].lower()
     if not _NAME.match(name):
         raise UsageError(f"{name!r} cannot name a change.", "The name becomes part of a trigger's name.",
                          "Pass --name with lowercase letters, digits and underscores (at most 63).")
     if name in load_plans(project.layout.script_location):
         raise UsageError(f"A change named {name} exists already.", "Each change keeps its phase under its name.",
                          "Pass another --name, or finish or abort the existing one (`safemigrate change status`).")
+    if kind == sql.RENAME_TABLE:
+        plan = _table_plan(url, name, table, new_table)
+    else:
+        plan = _column_plan(url, kind, name, table, column, new_column, fill, new_type, using, down)
+    head, folder = _head(project)
+    template = _template(project)
+    steps = model_steps(plan)
+    plan.expand_revision = rev_id()
+    expand_up, expand_down, expand_allows = expand_body(plan)
+    expand = _write(template, folder, plan.expand_revision, head, None,
+                    f"expand: {describe(plan)}\n\n{steps[0]}", expand_up, expand_down, expand_allows)
+    written = [expand]
+    if not contract_later:
+        written.append(write_contract_file(project, plan, folder=folder, template=template,
+                                           down=plan.expand_revision))
+    plan_path = save_plan(project.layout.script_location, plan)
+    return ChangeWritten(name=plan.name, change_kind=kind, description=describe(plan),
+                         expand_revision=plan.expand_revision, contract_revision=plan.contract_revision,
+                         files=[str(p) for p in written], plan_file=str(plan_path), steps=steps)
+
+
+def _table_plan(url: URL, name: str, table: str, new_table: str | None) -> ChangePlan:
+    if not new_table or not _NAME.match(new_table.lower()):
+        raise UsageError(f"{new_table!r} is not a usable table name.", "The expand revision creates it.",
+                         "Name the new table with letters, digits and underscores.")
+    with connected(url) as conn:
+        exists = conn.execute(text(sql.TABLES), {"table": sql.q(table), "new_table": sql.q(new_table)}).one()
+        if not exists[0]:
+            raise UsageError(f"The database has no table {table}.", "A change is written from the database.",
+                             "Check the name, and migrate the database you point at to head first.")
+        if exists[1]:
+            raise UsageError(f"{new_table} exists already.", "The expand revision creates it.",
+                             "Choose another name, or drop the existing table first.")
+        shape = table_shape(conn, table, new_table)
+        keys = conn.execute(text(_PRIMARY_KEY), {"table": sql.q(table)}).scalar() or []
+    if shape.blockers:
+        raise UsageError(f"{table} carries what safemigrate cannot copy to {new_table} yet: "
+                         f"{', '.join(shape.blockers)}.",
+                         "The contract drops the old table; a rename must not lose a key, a link or a view.",
+                         "Drop or rewrite those first (each in its own revision), or rename the table by hand.")
+    if len(keys) != 1:
+        raise UsageError(f"{table} has {'no primary key' if not keys else 'a composite primary key'}.",
+                         "The triggers match rows and the backfill walks the table by a single-column primary key.",
+                         "Add a single-column primary key first.")
+    return ChangePlan(name=name, kind=sql.RENAME_TABLE, table=table, column="", new_table=new_table,
+                      primary_key=keys[0], columns=shape.columns, pk_name=shape.pk_name, sequences=shape.sequences,
+                      indexes=[vars(i) for i in shape.indexes])
+
+
+def _column_plan(url: URL, kind: str, name: str, table: str, column: str, new_column: str | None,
+                 fill: str | None, new_type: str | None, using: str | None, down: str | None) -> ChangePlan:
     column_type, not_null, keys = _column(url, table, column)
     with connected(url) as conn:
         found = dependents(conn, table, column, new_column if kind in sql.TWO_COLUMNS else None)
@@ -254,26 +306,11 @@ def write_change(project: Workspace, kind: str, table: str, column: str, *, new_
         raise UsageError(f"{table} has {'no primary key' if not keys else 'a composite primary key'}.",
                          "The backfill walks the table in batches of its primary key (keyset pagination).",
                          "Add a single-column primary key first.")
-    head, folder = _head(project)
-    template = _template(project)
-    plan = ChangePlan(name=name, kind=kind, table=table, column=column, new_column=new_column,
+    return ChangePlan(name=name, kind=kind, table=table, column=column, new_column=new_column,
                       column_type=column_type, primary_key=keys[0] if keys else "", not_null=not_null, fill=fill,
                       new_type=new_type, using=using, down=down,
                       default=found.default if kind in sql.TWO_COLUMNS else None,
                       indexes=[vars(i) for i in found.indexes])
-    steps = model_steps(plan)
-    plan.expand_revision = rev_id()
-    expand_up, expand_down, expand_allows = expand_body(plan)
-    expand = _write(template, folder, plan.expand_revision, head, None,
-                    f"expand: {describe(plan)}\n\n{steps[0]}", expand_up, expand_down, expand_allows)
-    written = [expand]
-    if not contract_later:
-        written.append(write_contract_file(project, plan, folder=folder, template=template,
-                                           down=plan.expand_revision))
-    plan_path = save_plan(project.layout.script_location, plan)
-    return ChangeWritten(name=plan.name, change_kind=kind, description=describe(plan),
-                         expand_revision=plan.expand_revision, contract_revision=plan.contract_revision,
-                         files=[str(p) for p in written], plan_file=str(plan_path), steps=steps)
 
 
 def write_contract_file(project: Workspace, plan: ChangePlan, *, folder: Path | None = None,

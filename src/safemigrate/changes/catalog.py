@@ -118,3 +118,70 @@ def dependents(conn: Connection, table: str, column: str, new_column: str | None
 
 def _quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+_COLUMNS = """
+SELECT a.attname::text, a.attidentity <> '' OR a.attgenerated <> ''
+FROM pg_attribute a WHERE a.attrelid = to_regclass(:table) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
+_TABLE_INDEXES = """
+SELECT ci.relname::text, i.indisunique, i.indisprimary, i.indexprs IS NOT NULL OR i.indpred IS NOT NULL,
+       am.amname::text,
+       (SELECT array_agg(a.attname::text ORDER BY k.ord)
+          FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum),
+       (SELECT c.conname::text FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+          AND c.contype IN ('u', 'p', 'x') LIMIT 1)
+FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_am am ON am.oid = ci.relam
+WHERE i.indrelid = to_regclass(:table) ORDER BY 1
+"""
+_FOREIGN_KEYS = """
+SELECT c.conname::text, c.conrelid::regclass::text, c.confrelid::regclass::text FROM pg_constraint c
+WHERE c.contype = 'f' AND (c.conrelid = to_regclass(:table) OR c.confrelid = to_regclass(:table)) ORDER BY 1
+"""
+_TABLE_VIEWS = """
+SELECT DISTINCT v.oid::regclass::text
+FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = to_regclass(:table) AND v.oid <> to_regclass(:table)
+ORDER BY 1
+"""
+_OWNED_SEQUENCES = """
+SELECT s.oid::regclass::text, a.attname::text
+FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_class'::regclass AND d.refobjid = to_regclass(:table) AND d.deptype = 'a' ORDER BY 1
+"""
+
+
+@dataclass
+class TableShape:
+    columns: list[str] = field(default_factory=list)
+    pk_name: str | None = None
+    indexes: list[CarriedIndex] = field(default_factory=list)
+    sequences: list[list[str]] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+
+
+def table_shape(conn: Connection, table: str, new_table: str) -> TableShape:
+    """What a rename-table copies to the new table, and what stops it."""
+    shape = TableShape()
+    params = {"table": _quoted(table)}
+    for name, special in conn.execute(text(_COLUMNS), params):
+        shape.columns.append(name)
+        if special:
+            shape.blockers.append(f"identity or generated column {table}.{name} (two tables would number apart)")
+    for name, unique, primary, complex_, method, columns, constraint in conn.execute(text(_TABLE_INDEXES), params):
+        if primary:
+            shape.pk_name = constraint or name
+        elif complex_:
+            shape.blockers.append(f"index {name} (an expression or partial index)")
+        else:
+            shape.indexes.append(CarriedIndex(
+                name, renamed(name, table, new_table), bool(unique), str(method), list(columns or []), constraint,
+                renamed(constraint, table, new_table) if constraint else None))
+    for name, owner, referred in conn.execute(text(_FOREIGN_KEYS), params):
+        shape.blockers.append(f"foreign key {name} ({owner} -> {referred})")
+    for (view,) in conn.execute(text(_TABLE_VIEWS), params):
+        shape.blockers.append(f"view {view}")
+    shape.sequences = [[seq, column] for seq, column in conn.execute(text(_OWNED_SEQUENCES), params)]
+    return shape

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from safemigrate.changes import sql
+from safemigrate.changes import sql, tables
 from safemigrate.changes.author import require_postgresql, write_contract_file
 from safemigrate.changes.results import BackfillReport, ChangeState, ChangeStatusReport, ChangeWritten
 from safemigrate.changes.revisions import describe, model_steps
@@ -49,6 +49,10 @@ def _plan(project: Workspace, name: str) -> ChangePlan:
 
 
 def _catalog_phase(conn: Connection, plan: ChangePlan) -> str:
+    if plan.kind == sql.RENAME_TABLE:
+        has_old, has_new = conn.execute(text(sql.TABLES), {"table": sql.q(plan.table),
+                                                            "new_table": sql.q(plan.new_table or "")}).one()
+        return state.PLANNED if not has_new else state.CONTRACTED if not has_old else state.EXPANDED
     found = conn.execute(text(sql.CATALOG), {"table": sql.q(plan.table), "column": plan.column,
                                              "new_column": plan.new_column or "", "trigger": sql.object_name(plan)
                                              }).one()
@@ -195,7 +199,8 @@ def _backfill(engine, plan: ChangePlan, started: float, target_ms: float, pause_
     for _ in range(3):  # a pass that leaves rows behind (none expected: the trigger covers writes) is repeated
         size = _one_pass(engine, plan, report, after, end, size, target_ms, pause_s, max_size, on_batch)
         with engine.begin() as conn:
-            remaining = int(conn.execute(text(sql.verify(plan))).scalar() or 0) if plan.needs_backfill else 0
+            check = tables.verify(plan) if plan.kind == sql.RENAME_TABLE else sql.verify(plan)
+            remaining = int(conn.execute(text(check)).scalar() or 0) if plan.needs_backfill else 0
         if not remaining:
             break
         after = None
@@ -217,7 +222,8 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
     # the database orders the keys (a text key sorts by its collation, not as Python would): a pass ends when a
     # batch finds no key left up to ``end``
     while plan.needs_backfill and end is not None:
-        query = text(sql.batch(plan, first=last is None))
+        query = text(tables.batch(plan, first=last is None) if plan.kind == sql.RENAME_TABLE
+                     else sql.batch(plan, first=last is None))
         began = time.monotonic()
         try:
             with engine.begin() as conn:

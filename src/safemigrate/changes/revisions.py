@@ -6,7 +6,7 @@ such), each destructive step signed off by the change's name, comments saying wh
 
 from __future__ import annotations
 
-from safemigrate.changes import sql
+from safemigrate.changes import sql, tables
 from safemigrate.changes.catalog import CarriedIndex
 from safemigrate.state.changes import ChangePlan
 
@@ -26,6 +26,8 @@ def _allow(rule: str, target: str, plan: ChangePlan) -> str:
 
 
 def describe(plan: ChangePlan) -> str:
+    if plan.kind == sql.RENAME_TABLE:
+        return f"rename table {plan.table} to {plan.new_table} (change {plan.name})"
     if plan.kind == sql.RENAME_COLUMN:
         return f"rename {plan.table}.{plan.column} to {plan.new_column} (change {plan.name})"
     if plan.kind == sql.DROP_COLUMN:
@@ -36,6 +38,8 @@ def describe(plan: ChangePlan) -> str:
 
 
 def expand_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
+    if plan.kind == sql.RENAME_TABLE:
+        return _expand_table(plan)
     table = sql.q(plan.table)
     trigger = sql.object_name(plan)
     up: list[str] = ["op.execute(\"SET LOCAL lock_timeout = '5s'\")"]
@@ -94,7 +98,28 @@ def _carried_indexes(plan: ChangePlan) -> list[str]:
     return lines
 
 
+def _expand_table(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
+    new = plan.new_table or ""
+    up = ["op.execute(\"SET LOCAL lock_timeout = '5s'\")",
+          f"# {new}: the columns, defaults and constraints of {plan.table}, its keys and indexes under {new}'s names",
+          *[line for s in tables.create_table(plan) for line in _execute(s)],
+          "# every write to either table is copied to the other, until the contract",
+          *[line for reverse in (False, True) for s in tables.sync_function(plan, reverse) for line in _execute(s)]]
+    down = ["op.execute(\"SET LOCAL lock_timeout = '5s'\")",
+            *[line for s in tables.drop_sync(plan) for line in _execute(s)],
+            f"with allow('drop-table', {new!r}, reason='undo of the expand of {plan.name}'):",
+            *["    " + line for line in _execute(f"DROP TABLE IF EXISTS {sql.q(new)}")]]
+    return up, down, [_allow("create-trigger", f"{plan.table}.{sql.object_name(plan)}", plan)]
+
+
 def contract_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
+    if plan.kind == sql.RENAME_TABLE:
+        return (["op.execute(\"SET LOCAL lock_timeout = '5s'\")",
+                 f"# the sequences {plan.table} owns move to {plan.new_table}, then {plan.table} goes",
+                 *[line for s in tables.contract(plan) for line in _execute(s)]],
+                ["# a contract drops data: it is undone by restoring a backup, or by a new expand–contract change",
+                 f"raise NotImplementedError('the contract of {plan.name} dropped {plan.table}')"],
+                [_allow("drop-table", plan.table, plan)])
     table = sql.q(plan.table)
     up: list[str] = ["op.execute(\"SET LOCAL lock_timeout = '5s'\")"]
     allows: list[str] = []
@@ -142,6 +167,16 @@ def contract_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
 def model_steps(plan: ChangePlan) -> list[str]:
     """What the models look like at each of the three deploys (printed, and in the revisions' docstrings)."""
     t, c = plan.table, plan.column
+    if plan.kind == sql.RENAME_TABLE:
+        n = plan.new_table
+        return [
+            f"Deploy 1 (expand): declare {n} in the models beside {t}, with the same columns (a second class, or a "
+            f"Table); the application keeps using {t} (the triggers copy every write):\n"
+            f"    class {_class(n)}(Base):\n        __tablename__ = {n!r}\n        ...  # the columns of {t}",
+            f"Deploy 2 (after `safemigrate change backfill {plan.name}`): the application reads and writes {n}; "
+            f"{t} stays declared but unused (the triggers fill it for the old version).",
+            f"Deploy 3 (contract): remove {t} from the models.",
+        ]
     if plan.kind in sql.TWO_COLUMNS:
         n = plan.new_column
         kind = f"<the type of {c}: {plan.column_type}>" if not plan.new_type else f"<{plan.new_type}>"
@@ -175,3 +210,7 @@ def model_steps(plan: ChangePlan) -> list[str]:
         f"Deploy 2 (after `safemigrate change backfill {plan.name}`): nothing to change in the model.",
         f"Deploy 3 (contract): {c} becomes nullable=False in the model of {t}.",
     ]
+
+
+def _class(table: str | None) -> str:
+    return "".join(part.capitalize() for part in (table or "").split("_"))

@@ -17,7 +17,8 @@ RENAME_COLUMN = "rename-column"
 DROP_COLUMN = "drop-column"
 SET_NOT_NULL = "set-not-null"
 CHANGE_TYPE = "change-type"
-KINDS = (RENAME_COLUMN, DROP_COLUMN, SET_NOT_NULL, CHANGE_TYPE)
+RENAME_TABLE = "rename-table"
+KINDS = (RENAME_COLUMN, DROP_COLUMN, SET_NOT_NULL, CHANGE_TYPE, RENAME_TABLE)
 #: The kinds that add a new column beside the old one and keep both in step.
 TWO_COLUMNS = (RENAME_COLUMN, CHANGE_TYPE)
 
@@ -146,6 +147,8 @@ def verify(plan: ChangePlan) -> str:
 def end_key(plan: ChangePlan) -> str:
     return f"SELECT {q(plan.primary_key)} FROM {q(plan.table)} ORDER BY {q(plan.primary_key)} DESC LIMIT 1"
 
+
+TABLES = "SELECT to_regclass(:table) IS NOT NULL, to_regclass(:new_table) IS NOT NULL"
 
 CATALOG = """
 SELECT

@@ -91,6 +91,23 @@ def change_type(project_path: Path | None, database_url: str | None, fmt: str, t
            using=using, down=down, name=name, contract_later=contract_later)
 
 
+@change.command("rename-table")
+@project_options()
+@click.argument("old")
+@click.argument("new")
+@_NAME
+@_LATER
+def rename_table(project_path: Path | None, database_url: str | None, fmt: str, old: str, new: str,
+                 name: str | None, contract_later: bool) -> None:
+    """Rename table OLD to NEW: expand (NEW + triggers copying every write both ways), backfill, contract."""
+    def action() -> bool:
+        report = changes.write_change(_project(project_path, database_url=database_url), sql.RENAME_TABLE, old,
+                                      new_table=new, name=name, contract_later=contract_later)
+        _emit(report, fmt, render.written_text, render.written_markdown)
+        return True
+    _run(fmt, action)
+
+
 @change.command("contract")
 @project_options()
 @click.argument("name")

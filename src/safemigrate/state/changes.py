@@ -56,7 +56,7 @@ class ChangePlan:
     """One expand–contract change, as its plan file records it."""
 
     name: str
-    kind: str  # rename-column | drop-column | set-not-null | change-type
+    kind: str  # rename-column | drop-column | set-not-null | change-type | rename-table
     table: str
     column: str
     new_column: str | None = None  # rename-column: the new name
@@ -69,6 +69,10 @@ class ChangePlan:
     down: str | None = None  # change-type: the old value from the row, for the version still on the old type
     default: str | None = None  # the old column's default (rename: set on the new one by the contract)
     indexes: list[dict[str, object]] = field(default_factory=list)  # rename: indexes carried to the new column
+    new_table: str | None = None  # rename-table: the new name
+    columns: list[str] = field(default_factory=list)  # rename-table: every column, in order
+    pk_name: str | None = None  # rename-table: the old primary key's name
+    sequences: list[list[str]] = field(default_factory=list)  # rename-table: [sequence, column] the old table owns
     expand_revision: str = ""
     contract_revision: str | None = None  # None until written (--contract-later)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0).isoformat())
