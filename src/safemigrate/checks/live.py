@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from safemigrate.checks.check import head_problems
 from safemigrate.core.db import ensure_reachable
@@ -58,8 +59,11 @@ def revision_problems(ws: Workspace, db_heads: list[str]) -> tuple[list[Problem]
     return problems, pending
 
 
-def check_live(ws: Workspace) -> LiveReport:
-    """The live database against the models and against the revision it claims."""
+def check_live(ws: Workspace, *, against_revision: bool = True,
+               proven: Callable[[list[str]], str | None] | None = None) -> LiveReport:
+    """The live database against the models and, with ``against_revision``, against the revision it claims
+    (a rebuild of that revision's schema on a throwaway database). ``proven`` may answer for the database's
+    heads that an earlier comparison still holds (a note saying so): then nothing is rebuilt."""
     url = ws.require_live()
     dialect = ws.dialect_override or backend_of(url)
     live = read_live(ws, dialect)
@@ -69,7 +73,11 @@ def check_live(ws: Workspace) -> LiveReport:
     notes: list[str] = []
     out_of_band: list[Difference] = []
     missing: list[Difference] = []
-    if db_heads and not any(p.code == "unknown_revision" for p in problems):
+    known = not any(p.code == "unknown_revision" for p in problems)
+    proof = proven(db_heads) if proven is not None and against_revision and db_heads and known else None
+    if proof is not None:
+        notes.append(proof)
+    elif against_revision and db_heads and known:
         changed = out_of_band_changes(ws, db_heads, dialect, notes)
         out_of_band, missing = split_missing_migrations(changed, versus_models)
         if missing:
@@ -80,7 +88,7 @@ def check_live(ws: Workspace) -> LiveReport:
                 "database built by the migrations, e.g. `safemigrate check` on a throwaway one); safemigrate "
                 "proposes no DDL for these, as it would drop what the models need."
             )
-    elif not db_heads:
+    elif against_revision and not db_heads:
         notes.append("The database has no Alembic revision recorded, so there is no revision to compare it with.")
     return LiveReport(
         database=mask_url(url), dialect=dialect, database_heads=db_heads, code_heads=list(ws.history.heads),
@@ -120,17 +128,21 @@ def out_of_band_changes(ws: Workspace, db_heads: list[str], dialect: str, notes:
         return []
     label = f"revision {', '.join(db_heads)}"
     try:
-        with ws.scratch() as (_, session):
-            rebuilt = None
-            for head in db_heads:
-                rebuilt = session.run(EnvRunRequest("upgrade", head, Reads(reflect=True), baseline=True,
-                                                    purpose=f"rebuild the schema of revision {head}"))
+        if sorted(db_heads) == sorted(ws.history.heads):  # at head: the build check and lint share
+            reflected = ws.head_build(reflect=True).reflected
+        else:
+            with ws.scratch() as (_, session):
+                rebuilt = None
+                for head in db_heads:
+                    rebuilt = session.run(EnvRunRequest("upgrade", head, Reads(reflect=True), baseline=True,
+                                                        purpose=f"rebuild the schema of revision {head}"))
+            reflected = rebuilt.reflected if rebuilt is not None else None
     except (MigrationFailed, EnvPyError) as exc:
         notes.append(f"Out-of-band changes were not checked: rebuilding the schema of {label} on a throwaway "
                      f"database failed ({exc.what.rstrip('.')}).")
         return []
-    assert rebuilt is not None and rebuilt.reflected is not None
-    compared = ws.live().run(EnvRunRequest("read", reads=Reads(against=rebuilt.reflected, against_label=label),
+    assert reflected is not None
+    compared = ws.live().run(EnvRunRequest("read", reads=Reads(against=reflected, against_label=label),
                                            purpose=f"compare the live database with {label}"))
     return list(compared.against or [])
 

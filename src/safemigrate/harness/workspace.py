@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 
 from safemigrate.config.settings import (
@@ -51,6 +52,7 @@ class HeadBuild:
     server_version: int | None  # major version of the scratch server
     comparison_error: str | None = None
     comparison_traceback: str = ""
+    reflected: MetaData | None = None  # the schema at head, when the build was asked to reflect it
 
     def require_differences(self) -> list[Difference]:
         """The differences, or a clear error when Alembic's comparison failed on these models."""
@@ -243,11 +245,13 @@ class Workspace:
             result = session.run(EnvRunRequest("upgrade", target, reads, purpose=purpose, baseline=True))
             yield scratch, session, result
 
-    def head_build(self) -> HeadBuild:
-        """One throwaway upgrade to head, shared by check, review and lint (built once per workspace)."""
-        if self._head_build is None:
-            reads = Reads(models=self.target_dialect(), server_version=True)
+    def head_build(self, *, reflect: bool = False) -> HeadBuild:
+        """One throwaway upgrade to head, shared by check, review, lint and the comparison of a live database
+        at head with its revision's schema (``reflect``): built once per workspace."""
+        if self._head_build is None or (reflect and self._head_build.reflected is None):
+            reads = Reads(models=self.target_dialect(), server_version=True, reflect=reflect)
             with self.built("heads", reads) as (scratch, _, run):
                 self._head_build = HeadBuild(scratch.describe(), scratch.backend, run.runs, run.differences,
-                                             run.server_version, run.comparison_error, run.comparison_traceback)
+                                             run.server_version, run.comparison_error, run.comparison_traceback,
+                                             run.reflected)
         return self._head_build

@@ -32,6 +32,8 @@ from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, sync_url
 from safemigrate.harness.requests import EnvRunRequest, GenerateRequest, GenerateResult, LedgerRows, Reads
 from safemigrate.runner.preflight import preflight
+from safemigrate.runner.proof import ProofState
+from safemigrate.runner.proof import record as record_proof
 from safemigrate.schema.compare import revision_message
 from safemigrate.schema.safe_ops import reruns_converge
 from safemigrate.state import ledger
@@ -88,8 +90,9 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
     if backend_of(url) == "mysql":
         report.notes.append("MySQL/MariaDB commit each DDL statement on their own: a revision that fails half-way "
                             "leaves its earlier statements applied; safemigrate then lists them.")
+    proof = ProofState()
     if not autosync:
-        report.checks = preflight(project, url, env.name)
+        report.checks = preflight(project, url, env.name, proof)
         if not all(c.ok for c in report.checks):
             return report  # nothing changed
     else:
@@ -112,6 +115,9 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
                 live = check_live(project)
                 report.remaining_differences = [d.description for d in live.versus_models] if not report.plan else []
             return report
+        if not report.plan and not autosync:
+            note = record_proof(proof, url, heads)  # this run's full comparison: the next no-op deploy reuses it
+            report.notes += [note] if note else []
         backup_id = _backup(project, env.name, heads, report.plan)
         report.backup = backup_id
         report.applied += _apply(project, url, report.plan, env.name, retries, backoff, backup_id)
@@ -120,9 +126,13 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
             return report
         if autosync:
             _autosync(project, url, report, env.name, retries, backoff)
-        live = check_live(project)
-        report.remaining_differences = [d.description for d in live.versus_models]
-        report.verified = not live.versus_models and not live.pending
+        if report.applied or report.generated or autosync:
+            live = check_live(project, against_revision=False)  # the preflight compared it with its revision
+            report.remaining_differences = [d.description for d in live.versus_models]
+            report.verified = not live.versus_models and not live.pending
+        else:  # nothing changed under the lock: the preflight's reading of the live database stands
+            report.remaining_differences = list(proof.versus_models or [])
+            report.verified = proof.versus_models == []
     if not report.applied and not report.generated:
         report.notes.append("Nothing to apply: the database is at head.")
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
@@ -17,6 +18,8 @@ from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.results import Check
 from safemigrate.core.urls import backend_of
 from safemigrate.guard.model import Category
+from safemigrate.runner.proof import ProofState, reusable
+from safemigrate.runner.proof import prepare as prepare_proof
 from safemigrate.state import changes as change_state
 from safemigrate.state import ledger
 
@@ -33,8 +36,13 @@ def _run(name: str, fn: Callable[[], Check]) -> Check:
         return Check(name, False, exc.what, exc.fix)
 
 
-def preflight(project: Workspace, url: URL, environment: str = "production") -> list[Check]:
+def preflight(project: Workspace, url: URL, environment: str = "production",
+              proof: ProofState | None = None) -> list[Check]:
+    """Every check of a production run. With ``proof`` (``migrate``), a recorded proof that the live database
+    equals its revision's schema is reused when its inputs and the schema are unchanged (runner/proof.py), and
+    ``proof`` tells ``migrate`` whether this run's full comparison may be recorded."""
     checks: list[Check] = []
+    proof = proof if proof is not None else ProofState()
     def connected() -> Check:
         ensure_reachable(url)
         return Check("database reachable", True, "connected")
@@ -44,8 +52,10 @@ def preflight(project: Workspace, url: URL, environment: str = "production") -> 
     checks.append(_run("single head", lambda: _single_head(project)))
     live = None
     if reachable.ok:
+        if proof.inputs is None:
+            prepare_proof(project, url, proof)
         try:
-            live = check_live(project)
+            live = check_live(project, proven=lambda heads: _proven(proof, url, heads))
         except SafemigrateError as exc:
             checks.append(Check("live database readable", False, exc.what, exc.fix))
     if live is not None:
@@ -62,11 +72,36 @@ def preflight(project: Workspace, url: URL, environment: str = "production") -> 
         checks.append(_out_of_band(live, invalid, interrupted=not broken_off.ok))
         checks.append(_run("no invalid indexes", lambda: _invalid_indexes(project, url, live.pending)))
         checks.append(_run("contracts backfilled", lambda: _contracts_backfilled(project, url, live.pending)))
-    checks.append(_run("models match head", lambda: _models_match(project)))
+    if live is not None and proof.reused is not None and not live.pending and not live.versus_models:
+        checks.append(Check("models match head", True, "the database is at head, equal to head's schema "
+                            "(proven as above) and to the models"))
+    else:
+        checks.append(_run("models match head", lambda: _models_match(project)))
+    proof.versus_models = [d.description for d in live.versus_models] if live is not None else None
+    compared = [c for c in checks if c.name in {"no out-of-band changes", "models match head"}]
+    proof.compared = live is not None and proof.reused is None and not live.pending and len(compared) == 2 \
+        and all(c.ok for c in compared) and not any(n.startswith("Out-of-band changes were not checked")
+                                                    for n in live.notes)
     checks.append(_run("pending revisions pass the guard",
                        lambda: _guard(project, live.pending if live is not None else None)))
     checks.append(_run("verified backup", lambda: _backup_policy(project, environment)))
     return checks
+
+
+PROVEN = "Compared with the schema of revision"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)  # SQLite: naive UTC
+
+
+def _proven(proof: ProofState, url: URL, heads: list[str]) -> str | None:
+    found = reusable(proof, url, heads)
+    if found is None:
+        return None
+    return (f"{PROVEN} {', '.join(heads)} on {_utc(found.proven_at):%Y-%m-%d %H:%M} UTC; "
+            "the revision files, env.py and the live schema are byte-identical since, so that comparison holds "
+            "and nothing was rebuilt.")
 
 
 def _contracts_backfilled(project: Workspace, url: URL, pending: list[str]) -> Check:
@@ -187,7 +222,8 @@ def _out_of_band(live, invalid: set[str], *, interrupted: bool = False) -> Check
             return Check(name, True, "database at head and equal to the models")
         return Check(name, False, "Could not compare the database with its revision: " + skipped[0],
                      "Set scratch_url (or pass --scratch-url) to a server of the same kind as production.")
-    return Check(name, True, "the database equals what its revision creates")
+    proven = [n for n in live.notes if n.startswith(PROVEN)]
+    return Check(name, True, proven[0] if proven else "the database equals what its revision creates")
 
 
 def invalid_indexes(url: URL) -> list[tuple[str, str]]:
