@@ -132,3 +132,21 @@ def test_on_the_scratch_server(pytester: pytest.Pytester, pg_server: str) -> Non
     out = result.stdout.str()
     assert "DDL that would fix it (postgresql):" in out
     assert "CONCURRENTLY" in out  # the fix is in the form that does not stall writers
+
+
+
+OWN_TESTS = """
+def test_what_the_models_lack(safemigrate_project):
+    report = safemigrate_project.check()
+    assert sorted(d.kind for d in report.differences) == ["add_column", "add_index"]
+
+
+def test_heads(safemigrate_project):
+    assert safemigrate_project.history.heads == ["e8d4b2a6c013"]
+"""
+
+
+def test_the_project_fixture_for_tests_of_ones_own(pytester: pytest.Pytester) -> None:
+    _project(pytester, PROJECTS / "drifted")
+    pytester.makepyfile(test_own=OWN_TESTS)
+    _run(pytester).assert_outcomes(passed=2)  # without --safemigrate: the user's tests only

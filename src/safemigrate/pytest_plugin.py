@@ -84,6 +84,31 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         suite.close()
 
 
+@pytest.fixture(scope="session")
+def safemigrate_project(request: pytest.FixtureRequest) -> Iterator[Project]:
+    """The project as a :class:`safemigrate.api.Project`, for tests of your own (no --safemigrate needed).
+
+    >>> def test_no_drift(safemigrate_project):
+    ...     assert safemigrate_project.check().ok
+
+    The same project (and build at head) the --safemigrate tests use when they run; its env.py processes
+    end with the session.
+    """
+    config = request.config
+    suite = config.stash.get(_SUITE, None)
+    if suite is not None:
+        yield suite.project()
+        return
+    from safemigrate.api import Project
+
+    project = Project.from_pyproject(Path(config.getoption("safemigrate_project") or config.rootpath),
+                                     scratch_url=config.getoption("safemigrate_scratch_url"))
+    try:
+        yield project
+    finally:
+        project.close()
+
+
 # -- failures -------------------------------------------------------------------------------------------------
 
 class MigrationTestFailure(AssertionError):
