@@ -5,9 +5,10 @@ MariaDB commits each DDL statement on its own, so the claim is weaker than on Po
 * ``seen`` cases send their SQL through SQLAlchemy (``op.execute``, ``op.get_bind()``...), including
   MariaDB-only syntax and executable comments: safemigrate must refuse them before they reach the server,
   so the database must be intact and revision 0002 not recorded.
-* ``unseen`` cases go around SQLAlchemy (a raw pymysql cursor, a client in another process): safemigrate
-  cannot prevent them, but it must report the revision as failed and never record it as applied. A driver's
-  own ``connect`` called in the revision is refused before it connects, so that case is ``seen``.
+* ``unseen`` cases go around the driver (a client in another process): safemigrate cannot prevent them,
+  but it must report the revision as failed and never record it as applied. A driver's own ``connect``
+  called in the revision is refused before it connects, and every pymysql cursor call on the migration
+  connection is judged before it is sent, so those cases are ``seen``.
 
 Every hostile revision is a time bomb, so the preflight passes and the run-time guard alone acts:
 statements are judged before they are sent (rules, plus what only the live schema or an unreadable
@@ -150,12 +151,25 @@ other.close()
 ''',
 }
 
-UNSEEN = {
+# a raw pymysql cursor on the migration connection: every call is judged before it is sent
+# (harness/drivers.watching_raw_cursors), so these are seen too
+SEEN |= {
     "raw pymysql cursor TRUNCATE TABLE users": RAW + 'cur.execute("TRUNCATE TABLE users")',
     "raw pymysql cursor ALTER TABLE users DROP COLUMN name": RAW + 'cur.execute("ALTER TABLE users DROP COLUMN name")',
     "raw pymysql cursor DROP TABLE users": RAW + 'cur.execute("DROP TABLE users")',
     "raw pymysql cursor RENAME TABLE users TO people": RAW + 'cur.execute("RENAME TABLE users TO people")',
     "raw pymysql cursor DELETE FROM users": RAW + 'cur.execute("DELETE FROM users")',
+    "raw pymysql cursor DELETE with a bound always-true parameter": RAW + 'cur.execute("DELETE FROM users WHERE %s", (1,))',
+    "raw pymysql executemany DELETE": RAW + 'cur.executemany("DELETE FROM users WHERE id > %s", [(0,)])',
+    "raw pymysql executable comment DROP": RAW + 'cur.execute("/*!50000 DROP TABLE users */")',
+    "raw pymysql callproc of a procedure that deletes": RAW + '''
+cur.execute("CREATE PROCEDURE wipe() DELETE FROM users")
+cur.callproc("wipe")
+''',
+    "raw pymysql SSCursor DROP": 'import pymysql\ncur = op.get_bind().connection.driver_connection.cursor(pymysql.cursors.SSCursor)\ncur.execute("DROP TABLE users")',
+}
+
+UNSEEN = {
     "mariadb client in a subprocess": DB + '''
 import subprocess
 subprocess.run(["mariadb", "-h127.0.0.1", "-uroot", db, "-e", "DELETE FROM users"], check=True, capture_output=True)

@@ -97,13 +97,15 @@ _SENDS = ("execute", "executemany", "stream", "copy")
 _CURSORS = ("Cursor", "ServerCursor", "ClientCursor", "RawCursor", "RawServerCursor")
 
 
+#: pymysql's cursor methods that send SQL (``executemany`` calls ``execute`` for each set)
+_SENDS_PYMYSQL = ("execute", "executemany", "callproc")
 #: psycopg2's cursor is a C type: its connections get a watched ``cursor_factory`` instead
 _PSYCOPG2_SENDS = ("execute", "executemany", "callproc", "copy_expert")
 
 
 @contextmanager
 def watching_raw_cursors(recorder: Recorder) -> Iterator[None]:
-    """While a revision runs, every psycopg or psycopg2 cursor call is shown to the guard
+    """While a revision runs, every psycopg, psycopg2 or pymysql cursor call is shown to the guard
     (``RunGuard.raw_statement``)."""
     if recorder.guard is None:
         yield
@@ -124,6 +126,13 @@ def watching_raw_cursors(recorder: Recorder) -> Iterator[None]:
         dbapi_connection.cursor_factory = watched[base]
 
     try:
+        pymysql_cursors = sys.modules.get("pymysql.cursors")
+        for name in _SENDS_PYMYSQL if pymysql_cursors is not None else ():
+            cls = pymysql_cursors.Cursor  # type: ignore[union-attr] # every pymysql cursor class derives from it
+            original = vars(cls).get(name)
+            if callable(original):
+                setattr(cls, name, _watch(original, name, recorder))
+                undo.append(functools.partial(setattr, cls, name, original))
         for class_name in _CURSORS if module is not None else ():
             cls = getattr(module, class_name, None)
             for name in _SENDS:

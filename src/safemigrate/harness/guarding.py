@@ -50,6 +50,10 @@ class RunGuard:
         self._mark = 0
         self._pg: PgRun | None = PgRun(self._refuse) if self.dialect == "postgresql" else None
         self._mysql: mysql_effects.MysqlRun | None = None  # MySQL/MariaDB: the revision judged on its schema
+        self._connection: Connection | None = None  # MySQL/MariaDB: the migration connection and its driver's
+        self._driver: Any = None
+        self._announced: Any = None  # the cursor SQLAlchemy sends the statement it showed us on
+        self._passing = 0  # > 0 while an announced or judged call runs (pymysql's executemany calls execute)
 
     # -- the revision's boundaries --------------------------------------------------
     def revision_started(self, script: Any, context: MigrationContext) -> None:
@@ -62,6 +66,9 @@ class RunGuard:
                            str(getattr(context, "version_table", None) or "alembic_version"))
         self._mysql = mysql_effects.MysqlRun(context, revision=script.revision, path=script.path) \
             if self.dialect == "mysql" and context.connection is not None else None
+        if self._mysql is not None and context.connection is not None:
+            self._connection = context.connection
+            self._driver = context.connection.connection.driver_connection
 
     def body_done(self, script: Any, context: MigrationContext) -> None:
         """Before the revision's transaction commits: refuse what it did that no sign-off covers."""
@@ -78,6 +85,7 @@ class RunGuard:
     # -- while the body runs ----------------------------------------------------------
     def statement(self, connection: Connection, statement: str, *, in_transaction: bool, parameters: Any = None,
                   cursor: Any = None, executemany: bool = False) -> None:
+        self._announced = cursor  # MySQL/MariaDB: the driver call that follows was judged here
         frame = signoff.migration_frame(sys._getframe(2))
         line = frame.f_lineno if frame is not None else None
         texts, signoffs = [statement], (*signoff.active(), *self._declared)
@@ -100,9 +108,29 @@ class RunGuard:
     def raw_statement(self, cursor: Any, method: str, query: Any, parameters: Any, send: Callable[[], Any]) -> Any:
         """A driver cursor call while a revision runs (:func:`safemigrate.harness.drivers.watching_raw_cursors`):
         on PostgreSQL, one SQLAlchemy did not send is judged before it runs (``send`` runs it)."""
-        if self._pg is None:
+        if self._pg is not None:
+            return self._pg.raw(cursor, method, query, parameters, send, judge=self.statement)
+        if self._mysql is None or self._connection is None or self._passing \
+                or getattr(cursor, "connection", None) is not self._driver:
             return send()
-        return self._pg.raw(cursor, method, query, parameters, send, judge=self.statement)
+        if cursor is not self._announced:
+            texts = _mysql_texts(cursor, method, query, parameters)
+            if texts is None:
+                self._refuse(self._connection, DestructiveChangeBlocked(
+                    f"Revision {self._revision} ({self._path}) sent SQL through a driver cursor's {method}() in "
+                    "a form safemigrate cannot read before it runs.",
+                    "MySQL and MariaDB commit DDL as it runs: safemigrate must judge each statement first.",
+                    "Use op.execute (or op.get_bind().exec_driver_sql) with the SQL as a string.",
+                    rule="dynamic-sql", revision=self._revision, line=None))
+            autocommit = bool(getattr(cursor.connection, "get_autocommit", lambda: False)())
+            for text in texts or ():
+                self.statement(self._connection, text, in_transaction=not autocommit, cursor=cursor)
+        self._announced = None
+        self._passing += 1
+        try:
+            return send()
+        finally:
+            self._passing -= 1
 
     def owns(self, connection: Any) -> bool:
         """Whether ``connection`` is the one the running revision was given (always, off PostgreSQL)."""
@@ -133,3 +161,16 @@ def _blocks(effect: effects.Effect) -> bool:
         return effects.EFFECT_ONLY[effect.rule]
     rule = load_rules().get(effect.rule)
     return rule is None or rule.severity is Severity.ERROR
+
+
+def _mysql_texts(cursor: Any, method: str, query: Any, parameters: Any) -> list[str] | None:
+    """The statements a pymysql call sends, its parameters in place (pymysql binds them on the client)."""
+    if isinstance(query, bytes):
+        query = query.decode(errors="replace")
+    if method == "callproc" or not isinstance(query, str):
+        return None  # CALL p(...): what the procedure runs is not in the text
+    sets = list(parameters or ())[:1000] if method == "executemany" else [parameters]
+    try:
+        return list(dict.fromkeys(cursor.mogrify(query, one) if one else query for one in sets)) or [query]
+    except Exception:
+        return None
