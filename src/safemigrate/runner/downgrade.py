@@ -76,7 +76,8 @@ def _round_trip(session: EnvSession, revision: str) -> RoundTrip:
     except MigrationFailed as exc:
         return RoundTrip(revision, False, "upgrade", exc.what)
     try:
-        down = session.run(EnvRunRequest("downgrade", "-1", Reads(against=before,
+        # REV@-1: one step down on this revision's own branch (with several heads applied, "-1" may pick another)
+        down = session.run(EnvRunRequest("downgrade", f"{revision}@-1", Reads(against=before,
                                                                  against_label="the schema before it"),
                                          purpose=f"downgrade {revision}"))
     except MigrationFailed as exc:
