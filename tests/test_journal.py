@@ -226,6 +226,39 @@ op.execute("SELECT * FROM no_such_table")
     assert _names(pg_url)[1] == "ada1"  # once
 
 
+SIGNED = '''
+# safemigrate: rerun-converges
+import os
+with op.get_context().autocommit_block():
+    op.execute("{update}")
+if os.path.exists(os.environ["SM_FAIL_ONCE"]):
+    os.remove(os.environ["SM_FAIL_ONCE"])
+    raise RuntimeError("interrupted after the first step")
+'''
+
+
+@pytest.mark.parametrize("update, reruns", [
+    ("UPDATE users SET name = name || '1' WHERE id = 1", False),  # would apply twice: the signature is not enough
+    ("UPDATE users SET name = 'filled' WHERE name IS NULL AND id = 1", True),  # a fill of NULLs converges
+])
+def test_a_signed_revision_reruns_only_when_its_committed_steps_can_run_again(tmp_path, pg_url, update, reruns):
+    project = make_project(tmp_path / "app", SIGNED.replace("{update}", update))
+    upgrade(project, pg_url, "0001")
+    flag = tmp_path / "fail-once"
+    flag.touch()
+    first = _migrate(project, pg_url, tmp_path, SM_FAIL_ONCE=str(flag))
+    assert first.returncode == 3, first.stdout + first.stderr
+    second = _migrate(project, pg_url, tmp_path, SM_FAIL_ONCE=str(flag))
+    output = second.stdout + second.stderr
+    if reruns:
+        assert second.returncode == 0, output
+        assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "0002"
+    else:
+        assert second.returncode == 1 and "interrupted" in output.lower(), output
+        assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "0001"
+        assert _names(pg_url)[1] == "ada1"  # once
+
+
 def test_a_failed_autocommit_statement_is_not_reported_as_committed(tmp_path, pg_url):
     project = make_project(tmp_path / "app", '''
 with op.get_context().autocommit_block():
