@@ -171,7 +171,7 @@ def test_kill_9_at_random_moments_of_a_generated_revision_every_rerun_converges(
     rng = random.Random(pg_url)
     outcomes = {"killed before the revision": 0, "killed inside it": 0, "left it half done": 0,
                 "left an INVALID index": 0, "finished first": 0}
-    reruns = 0
+    recovered = 0  # runs that finished the revision after one or more kills
     in_a_row = 0
     for kill in range(KILLS):
         before = scalar(pg_url, "SELECT count(*) FROM safemigrate_journal")
@@ -194,6 +194,7 @@ def test_kill_9_at_random_moments_of_a_generated_revision_every_rerun_converges(
         if finished or state["version"] == revision:
             outcomes["finished first"] += 1
             assert state == _converged(revision), (kill, state)
+            recovered += in_a_row > 0
         else:
             touched = scalar(pg_url, "SELECT count(*) FROM safemigrate_journal") > before
             outcomes["killed inside it" if touched else "killed before the revision"] += 1
@@ -204,7 +205,7 @@ def test_kill_9_at_random_moments_of_a_generated_revision_every_rerun_converges(
                 continue  # the next run is the rerun, and is killed too
         if state["version"] != revision:
             rerun = _migrate(shop, pg_url, marks, **scratch)  # no SQL by hand, no `ledger resolve`
-            reruns += 1
+            recovered += 1
             assert rerun.returncode == 0, (kill, state, rerun.stdout + rerun.stderr)
             assert _state(pg_url) == _converged(revision), kill
         in_a_row = 0
@@ -212,8 +213,8 @@ def test_kill_9_at_random_moments_of_a_generated_revision_every_rerun_converges(
 
     assert outcomes["killed inside it"] >= KILLS // 3, outcomes  # the kills did land inside the revision
     assert outcomes["left it half done"] >= KILLS // 5, outcomes  # and between its committed steps
-    assert outcomes["left an INVALID index"] >= 3, outcomes
-    assert reruns >= KILLS // (3 * RERUN_EVERY), outcomes
+    assert outcomes["left an INVALID index"] >= 1, outcomes  # its cleanup ran, and no INVALID index stayed
+    assert recovered >= KILLS // (2 * RERUN_EVERY), (recovered, outcomes)
     assert _open_attempts(pg_url) == []  # each rerun that finished closed the attempts it finished
 
 

@@ -57,6 +57,7 @@ def run_migrations(target_metadata: MetaData | list[MetaData] | None = None,
     options["process_revision_directives"] = make_hook(options.get("process_revision_directives"))
 
     timeouts = (settings.lock_timeout, settings.statement_timeout)
+    options["safemigrate_safe_by_default"] = settings.safe_by_default  # read back (and removed) by _run_on
     connection = config.attributes.get("connection")
     if connection is not None:
         _run_on(context, connection, options, *timeouts)
@@ -71,6 +72,7 @@ def run_migrations(target_metadata: MetaData | list[MetaData] | None = None,
         )
     url = parse_url(raw_url)
     if context.is_offline_mode():
+        options.pop("safemigrate_safe_by_default")  # offline: nothing runs, nothing to rewrite
         options.setdefault("render_as_batch", backend_of(url) == "sqlite")
         context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **options)
         with context.begin_transaction():
@@ -93,6 +95,7 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
     from safemigrate.guard.enforce.runtime import RECORD_ONLY, RuntimeGuard
 
     options = dict(options)
+    safe_by_default = options.pop("safemigrate_safe_by_default", False)
     if connection.dialect.name == "postgresql":
         # A blocked ALTER TABLE queues every later query on its table behind it:
         # give up after lock_timeout instead of stalling the application.
@@ -109,11 +112,14 @@ def _run_on(context: Any, connection: Connection, options: dict[str, Any], lock_
         guard = RuntimeGuard(dialect, pg_version=major if dialect == "postgresql" else 15)
         guard.install(connection)
     from safemigrate.guard.enforce.ops import observing
+    from safemigrate.schema.safe_ops.runtime import rewriting
 
     try:
         context.configure(connection=connection, **options)
         watching = observing(guard.on_operation) if guard is not None else contextlib.nullcontext()
-        with context.begin_transaction(), watching:
+        # safe_by_default: entered before the observer, so that it wraps the safe forms and leaves first
+        safe = rewriting(connection) if safe_by_default else contextlib.nullcontext()
+        with context.begin_transaction(), safe, watching:
             context.run_migrations()
         if connection.in_transaction():
             connection.commit()

@@ -39,6 +39,7 @@ _KEY_TYPES: dict[str, type | tuple[type, ...]] = {
     "compare_server_default": bool, "environment_aliases": dict, "start_after": str, "lock_timeout": str,
     "statement_timeout": str, "pg_version": int, "backup": dict, "baseline": str, "baseline_revision": str,
     "setup": str, "app": str, "version_locations": (list, dict), "env": dict, "lint": dict, "rehearsal": dict,
+    "safe_by_default": bool,
 }
 _KNOWN_KEYS = set(_KEY_TYPES)
 _TOML_NAMES = {bool: "boolean", dict: "table", int: "integer", list: "array", str: "string"}
@@ -80,6 +81,8 @@ class Settings:
     lock_timeout: str = "5s"  # set by safemigrate's env.py helper on PostgreSQL ("0" turns it off)
     statement_timeout: str = "0"  # likewise; "0" (the default) means no limit
     pg_version: int | None = None  # PostgreSQL major version to lint for when no server is connected
+    # hand-written operations run in the forms safemigrate writes (schema.safe_ops.runtime); PostgreSQL only
+    safe_by_default: bool = False
     backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], see safemigrate.config.backup
     # -- what a real project may need so that its env.py can be driven (README: "Real projects") ------
     baseline: str | None = None  # MetaData or callable(connection) run before revision 1 on a throwaway database
