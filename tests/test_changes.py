@@ -685,3 +685,61 @@ def test_rename_table_while_both_versions_insert_update_and_delete(accounts, pg_
     assert [k for k in alive if rows.get(k) != alive[k]] == [] and set(rows) == set(alive)
     assert "users" not in tables and "members" in tables
     assert status(_project(accounts, pg_url)).changes[0].phase == "contracted"
+
+
+MEMBER = '''
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+'''
+MODELS_TWO_TABLES = MODELS_BEFORE + MEMBER
+MODELS_MEMBERS_ONLY = MODELS_BEFORE.split("\n\nclass User(Base):")[0] + "\n" + MEMBER
+
+
+@pytest.mark.parametrize("kind", ["rename-table", "change-type", "set-not-null", "drop-column"])
+def test_production_migrate_applies_each_kind_under_the_guard(accounts, pg_url, pg_server, tmp_path, kind):
+    """The expand and the contract of every kind pass production's preflight and run-time guard."""
+    configure_backup(accounts, url=str(tmp_path / "backups"))
+    models = accounts / "accounts" / "models.py"
+    if kind == "rename-table":
+        written = write_change(_project(accounts, pg_url), kind, "users", new_table="members", contract_later=True)
+        deploy_1, deploy_3 = MODELS_TWO_TABLES, MODELS_MEMBERS_ONLY
+    elif kind == "change-type":
+        written = write_change(_project(accounts, pg_url), kind, "users", "name", new_column="short_name",
+                               new_type="varchar(100)", using="left(name, 100)", down="short_name::text",
+                               contract_later=True)
+        deploy_1 = MODELS_BEFORE.replace("name: Mapped[str | None] = mapped_column(sa.Text)",
+                                         "name: Mapped[str | None] = mapped_column(sa.Text)\n"
+                                         "    short_name: Mapped[str | None] = mapped_column(sa.String(100))")
+        deploy_3 = MODELS_BEFORE.replace("name: Mapped[str | None] = mapped_column(sa.Text)",
+                                         "short_name: Mapped[str | None] = mapped_column(sa.String(100))")
+    elif kind == "drop-column":
+        written = write_change(_project(accounts, pg_url), kind, "users", "email", contract_later=True)
+        deploy_1 = MODELS_BEFORE.replace("email: Mapped[str] =", "email: Mapped[str | None] =")
+        deploy_3 = MODELS_BEFORE.replace("    email: Mapped[str] = mapped_column(sa.String(255))\n", "")
+    else:
+        written = write_change(_project(accounts, pg_url), kind, "users", "name", fill="'anonymous'",
+                               contract_later=True)
+        deploy_1 = MODELS_BEFORE
+        deploy_3 = MODELS_BEFORE.replace("name: Mapped[str | None] = mapped_column(sa.Text)",
+                                         "name: Mapped[str] = mapped_column(sa.Text)")
+    models.write_text(deploy_1)
+
+    def production_migrate():
+        return _project(accounts, pg_url, scratch_url=pg_server, environment="production").migrate()
+
+    report = production_migrate()
+    assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
+    assert [a.revision for a in report.applied] == [written.expand_revision]
+    contract = changes.write_contract(_project(accounts, pg_url), written.name).contract_revision
+    if kind != "drop-column":  # nothing to backfill
+        assert backfill(_project(accounts, pg_url), written.name).verified
+    models.write_text(deploy_3)
+    report = production_migrate()
+    assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
+    assert [a.revision for a in report.applied] == [contract]
+    assert status(_project(accounts, pg_url)).changes[0].phase == "contracted"

@@ -109,7 +109,8 @@ def _expand_table(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
             *[line for s in tables.drop_sync(plan) for line in _execute(s)],
             f"with allow('drop-table', {new!r}, reason='undo of the expand of {plan.name}'):",
             *["    " + line for line in _execute(f"DROP TABLE IF EXISTS {sql.q(new)}")]]
-    return up, down, [_allow("create-trigger", f"{plan.table}.{sql.object_name(plan)}", plan)]
+    return up, down, [_allow("create-trigger", f"{plan.table}.{sql.object_name(plan)}", plan),
+                      _allow("create-trigger", f"{new}.{sql.object_name(plan, '_rev')}", plan)]
 
 
 def contract_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
