@@ -743,3 +743,15 @@ def test_production_migrate_applies_each_kind_under_the_guard(accounts, pg_url, 
     assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
     assert [a.revision for a in report.applied] == [contract]
     assert status(_project(accounts, pg_url)).changes[0].phase == "contracted"
+
+
+def test_a_project_template_without_imports_still_gets_the_sign_offs(accounts, pg_url):
+    template = accounts / "migrations" / "script.py.mako"
+    template.write_text(template.read_text().replace('${imports if imports else ""}\n', ""))
+    written = write_change(_project(accounts, pg_url), "rename-column", "users", "email", new_column="email_address")
+    contract = Path(written.files[1]).read_text()
+    assert "from safemigrate import allow" in contract
+    assert "allow('drop-column', 'users.email', reason='expand-contract change rename_users_email')" in contract
+    compile(contract, written.files[1], "exec")
+    result = run_safemigrate("lint", "--database-url", pg_url, cwd=accounts)
+    assert result.returncode == 0, result.stdout + result.stderr
