@@ -25,9 +25,9 @@ demo: $(VENV)/.installed
 
 # The lowest Alembic safemigrate supports (projects pin old versions), beside the newest in the venv.
 ALEMBIC_LOWEST := 1.13.3
-LOWEST_TESTS   := tests/test_alembic_versions.py tests/test_check.py tests/test_real_shapes.py tests/test_projects.py \
-                  tests/test_lint.py tests/test_migrate.py tests/test_ci.py tests/test_startup.py tests/test_live.py \
-                  tests/test_review.py tests/test_guard.py
+LOWEST_TESTS   := tests/harness/test_alembic_versions.py tests/checks/test_check.py tests/harness/test_real_shapes.py tests/harness/test_projects.py \
+                  tests/checks/test_lint.py tests/runner/test_migrate.py tests/ci/test_ci.py tests/startup/test_startup.py tests/checks/test_live.py \
+                  tests/checks/test_review.py tests/guard/test_guard.py
 
 $(VENV)/alembic-lowest/.installed: $(VENV)/.created
 	$(PY) -m pip install --quiet --no-deps --target $(VENV)/alembic-lowest alembic==$(ALEMBIC_LOWEST)

@@ -28,7 +28,7 @@ from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Context
 from safemigrate.guard.registry import load_rules
 
-CASES = Path(__file__).parent / "rules"
+CASES = Path(__file__).resolve().parents[1] / "rules"
 RULES = load_rules()
 
 
@@ -84,10 +84,10 @@ def test_every_rule_documents_a_bad_and_a_good_migration(rule_id):
 
 
 def _corpus(name: str) -> list[str]:
-    return _load(Path(__file__).parent / "corpus" / f"{name}.yaml")["statements"]
+    return _load(Path(__file__).resolve().parents[1] / "corpus" / f"{name}.yaml")["statements"]
 
 
-_DESTRUCTIVE_CORPUS = Path(__file__).parent / "corpus" / "destructive.yaml"
+_DESTRUCTIVE_CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "destructive.yaml"
 
 
 @pytest.mark.parametrize("sql", _corpus("destructive") if _DESTRUCTIVE_CORPUS.exists() else [])
@@ -96,7 +96,7 @@ def test_destructive_corpus_is_caught(sql):
     assert any(f.category.value == "destructive" for f in findings), sql
 
 
-@pytest.mark.parametrize("sql", _corpus("safe") if (Path(__file__).parent / "corpus" / "safe.yaml").exists() else [])
+@pytest.mark.parametrize("sql", _corpus("safe") if (Path(__file__).resolve().parents[1] / "corpus" / "safe.yaml").exists() else [])
 def test_safe_corpus_is_not_flagged(sql):
     findings = lint_sql(sql, Context(lock_timeout_set=True))
     assert not findings, f"{sql}\n{[(f.rule, f.message) for f in findings]}"
@@ -110,7 +110,7 @@ def test_corpus_sizes():
 def test_rules_md_is_generated_and_fresh():
     from safemigrate.guard.docs import render
 
-    path = Path(__file__).resolve().parents[1] / "docs" / "RULES.md"
+    path = Path(__file__).resolve().parents[2] / "docs" / "RULES.md"
     assert path.is_file(), "run: python -m safemigrate.guard.docs"
     assert path.read_text() == render(), "docs/RULES.md is stale: run python -m safemigrate.guard.docs"
 
@@ -149,7 +149,7 @@ def _snapshot(rule_id: str) -> dict:
 @pytest.mark.parametrize("rule_id", sorted(RULES))
 def test_rule_messages_match_their_snapshot(rule_id):
     """The full text each fail case produces (sqlfluff-style snapshots). After a deliberate wording change,
-    regenerate with ``SAFEMIGRATE_UPDATE_SNAPSHOTS=1 pytest tests/test_rules.py -k snapshot`` and review
+    regenerate with ``SAFEMIGRATE_UPDATE_SNAPSHOTS=1 pytest tests/guard/test_rules.py -k snapshot`` and review
     the diff."""
     path = SNAPSHOTS / f"{rule_id}.yaml"
     now = _snapshot(rule_id)

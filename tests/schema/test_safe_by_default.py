@@ -498,7 +498,7 @@ def test_a_revision_of_convergent_steps_is_signed_rerunnable_and_one_with_anothe
 
 
 def test_a_signed_revision_interrupted_after_a_committed_step_is_rerun_and_its_attempt_closed(shop, pg_url, pg_server):
-    """The runner reruns it instead of refusing it as an interrupted revision (tests/test_journal.py)."""
+    """The runner reruns it instead of refusing it as an interrupted revision (tests/runner/test_journal.py)."""
     upgrade(shop, pg_url)
     _index_phone(shop)
     add_model_line(shop, "Category", FEATURED)
