@@ -91,14 +91,16 @@ def downgrade():
 '''
 
 
-def make_project(root: Path, second_revision_body: str, *, header: str = "") -> Path:
-    """A tiny project (package guardapp) whose revision 0002 runs ``second_revision_body``."""
+def scaffold(root: Path, package: str, models: str, first_revision: str, *,
+             metadata: str = "metadata") -> Path:
+    """A project with safemigrate's env.py, ini and template: package ``package`` (its models.py holds
+    ``models``; ``metadata`` names the MetaData in it) and revision 0001 (``first_revision``)."""
     from importlib import resources
 
-    (root / "guardapp").mkdir(parents=True)
-    (root / "guardapp" / "__init__.py").write_text("")
-    (root / "guardapp" / "models.py").write_text(GUARD_MODELS)
-    (root / "pyproject.toml").write_text('[tool.safemigrate]\nmetadata = "guardapp.models:metadata"\n')
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text("")
+    (root / package / "models.py").write_text(models)
+    (root / "pyproject.toml").write_text(f'[tool.safemigrate]\nmetadata = "{package}.models:{metadata}"\n')
     templates = resources.files("safemigrate") / "templates"
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)
@@ -106,7 +108,14 @@ def make_project(root: Path, second_revision_body: str, *, header: str = "") -> 
     (root / "migrations" / "script.py.mako").write_text(templates.joinpath("script.py.mako").read_text())
     (root / "alembic.ini").write_text(templates.joinpath("alembic.ini").read_text()
                                       .replace("{script_location}", "migrations"))
-    (versions / "0001_users.py").write_text(FIRST_REVISION)
+    (versions / "0001_users.py").write_text(first_revision)
+    return root
+
+
+def make_project(root: Path, second_revision_body: str, *, header: str = "") -> Path:
+    """A tiny project (package guardapp) whose revision 0002 runs ``second_revision_body``."""
+    scaffold(root, "guardapp", GUARD_MODELS, FIRST_REVISION)
+    versions = root / "migrations" / "versions"
     body = "\n".join("    " + line if line else "" for line in second_revision_body.strip("\n").splitlines())
     (versions / "0002_change.py").write_text(
         f'"""change\n\nRevision ID: 0002\n"""\nimport sqlalchemy as sa\nfrom alembic import op\n'

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers import scaffold
+
 MODELS = '''import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -73,23 +75,11 @@ def module_bomb(code: str) -> str:
 
 
 def make_chain(root: Path, revisions: list[Rev], *, view: bool = False, backups: Path | None = None) -> Path:
-    from importlib import resources
-
-    (root / "guardapp").mkdir(parents=True)
-    (root / "guardapp" / "__init__.py").write_text("")
-    (root / "guardapp" / "models.py").write_text(MODELS)
-    pyproject = '[tool.safemigrate]\nmetadata = "guardapp.models:metadata"\n'
+    scaffold(root, "guardapp", MODELS, FIRST.replace("{extra}", VIEW if view else ""))
     if backups is not None:
-        pyproject += f'\n[tool.safemigrate.backup]\nurl = "{backups}"\n'
-    (root / "pyproject.toml").write_text(pyproject)
-    templates = resources.files("safemigrate") / "templates"
+        pyproject = root / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text() + f'\n[tool.safemigrate.backup]\nurl = "{backups}"\n')
     versions = root / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (root / "migrations" / "env.py").write_text(templates.joinpath("env.py").read_text())
-    (root / "migrations" / "script.py.mako").write_text(templates.joinpath("script.py.mako").read_text())
-    (root / "alembic.ini").write_text(templates.joinpath("alembic.ini").read_text()
-                                      .replace("{script_location}", "migrations"))
-    (versions / "0001_users.py").write_text(FIRST.replace("{extra}", VIEW if view else ""))
     previous = "0001"
     for number, rev in enumerate(revisions, start=2):
         ident = f"{number:04d}"

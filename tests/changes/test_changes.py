@@ -16,13 +16,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from conftest import configure_backup, run_safemigrate
-from helpers import execute, scalar, upgrade
+from helpers import execute, scaffold, scalar, upgrade
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from safemigrate import changes
@@ -90,19 +89,7 @@ def downgrade():
 
 def accounts_project(root: Path) -> Path:
     """A small project (package accounts): one table, users, created by revision 0001."""
-    (root / "accounts").mkdir(parents=True)
-    (root / "accounts" / "__init__.py").write_text("")
-    (root / "accounts" / "models.py").write_text(MODELS_BEFORE)
-    (root / "pyproject.toml").write_text('[tool.safemigrate]\nmetadata = "accounts.models:Base.metadata"\n')
-    templates = resources.files("safemigrate") / "templates"
-    versions = root / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (root / "migrations" / "env.py").write_text(templates.joinpath("env.py").read_text())
-    (root / "migrations" / "script.py.mako").write_text(templates.joinpath("script.py.mako").read_text())
-    (root / "alembic.ini").write_text(templates.joinpath("alembic.ini").read_text()
-                                      .replace("{script_location}", "migrations"))
-    (versions / "0001_users.py").write_text(FIRST_REVISION)
-    return root
+    return scaffold(root, "accounts", MODELS_BEFORE, FIRST_REVISION, metadata="Base.metadata")
 
 
 @pytest.fixture

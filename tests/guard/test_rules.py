@@ -28,7 +28,8 @@ from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Context
 from safemigrate.guard.registry import load_rules
 
-CASES = Path(__file__).resolve().parents[1] / "rules"
+TESTS = Path(__file__).resolve().parents[1]
+CASES = TESTS / "rules"
 RULES = load_rules()
 
 
@@ -84,10 +85,10 @@ def test_every_rule_documents_a_bad_and_a_good_migration(rule_id):
 
 
 def _corpus(name: str) -> list[str]:
-    return _load(Path(__file__).resolve().parents[1] / "corpus" / f"{name}.yaml")["statements"]
+    return _load(TESTS / "corpus" / f"{name}.yaml")["statements"]
 
 
-_DESTRUCTIVE_CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "destructive.yaml"
+_DESTRUCTIVE_CORPUS = TESTS / "corpus" / "destructive.yaml"
 
 
 @pytest.mark.parametrize("sql", _corpus("destructive") if _DESTRUCTIVE_CORPUS.exists() else [])
@@ -96,7 +97,7 @@ def test_destructive_corpus_is_caught(sql):
     assert any(f.category.value == "destructive" for f in findings), sql
 
 
-@pytest.mark.parametrize("sql", _corpus("safe") if (Path(__file__).resolve().parents[1] / "corpus" / "safe.yaml").exists() else [])
+@pytest.mark.parametrize("sql", _corpus("safe") if (TESTS / "corpus" / "safe.yaml").exists() else [])
 def test_safe_corpus_is_not_flagged(sql):
     findings = lint_sql(sql, Context(lock_timeout_set=True))
     assert not findings, f"{sql}\n{[(f.rule, f.message) for f in findings]}"
