@@ -223,3 +223,28 @@ def test_our_invalid_index_is_dropped_and_rebuilt(tmp_path, pg_url, pg_server):
     assert any("Dropped invalid index ix_users_name" in n for n in report.notes)
     assert scalar(pg_url, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                           "WHERE c.relname = 'ix_users_name' AND i.indisvalid") == 1
+
+
+PG_ONLY_INDEX = '''with op.get_context().autocommit_block():
+    op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_name ON users USING btree (name) "
+               "WITH (fillfactor = 90)")'''
+
+
+def test_development_without_a_scratch_server_still_drops_our_invalid_index(tmp_path, pg_url):
+    # no scratch_url: the throwaway database would be SQLite, where this PostgreSQL-only revision cannot run;
+    # which indexes the pending revisions build is read from Alembic's offline SQL for PostgreSQL instead
+    project = make_project(tmp_path / "p", PG_ONLY_INDEX)
+    models = project / "guardapp" / "models.py"
+    models.write_text(models.read_text() + 'sa.Index("ix_users_name", users.c.name)\n')
+    upgrade(project, pg_url, "0001")
+    execute(pg_url, "INSERT INTO users (id, name) VALUES (10, 'x'), (11, 'x')")
+    engine = create_engine(pg_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        with pytest.raises(IntegrityError):
+            conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_users_name ON users (name)"))
+    engine.dispose()
+    report = Project.from_pyproject(project, database_url=pg_url, environment="development").migrate()
+    assert [a.revision for a in report.applied] == ["0002"]
+    assert any("Dropped invalid index ix_users_name" in n for n in report.notes)
+    assert scalar(pg_url, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                          "WHERE c.relname = 'ix_users_name' AND i.indisvalid AND NOT i.indisunique") == 1
