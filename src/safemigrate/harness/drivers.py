@@ -106,10 +106,7 @@ _PSYCOPG2_SENDS = ("execute", "executemany", "callproc", "copy_expert")
 @contextmanager
 def watching_raw_cursors(recorder: Recorder) -> Iterator[None]:
     """While a revision runs, every psycopg, psycopg2 or pymysql cursor call is shown to the guard
-    (``RunGuard.raw_statement``)."""
-    if recorder.guard is None:
-        yield
-        return
+    (``RunGuard.raw_statement``) in a real run, and recorded (``Recorder.raw``) on a throwaway database."""
     undo: list[Callable[[], None]] = []
     module = sys.modules.get("psycopg")
     watched: dict[type, type] = {}
@@ -152,12 +149,14 @@ def _watch(method: Callable[..., Any], name: str, recorder: Recorder) -> Callabl
     @functools.wraps(method)
     def watched(cursor: Any, *args: Any, **kwargs: Any) -> Any:
         guard = recorder.guard
-        if guard is None or recorder.current is None or recorder.internal:
+        if recorder.current is None or recorder.internal:
             return method(cursor, *args, **kwargs)
         query = args[0] if args else kwargs.get("query")
         parameters = args[1] if len(args) > 1 else kwargs.get("params", kwargs.get("params_seq"))
-        return guard.raw_statement(cursor, name, query, parameters,
-                                   functools.partial(method, cursor, *args, **kwargs))
+        send = functools.partial(method, cursor, *args, **kwargs)
+        if guard is None:
+            return recorder.raw(cursor, name, query, parameters, send)
+        return guard.raw_statement(cursor, name, query, parameters, send)
 
     return watched
 

@@ -25,6 +25,7 @@ from safemigrate.core.results import RevisionRun, Statement
 from safemigrate.core.secrets import mask_url, redact
 from safemigrate.core.urls import backend_of
 from safemigrate.guard import signoff
+from safemigrate.guard.enforce.runtime import raw_text
 from safemigrate.guard.engine import lint_sql
 from safemigrate.guard.model import Context
 from safemigrate.guard.registry import load_rules
@@ -62,6 +63,8 @@ class Recorder:
     child_refusals: Callable[[], str | None] | None = None
     internal: bool = False  # safemigrate's own queries on env.py's connection (catalog snapshots)
     refused: SafemigrateError | None = None  # what was not sent to the throwaway database
+    announced: Any = None  # the driver cursor SQLAlchemy sends its current statement on
+    raw_depth: int = 0  # > 0 while a driver cursor call runs (pymysql's executemany calls execute)
 
     def begin(self, script: Any) -> None:
         self.finish()
@@ -129,6 +132,7 @@ class Recorder:
 
     def on_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                    executemany: bool) -> None:
+        self.announced = cursor  # the driver call that follows is this statement, recorded here
         if self.internal or self._journals(conn):
             return
         if not same_database(conn.engine.url, self.expected):
@@ -159,6 +163,26 @@ class Recorder:
     def _journals(self, conn: Any) -> bool:
         return self.journal is not None and conn is self.journal.connection
 
+    def raw(self, cursor: Any, method: str, query: Any, parameters: Any, send: Callable[[], Any]) -> Any:
+        """A driver cursor call while a revision's body runs on a throwaway database (no guard): a statement
+        SQLAlchemy did not send is recorded as one of the revision's (so lint and review see it) and kept
+        to the throwaway database like the others."""
+        if self.raw_depth or not self.in_body or self.current is None:
+            return send()
+        if cursor is self.announced:
+            self.announced = None
+        else:
+            text = raw_text(cursor, method, query)
+            if text is not None:
+                self.add(text, parameters, in_transaction=not _autocommit(cursor))
+                if self.throwaway:
+                    self._keep_to_the_throwaway_database(text)
+        self.raw_depth += 1
+        try:
+            return send()
+        finally:
+            self.raw_depth -= 1
+
     def _keep_to_the_throwaway_database(self, statement: str) -> None:
         """Refuse, before it is sent, a statement whose effect reaches beyond the throwaway database."""
         dialect = backend_of(self.expected)
@@ -180,6 +204,14 @@ class Recorder:
             self.refused.statements = list(self.statements)
             self.refused.runs = list(self.runs)
             raise self.refused
+
+
+def _autocommit(cursor: Any) -> bool:
+    connection = getattr(cursor, "connection", None)
+    flag = getattr(connection, "autocommit", False)
+    if callable(flag):  # pymysql: autocommit(value) sets it; get_autocommit() reads it
+        flag = getattr(connection, "get_autocommit", lambda: False)()
+    return bool(flag)
 
 
 class RecordedStep:

@@ -46,6 +46,7 @@ from safemigrate.guard.analysis.sql import PgStatement, parse
 from safemigrate.guard.enforce import effects as _effects_module
 from safemigrate.guard.enforce.commit_gate import CommitGate
 from safemigrate.guard.enforce.pg_snapshot import pinned
+from safemigrate.guard.enforce.runtime import raw_text
 from safemigrate.guard.model import Context, Severity
 from safemigrate.guard.registry import load_rules
 
@@ -212,7 +213,7 @@ class PgRun:
                 or getattr(cursor, "connection", None) is not self._driver:
             return send()
         autocommit = bool(getattr(self._driver, "autocommit", False))
-        text = _query_text(cursor, query) if method in ("execute", "executemany") else None
+        text = raw_text(cursor, method, query)
         if text is None and not autocommit:
             return send()  # in the revision's transaction: the check at commit sees what it did
         if text is None:
@@ -430,22 +431,6 @@ class PgRun:
                if after_body else ""),
             rule=first.rule, revision=run.revision, line=None,
         ))
-
-
-def _query_text(cursor: Any, query: Any) -> str | None:
-    """The SQL of a psycopg ``execute`` argument: a string, bytes, or a composed ``psycopg.sql`` object."""
-    if isinstance(query, str):
-        return query
-    if isinstance(query, bytes):
-        return query.decode(errors="replace")
-    as_string = getattr(query, "as_string", None)
-    if callable(as_string):
-        try:
-            text = as_string(cursor)
-        except Exception:
-            return None
-        return text if isinstance(text, str) else None
-    return None
 
 
 def _updated_tables(parsed: list[PgStatement]) -> set[str]:

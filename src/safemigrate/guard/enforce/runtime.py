@@ -90,3 +90,22 @@ class RuntimeGuard:
 def _short(sql: str, limit: int = 200) -> str:
     text = " ".join(sql.split())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def raw_text(cursor: Any, method: str, query: Any) -> str | None:
+    """The SQL a driver cursor call sends, when it can be read: a string, bytes, or a composed ``psycopg.sql``
+    object (a procedure call, a COPY's data or a stream are not statements of their own)."""
+    if method not in {"execute", "executemany"}:
+        return None
+    if isinstance(query, bytes):
+        return query.decode(errors="replace")
+    if isinstance(query, str):
+        return query
+    as_string = getattr(query, "as_string", None)
+    if callable(as_string):
+        try:
+            text = as_string(cursor)
+        except Exception:
+            return None
+        return text if isinstance(text, str) else None
+    return None
