@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_safemigrate
+from conftest import configure_backup, run_safemigrate
 from helpers import execute, make_project, scalar, table_names, upgrade
+from sqlalchemy.engine import make_url
 
 ORIGINAL = {1: "ada", 2: "grace", 3: "edsger"}
 STEPS = 6  # step i appends the digit i to the name of user (i - 1) % 3 + 1
@@ -323,3 +324,68 @@ def test_resolve_without_an_interrupted_attempt_changes_nothing(tmp_path, pg_url
     untouched = run_safemigrate("ledger", "resolve", "0002", "--reason", "x", "--database-url", fresh, cwd=project)
     assert untouched.returncode == 2
     assert not (tmp_path / "fresh.db").exists() or table_names(fresh) == set()
+
+
+SIGNED_SCHEMA_STEPS = '''
+# safemigrate: rerun-converges
+import os
+with op.get_context().autocommit_block():
+    op.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS extra integer")
+    op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_extra ON users (extra)")
+live = op.get_bind().engine.url.database == os.environ["SM_LIVE"]  # the throwaway builds run it whole
+if live and os.path.exists(os.environ["SM_FAIL_ONCE"]):
+    os.remove(os.environ["SM_FAIL_ONCE"])
+    raise RuntimeError("interrupted after the autocommit block")
+'''
+
+
+def _signed_project(tmp_path: Path) -> Path:
+    project = make_project(tmp_path / "app", SIGNED_SCHEMA_STEPS)
+    models = project / "guardapp" / "models.py"
+    models.write_text(models.read_text().replace(
+        'sa.Column("name", sa.String(50), nullable=False))',
+        'sa.Column("name", sa.String(50), nullable=False),\n'
+        '                 sa.Column("extra", sa.Integer, nullable=True),\n'
+        '                 sa.Index("ix_users_extra", "extra"))'))
+    configure_backup(project, url=str(tmp_path / "backups"))
+    return project
+
+
+def test_production_finishes_a_signed_revision_whose_committed_steps_converge(tmp_path, pg_url, pg_server):
+    # the preflight accepts the interrupted attempt (and the column and index its steps left) because running
+    # the revision again finishes it; anything else out of band still stops the run
+    project = _signed_project(tmp_path)
+    upgrade(project, pg_url, "0001")
+    flag = tmp_path / "fail-once"
+    flag.touch()
+    production = {"SM_FAIL_ONCE": str(flag), "SM_LIVE": make_url(pg_url).database,
+                  "SAFEMIGRATE_SCRATCH_URL": pg_server}
+    first = run_safemigrate("migrate", "--env", "production", "--database-url", pg_url, cwd=project, env=production)
+    assert first.returncode == 3, first.stdout + first.stderr
+    assert "extra" in _columns(pg_url)  # the autocommit block committed
+    second = run_safemigrate("migrate", "--env", "production", "--database-url", pg_url, cwd=project,
+                             env=production)
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output
+    assert "finished by running it again" in output
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "0002"
+    assert scalar(pg_url, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                          "WHERE c.relname = 'ix_users_extra' AND i.indisvalid") == 1
+    actions = scalar(pg_url, "SELECT string_agg(action, ',' ORDER BY id) FROM safemigrate_history "
+                             "WHERE revision = '0002'")
+    assert actions.split(",").count("applied") == 1 and "resolved" in actions, actions  # the attempt closed
+
+
+def test_production_still_stops_on_a_change_by_hand_beside_a_converging_attempt(tmp_path, pg_url, pg_server):
+    project = _signed_project(tmp_path)
+    upgrade(project, pg_url, "0001")
+    flag = tmp_path / "fail-once"
+    flag.touch()
+    production = {"SM_FAIL_ONCE": str(flag), "SM_LIVE": make_url(pg_url).database,
+                  "SAFEMIGRATE_SCRATCH_URL": pg_server}
+    run_safemigrate("migrate", "--env", "production", "--database-url", pg_url, cwd=project, env=production)
+    execute(pg_url, "CREATE INDEX ix_by_hand ON users (name)")
+    second = run_safemigrate("migrate", "--env", "production", "--database-url", pg_url, cwd=project,
+                             env=production)
+    assert second.returncode == 1 and "ix_by_hand" in second.stdout, second.stdout + second.stderr
+    assert scalar(pg_url, "SELECT version_num FROM alembic_version") == "0001"

@@ -30,9 +30,8 @@ from safemigrate.core.paths import relative
 from safemigrate.core.results import Check, Difference, RevisionRun, _Serialisable
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, sync_url
-from safemigrate.guard.analysis.rerun import repeated_data_steps
 from safemigrate.harness.requests import EnvRunRequest, GenerateRequest, GenerateResult, LedgerRows, Reads
-from safemigrate.runner.preflight import preflight
+from safemigrate.runner.preflight import converges, preflight
 from safemigrate.runner.proof import ProofState
 from safemigrate.runner.proof import record as record_proof
 from safemigrate.schema.compare import revision_message
@@ -222,7 +221,7 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
             except MigrationFailed as exc:
                 # never retry over committed steps, unless each step of the revision checks what is done first
                 left = _interrupted(url, [revision]) if exc.lock_timeout else []
-                if not exc.lock_timeout or any(not _converges(project, item) for item in left):
+                if not exc.lock_timeout or any(not converges(project, item) for item in left):
                     _explain_partial(exc, url, done)
                     raise
                 if attempt > retries:
@@ -250,20 +249,11 @@ def _refuse_interrupted(project: Workspace, url: URL, plan: list[str]) -> None:
     """
     from safemigrate.runner.preflight import interrupted_fix, interrupted_message
 
-    found = [item for item in (_interrupted(url, plan) if plan else []) if not _converges(project, item)]
+    found = [item for item in (_interrupted(url, plan) if plan else []) if not converges(project, item)]
     if found:
         raise InterruptedRevision(interrupted_message(found),
                                   "Its committed steps would run a second time (an UPDATE applied twice, an index "
                                   "built twice); nothing was run.", interrupted_fix(found))
-
-
-def _converges(project: Workspace, attempt: ledger.Interrupted) -> bool:
-    """Whether running the revision of an interrupted ``attempt`` again finishes it: the revision is signed
-    ``# safemigrate: rerun-converges`` and no step the attempt committed (or may have) changes data again
-    when it runs again (the signature is a comment anyone can write; the journal says what ran)."""
-    record = project.history.get(attempt.revision)
-    return record is not None and reruns_converge(record.path) \
-        and not repeated_data_steps([*attempt.steps, *attempt.running])
 
 
 def _close_converged_attempts(url: URL, revision: str, environment: str) -> None:

@@ -15,11 +15,13 @@ from safemigrate.checks.live import check_live
 from safemigrate.checks.review import review as review_sql
 from safemigrate.core.db import connected, ensure_reachable
 from safemigrate.core.errors import EnvPyError, MigrationFailed, SafemigrateError
-from safemigrate.core.results import Check
+from safemigrate.core.results import Check, Difference
 from safemigrate.core.urls import backend_of
+from safemigrate.guard.analysis.rerun import created_objects, repeated_data_steps
 from safemigrate.guard.model import Category
 from safemigrate.runner.proof import ProofState, reusable
 from safemigrate.runner.proof import prepare as prepare_proof
+from safemigrate.schema.safe_ops import reruns_converge
 from safemigrate.state import changes as change_state
 from safemigrate.state import ledger
 
@@ -66,10 +68,12 @@ def preflight(project: Workspace, url: URL, environment: str = "production",
                             unknown[0].fix if unknown else ""))
         checks.append(_run("applied files unchanged", lambda: _unchanged(project, url, live.database_heads)))
         checks.append(_run("ledger intact", lambda: _ledger_intact(url)))
-        broken_off = _run("no interrupted revision", lambda: _not_interrupted(url))
+        finishing: list[ledger.Interrupted] = []
+        broken_off = _run("no interrupted revision", lambda: _not_interrupted(project, url, live.pending, finishing))
         checks.append(broken_off)
         invalid = {index.rsplit(".", 1)[-1].lower() for index, _ in invalid_indexes(url)}
-        checks.append(_out_of_band(live, invalid, interrupted=not broken_off.ok))
+        left = objects_created_by(project, [f.revision for f in finishing]) if finishing else set()
+        checks.append(_out_of_band(live, invalid, interrupted=not broken_off.ok, left_by_rerun=left))
         checks.append(_run("no invalid indexes", lambda: _invalid_indexes(project, url, live.pending)))
         checks.append(_run("contracts backfilled", lambda: _contracts_backfilled(project, url, live.pending)))
     if live is not None and proof.reused is not None and not live.pending and not live.versus_models:
@@ -180,13 +184,22 @@ def _ledger_intact(url: URL) -> Check:
                  "`safemigrate ledger reseal --reason '...'`.")
 
 
-def _not_interrupted(url: URL) -> Check:
+def _not_interrupted(project: Workspace, url: URL, pending: list[str],
+                     finishing: list[ledger.Interrupted]) -> Check:
+    """An interrupted attempt stops the run, unless running its pending revision again finishes it
+    (:func:`converges`); those are put in ``finishing``."""
     name = "no interrupted revision"
     with connected(url) as conn:
         found = ledger.interrupted(conn)
-    if not found:
-        return Check(name, True, "no earlier attempt left committed steps behind")
-    return Check(name, False, interrupted_message(found), interrupted_fix(found))
+    finishing += [item for item in found if item.revision in pending and converges(project, item)]
+    blocking = [item for item in found if item not in finishing]
+    if blocking:
+        return Check(name, False, interrupted_message(blocking), interrupted_fix(blocking))
+    if finishing:
+        return Check(name, True, "an interrupted attempt of " + ", ".join(f.revision for f in finishing)
+                     + " is finished by running it again: it is signed rerun-converges and none of the steps "
+                     "that committed changes data a second time")
+    return Check(name, True, "no earlier attempt left committed steps behind")
 
 
 def interrupted_message(found: list[ledger.Interrupted]) -> str:
@@ -202,10 +215,14 @@ def interrupted_fix(found: list[ledger.Interrupted]) -> str:
             "--reason '...'` and rerun.")
 
 
-def _out_of_band(live, invalid: set[str], *, interrupted: bool = False) -> Check:  # LiveReport
+def _out_of_band(live, invalid: set[str], *, interrupted: bool = False,  # live: LiveReport
+                 left_by_rerun: set[tuple[str, ...]] | None = None) -> Check:
     name = "no out-of-band changes"
     # INVALID indexes (an interrupted CONCURRENTLY build) are the invalid-index check's business
     changes = [d for d in live.out_of_band if not (d.kind == "remove_index" and (d.object or "").lower() in invalid)]
+    # what the committed steps of an interrupted revision that its rerun finishes created
+    finished = [d for d in changes if _left_by(d, left_by_rerun or set())]
+    changes = [d for d in changes if d not in finished]
     if changes and interrupted:
         items = "; ".join(d.description for d in changes)
         return Check(name, False, f"The database differs from revision {', '.join(live.database_heads)}: {items}. "
@@ -223,7 +240,20 @@ def _out_of_band(live, invalid: set[str], *, interrupted: bool = False) -> Check
         return Check(name, False, "Could not compare the database with its revision: " + skipped[0],
                      "Set scratch_url (or pass --scratch-url) to a server of the same kind as production.")
     proven = [n for n in live.notes if n.startswith(PROVEN)]
+    if finished:
+        return Check(name, True, "the database equals what its revision creates, plus what the interrupted "
+                     "revision's committed steps made (its rerun finishes it): "
+                     + "; ".join(d.description for d in finished))
     return Check(name, True, proven[0] if proven else "the database equals what its revision creates")
+
+
+def _left_by(difference: Difference, created: set[tuple[str, ...]]) -> bool:
+    """Whether a difference from the revision's schema is an object the interrupted revision creates."""
+    table, name = (difference.table or "").lower(), (difference.object or "").lower()
+    return {"remove_table": ("table", table), "remove_column": ("column", table, name),
+            "remove_index": ("index", name), "remove_constraint": ("constraint", name),
+            "remove_fk": ("constraint", name), "modify_nullable": ("not_null", table, name),
+            }.get(difference.kind) in created
 
 
 def invalid_indexes(url: URL) -> list[tuple[str, str]]:
@@ -238,10 +268,11 @@ def invalid_indexes(url: URL) -> list[tuple[str, str]]:
 
 def indexes_created_by(project: Workspace, pending: list[str]) -> set[str]:
     """Names of the indexes the pending revisions create (an invalid one of these is ours to rebuild)."""
-    from pglast import ast
+    return {found[1] for found in objects_created_by(project, pending) if found[0] == "index"}
 
-    from safemigrate.guard.analysis.sql import PgStatement, parse
 
+def objects_created_by(project: Workspace, pending: list[str]) -> set[tuple[str, ...]]:
+    """What the pending revisions create (guard.analysis.rerun.created_objects), read from their SQL."""
     if not pending:
         return set()
     span = project.history.span(pending)
@@ -256,13 +287,16 @@ def indexes_created_by(project: Workspace, pending: list[str]) -> set[str]:
             report = review_sql(project, span, offline=True, dialect="postgresql")
         except SafemigrateError:
             return set()  # unknown: no INVALID index is taken for ours (a person drops it, as the check says)
-    names: set[str] = set()
-    for run in report.revisions:
-        for statement in run.statements:
-            for parsed in parse(statement.sql, "postgresql"):
-                if isinstance(parsed, PgStatement) and isinstance(parsed.node, ast.IndexStmt) and parsed.node.idxname:
-                    names.add(parsed.node.idxname.lower())
-    return names
+    return created_objects([statement.sql for run in report.revisions for statement in run.statements])
+
+
+def converges(project: Workspace, attempt: ledger.Interrupted) -> bool:
+    """Whether running the revision of an interrupted ``attempt`` again finishes it: the revision is signed
+    ``# safemigrate: rerun-converges`` and no step the attempt committed (or may have) changes data again
+    when it runs again (the signature is a comment anyone can write; the journal says what ran)."""
+    record = project.history.get(attempt.revision)
+    return record is not None and reruns_converge(record.path) \
+        and not repeated_data_steps([*attempt.steps, *attempt.running])
 
 
 def _invalid_indexes(project: Workspace, url: URL, pending: list[str]) -> Check:

@@ -15,7 +15,7 @@ filled no longer matches.
 from __future__ import annotations
 
 from pglast import ast
-from pglast.enums import BoolExprType, NullTestType
+from pglast.enums import AlterTableType, BoolExprType, NullTestType
 
 from safemigrate.guard.analysis.pgwalk import executed_nodes
 from safemigrate.guard.analysis.sql import PgStatement, parse
@@ -73,4 +73,38 @@ def _required_null(where: object) -> set[str]:
             fields = term.arg.fields or ()
             if len(fields) == 1 and isinstance(fields[0], ast.String) and fields[0].sval:
                 found.add(fields[0].sval)
+    return found
+
+
+def created_objects(statements: list[str]) -> set[tuple[str, ...]]:
+    """What ``statements`` create, lower-case: ("table", t), ("column", t, c), ("index", name),
+    ("constraint", name), ("not_null", t, c). Used to tell the objects an interrupted revision left from
+    changes made by hand (its rerun finishes them)."""
+    found: set[tuple[str, ...]] = set()
+    for sql in statements:
+        for one in parse(sql, "postgresql"):
+            if isinstance(one, PgStatement):
+                found |= _created(one.node)
+    return found
+
+
+def _created(node: object) -> set[tuple[str, ...]]:
+    if isinstance(node, ast.IndexStmt) and node.idxname:
+        return {("index", node.idxname.lower())}
+    if isinstance(node, ast.CreateStmt) and node.relation is not None:
+        return {("table", str(node.relation.relname).lower())}
+    if not isinstance(node, ast.AlterTableStmt) or node.relation is None:
+        return set()
+    table = str(node.relation.relname).lower()
+    found: set[tuple[str, ...]] = set()
+    for command in node.cmds or ():
+        if not isinstance(command, ast.AlterTableCmd):
+            continue
+        if command.subtype is AlterTableType.AT_AddColumn and isinstance(command.def_, ast.ColumnDef):
+            found.add(("column", table, str(command.def_.colname).lower()))
+        elif command.subtype is AlterTableType.AT_AddConstraint and isinstance(command.def_, ast.Constraint) \
+                and command.def_.conname:
+            found.add(("constraint", command.def_.conname.lower()))
+        elif command.subtype is AlterTableType.AT_SetNotNull and command.name:
+            found.add(("not_null", table, command.name.lower()))
     return found
