@@ -153,6 +153,8 @@ class EnvPy:
             result.heads_before = list(heads or ())
             result.version_table = context.opts.get("version_table") or "alembic_version"
             result.version_table_schema = context.opts.get("version_table_schema")
+            result.own_transactions = bool(context.opts.get("transaction_per_migration")) \
+                or not context.impl.transactional_ddl
             if request.target is not None:
                 start = "base" if offline else heads
                 if stamp:  # the baseline stands for these revisions: stamp them, replay only what follows

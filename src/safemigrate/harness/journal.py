@@ -54,7 +54,9 @@ class Journal:
         return self._connection
 
     def revision_started(self, script: Any) -> None:
+        """An attempt per revision: a run that applies several closes each one with that revision's ledger row."""
         assert self._connection is not None
+        self.attempt = secrets.token_hex(8)
         self._revision, self._steps, self._pending = script.revision, 0, []
         with self._connection.begin():
             ledger.start(self._connection, script.revision, attempt=self.attempt)

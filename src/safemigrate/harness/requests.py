@@ -90,6 +90,7 @@ class EnvRunResult:
     against: list[Difference] | None = None
     version_table: str = "alembic_version"
     version_table_schema: str | None = None
+    own_transactions: bool = False  # each revision of a run commits on its own (transaction_per_migration)
     output: str = ""  # what env.py and the migrations printed or logged (passwords masked)
     notes: list[str] = field(default_factory=list)
     measured: list[MeasuredStatement] | None = None  # EnvRunRequest.measure: each statement, measured

@@ -30,7 +30,14 @@ from safemigrate.core.paths import relative
 from safemigrate.core.results import Check, Difference, RevisionRun, _Serialisable
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, sync_url
-from safemigrate.harness.requests import EnvRunRequest, GenerateRequest, GenerateResult, LedgerRows, Reads
+from safemigrate.harness.requests import (
+    EnvRunRequest,
+    EnvRunResult,
+    GenerateRequest,
+    GenerateResult,
+    LedgerRows,
+    Reads,
+)
 from safemigrate.runner.preflight import converges, preflight
 from safemigrate.runner.proof import ProofState
 from safemigrate.runner.proof import record as record_proof
@@ -99,7 +106,8 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
         ensure_reachable(url)
     with migrator_lock(url, timeout=lock_wait,
                        on_wait=lambda _: report.notes.append("Waited for another migrator to finish.")):
-        heads = _db_heads(project, url)  # read once: nobody else migrates while we hold the lock
+        read = _read_heads(project, url)  # read once: nobody else migrates while we hold the lock
+        heads = read.heads or []
         _backfill(project, url, env.name, heads)
         report.plan = project.history.pending(heads)
         if up_to is not None:
@@ -120,7 +128,8 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
             report.notes += [note] if note else []
         backup_id = _backup(project, env.name, heads, report.plan)
         report.backup = backup_id
-        report.applied += _apply(project, url, report.plan, env.name, retries, backoff, backup_id)
+        report.applied += _apply(project, url, report.plan, env.name, retries, backoff, backup_id,
+                                 own_transactions=read.own_transactions)
         if up_to is not None:  # stopped before head on purpose: no auto-sync, no comparison with the models
             report.notes.append(_stopped_at(project, url, report))
             return report
@@ -181,9 +190,12 @@ def _pending(project: Workspace, url: URL) -> list[str]:
 
 
 def _db_heads(project: Workspace, url: URL) -> list[str]:
-    run = project.session(url).run(EnvRunRequest("read", reads=Reads(heads=True),
-                                                 purpose="read the database revision"))
-    return run.heads or []
+    return _read_heads(project, url).heads or []
+
+
+def _read_heads(project: Workspace, url: URL) -> EnvRunResult:
+    return project.session(url).run(EnvRunRequest("read", reads=Reads(heads=True),
+                                                  purpose="read the database revision"))
 
 
 def _backfill(project: Workspace, url: URL, environment: str, heads: list[str]) -> None:
@@ -206,34 +218,65 @@ def _backup(project: Workspace, environment: str, heads: list[str], plan: list[s
 
 
 def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retries: int,
-           backoff: float, backup_id: str | None = None) -> list[Applied]:
+           backoff: float, backup_id: str | None = None, *, own_transactions: bool = False) -> list[Applied]:
+    """Apply ``plan``: one env.py run for all of it when each revision commits in its own transaction with its
+    version bump and its ledger row (env.py sets ``transaction_per_migration``, or the database has no
+    transactional DDL), as ``alembic upgrade`` does; else one run per revision, so that each still does. A lock
+    timeout is retried from the revision that hit it, with backoff, unless an earlier attempt at it left
+    committed steps that would run twice. A history with several heads is applied a revision at a time (an
+    upgrade target names one branch)."""
     done: list[Applied] = []
     session = project.session(url)
-    for revision in plan:
-        record = project.history.get(revision)
-        assert record is not None
-        rows = LedgerRows({revision: ledger.checksum(record.path)}, environment, backup_id)
-        request = EnvRunRequest("upgrade", revision, guard=True, ledger=rows, purpose=f"apply revision {revision}")
-        for attempt in range(1, retries + 2):
-            try:
-                run = session.run(request)
-                break
-            except MigrationFailed as exc:
-                # never retry over committed steps, unless each step of the revision checks what is done first
-                left = _interrupted(url, [revision]) if exc.lock_timeout else []
-                if not exc.lock_timeout or any(not converges(project, item) for item in left):
-                    _explain_partial(exc, url, done)
-                    raise
-                if attempt > retries:
-                    raise _blocked(exc, url, attempt, done) from None
-                time.sleep(backoff * (2 ** (attempt - 1)))
+    remaining = list(plan)
+    attempts = dict.fromkeys(plan, 1)
+    batch = len(project.history.heads) == 1 and own_transactions
+    while remaining:
+        chunk = remaining if batch else remaining[:1]
+        digests = {r: ledger.checksum(_record(project, r).path) for r in chunk}
+        request = EnvRunRequest("upgrade", chunk[-1], guard=True, ledger=LedgerRows(digests, environment, backup_id),
+                                purpose=f"apply revision {chunk[0]}" if len(chunk) == 1
+                                else f"apply revisions {chunk[0]} to {chunk[-1]}")
+        try:
+            run = session.run(request)
+        except MigrationFailed as exc:
+            still = set(project.history.pending(_db_heads(project, url)))
+            committed = [r for r in chunk if r not in still]
+            done += _finished(project, url, committed, exc.runs, attempts, environment)
+            remaining = [r for r in remaining if r not in committed]
+            revision = exc.revision or (remaining[0] if remaining else "")
+            # never retry over committed steps, unless each step of the revision checks what is done first
+            left = _interrupted(url, [revision]) if exc.lock_timeout else []
+            if not exc.lock_timeout or revision not in attempts or any(not converges(project, i) for i in left):
+                _explain_partial(exc, url, done)
+                raise
+            if attempts[revision] > retries:
+                raise _blocked(exc, url, attempts[revision], done) from None
+            time.sleep(backoff * (2 ** (attempts[revision] - 1)))
+            attempts[revision] += 1
+            continue
+        done += _finished(project, url, chunk, run.runs, attempts, environment)
+        remaining = remaining[len(chunk):]
+    return done
+
+
+def _record(project: Workspace, revision: str) -> Any:
+    record = project.history.get(revision)
+    assert record is not None
+    return record
+
+
+def _finished(project: Workspace, url: URL, revisions: list[str], runs: list[Any], attempts: dict[str, int],
+              environment: str) -> list[Applied]:
+    """What the report says of revisions that committed; a rerun that finished an interrupted attempt closes it."""
+    applied: list[Applied] = []
+    for revision in revisions:
+        record = _record(project, revision)
         if reruns_converge(record.path):
             _close_converged_attempts(url, revision, environment)
-        runs = [r for r in run.runs if r.revision.revision == revision]
-        count = len(runs[0].sent) if runs else 0
-        done.append(Applied(revision, project.history.info(record).message, runs[0].duration_ms if runs else 0.0,
-                            count, attempt))
-    return done
+        ran = [r for r in runs if r.revision.revision == revision]
+        applied.append(Applied(revision, project.history.info(record).message, ran[0].duration_ms if ran else 0.0,
+                               len(ran[0].sent) if ran else 0, attempts.get(revision, 1)))
+    return applied
 
 
 def _interrupted(url: URL, revisions: list[str]) -> list[ledger.Interrupted]:
