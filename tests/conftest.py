@@ -24,6 +24,12 @@ REPO = Path(__file__).resolve().parents[1]
 PROJECTS = Path(__file__).resolve().parent / "projects"
 EXAMPLE = REPO / "examples" / "shop"
 
+# Tests mirror the packages (tests/<package>/test_*.py). A test module may use another's helpers by its name
+# (``from test_ci import git``), whichever folder it is in and whichever files a run selects.
+for _folder in sorted(p for p in Path(__file__).resolve().parent.iterdir() if p.is_dir() and any(p.glob("test_*.py"))):
+    if str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
+
 POSTGRES_URL = os.environ.get("SAFEMIGRATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("SAFEMIGRATE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

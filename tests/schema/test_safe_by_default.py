@@ -528,3 +528,23 @@ def test_a_signed_revision_interrupted_after_a_committed_step_is_rerun_and_its_a
     assert scalar(pg_url, "SELECT version_num FROM alembic_version") == _revision_id(path)
     assert scalar(pg_url, "SELECT count(*) FROM safemigrate_history WHERE action = 'resolved' "
                           f"AND attempt = '{attempt}'") == 1
+
+
+def test_check_shows_the_safe_sql_for_not_null(shop, pg_url, pg_server):
+    # the SQL beside the code is the same steps as the code: a validated check proves NOT NULL first
+    upgrade(shop, pg_url)
+    models = shop / "shop" / "models.py"
+    models.write_text(models.read_text().replace(
+        "phone: Mapped[str | None] = mapped_column(sa.String(32))",
+        "phone: Mapped[str] = mapped_column(sa.String(32), nullable=False)", 1))
+
+    live = Project.from_pyproject(shop, database_url=pg_url, scratch_url=pg_server).check_live()
+
+    [difference] = [d for d in live.versus_models if d.kind == "modify_nullable"]
+    check = "ck_customers_phone_not_null"
+    assert difference.sql == [
+        f"ALTER TABLE customers ADD CONSTRAINT {check} CHECK (phone IS NOT NULL) NOT VALID",
+        f"ALTER TABLE customers VALIDATE CONSTRAINT {check}",
+        "ALTER TABLE customers ALTER COLUMN phone SET NOT NULL",
+        f"ALTER TABLE customers DROP CONSTRAINT {check}"]
+    assert check in difference.code

@@ -25,6 +25,7 @@ from safemigrate.core.results import Difference
 from safemigrate.schema import jsondefaults, safe_ops
 from safemigrate.schema.ddl import needs_rebuild, render_rebuild, render_sql
 from safemigrate.schema.defaults import settle
+from safemigrate.schema.safe_ops.sql import safe_sql
 from safemigrate.state.ledger import TABLES as LEDGER_TABLES
 
 # Options of context.configure() that only matter for running migrations.
@@ -162,8 +163,10 @@ def to_difference(table_ops: alembic_ops.ModifyTableOps | None, op: Any, dialect
             rendered = getattr(wrapped, "op", op)
     code = render_python_code(alembic_ops.UpgradeOps(ops=[wrapped]), render_as_batch=batch)
     code_lines = [line for line in code.splitlines() if line.strip() and not line.strip().startswith("# ###")]
-    return Difference(kind, table, obj, description, render_sql(rendered, dialect, server_version=server_version),
-                      textwrap.dedent("\n".join(code_lines)))
+    sql = safe_sql(wrapped, server_version) if dialect == "postgresql" else None
+    if sql is None:
+        sql = render_sql(rendered, dialect, server_version=server_version)
+    return Difference(kind, table, obj, description, sql, textwrap.dedent("\n".join(code_lines)))
 
 
 def _name(table: Any) -> str:
