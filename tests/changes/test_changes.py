@@ -742,3 +742,41 @@ def test_a_project_template_without_imports_still_gets_the_sign_offs(accounts, p
     compile(contract, written.files[1], "exec")
     result = run_safemigrate("lint", "--database-url", pg_url, cwd=accounts)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_contract_waits_for_running_instances_on_the_old_shape(accounts, pg_url, pg_server, tmp_path):
+    """An instance whose models still use the column the contract drops (its start-up guard recorded it) holds
+    the contract back, by name, until it is gone (instance_ttl)."""
+    from safemigrate import require_current_schema
+
+    configure_backup(accounts, url=str(tmp_path / "backups"))
+    models = accounts / "accounts" / "models.py"
+    written = write_change(_project(accounts, pg_url), "drop-column", "users", "email", contract_later=True)
+    models.write_text(MODELS_BEFORE.replace("email: Mapped[str] =", "email: Mapped[str | None] ="))
+    production = _project(accounts, pg_url, scratch_url=pg_server, environment="production")
+    assert [a.revision for a in production.migrate().applied] == [written.expand_revision]
+    old_models = sa.MetaData()
+    sa.Table("users", old_models, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("email", sa.String(255), nullable=True), sa.Column("name", sa.Text, nullable=True))
+    require_current_schema(pg_url, accounts, metadata=old_models)  # an instance of the old code starts
+    assert scalar(pg_url, "SELECT old_shapes FROM safemigrate_instances") == f'["{written.name}"]'
+
+    changes.write_contract(_project(accounts, pg_url), written.name)
+    models.write_text(MODELS_BEFORE.replace("    email: Mapped[str] = mapped_column(sa.String(255))\n", ""))
+    refused = _project(accounts, pg_url, scratch_url=pg_server, environment="production").migrate()
+    check = next(c for c in refused.checks if c.name == "contracts backfilled")
+    assert not check.ok and "still use" in check.message and "pid" in check.message, check.message
+    assert "email" in _columns_of(pg_url)  # nothing dropped
+
+    execute(pg_url, "UPDATE safemigrate_instances SET seen_at = seen_at - interval '2 hours'")  # gone for 1h+
+    report = _project(accounts, pg_url, scratch_url=pg_server, environment="production").migrate()
+    assert report.ok, [(c.name, c.message) for c in report.checks if not c.ok]
+    assert "email" not in _columns_of(pg_url)
+
+
+def _columns_of(url: str) -> list[str]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        return [c["name"] for c in sa.inspect(engine).get_columns("users")]
+    finally:
+        engine.dispose()

@@ -39,7 +39,7 @@ _KEY_TYPES: dict[str, type | tuple[type, ...]] = {
     "compare_server_default": bool, "environment_aliases": dict, "start_after": str, "lock_timeout": str,
     "statement_timeout": str, "pg_version": int, "backup": dict, "baseline": str, "baseline_revision": str,
     "setup": str, "app": str, "version_locations": (list, dict), "env": dict, "lint": dict, "rehearsal": dict,
-    "safe_by_default": bool,
+    "safe_by_default": bool, "instance_ttl": str,
 }
 _KNOWN_KEYS = set(_KEY_TYPES)
 _TOML_NAMES = {bool: "boolean", dict: "table", int: "integer", list: "array", str: "string"}
@@ -83,6 +83,8 @@ class Settings:
     pg_version: int | None = None  # PostgreSQL major version to lint for when no server is connected
     # hand-written operations run in the forms safemigrate writes (schema.safe_ops.runtime); PostgreSQL only
     safe_by_default: bool = False
+    #: how long a running instance counts after its start-up guard last recorded it (expand–contract contracts)
+    instance_ttl: str = "1h"
     backup: dict[str, Any] = field(default_factory=dict)  # [tool.safemigrate.backup], see safemigrate.config.backup
     # -- what a real project may need so that its env.py can be driven (README: "Real projects") ------
     baseline: str | None = None  # MetaData or callable(connection) run before revision 1 on a throwaway database
@@ -225,7 +227,7 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
         )
     if "version_locations" in values:
         _check_version_locations(values["version_locations"])
-    for key in ("lock_timeout", "statement_timeout"):
+    for key in ("lock_timeout", "statement_timeout", "instance_ttl"):
         if key in values:
             duration_ms(values[key], key)  # a mistake is a configuration error at load time
     if "env" in values:

@@ -13,6 +13,7 @@ from safemigrate.checks.check import check as check_models
 from safemigrate.checks.lint import lint as lint_revisions
 from safemigrate.checks.live import check_live
 from safemigrate.checks.review import review as review_sql
+from safemigrate.config.settings import duration_ms
 from safemigrate.core.db import connected, ensure_reachable
 from safemigrate.core.errors import EnvPyError, MigrationFailed, SafemigrateError
 from safemigrate.core.results import Check, Difference
@@ -23,7 +24,7 @@ from safemigrate.runner.proof import ProofState, reusable
 from safemigrate.runner.proof import prepare as prepare_proof
 from safemigrate.schema.safe_ops import reruns_converge
 from safemigrate.state import changes as change_state
-from safemigrate.state import ledger
+from safemigrate.state import instances, ledger
 
 if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
@@ -114,10 +115,24 @@ def _contracts_backfilled(project: Workspace, url: URL, pending: list[str]) -> C
     plans = change_state.load_plans(project.layout.script_location)
     if not any(p.contract_revision in pending for p in plans.values()):
         return Check(name, True, "no pending contract revision of an expand–contract change")
+    ttl = duration_ms(project.settings.instance_ttl, "instance_ttl")
     with connected(url) as conn:
         waiting = change_state.contracts_not_ready(conn, plans, pending)
+        old_code = {p.name: instances.using_old_shape(conn, p.name, ttl)
+                    for p in plans.values() if p.contract_revision in pending}
+    old_code = {change: seen for change, seen in old_code.items() if seen}
+    if not waiting and old_code:
+        listed = "; ".join(f"change {change}: " + ", ".join(i.describe() for i in seen)
+                           for change, seen in old_code.items())
+        return Check(name, False, "Contract revision(s) would drop a shape that running instances of the "
+                     f"application still use (their start-up guard said so within instance_ttl = "
+                     f"{project.settings.instance_ttl}): {listed}. They would fail on their next query.",
+                     "Deploy the code whose models no longer use the old shape to every instance first (each "
+                     "records itself when it calls require_current_schema), then migrate again; an instance that "
+                     "is gone stops counting after instance_ttl.")
     if not waiting:
-        return Check(name, True, "every pending contract revision's change is backfilled and verified")
+        return Check(name, True, "every pending contract revision's change is backfilled and verified, and no "
+                     "running instance seen within instance_ttl uses the old shape")
     listed = "; ".join(f"{p.contract_revision} (change {p.name}, phase {phase})" for p, phase in waiting)
     commands = " then ".join(f"`safemigrate change backfill {p.name}`" for p, _ in waiting)
     fix = (f"Run {commands} (it resumes and verifies), deploy the model that uses the new shape, then migrate "

@@ -43,8 +43,11 @@ from safemigrate.config.settings import Settings
 from safemigrate.core.errors import ConfigError, DatabaseUnreachable, SchemaNotCurrent
 from safemigrate.core.secrets import mask_url, redact
 from safemigrate.core.urls import parse_url, sync_url
+from safemigrate.project.layout import Layout
 from safemigrate.project.models import import_metadata
 from safemigrate.startup.heads import _Target, code_heads_cached, remember_heads
+from safemigrate.state import changes as change_state
+from safemigrate.state import instances
 
 if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
@@ -98,6 +101,35 @@ def _require(engine_or_url: Any, project: Any, *, check_schema: bool, metadata: 
                 differences = _schema_differences(conn, models)
     if differences:
         _refuse_schema(differences, where, code_heads)
+    if models is not None and not isinstance(engine_or_url, Connection):  # the caller's transaction is theirs
+        _heartbeat(engine_or_url, target, models)
+
+
+def _heartbeat(engine_or_url: Any, target: _Target, models: MetaData | list[MetaData]) -> None:
+    """Record this instance and the expand–contract changes whose old shape its models still use
+    (state/instances.py). Only in a project with such changes; a role that cannot write the table is not seen."""
+    plans = _plans(target.settings)
+    if not plans:
+        return
+    old = [name for name, plan in plans.items() if change_state.uses_old_shape(plan, models)]
+    try:
+        with _connect(engine_or_url) as (conn, _), conn.begin():
+            instances.beat(conn, old)
+    except (DBAPIError, OSError):
+        return
+
+
+def _plans(settings: Settings) -> dict[str, change_state.ChangePlan]:
+    script = settings.root / (settings.script_location or "migrations")
+    if ":" in (settings.script_location or "") or not script.is_dir():
+        try:
+            script = Layout(settings).script_location
+        except ConfigError:
+            return {}
+    try:
+        return change_state.load_plans(script)
+    except (OSError, ValueError, TypeError):
+        return {}
 
 
 # -- the database ----------------------------------------------------------------------

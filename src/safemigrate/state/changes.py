@@ -192,3 +192,17 @@ def contracts_not_ready(conn: Connection, plans: dict[str, ChangePlan],
             return PLANNED
         return rows[plan.name].phase if plan.name in rows else EXPANDED
     return [(p, phase(p)) for p in waiting if p.name not in rows or rows[p.name].phase != BACKFILLED]
+
+
+def uses_old_shape(plan: ChangePlan, models: MetaData | list[MetaData]) -> bool:
+    """Whether ``models`` (an application's) still use the shape ``plan``'s contract drops: the old table of a
+    rename-table, the old column of a rename, a drop or a type change, a nullable column of a set-not-null."""
+    tables = {t.name.lower(): t for metadata in (models if isinstance(models, list) else [models])
+              for t in metadata.tables.values()}
+    table = tables.get(plan.table.rsplit(".", 1)[-1].lower())
+    if table is None or plan.kind == "rename-table":
+        return table is not None
+    column = next((c for c in table.columns if c.name.lower() == plan.column.lower()), None)
+    if column is None:
+        return False
+    return bool(column.nullable) if plan.kind == "set-not-null" else True

@@ -41,6 +41,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlalchemy.engine import Connection
 
 from safemigrate._version import __version__
+from safemigrate.state import instances as _instances
 from safemigrate.state.changes import TABLE as CHANGES_TABLE
 from safemigrate.state.proofs import TABLE as PROOF_TABLE
 
@@ -82,7 +83,7 @@ journal = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 #: safemigrate's own tables: never part of the project's schema (expand–contract phases included).
-TABLES = (TABLE, HEAD_TABLE, JOURNAL_TABLE, CHANGES_TABLE, PROOF_TABLE)
+TABLES = (TABLE, HEAD_TABLE, JOURNAL_TABLE, CHANGES_TABLE, PROOF_TABLE, _instances.TABLE)
 _CHAINED = ("revision", "checksum", "applied_at", "applied_by", "environment", "action", "note", "attempt",
             "backup_id")
 
@@ -117,6 +118,7 @@ def exists(conn: Connection) -> bool:
 def ensure(conn: Connection) -> None:
     """The ledger's tables, with the columns this version writes (a ledger of an older version gains them)."""
     _metadata.create_all(conn, checkfirst=True)
+    _instances.ensure(conn)  # written by the application's start-up guard (state/instances.py)
     present = {c["name"] for c in inspect(conn).get_columns(TABLE)}
     for column in ("attempt", "chain"):
         if column not in present:
