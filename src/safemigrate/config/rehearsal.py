@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from safemigrate.core.durations import parse_ms
 from safemigrate.core.errors import ConfigError
 
 _BUDGET_KEYS = ("max_writer_stall", "max_reader_stall", "max_duration")
 _KEYS = (*_BUDGET_KEYS, "rows")
-_UNITS_MS = {"": 1, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,14 @@ class RehearsalSettings:
 
 def budget_ms(value: str, name: str) -> int:
     """'200ms', '1.5s', '2min' in milliseconds; a clear error naming ``name`` otherwise."""
-    text = value.strip()
-    number = text.rstrip("smhin ")
-    unit = text[len(number):].strip()
-    if not number.replace(".", "", 1).isdigit() or unit not in _UNITS_MS:
+    parsed = parse_ms(value)
+    if parsed is None:
         raise ConfigError(
             f"{name} = {value!r} is not a duration.",
             "A rehearsal budget is the longest a statement may stall the application (or run).",
             "Write it like '200ms', '1.5s' or '2min'.",
         )
-    return round(float(number) * _UNITS_MS[unit])
+    return parsed
 
 
 def parse_rehearsal_settings(table: dict[str, Any] | None) -> RehearsalSettings:

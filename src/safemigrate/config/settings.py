@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from safemigrate.config.backup import parse_backup_settings
 from safemigrate.config.rehearsal import RehearsalSettings, parse_rehearsal_settings
+from safemigrate.core.durations import parse_ms
 from safemigrate.core.errors import ConfigError
 
 PYPROJECT = "pyproject.toml"
@@ -241,21 +242,16 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
     return Settings(root=project_root, **values)
 
 
-_UNITS_MS = {"": 1, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
-
-
 def duration_ms(value: str, key: str = "lock_timeout") -> int:
     """A duration such as '5s', '1500ms' or '1min' in milliseconds ('0': off); a clear error otherwise."""
-    text = value.strip()
-    number = text.rstrip("smhinu ")
-    unit = text[len(number):].strip()
-    if not number.replace(".", "", 1).isdigit() or unit not in _UNITS_MS:
+    parsed = parse_ms(value)
+    if parsed is None:
         raise ConfigError(
             f"[tool.safemigrate] {key} = {value!r} is not a duration.",
             "It bounds how long a migration waits (PostgreSQL's SET lock_timeout, MySQL's lock_wait_timeout).",
             "Write it like '5s', '1500ms' or '1min'; '0' turns it off.",
         )
-    return round(float(number) * _UNITS_MS[unit])
+    return parsed
 
 
 _IMPORT_PURPOSE = {
