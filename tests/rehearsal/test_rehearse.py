@@ -135,9 +135,11 @@ def test_create_index_concurrently_reports_no_stall(tmp_path: Path, pg_url: str)
     [row] = [r for r in report.statements if "CONCURRENTLY" in r.sql]
     assert row.in_transaction is False and row.locks_sampled
     assert ("users", "SHARE UPDATE EXCLUSIVE") in [(lock.relation, lock.mode) for lock in row.locks]
-    assert (row.writer_stall_ms.max or 0) < 50, row
+    # writers never waited for the build: no write took a sizeable part of it (a SHARE lock would make one write
+    # wait for all of it); a ratio within the same run, so a loaded machine does not turn it into a failure
+    assert (row.writer_stall_ms.max or 0) < row.duration_ms / 3, row
     assert row.writer_stall_ms.samples > 0  # probes ran while it did
-    assert max((end - start) * 1000 for start, end in seen) < 50  # and the application agrees
+    assert max((end - start) * 1000 for start, end in seen) < row.duration_ms / 3  # and the application agrees
 
 
 def test_budget_exceeded_exits_1_with_the_documented_json(tmp_path: Path, pg_url: str) -> None:

@@ -115,7 +115,12 @@ def _expand_table(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
 
 def contract_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
     if plan.kind == sql.RENAME_TABLE:
-        return (["op.execute(\"SET LOCAL lock_timeout = '5s'\")",
+        return (["# both tables first, waiting at most 100 ms for each: each version's writes reach the other",
+                 "# table through a trigger, so locks taken one statement at a time could deadlock with a write and",
+                 "# fail it; this way the revision gives up first (well within deadlock_timeout) and is retried",
+                 "op.execute(\"SET LOCAL lock_timeout = '100ms'\")",
+                 *_execute(f"LOCK TABLE {sql.q(plan.table)}, {sql.q(plan.new_table or '')} IN ACCESS EXCLUSIVE MODE"),
+                 "op.execute(\"SET LOCAL lock_timeout = '5s'\")",
                  f"# the sequences {plan.table} owns move to {plan.new_table}, then {plan.table} goes",
                  *[line for s in tables.contract(plan) for line in _execute(s)]],
                 ["# a contract drops data: it is undone by restoring a backup, or by a new expand–contract change",

@@ -834,12 +834,13 @@ def _timeouts(settings: Settings, backend: str) -> Iterator[None]:
 
 
 def _is_lock_timeout(exc: BaseException | None) -> bool:
-    """PostgreSQL's lock_timeout (55P03) or MySQL/MariaDB's lock wait timeout (1205)."""
+    """PostgreSQL's lock_timeout (55P03) or MySQL/MariaDB's lock wait timeout (1205); also a deadlock the
+    revision lost (40P01, 1213): the server rolled its transaction back, so it is retried the same way."""
     orig = getattr(exc, "orig", exc)
-    if _sqlstate(exc) == "55P03":
+    if _sqlstate(exc) in {"55P03", "40P01"}:
         return True
     args: tuple[Any, ...] = tuple(getattr(orig, "args", ()) or ())
-    return bool(args) and args[0] == 1205
+    return bool(args) and args[0] in {1205, 1213}
 
 
 def _sqlstate(exc: BaseException | None) -> str | None:
