@@ -242,13 +242,22 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
     return Settings(root=project_root, **values)
 
 
+_DURATION_WHY = {
+    "lock_timeout": "It bounds how long a migration waits for a lock (PostgreSQL's SET lock_timeout, MySQL's "
+                    "lock_wait_timeout).",
+    "statement_timeout": "It bounds how long one statement of a migration may run.",
+    "instance_ttl": "It says how long a running instance of the application counts after it last recorded itself, "
+                    "before an expand–contract contract may drop the shape it uses.",
+}
+
+
 def duration_ms(value: str, key: str = "lock_timeout") -> int:
     """A duration such as '5s', '1500ms' or '1min' in milliseconds ('0': off); a clear error otherwise."""
     parsed = parse_ms(value)
     if parsed is None:
         raise ConfigError(
             f"[tool.safemigrate] {key} = {value!r} is not a duration.",
-            "It bounds how long a migration waits (PostgreSQL's SET lock_timeout, MySQL's lock_wait_timeout).",
+            _DURATION_WHY.get(key, _DURATION_WHY["lock_timeout"]),
             "Write it like '5s', '1500ms' or '1min'; '0' turns it off.",
         )
     return parsed
