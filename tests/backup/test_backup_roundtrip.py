@@ -201,6 +201,28 @@ def test_prune_keep_and_older_than(backup_shop, sqlite_url: str, tmp_path: Path)
     assert nothing.exit_code == 2 and "Nothing to prune by" in nothing.stderr  # no keep configured, no flags
 
 
+def test_an_empty_manifest_a_kill_left_claims_nothing(backup_shop, sqlite_url: str, tmp_path: Path) -> None:
+    """A kill of an older version while it wrote a manifest left an empty file: the dump is incomplete."""
+    import os
+
+    dest = tmp_path / "backups"
+    project = backup_shop(sqlite_url, url=str(dest))
+    made = create_backup(Project.from_pyproject(project, database_url=sqlite_url), environment="production")
+    assert [p.name for p in dest.iterdir() if p.name.endswith(".partial")] == []  # written whole, then renamed
+    manifest = dest / f"{made.id}.manifest.json"
+    manifest.write_text("")
+    listed = json.loads(run("list", "--project", str(project), "--database-url", sqlite_url,
+                            "--format", "json").stdout)["backups"]
+    assert [(e["id"], e["complete"]) for e in listed] == [(made.id, False)]
+    restore = run("restore", made.id, "--project", str(project), "--database-url", sqlite_url)
+    assert restore.exit_code == 2 and "is incomplete: its dump has no manifest" in restore.stderr
+    two_days_ago = (datetime.now(UTC) - timedelta(days=2)).timestamp()
+    os.utime(dest / f"{made.id}.sqlite.gz", (two_days_ago, two_days_ago))
+    pruned = prune(Project.from_pyproject(project, database_url=sqlite_url), keep=1)
+    assert pruned.incomplete_deleted == [made.id]
+    assert list(dest.iterdir()) == []  # the dump and the empty manifest beside it
+
+
 @pytest.mark.postgres
 def test_take_verified_backup_for_migrate(backup_shop, pg_url: str, tmp_path: Path) -> None:
     """The function migrate calls: a verified backup (its id goes to the ledger), or an exception."""

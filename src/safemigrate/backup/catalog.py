@@ -35,8 +35,8 @@ def _mtime(info: dict[str, Any]) -> datetime | None:
 def scan(storage: Storage) -> tuple[list[tuple[Manifest, str]], list[tuple[BackupEntry, str]]]:
     """(complete backups with their manifest's object name, newest first; incomplete dumps with theirs)."""
     objects = storage.find()
-    names = {name for name, _ in objects}
     manifests: list[tuple[Manifest, str]] = []
+    readable: set[str] = set()
     for name, _ in objects:
         if name.endswith(MANIFEST_SUFFIX):
             try:
@@ -44,14 +44,15 @@ def scan(storage: Storage) -> tuple[list[tuple[Manifest, str]], list[tuple[Backu
             except (ValueError, TypeError, KeyError, json.JSONDecodeError):
                 continue  # not one of ours
             manifests.append((manifest, name))
+            readable.add(name)
     manifests.sort(key=lambda item: item[0].finished_at, reverse=True)
     covered = {_sibling(name, m.dump) for m, name in manifests}
     incomplete = []
     for name, info in objects:
         if name.endswith(DUMP_SUFFIXES) and name not in covered:
             stem = next(name[: -len(s)] for s in DUMP_SUFFIXES if name.endswith(s))
-            if stem + MANIFEST_SUFFIX in names:
-                continue
+            if stem + MANIFEST_SUFFIX in readable:
+                continue  # its manifest names another dump file; an unreadable manifest claims nothing
             when = _mtime(info)
             incomplete.append((BackupEntry(id=stem, location=storage.location(name), complete=False,
                                            size=info.get("size"), finished_at=when.isoformat() if when else None),
@@ -192,6 +193,7 @@ def prune(storage: Storage, *, keep: int | None = None, older_than_days: float |
             stale.append(item.id)
             if not dry_run:
                 storage.delete(dump)
+                storage.delete(item.id + MANIFEST_SUFFIX)  # an unreadable manifest a kill left beside it
     return PruneResult(location=storage.describe(), deleted=deleted, kept=kept, incomplete_deleted=stale,
                        dry_run=dry_run)
 

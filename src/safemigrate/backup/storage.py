@@ -21,6 +21,8 @@ from typing import IO, Any
 from safemigrate.core.errors import BackupConfigError, StorageError
 
 _MIB = 1 << 20
+#: What a local object is called while it is being written (renamed to its name when whole).
+PARTIAL_SUFFIX = ".partial"
 _BUCKET_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
 _LOCAL = {"file", "local"}
 #: S3 allows 10,000 parts per upload; parts are sized so that the dump fits with room to spare.
@@ -138,9 +140,29 @@ class Storage:
         return self.delete(name)
 
     def write_text(self, name: str, text: str) -> None:
+        """Write a small object whole or not at all.
+
+        An object store creates the object when the upload completes; a local
+        file is written beside its name and renamed over it, so a kill while
+        writing never leaves an empty or half manifest behind its name.
+        """
+        path = self.path(name)
         try:
-            with self.fs.open(self.path(name), "wb") as handle:
-                handle.write(text.encode())
+            if not self.local:
+                with self.fs.open(path, "wb") as handle:
+                    handle.write(text.encode())
+                return
+            self.fs.makedirs(self.fs._parent(path), exist_ok=True)
+            temporary = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
+            try:
+                with open(temporary, "wb") as handle:
+                    handle.write(text.encode())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, path)
+            finally:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
         except Exception as exc:
             raise self.error(exc, f"write {self.location(name)}") from None
 
