@@ -1,13 +1,15 @@
 """``safemigrate rehearse``: parse arguments, call :func:`Project.rehearse`, render, exit.
 
 Exit codes: 0 every statement within budget; 1 a statement over budget; 2 a refused or bad
-rehearsal (the live database as the copy, SQLite, MySQL/MariaDB, bad --rows); 3 a copy that cannot be
-made, a database that cannot be reached, or a revision that failed on the copy.
+rehearsal (the live database as the copy, SQLite, bad --rows); 3 a copy that cannot be made, a database that
+cannot be reached, or a revision that failed on the copy; a backup that cannot be found or restored (--backup)
+exits 2 when the backup is not found, 3 when it does not restore.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -47,6 +49,9 @@ def _rows(values: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
 @click.option("--from-url", default=None, metavar="URL",
               help="Rehearse on this staging or clone database (never the live one): the revisions are applied "
                    "to it and it is kept.")
+@click.option("--backup", "backup_id", default=None, metavar="ID|latest",
+              help="Rehearse on one of safemigrate's backups (latest: the project's database's newest), restored "
+                   "into a throwaway database on the scratch server (or the database's server); dropped afterwards.")
 @click.option("--rows", "rows", multiple=True, metavar="N|TABLE=N",
               help="Rehearse on a synthetic copy: the schema before the range, each table filled to N rows "
                    "(or TABLE to N); dropped afterwards.")
@@ -57,20 +62,23 @@ def _rows(values: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
 @click.option("--max-reader-stall", default=None, metavar="DURATION", help="Likewise for reads.")
 @click.option("--max-duration", default=None, metavar="DURATION", help="Fail when a statement runs longer.")
 def rehearse(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
-             template: bool, from_url: str | None, rows: tuple[str, ...], scratch_url: str | None,
-             max_writer_stall: str | None, max_reader_stall: str | None, max_duration: str | None) -> None:
+             **options: Any) -> None:
     """Run the pending revisions (or REVISION_RANGE) on a copy with volume and measure, per statement, the
     locks taken and how long application writes and reads were blocked (PostgreSQL)."""
     def action() -> bool:
-        every, per_table = _rows(rows)
-        project = _project(project_path, database_url=database_url, scratch_url=scratch_url)
+        every, per_table = _rows(options["rows"])
+        project = _project(project_path, database_url=database_url, scratch_url=options["scratch_url"])
         configured = project.settings.rehearsal.budgets
-        budgets = Budgets(
-            budget_ms(max_writer_stall, "--max-writer-stall") if max_writer_stall else configured.max_writer_stall_ms,
-            budget_ms(max_reader_stall, "--max-reader-stall") if max_reader_stall else configured.max_reader_stall_ms,
-            budget_ms(max_duration, "--max-duration") if max_duration else configured.max_duration_ms,
-        )
-        source = CopySource(template=template, from_url=from_url, rows=every, table_rows=per_table)
+
+        def budget(name: str, default: int | None) -> int | None:
+            value = options[name.replace("-", "_")]
+            return budget_ms(value, f"--{name}") if value else default
+
+        budgets = Budgets(budget("max-writer-stall", configured.max_writer_stall_ms),
+                          budget("max-reader-stall", configured.max_reader_stall_ms),
+                          budget("max-duration", configured.max_duration_ms))
+        source = CopySource(template=options["template"], from_url=options["from_url"], backup=options["backup_id"],
+                            rows=every, table_rows=per_table)
         report = project.rehearse(revision_range, source=source, budgets=budgets)
         _emit(report, fmt, rehearsal_text, rehearsal_markdown)
         return report.ok

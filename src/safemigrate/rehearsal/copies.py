@@ -5,6 +5,10 @@
 ``--from-url URL``
     a staging or clone database the user provides. It is the user's: the revisions are applied to it and it
     is kept (refused when it is the project's live database).
+``--backup ID|latest``
+    one of safemigrate's own backups (:mod:`safemigrate.backup`), restored into a throwaway database on the
+    scratch server (or the live database's server), checked against its manifest while it streams in.
+    ``latest`` is the newest backup of the project's database.
 ``--rows N`` / ``--rows table=N``
     a throwaway database on the scratch server (or the live database's server), upgraded to the revision
     before the range and filled with generated rows (:mod:`safemigrate.rehearsal.synthetic`).
@@ -31,15 +35,17 @@ from safemigrate.harness.recorder import same_database
 from safemigrate.harness.scratch import scratch_database
 
 if TYPE_CHECKING:
+    from safemigrate.backup.results import RestoreResult
     from safemigrate.harness.workspace import Workspace
 
 
 @dataclass(frozen=True)
 class CopySource:
-    """How to get the copy: exactly one of template, from_url, rows."""
+    """How to get the copy: exactly one of template, from_url, backup, rows."""
 
     template: bool = False
     from_url: str | None = None
+    backup: str | None = None  # a backup id (or a prefix of one), or "latest"
     rows: int | None = None  # every table to this many rows
     table_rows: dict[str, int] = field(default_factory=dict)  # per table (--rows orders=5000000)
 
@@ -49,7 +55,8 @@ class CopySource:
 
     @property
     def method(self) -> str:
-        return "template" if self.template else "from-url" if self.from_url else "synthetic"
+        return ("template" if self.template else "from-url" if self.from_url else "backup" if self.backup
+                else "synthetic")
 
 
 @dataclass(frozen=True)
@@ -57,20 +64,22 @@ class Copy:
     url: URL  # password included: never print it (mask_url)
     description: str
     throwaway: bool
+    backup_id: str | None = None  # the backup restored into it (--backup)
 
 
 def check_source(project: Workspace, source: CopySource) -> URL:
     """The URL the copy is made from or on (refusing what cannot or must not be rehearsed)."""
     chosen = [name for name, given in (("--template", source.template), ("--from-url", bool(source.from_url)),
-                                       ("--rows", source.synthetic)) if given]
+                                       ("--backup", bool(source.backup)), ("--rows", source.synthetic)) if given]
     if len(chosen) != 1:
         raise UsageError(
             "A rehearsal needs exactly one copy: " + (f"{' and '.join(chosen)} were both given." if chosen
                                                         else "none was given."),
             "The revisions run on a copy with production-like volume, never on the live database.",
             "Pass one of --template (a copy of the project's database on its server), --from-url URL (a staging "
-            "or clone database) or --rows N (a synthetic copy); rows = N in [tool.safemigrate.rehearsal] "
-            "makes --rows the default.",
+            "or clone database), --backup ID|latest (one of safemigrate's backups, restored into a throwaway "
+            "database) or --rows N (a synthetic copy); rows = N in [tool.safemigrate.rehearsal] makes --rows the "
+            "default.",
         )
     if source.template:
         url = project.require_live()
@@ -88,8 +97,9 @@ def check_source(project: Workspace, source: CopySource) -> URL:
     else:
         server = project.scratch_server or project.database_url
         if server is None:
+            what = "A copy restored from a backup (--backup)" if source.backup else "A synthetic copy (--rows)"
             raise UsageError(
-                "A synthetic copy (--rows) needs a PostgreSQL server to create it on.",
+                f"{what} needs a PostgreSQL server to create it on.",
                 "safemigrate creates a throwaway database there, fills it and drops it.",
                 "Pass --scratch-url postgresql://... (or set scratch_url in [tool.safemigrate]).",
             )
@@ -151,8 +161,15 @@ def refuse_backend(url: URL) -> None:
 
 
 @contextmanager
-def copy_for(source: CopySource, url: URL) -> Iterator[Copy]:
+def copy_for(source: CopySource, url: URL, project: Workspace | None = None) -> Iterator[Copy]:
     """The database to run on; a throwaway one is dropped whatever happens."""
+    if source.backup:
+        assert project is not None
+        with scratch_database(url) as scratch:
+            restored = _restore(project, source.backup, scratch.url)
+            yield Copy(scratch.url, f"backup {restored.id} restored into {scratch.describe()} (checked against "
+                       "its manifest), dropped afterwards", throwaway=True, backup_id=restored.id)
+        return
     if source.from_url:
         yield Copy(url, f"database {mask_url(url)} (given with --from-url: kept, now at the rehearsed revision)",
                    throwaway=False)
@@ -164,3 +181,14 @@ def copy_for(source: CopySource, url: URL) -> Iterator[Copy]:
         what = (f"copy of {url.database} (CREATE DATABASE ... TEMPLATE)" if template
                 else "synthetic copy")
         yield Copy(scratch.url, f"{what}: {scratch.describe()}, dropped afterwards", throwaway=True)
+
+
+def _restore(project: Workspace, backup_id: str, target: URL) -> RestoreResult:
+    """Restore ``backup_id`` (``latest``: the project's database's newest) into the empty database ``target``.
+
+    Owners are not restored: the roles of production need not exist on the server of the copy, and the
+    rehearsal runs as the server's user, as the throwaway builds do.
+    """
+    from safemigrate.backup import restore
+
+    return restore(project, backup_id, target=target.render_as_string(hide_password=False), owners=False)

@@ -45,11 +45,11 @@ def rehearse(project: Workspace, revision_range: str | None = None, *, source: C
              budgets: Budgets | None = None) -> RehearsalReport:
     """Rehearse the pending revisions (or ``revision_range``) on the copy ``source`` describes."""
     settings = project.settings.rehearsal
-    if not (source.template or source.from_url or source.synthetic) and settings.rows is not None:
+    if not (source.template or source.from_url or source.backup or source.synthetic) and settings.rows is not None:
         source = CopySource(rows=settings.rows)
     budgets = budgets or settings.budgets
     origin = check_source(project, source)
-    with copy_for(source, origin) as copy:
+    with copy_for(source, origin, project) as copy:
         url = with_driver_of(copy.url, project.database_named or project.scratch_server)
         session = EnvSession(project.settings, url, dialect="postgresql", verbose=project.verbose, throwaway=True)
         try:
@@ -61,7 +61,7 @@ def rehearse(project: Workspace, revision_range: str | None = None, *, source: C
 def _rehearse_on(project: Workspace, session: EnvSession, copy: Copy, source: CopySource,
                  revision_range: str | None, budgets: Budgets) -> RehearsalReport:
     history = project.history
-    report = RehearsalReport(CopyInfo(source.method, copy.description, copy.throwaway), [], budgets)
+    report = RehearsalReport(CopyInfo(source.method, copy.description, copy.throwaway, copy.backup_id), [], budgets)
     if source.synthetic:
         plan = [r.revision for r in history.in_range(revision_range)] if revision_range else history.heads[-1:]
         if not plan:

@@ -54,9 +54,10 @@ class MeasuredRow:
 
 @dataclass(frozen=True)
 class CopyInfo:
-    method: str  # template | from-url | synthetic
+    method: str  # template | from-url | backup | synthetic
     description: str  # which database (masked), or the synthetic fill
     dropped: bool  # the copy was dropped afterwards (a --from-url database is the user's and is kept)
+    backup_id: str | None = None  # --backup: the backup restored into the copy
 
 
 @dataclass(frozen=True)
