@@ -66,9 +66,11 @@ class Project(Workspace):
         return _lint(self, revision_range, pg_version=pg_version)
 
     def migrate(self, *, dry_run: bool = False, lock_wait: float = 600.0, retries: int = 3,
-                backoff: float = 2.0, to: str | None = None) -> MigrateReport:
-        """Auto-sync in development, fail fast in production (see runner/migrate.py); ``to``: stop at that revision."""
-        return _migrate(self, dry_run=dry_run, lock_wait=lock_wait, retries=retries, backoff=backoff, to=to)
+                backoff: float = 2.0, to: str | None = None, phase: str | None = None) -> MigrateReport:
+        """Auto-sync in development, fail fast in production (see runner/migrate.py); ``to``: stop at that revision;
+        ``phase``: ``expand`` or ``contract`` of expand–contract changes (runner/phases.py)."""
+        return _migrate(self, dry_run=dry_run, lock_wait=lock_wait, retries=retries, backoff=backoff, to=to,
+                        phase=phase)
 
     def accept_change(self, revision: str, reason: str) -> str:
         """Record in the ledger that an applied revision's file was changed on purpose."""

@@ -176,13 +176,18 @@ def lint(project_path: Path | None, database_url: str | None, fmt: str, revision
 @click.option("--to", "to", default=None, metavar="REV",
               help="Apply the pending revisions up to REV (an id or a unique prefix) and stop there: no auto-sync, "
                    "no comparison with the models (they describe head).")
+@click.option("--phase", type=click.Choice(["expand", "contract"]), default=None,
+              help="Expand–contract changes: apply up to, not including, the first pending contract revision "
+                   "(expand), or everything, each contract once its change is backfilled (contract). Default: "
+                   "everything each change's phase allows.")
 def migrate(project_path: Path | None, database_url: str | None, fmt: str, environment: str | None,
-            dry_run: bool, scratch_url: str | None, lock_wait: float, retries: int, to: str | None) -> None:
+            dry_run: bool, scratch_url: str | None, lock_wait: float, retries: int, to: str | None,
+            phase: str | None) -> None:
     """Auto-sync in development; in production check everything, then apply under a lock."""
     def action() -> bool:
         project = _project(project_path, database_url=database_url, scratch_url=scratch_url,
                            environment=environment)
-        report = project.migrate(dry_run=dry_run, lock_wait=lock_wait, retries=retries, to=to)
+        report = project.migrate(dry_run=dry_run, lock_wait=lock_wait, retries=retries, to=to, phase=phase)
         _emit(report, fmt, txt.migrate, md.migrate)
         return report.ok
     _run(fmt, action)

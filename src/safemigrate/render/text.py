@@ -173,6 +173,7 @@ def migrate(console: Console, report) -> None:  # MigrateReport
     console.print(Text.assemble(("safemigrate migrate", "bold"),
                                 f" — {report.database}, environment {report.environment}, {report.mode}"
                                 + (f", up to {report.target}" if report.target else "")
+                                + (f", phase {report.phase}" if getattr(report, "phase", None) else "")
                                 + (", dry run" if report.dry_run else "")))
     for check in report.checks:
         mark, style = ("✓", "green") if check.ok else ("✗", "bold red")

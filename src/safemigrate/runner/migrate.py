@@ -38,6 +38,7 @@ from safemigrate.harness.requests import (
     LedgerRows,
     Reads,
 )
+from safemigrate.runner.phases import PhaseRun, decide
 from safemigrate.runner.preflight import converges, preflight
 from safemigrate.runner.proof import ProofState
 from safemigrate.runner.proof import record as record_proof
@@ -79,6 +80,8 @@ class MigrateReport(_Serialisable):
     backup: str | None = None  # id of the verified backup taken before the first revision
     notes: list[str] = field(default_factory=list)
     target: str | None = None  # migrate --to: the revision to stop at (null: head)
+    phase: str | None = None  # migrate --phase: expand | contract (null: everything each change allows)
+    held: list[str] = field(default_factory=list)  # pending revisions held back for a later deploy (contracts)
 
     @property
     def ok(self) -> bool:
@@ -87,19 +90,21 @@ class MigrateReport(_Serialisable):
 
 
 def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600.0,
-            retries: int = 3, backoff: float = 2.0, to: str | None = None) -> MigrateReport:
+            retries: int = 3, backoff: float = 2.0, to: str | None = None, phase: str | None = None) -> MigrateReport:
     env = project.environment
     url = project.require_live()
     autosync = env.name in {"development", "test"}
+    phases = PhaseRun(phase)  # an unknown phase fails first
     report = MigrateReport(environment=env.describe(), environment_assumed=env.assumed,
-                           mode="autosync" if autosync else "fail-fast", database=mask_url(url), dry_run=dry_run)
+                           mode="autosync" if autosync else "fail-fast", database=mask_url(url), dry_run=dry_run,
+                           phase=phase)
     up_to = _revisions_up_to(project, to, report) if to is not None else None  # an unknown TO fails first
     if backend_of(url) == "mysql":
         report.notes.append("MySQL/MariaDB commit each DDL statement on their own: a revision that fails half-way "
                             "leaves its earlier statements applied; safemigrate then lists them.")
     proof = ProofState()
     if not autosync:
-        report.checks = preflight(project, url, env.name, proof)
+        report.checks = preflight(project, url, env.name, proof, phases)
         if not all(c.ok for c in report.checks):
             return report  # nothing changed
     else:
@@ -110,6 +115,11 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
         heads = read.heads or []
         _backfill(project, url, env.name, heads)
         report.plan = project.history.pending(heads)
+        if autosync:  # development decides here (production's preflight did): no model comparison
+            decide(project, url, report.plan, heads, env.name, phases, compare_models=False)
+        report.held = [revision for revision in report.plan if revision in phases.held]
+        report.plan = phases.applies(report.plan)
+        report.notes += phases.notes()
         if up_to is not None:
             report.plan = [revision for revision in report.plan if revision in up_to]
         _refuse_interrupted(project, url, report.plan)
@@ -129,22 +139,30 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
         backup_id = _backup(project, env.name, heads, report.plan)
         report.backup = backup_id
         report.applied += _apply(project, url, report.plan, env.name, retries, backoff, backup_id,
-                                 own_transactions=read.own_transactions)
+                                 # one upgrade to the last revision applies exactly the plan when it is a prefix
+                                 own_transactions=read.own_transactions and not _skips(project, heads, report))
         if up_to is not None:  # stopped before head on purpose: no auto-sync, no comparison with the models
             report.notes.append(_stopped_at(project, url, report))
             return report
-        if autosync:
+        if autosync and not report.held:  # held contracts: the models may be those of the contract's deploy
             _autosync(project, url, report, env.name, retries, backoff)
         if report.applied or report.generated or autosync:
             live = check_live(project, against_revision=False)  # the preflight compared it with its revision
             report.remaining_differences = [d.description for d in live.versus_models]
-            report.verified = not live.versus_models and not live.pending
+            report.verified = not live.versus_models and set(live.pending) <= set(report.held)
         else:  # nothing changed under the lock: the preflight's reading of the live database stands
             report.remaining_differences = list(proof.versus_models or [])
             report.verified = proof.versus_models == []
     if not report.applied and not report.generated:
-        report.notes.append("Nothing to apply: the database is at head.")
+        report.notes.append("Nothing to apply: the database is at head." if not report.held else
+                            "Nothing to apply in this deploy: every pending revision is held back (above).")
     return report
+
+
+def _skips(project: Workspace, heads: list[str], report: MigrateReport) -> bool:
+    """Whether the plan leaves out a pending revision before its last one (held back on another branch)."""
+    pending = project.history.pending(heads)
+    return bool(report.plan) and pending[:len(report.plan)] != report.plan
 
 
 def _drop_our_invalid_indexes(project: Workspace, url: URL, plan: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ from safemigrate.core.results import Check, Difference
 from safemigrate.core.urls import backend_of
 from safemigrate.guard.analysis.rerun import created_objects, repeated_data_steps
 from safemigrate.guard.model import Category
+from safemigrate.runner.phases import PhaseRun, decide
 from safemigrate.runner.proof import ProofState, reusable
 from safemigrate.runner.proof import prepare as prepare_proof
 from safemigrate.schema.safe_ops import reruns_converge
@@ -40,12 +41,14 @@ def _run(name: str, fn: Callable[[], Check]) -> Check:
 
 
 def preflight(project: Workspace, url: URL, environment: str = "production",
-              proof: ProofState | None = None) -> list[Check]:
+              proof: ProofState | None = None, phases: PhaseRun | None = None) -> list[Check]:
     """Every check of a production run. With ``proof`` (``migrate``), a recorded proof that the live database
     equals its revision's schema is reused when its inputs and the schema are unchanged (runner/proof.py), and
-    ``proof`` tells ``migrate`` whether this run's full comparison may be recorded."""
+    ``proof`` tells ``migrate`` whether this run's full comparison may be recorded. ``phases`` (``migrate
+    --phase``) is filled with the contract revisions this run holds back (runner/phases.py)."""
     checks: list[Check] = []
     proof = proof if proof is not None else ProofState()
+    phases = phases if phases is not None else PhaseRun()
     def connected() -> Check:
         ensure_reachable(url)
         return Check("database reachable", True, "connected")
@@ -76,8 +79,11 @@ def preflight(project: Workspace, url: URL, environment: str = "production",
         left = objects_created_by(project, [f.revision for f in finishing]) if finishing else set()
         checks.append(_out_of_band(live, invalid, interrupted=not broken_off.ok, left_by_rerun=left))
         checks.append(_run("no invalid indexes", lambda: _invalid_indexes(project, url, live.pending)))
-        checks.append(_run("contracts backfilled", lambda: _contracts_backfilled(project, url, live.pending)))
-    if live is not None and proof.reused is not None and not live.pending and not live.versus_models:
+        checks.append(_run("contracts backfilled", lambda: _contracts_backfilled(project, url, decide(
+            project, url, live.pending, live.database_heads, environment, phases).applies(live.pending))))
+    if phases.models is not None:  # the run stops before a contract: the models describe the schema there
+        checks.append(phases.models)
+    elif live is not None and proof.reused is not None and not live.pending and not live.versus_models:
         checks.append(Check("models match head", True, "the database is at head, equal to head's schema "
                             "(proven as above) and to the models"))
     else:
@@ -138,8 +144,8 @@ def _contracts_backfilled(project: Workspace, url: URL, pending: list[str]) -> C
     fix = (f"Run {commands} (it resumes and verifies), deploy the model that uses the new shape, then migrate "
            "again; `safemigrate change status` shows each change's phase.")
     if any(phase == change_state.PLANNED for _, phase in waiting):
-        fix = ("Deploy the expand revision without its contract revision first (write changes with "
-               "--contract-later, then `safemigrate change contract NAME` when the time comes); then " + fix[0].lower()
+        fix = ("Deploy the expand revision without its contract revision first (`safemigrate migrate --phase "
+               "expand`, or plain `safemigrate migrate` with the models of that deploy); then " + fix[0].lower()
                + fix[1:])
     if any(phase == change_state.ABORTED for _, phase in waiting):
         fix = "An aborted change's contract revision never runs: delete its file. " + fix
