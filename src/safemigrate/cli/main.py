@@ -15,6 +15,7 @@ from safemigrate._version import __version__
 from safemigrate.checks.lint import lint_files
 from safemigrate.cli.backup import backup as backup_group
 from safemigrate.cli.change import change as change_group
+from safemigrate.cli.config import config as config_command
 from safemigrate.cli.ci import ci as ci_group
 from safemigrate.cli.common import (  # noqa: F401 - EXIT_INTERNAL documented here
     EXIT_INTERNAL,
@@ -313,6 +314,7 @@ main.add_command(backup_group)
 main.add_command(rules_group)
 main.add_command(rehearse_command)
 main.add_command(change_group)
+main.add_command(config_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

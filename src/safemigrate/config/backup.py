@@ -23,6 +23,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from safemigrate.config.suggest import did_you_mean
 from safemigrate.core.errors import BackupConfigError
 
 DEFAULT_NAME = "{database}-{environment}-{timestamp}-{from_rev}-{to_rev}"
@@ -69,7 +70,7 @@ def parse_backup_settings(table: dict[str, Any] | None) -> BackupSettings:
         raise BackupConfigError(
             f"Unknown key(s) in [tool.safemigrate.backup]: {', '.join(unknown)}.",
             "A misspelt key would be silently ignored and its default used instead.",
-            f"Use only these keys: {', '.join(sorted(_TYPES))}.",
+            f"{did_you_mean(unknown, _TYPES)}Use only these keys: {', '.join(sorted(_TYPES))}.",
         )
     for key, value in table.items():
         expected = _TYPES[key]

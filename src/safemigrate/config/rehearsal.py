@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from safemigrate.config.suggest import did_you_mean
 from safemigrate.core.durations import parse_ms
 from safemigrate.core.errors import ConfigError
 
@@ -59,7 +60,7 @@ def parse_rehearsal_settings(table: dict[str, Any] | None) -> RehearsalSettings:
         raise ConfigError(
             f"Unknown key(s) in [tool.safemigrate.rehearsal]: {', '.join(unknown)}.",
             "A misspelt key would be silently ignored and its default used instead.",
-            f"Use only these keys: {', '.join(_KEYS)}.",
+            f"{did_you_mean(unknown, _KEYS)}Use only these keys: {', '.join(_KEYS)}.",
         )
     values: dict[str, int] = {}
     for key in _BUDGET_KEYS:

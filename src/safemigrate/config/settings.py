@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from safemigrate.config.backup import parse_backup_settings
 from safemigrate.config.rehearsal import RehearsalSettings, parse_rehearsal_settings
+from safemigrate.config.suggest import did_you_mean
 from safemigrate.core.durations import parse_ms
 from safemigrate.core.errors import ConfigError
 
@@ -202,7 +203,7 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
         raise ConfigError(
             f"Unknown key(s) in [tool.safemigrate]: {', '.join(unknown)}.",
             "A misspelt key would be silently ignored and its default used instead.",
-            f"Use only these keys: {', '.join(sorted(_KNOWN_KEYS))}.",
+            f"{did_you_mean(unknown, _KNOWN_KEYS)}Use only these keys: {', '.join(sorted(_KNOWN_KEYS))}.",
         )
     values: dict[str, Any] = {}
     for key, value in table.items():
@@ -233,6 +234,8 @@ def load_settings(root: Path | str | None = None, *, require_table: bool = True)
             duration_ms(values[key], key)  # a mistake is a configuration error at load time
     if "env" in values:
         values["env"] = _check_env(values["env"])
+    if "environment_aliases" in values:
+        _check_aliases(values["environment_aliases"])
     if "backup" in values:
         parse_backup_settings(values["backup"])  # a mistake there is a configuration error at load time
     if "lint" in values:
@@ -303,7 +306,7 @@ def _check_lint(table: dict[str, Any]) -> LintSettings:
         raise ConfigError(
             f"Unknown key(s) in [tool.safemigrate.lint]: {', '.join(unknown)}.",
             "A misspelt key would be silently ignored and every rule reported as before.",
-            f"Use only these keys: {', '.join(_LINT_KEYS)}.",
+            f"{did_you_mean(unknown, _LINT_KEYS)}Use only these keys: {', '.join(_LINT_KEYS)}.",
         )
     lists: dict[str, tuple[str, ...]] = {}
     for key in ("select", "ignore"):
@@ -324,6 +327,21 @@ def _check_lint(table: dict[str, Any]) -> LintSettings:
         )
     return LintSettings(select=lists["select"] if "select" in table else None, ignore=lists["ignore"],
                         severity=dict(severity))
+
+
+ENVIRONMENTS = ("development", "test", "staging", "production")
+
+
+def _check_aliases(table: dict[str, Any]) -> None:
+    """Each alias names one of the four environments: a typo there would silently mean production."""
+    for alias, name in table.items():
+        if name not in ENVIRONMENTS:
+            raise ConfigError(
+                f"[tool.safemigrate] environment_aliases: {alias} = {name!r} is not an environment.",
+                f"An environment safemigrate does not know is treated as production, so {alias!r} would run with "
+                "production's checks whatever was meant.",
+                f"{did_you_mean([str(name)], ENVIRONMENTS)}Map each alias to one of {', '.join(ENVIRONMENTS)}.",
+            )
 
 
 def _check_env(table: dict[str, Any]) -> dict[str, str]:
