@@ -84,7 +84,8 @@ class Project(Workspace):
         """Accept the ledger as it stands after a change outside safemigrate; returns what was wrong."""
         return _reseal(self, reason)
 
-    def rehearse(self, revision_range: str | None = None, *, source: CopySource,
-                 budgets: Budgets | None = None) -> RehearsalReport:
+    def rehearse(self, revision_range: str | None = None, *, source: CopySource, budgets: Budgets | None = None,
+                 blocker_ms: int | None = None, retries: int = 3, record: bool | None = None) -> RehearsalReport:
         """Run the pending revisions (or a range) on a copy with volume, measuring each statement's stalls."""
-        return _rehearse(self, revision_range, source=source, budgets=budgets)
+        return _rehearse(self, revision_range, source=source, budgets=budgets, blocker_ms=blocker_ms,
+                         retries=retries, record=record)

@@ -61,6 +61,12 @@ def _rows(values: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
               help="Fail (exit 1) when a statement blocks writes longer than this, e.g. 200ms.")
 @click.option("--max-reader-stall", default=None, metavar="DURATION", help="Likewise for reads.")
 @click.option("--max-duration", default=None, metavar="DURATION", help="Fail when a statement runs longer.")
+@click.option("--blocker", default=None, metavar="DURATION",
+              help="Before each statement on a table, another session holds that table (ACCESS SHARE, a read in "
+                   "a long transaction) for DURATION, e.g. 5s: shows how long the statement queues, and the "
+                   "application behind it, under the configured lock_timeout and --retries.")
+@click.option("--retries", type=int, default=3, show_default=True,
+              help="Retries of a revision after a lock timeout, as `safemigrate migrate --retries`.")
 def rehearse(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
              **options: Any) -> None:
     """Run the pending revisions (or REVISION_RANGE) on a copy with volume and measure, per statement, the
@@ -79,7 +85,9 @@ def rehearse(project_path: Path | None, database_url: str | None, fmt: str, revi
                           budget("max-duration", configured.max_duration_ms))
         source = CopySource(template=options["template"], from_url=options["from_url"], backup=options["backup_id"],
                             rows=every, table_rows=per_table)
-        report = project.rehearse(revision_range, source=source, budgets=budgets)
+        blocker = budget_ms(options["blocker"], "--blocker") if options["blocker"] else None
+        report = project.rehearse(revision_range, source=source, budgets=budgets, blocker_ms=blocker,
+                                  retries=options["retries"])
         _emit(report, fmt, rehearsal_text, rehearsal_markdown)
         return report.ok
     _run(fmt, action)

@@ -8,6 +8,11 @@ it (a changed one: the table was rewritten) and, after it, the relation locks it
 those locks were released. safemigrate's own reads go through a raw DBAPI cursor of the same connection,
 so no listener (the recorder's, the guard's) sees them, and they are outside the statement's timing.
 
+With a lock timeout in the spec, each transaction of a revision (and each statement outside one) runs with
+``SET lock_timeout`` as ``safemigrate migrate`` sets it; with a blocker, another session holds the tables a
+statement names before it runs (:mod:`safemigrate.harness.blocker`), and a statement that gives up waiting
+is noted on that blocker (``handle_error``).
+
 Times are ``time.monotonic()``: on Linux that is CLOCK_MONOTONIC, one clock for every process of the
 machine, so the process that runs the probes can place its samples in each statement's window.
 """
@@ -26,6 +31,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from safemigrate.guard.signoff import migration_frame
+from safemigrate.harness import blocker
+from safemigrate.harness.blocker import BlockerHeld
 
 #: One round trip: the backend, the WAL position, every table's relfilenode, the table locks held.
 _SNAPSHOT = """
@@ -56,6 +63,10 @@ class Snapshot:
 class MeasureSpec:
     """Measure every statement the revisions send (locks, rewrites, timing). PostgreSQL only."""
 
+    lock_timeout_ms: int = 0  # SET lock_timeout as migrate does (0: none)
+    blocker_ms: int | None = None  # hold the tables each statement names for this long first (--blocker)
+    token: str = ""  # tells one rehearsal's blocking sessions from another's (a retry finds its own)
+
 
 @dataclass(frozen=True)
 class LockTaken:
@@ -81,6 +92,7 @@ class MeasuredStatement:
     released: float | None = None  # when its locks were released: its transaction ended (or it did)
     wal_bytes: int | None = None  # WAL the server wrote while it ran (the probes write none)
     unread: str | None = None  # why its locks, rewrites or WAL could not be read (it is still timed)
+    blocker: BlockerHeld | None = None  # the session held in its way (--blocker), with its earlier attempts
 
     @property
     def duration_ms(self) -> float:
@@ -90,8 +102,10 @@ class MeasuredStatement:
 class Measurer:
     """The listeners' state: statements measured so far, and what each open transaction holds."""
 
-    def __init__(self) -> None:
+    def __init__(self, spec: MeasureSpec | None = None) -> None:
+        self.spec = spec or MeasureSpec()
         self.statements: list[MeasuredStatement] = []
+        self._occurrences: dict[tuple[str, str], int] = {}  # (revision, SQL) -> times sent in this run
         self._before: dict[int, tuple[MeasuredStatement, Snapshot]] = {}
         self._open: dict[int, list[MeasuredStatement]] = {}  # connection -> statements until its commit
         self._held: dict[int, set[tuple[int, str]]] = {}  # connection -> (relation oid, mode) already held
@@ -107,6 +121,9 @@ class Measurer:
             return
         raw = conn.connection.dbapi_connection
         in_transaction = not bool(getattr(raw, "autocommit", False))
+        first = not in_transaction or id(conn) not in self._held
+        if first and self.spec.lock_timeout_ms:
+            self._set_lock_timeout(raw)
         before = self._snapshot(raw, in_transaction)
         if in_transaction and id(conn) not in self._held:
             # what the transaction held before the revision's first statement (Alembic read its version table)
@@ -116,7 +133,11 @@ class Measurer:
                                      0.0, 0.0, in_transaction, before.pid)
         self._before[id(cursor)] = (measured, before)
         measured.unread = before.error
+        if self.spec.blocker_ms:
+            measured.blocker = self._block(conn, measured, before)
         measured.started = time.monotonic()
+        if measured.blocker is not None:
+            measured.blocker.attempts.append(measured.started)
 
     def after(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
               executemany: bool) -> None:
@@ -148,6 +169,44 @@ class Measurer:
         else:
             measured.released = ended
         self.statements.append(measured)
+
+    def failed(self, context: Any) -> None:
+        """A statement raised: when it has a blocker in its way, note when it gave up (a lock timeout)."""
+        cursor = getattr(context, "cursor", None) \
+            or getattr(getattr(context, "execution_context", None), "cursor", None)
+        entry = self._before.pop(id(cursor), None) if cursor is not None else None
+        if entry is None or entry[0].blocker is None:
+            return
+        error = str(context.original_exception).strip().splitlines()
+        entry[0].blocker.failures.append((entry[0].started, time.monotonic(), error[0] if error else ""))
+
+    def _block(self, conn: Any, measured: MeasuredStatement, before: Snapshot) -> BlockerHeld | None:
+        """Hold the tables the statement names (those others can see, and that its transaction has not taken
+        ACCESS EXCLUSIVE on: the blocking session would wait for the migrator instead) for spec.blocker_ms."""
+        visible = self._visible.get(id(conn), set(before.tables)) if measured.in_transaction else set(before.tables)
+        names = {name: oid for oid, (_, name) in before.tables.items() if oid in visible}
+        taken = {oid for oid, mode in before.locks if mode == "AccessExclusiveLock"}
+        tables = []
+        for name in blocker.named_tables(measured.sql):
+            name = name.removeprefix("public.")
+            if name in names and names[name] not in taken and name not in tables:
+                tables.append(name)
+        if not tables:
+            return None
+        key = (measured.revision, measured.sql)
+        self._occurrences[key] = self._occurrences.get(key, 0) + 1
+        return blocker.hold(conn.engine.url, self.spec.token, (*key, self._occurrences[key]), tables,
+                            int(self.spec.blocker_ms or 0))
+
+    def _set_lock_timeout(self, raw: Any) -> None:
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(f"SET lock_timeout = '{int(self.spec.lock_timeout_ms)}ms'")
+            finally:
+                cursor.close()
+        except Exception:  # never fail the migration for it: the statement runs as env.py set it up
+            pass
 
     def transaction_ended(self, conn: Any) -> None:
         now = time.monotonic()
@@ -224,15 +283,20 @@ def measuring(spec: MeasureSpec | None) -> Iterator[Measurer | None]:
     if spec is None:
         yield None
         return
-    measurer = Measurer()
+    measurer = Measurer(spec)
     listeners: list[tuple[str, Callable[..., Any]]] = [
         ("before_cursor_execute", measurer.before), ("after_cursor_execute", measurer.after),
+        ("handle_error", measurer.failed),
         ("commit", measurer.transaction_ended), ("rollback", measurer.transaction_ended)]
     for name, fn in listeners:
         event.listen(Engine, name, fn)
+    finished = False
     try:
         yield measurer
+        finished = True
     finally:
         for name, fn in reversed(listeners):
             event.remove(Engine, name, fn)
         measurer.finish()
+        if spec.blocker_ms and finished:  # a failed run is retried: its blocking sessions stay for the retry
+            blocker.release(spec.token)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,15 +24,16 @@ from sqlalchemy.engine import Connection
 
 from safemigrate.config.rehearsal import Budgets
 from safemigrate.core.db import connected
-from safemigrate.core.errors import RevisionGraphError
+from safemigrate.core.errors import MigrationFailed, RevisionGraphError
 from safemigrate.core.urls import with_driver_of
+from safemigrate.harness.blocker import named_tables as named_in
 from safemigrate.harness.measure import LockTaken, MeasuredStatement, MeasureSpec
 from safemigrate.harness.requests import EnvRunRequest, Reads
 from safemigrate.harness.session import EnvSession
 from safemigrate.rehearsal.copies import Copy, CopySource, check_source, copy_for
-from safemigrate.rehearsal.probes import LockSeen, Probes
-from safemigrate.rehearsal.results import CopyInfo, Lock, MeasuredRow, RehearsalReport
-from safemigrate.rehearsal.stalls import Stall, charge
+from safemigrate.rehearsal.probes import LockSeen, ProbeKind, Probes, Sample
+from safemigrate.rehearsal.results import BlockerReport, CopyInfo, Lock, MeasuredRow, RehearsalReport
+from safemigrate.rehearsal.stalls import Stall, charge, queued
 from safemigrate.rehearsal.synthetic import fill, plan_rows, user_tables
 
 if TYPE_CHECKING:
@@ -42,8 +45,14 @@ MAX_PROBED_TABLES = 20  # 41 connections, and probes that still leave the migrat
 
 
 def rehearse(project: Workspace, revision_range: str | None = None, *, source: CopySource,
-             budgets: Budgets | None = None) -> RehearsalReport:
-    """Rehearse the pending revisions (or ``revision_range``) on the copy ``source`` describes."""
+             budgets: Budgets | None = None, blocker_ms: int | None = None, retries: int = 3,
+             record: bool | None = None) -> RehearsalReport:
+    """Rehearse the pending revisions (or ``revision_range``) on the copy ``source`` describes.
+
+    Statements run with the configured ``lock_timeout``, and a revision that hits it is retried ``retries``
+    times with backoff, as ``safemigrate migrate`` does. ``blocker_ms``: before each statement, a session holds
+    the tables it names (ACCESS SHARE) for that long (:mod:`safemigrate.harness.blocker`).
+    """
     settings = project.settings.rehearsal
     if not (source.template or source.from_url or source.backup or source.synthetic) and settings.rows is not None:
         source = CopySource(rows=settings.rows)
@@ -53,15 +62,26 @@ def rehearse(project: Workspace, revision_range: str | None = None, *, source: C
         url = with_driver_of(copy.url, project.database_named or project.scratch_server)
         session = EnvSession(project.settings, url, dialect="postgresql", verbose=project.verbose, throwaway=True)
         try:
-            return _rehearse_on(project, session, copy, source, revision_range, budgets)
+            return _rehearse_on(project, session, copy, source, revision_range, budgets,
+                                _Policy(project.settings.lock_timeout_ms, blocker_ms, retries))
         finally:
             session.close()
 
 
+@dataclass(frozen=True)
+class _Policy:
+    """The runner's policy the rehearsal applies: lock_timeout, retries with backoff; and --blocker."""
+
+    lock_timeout_ms: int
+    blocker_ms: int | None
+    retries: int
+
+
 def _rehearse_on(project: Workspace, session: EnvSession, copy: Copy, source: CopySource,
-                 revision_range: str | None, budgets: Budgets) -> RehearsalReport:
+                 revision_range: str | None, budgets: Budgets, policy: _Policy) -> RehearsalReport:
     history = project.history
-    report = RehearsalReport(CopyInfo(source.method, copy.description, copy.throwaway, copy.backup_id), [], budgets)
+    report = RehearsalReport(CopyInfo(source.method, copy.description, copy.throwaway, copy.backup_id), [], budgets,
+                             blocker_ms=policy.blocker_ms)
     if source.synthetic:
         plan = [r.revision for r in history.in_range(revision_range)] if revision_range else history.heads[-1:]
         if not plan:
@@ -112,38 +132,67 @@ def _rehearse_on(project: Workspace, session: EnvSession, copy: Copy, source: Co
     report.revisions = plan
     with connected(copy.url) as conn:
         probed = probe_targets(conn, tables, _revision_sources(project, plan), report.notes)
-    _measure(project, session, copy, plan[-1], probed, report)
+    _measure(project, session, copy, plan[-1], probed, report, policy)
     return report
 
 
+#: Seconds before the first retry after a lock timeout, doubled at each retry (runner/migrate.py's default).
+BACKOFF = 2.0
+
+
 def _measure(project: Workspace, session: EnvSession, copy: Copy, target: str, tables: list[str],
-             report: RehearsalReport) -> None:
+             report: RehearsalReport, policy: _Policy) -> None:
     probes = Probes(copy.url, tables)
     report.probed_tables = tables
     report.probe_interval_ms = round(probes.interval * 1000, 1)
-    request = EnvRunRequest("upgrade", target, measure=MeasureSpec(),
+    spec = MeasureSpec(lock_timeout_ms=policy.lock_timeout_ms, blocker_ms=policy.blocker_ms,
+                       token=uuid.uuid4().hex)
+    request = EnvRunRequest("upgrade", target, measure=spec,
                             purpose=f"rehearse the revisions up to {target} on the copy")
     probes.start()
     started = time.perf_counter()
+    failed: list[tuple[float, float]] = []  # attempts that hit lock_timeout: (started, ended)
+    gave_up: MigrationFailed | None = None
+    run = None
     try:
-        run = session.run(request)
+        while run is None:
+            attempt_started = time.monotonic()
+            try:
+                run = session.run(request)
+            except MigrationFailed as exc:
+                if not exc.lock_timeout:
+                    raise
+                failed.append((attempt_started, time.monotonic()))
+                if len(failed) > policy.retries:
+                    gave_up = exc
+                    break
+                time.sleep(BACKOFF * (2 ** (len(failed) - 1)))
     finally:
         report.total_ms = round((time.perf_counter() - started) * 1000, 1)
         probes.stop()
     report.notes += [f"Probe: {error}" for error in probes.errors]
-    measured = run.measured or []
+    if failed and gave_up is None:
+        report.notes.append(f"{len(failed)} attempt(s) hit lock_timeout ({policy.lock_timeout_ms} ms) and were "
+                            f"retried, as `safemigrate migrate --retries {policy.retries}` would.")
+    measured = run.measured or [] if run is not None else []
     charged = charge(measured, probes.samples)
     budgets = report.budgets
     for index, statement in enumerate(measured):
-        writer = Stall.of(charged[index]["writer"])
-        reader = Stall.of(charged[index]["reader"])
-        report.statements.append(_row(statement, writer, reader, budgets, probes.locks_seen))
+        per_kind = charged[index]
+        if statement.blocker is not None:  # what the application felt while earlier attempts queued
+            per_kind = queued(statement.blocker, probes.samples, per_kind)
+        writer = Stall.of(per_kind["writer"])
+        reader = Stall.of(per_kind["reader"])
+        report.statements.append(_row(statement, writer, reader, budgets, probes.locks_seen, policy))
+    if gave_up is not None:
+        report.statements.append(_gave_up(gave_up, failed, probes.samples, policy))
     for row in report.statements:
         if row.rewrite:
             report.warnings.append(f"{row.revision}: `{_short(row.sql)}` rewrote {', '.join(row.rewritten)}: every "
                                    "row was written again, under ACCESS EXCLUSIVE.")
         for reason in row.exceeded:
             report.warnings.append(f"{row.revision}: `{_short(row.sql)}` {reason}.")
+    report.warnings += [_queued_warning(row) for row in report.statements if row.blocker is not None]
     for statement in measured:
         if statement.unread:
             report.warnings.append(f"{statement.revision}: the locks, rewrites and WAL of `{_short(statement.sql)}` "
@@ -184,8 +233,48 @@ def probe_targets(conn: Connection, tables: list[str], source: str, notes: list[
     return candidates
 
 
+def _queued_warning(row: MeasuredRow) -> str:
+    """What the lock queue behind a --blocker session cost, in one sentence."""
+    blocker = row.blocker
+    assert blocker is not None
+    if blocker.error and blocker.held_ms is None:
+        return (f"{row.revision}: `{_short(row.sql)}`: the blocking session could not hold "
+                f"{', '.join(blocker.tables)} ({blocker.error}); it ran unblocked.")
+    timeout = f"lock_timeout {blocker.lock_timeout_ms} ms" if blocker.lock_timeout_ms else "no lock_timeout"
+    held = f" for {blocker.held_ms:.0f} ms" if blocker.held_ms is not None else ""
+    waits = ", ".join(f"{wait:.0f} ms" for wait in blocker.lock_waits_ms)
+    tries = (f"{blocker.attempts} attempt(s) gave up after {waits} and were retried" if blocker.gave_up
+             else f"{len(blocker.lock_waits_ms)} attempt(s) gave up after {waits}, then it ran"
+             if blocker.lock_waits_ms else "it queued until the session ended, then ran")
+    writes = f"{row.writer_stall_ms.max:.0f} ms" if row.writer_stall_ms.max is not None else "not measured"
+    reads = f"{row.reader_stall_ms.max:.0f} ms" if row.reader_stall_ms.max is not None else "not measured"
+    return (f"{row.revision}: `{_short(row.sql)}` behind a session holding {', '.join(blocker.tables)}{held} "
+            f"({timeout}): {tries}; writes queued behind it up to {writes}, reads up to {reads}.")
+
+
+def _gave_up(exc: MigrationFailed, failed: list[tuple[float, float]], samples: list[Sample],
+             policy: _Policy) -> MeasuredRow:
+    """The statement every attempt of which hit lock_timeout: production's migrate would stop there (exit 3)."""
+    sql = " ".join(exc.statements[-1].sql.split()) if exc.statements else "(the statement that waited)"
+    blocker = BlockerReport(named_in(sql), None, len(failed), [round((end - start) * 1000, 1) for start, end in failed],
+                            policy.lock_timeout_ms, gave_up=True)
+    windows = [(start, end) for start, end in failed]
+    per_kind: dict[ProbeKind, dict[str, list[float]]] = {"writer": {}, "reader": {}}
+    for sample in samples:
+        if any(sample.started <= end and sample.ended >= start for start, end in windows):
+            per_kind[sample.kind].setdefault(sample.table, []).append(sample.latency_ms)
+    return MeasuredRow(
+        revision=exc.revision or "", sql=sql, locks=[], locks_sampled=False, holding=None, held_ms=None,
+        duration_ms=round(sum((end - start) * 1000 for start, end in failed), 1), wal_bytes=None, rewrite=False,
+        rewritten=[], writer_stall_ms=Stall.of(per_kind["writer"]), reader_stall_ms=Stall.of(per_kind["reader"]),
+        in_transaction=True, blocker=blocker,
+        exceeded=[f"hit lock_timeout ({policy.lock_timeout_ms} ms) at each of {len(failed)} attempts: "
+                  "`safemigrate migrate` would stop here (exit 3) with the revisions before it applied"],
+    )
+
+
 def _row(statement: MeasuredStatement, writer: Stall, reader: Stall, budgets: Budgets,
-         seen: list[LockSeen]) -> MeasuredRow:
+         seen: list[LockSeen], policy: _Policy | None = None) -> MeasuredRow:
     exceeded: list[str] = []
     if budgets.max_writer_stall_ms is not None and (writer.max or 0) > budgets.max_writer_stall_ms:
         exceeded.append(f"stalled writes for {writer.max:.0f} ms (budget {budgets.max_writer_stall_ms} ms)")
@@ -203,7 +292,17 @@ def _row(statement: MeasuredStatement, writer: Stall, reader: Stall, budgets: Bu
         wal_bytes=statement.wal_bytes,
         rewrite=bool(statement.rewritten), rewritten=statement.rewritten, writer_stall_ms=writer,
         reader_stall_ms=reader, in_transaction=statement.in_transaction, exceeded=exceeded,
+        blocker=_blocker_report(statement, policy),
     )
+
+
+def _blocker_report(statement: MeasuredStatement, policy: _Policy | None) -> BlockerReport | None:
+    held = statement.blocker
+    if held is None or policy is None:
+        return None
+    return BlockerReport(held.tables, round(held.held_ms, 1) if held.held_ms is not None else None,
+                         len(held.attempts) or 1, [round((end - start) * 1000, 1) for start, end, _ in held.failures],
+                         policy.lock_timeout_ms, error=held.error)
 
 
 def _sampled(statement: MeasuredStatement, seen: list[LockSeen]) -> list[LockTaken]:

@@ -29,6 +29,19 @@ class Lock:
 
 
 @dataclass(frozen=True)
+class BlockerReport:
+    """``--blocker``: a session held the statement's tables (ACCESS SHARE) first; what that cost."""
+
+    tables: list[str]
+    held_ms: float | None  # how long the blocking session held them (None: it could not take them)
+    attempts: int  # attempts of the statement: 1 it queued until it got its locks; more, it hit lock_timeout
+    lock_waits_ms: list[float]  # each attempt that gave up: how long it queued first
+    lock_timeout_ms: int  # the configured lock_timeout the rehearsal ran with (0: none)
+    gave_up: bool = False  # every retry hit lock_timeout: `safemigrate migrate` would stop here
+    error: str | None = None  # why the blocking session could not hold the tables
+
+
+@dataclass(frozen=True)
 class MeasuredRow:
     """One statement of a revision, with what it cost the application."""
 
@@ -46,9 +59,12 @@ class MeasuredRow:
     reader_stall_ms: Stall
     in_transaction: bool
     exceeded: list[str] = field(default_factory=list)  # the budgets it broke, in words
+    blocker: BlockerReport | None = None  # --blocker: the stalls above include its lock-queue waits
 
     @property
     def verdict(self) -> str:
+        if self.blocker is not None and self.blocker.gave_up:
+            return "lock timeout"
         return "over budget" if self.exceeded else "ok"
 
 
@@ -80,10 +96,12 @@ class RehearsalReport(_Serialisable):
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     total_ms: float = 0.0
+    blocker_ms: int | None = None  # --blocker: how long a session held each statement's tables first
+    recorded: str | None = None  # require_rehearsal: where this passing rehearsal was recorded (or why not)
 
     @property
     def ok(self) -> bool:
-        return not any(row.exceeded for row in self.statements)
+        return not any(row.exceeded or row.verdict != "ok" for row in self.statements)
 
     def to_dict(self) -> dict[str, object]:
         data = super().to_dict()

@@ -9,6 +9,10 @@ autocommit block) holds its locks only while it runs; its locks are not read, so
 while it did is charged to it. A sample no lock explains is charged to the statement it started during:
 it is the latency the application had then.
 
+With ``--blocker``, an attempt of a statement that queued behind the blocking session until lock_timeout
+was undone, so none of the final run's statements covers its window: :func:`queued` charges the samples on
+the blocked tables during those attempts to the statement, which is what the application felt because of it.
+
 A statement's stall is that of its worst table (the one with the longest wait): its max and its p99 are
 the same table's, so a p99 is not diluted by the probes of tables the statement never touched.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from safemigrate.harness.blocker import BlockerHeld
 from safemigrate.harness.measure import MeasuredStatement
 from safemigrate.rehearsal.probes import ProbeKind, Sample
 
@@ -74,3 +79,18 @@ def charge(statements: list[MeasuredStatement], samples: list[Sample]) -> Charge
         if index is not None:
             charged[index][sample.kind].setdefault(sample.table, []).append(sample.latency_ms)
     return charged
+
+
+def queued(held: BlockerHeld, samples: list[Sample],
+           per_kind: dict[ProbeKind, dict[str, list[float]]]) -> dict[ProbeKind, dict[str, list[float]]]:
+    """``per_kind`` plus the samples on the blocker's tables that ran while an earlier attempt of the statement
+    queued behind it until lock_timeout (no statement of the final run explains those: the attempt was undone)."""
+    if not held.failures:
+        return per_kind
+    merged: dict[ProbeKind, dict[str, list[float]]] = {kind: {t: list(v) for t, v in tables.items()}
+                                                       for kind, tables in per_kind.items()}
+    for sample in samples:
+        if sample.table in held.tables and any(sample.started <= ended and sample.ended >= started
+                                               for started, ended, _ in held.failures):
+            merged[sample.kind].setdefault(sample.table, []).append(sample.latency_ms)
+    return merged

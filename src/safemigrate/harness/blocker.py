@@ -1,0 +1,143 @@
+"""A long transaction in the way of a rehearsed statement (``safemigrate rehearse --blocker 5s``).
+
+In production a migration rarely finds its tables idle: a report, a long request, a forgotten ``BEGIN`` in
+psql has read the table and holds ACCESS SHARE until it ends. A statement that needs a stronger lock
+(ACCESS EXCLUSIVE for most ALTER TABLE) then waits in the lock queue, and every query of the application
+that arrives after it waits *behind it*, although the long transaction alone would not have stopped them:
+the lock-queue amplification. ``lock_timeout`` bounds that wait; the runner then retries the revision.
+
+Before each statement of a rehearsed revision that names tables existing before it, :func:`hold` starts a
+session of its own that takes ACCESS SHARE on those tables (as a read in a long transaction would), waits
+until the server granted it, and lets the statement go; the session ends its transaction ``duration`` later,
+on its own. Each statement is held up once per rehearsal: a retry of the revision (after a lock timeout)
+finds the same session still there, or gone, as the runner's retry would. The sessions live in the process
+that runs env.py, which serves every attempt of a rehearsal; it is ended with the rehearsal, and a dropped
+copy ends them too.
+
+What is kept (:class:`BlockerHeld`, plain data that travels with each measured statement) is when the locks
+were granted and released and, per attempt of the statement, when it started and when it gave up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pglast import parse_sql
+from pglast.visitors import Visitor
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import URL
+
+from safemigrate.core.urls import sync_url
+
+#: How long the blocking session may itself wait for its ACCESS SHARE (the migrator may already hold the table).
+_GRANT_WAIT_MS = 2000
+
+
+@dataclass
+class BlockerHeld:
+    """A session that held ``tables`` in ACCESS SHARE before one statement, and what the statement went through."""
+
+    tables: list[str]
+    granted: float | None = None  # time.monotonic() when the server granted its locks (None: it never got them)
+    released: float | None = None  # when its transaction ended
+    attempts: list[float] = field(default_factory=list)  # when each attempt of the statement started
+    failures: list[tuple[float, float, str]] = field(default_factory=list)  # (started, gave up, error) per attempt
+    error: str | None = None  # why the session could not hold the tables
+
+    @property
+    def held_ms(self) -> float | None:
+        if self.granted is None:
+            return None
+        return ((self.released or time.monotonic()) - self.granted) * 1000
+
+
+class _Session:
+    """The thread holding one :class:`BlockerHeld`'s locks."""
+
+    def __init__(self, url: URL, held: BlockerHeld, duration_ms: int):
+        self.held = held
+        self.duration = duration_ms / 1000
+        self.granted = threading.Event()
+        self.stop = threading.Event()
+        self.engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+        self.thread = threading.Thread(target=self._run, daemon=True, name="safemigrate-blocker")
+
+    def _run(self) -> None:
+        connection: Any = None
+        try:
+            connection = self.engine.raw_connection()
+            cursor = connection.cursor()
+            cursor.execute(f"SET lock_timeout = '{_GRANT_WAIT_MS}ms'")
+            for table in self.held.tables:
+                cursor.execute(f"LOCK TABLE {_quoted(table)} IN ACCESS SHARE MODE")
+            self.held.granted = time.monotonic()
+            self.granted.set()
+            self.stop.wait(self.duration)
+            connection.rollback()
+            self.held.released = time.monotonic()
+        except Exception as exc:
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            self.held.error = first[0] if first else type(exc).__name__
+            if self.held.granted is not None and self.held.released is None:
+                self.held.released = time.monotonic()
+        finally:
+            self.granted.set()
+            if connection is not None:
+                try:
+                    connection.close()
+                except Exception:
+                    pass
+            self.engine.dispose()
+
+
+#: Every statement held up in this process, by (rehearsal token, revision, statement, occurrence): a retry
+#: of the revision finds its statement's session here instead of starting another.
+_held: dict[tuple[str, str, str, int], _Session] = {}
+_lock = threading.Lock()
+
+
+def hold(url: URL, token: str, key: tuple[str, str, int], tables: list[str], duration_ms: int) -> BlockerHeld:
+    """The session in the way of the statement ``key`` (revision, SQL, occurrence): started now (and granted
+    its locks) at the statement's first attempt, the same one at a retry."""
+    with _lock:
+        session = _held.get((token, *key))
+        if session is None:
+            session = _held[(token, *key)] = _Session(url, BlockerHeld(sorted(tables)), duration_ms)
+            session.thread.start()
+    session.granted.wait(timeout=(_GRANT_WAIT_MS + 5000) / 1000)
+    return session.held
+
+
+def release(token: str) -> None:
+    """End every session of the rehearsal ``token`` now (its run finished: nothing is left to hold up)."""
+    with _lock:
+        sessions = [session for key, session in _held.items() if key[0] == token]
+    for session in sessions:
+        session.stop.set()
+    for session in sessions:
+        session.thread.join(timeout=10)
+
+
+def named_tables(sql: str) -> list[str]:
+    """The tables a statement names (``schema.table`` when qualified), as PostgreSQL folds them; [] when it does
+    not parse."""
+    found: list[str] = []
+
+    class Tables(Visitor):
+        def visit_RangeVar(self, ancestors: Any, node: Any) -> None:
+            name = f"{node.schemaname}.{node.relname}" if node.schemaname else node.relname
+            if name not in found:
+                found.append(name)
+
+    try:
+        Tables()(parse_sql(sql))
+    except Exception:
+        return []
+    return found
+
+
+def _quoted(name: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split(".", 1))
