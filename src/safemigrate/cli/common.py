@@ -21,8 +21,11 @@ from rich.console import Console
 from safemigrate.api import Project
 from safemigrate.core.errors import EXIT_FINDINGS, EXIT_OK, SafemigrateError
 from safemigrate.core.secrets import redact
+from safemigrate.harness import progress
 from safemigrate.render import FORMATS, to_json
 from safemigrate.render import text as txt
+from safemigrate.render.progress import revision_progress
+from safemigrate.render.progress import wanted as progress_wanted
 
 EXIT_INTERNAL = 4
 
@@ -69,7 +72,9 @@ def _run(fmt: str, action: Callable[[], Any]) -> None:
     """Run ``action``; map its outcome to an exit code and render errors."""
     _on_termination()
     try:
-        ok = action()
+        # which revision a long build is at, on stderr where a person watches (render/progress.py)
+        with revision_progress(progress_wanted(fmt, quiet())) as listener, progress.listening(listener):
+            ok = action()
     except SafemigrateError as exc:
         if fmt == "json":
             import json

@@ -48,10 +48,12 @@ from safemigrate.core.urls import backend_of, is_async_driver, parse_url, sync_u
 from safemigrate.guard.enforce.autogen import Withheld, make_hook
 from safemigrate.guard.enforce.ops import observing
 from safemigrate.guard.enforce.runtime import AUTOGEN_DRIVEN, RECORD_ONLY
+from safemigrate.harness import progress
 from safemigrate.harness.drivers import refusing_driver_connections, watching_raw_cursors
 from safemigrate.harness.guarding import RunGuard
 from safemigrate.harness.journal import Journal
 from safemigrate.harness.measure import measuring
+from safemigrate.harness.progress import Progress
 from safemigrate.harness.recorder import OfflineBuffer, RecordedStep, Recorder, WrongDatabase, same_database
 from safemigrate.harness.requests import (
     EnvRunRequest,
@@ -162,7 +164,8 @@ class EnvPy:
                     start = stamp
                 steps = (script._downgrade_revs(request.target, start) if request.kind == "downgrade"
                          else script._upgrade_revs(request.target, start))
-                for step in steps:
+                for done, step in enumerate(steps):
+                    progress.report(Progress(request.purpose, done, len(steps), step.revision.revision))
                     yield RecordedStep(step, recorder, after_body)
                 recorder.finish()
             if not offline:

@@ -42,6 +42,7 @@ from safemigrate.config.settings import Settings
 from safemigrate.core.errors import EnvPyError, InternalError, SafemigrateError
 from safemigrate.core.secrets import redact
 from safemigrate.core.urls import parse_url
+from safemigrate.harness import progress
 from safemigrate.harness.requests import (
     EnvRunRequest,
     EnvRunResult,
@@ -152,6 +153,9 @@ class EnvSession:
         try:
             pipe.send(request)
             status, payload, output = pipe.recv()
+            while status == "progress":  # which revision the run is at, before its answer
+                progress.report(payload)
+                status, payload, output = pipe.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = self._process.exitcode if self._process is not None else None
             self._pipe = None
@@ -203,6 +207,7 @@ def serve(pipe: Pipe, settings: Settings, url_text: str | None, dialect: str | N
     from safemigrate.harness.envpy import EnvPy, environment_for, remove_placeholder
 
     _die_with_parent()
+    progress.sending(lambda event: pipe.send(("progress", event, "")))
     url = parse_url(url_text) if url_text is not None else None
     os.environ.update(environment_for(settings, url))
     capture = _capture_output(verbose)
