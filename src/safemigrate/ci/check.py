@@ -11,7 +11,11 @@ Against a base git ref (the branch the pull request goes into):
 - the SQL of each new revision, for the production dialect
   (``Workspace.review``), and the lint findings for them (``Workspace.lint``);
 - an upgrade/downgrade/upgrade round trip of the new revisions on a
-  throwaway database (``verify_downgrade``).
+  throwaway database (``verify_downgrade``);
+- with ``rehearse=True`` (``--rehearse``), a rehearsal of the new revisions on a
+  synthetic copy with ``rows`` from ``[tool.safemigrate.rehearsal]``
+  (``safemigrate.rehearsal``): a statement over the configured budgets fails
+  the check like a blocking lint finding.
 
 The base's revision files are read from git and parsed, never imported.
 """
@@ -35,6 +39,9 @@ from safemigrate.core.results import CheckReport, Problem, ReviewReport, _Serial
 from safemigrate.core.urls import backend_of, parse_url
 from safemigrate.guard.lint import LintReport
 from safemigrate.harness.workspace import Workspace
+from safemigrate.rehearsal.copies import CopySource
+from safemigrate.rehearsal.rehearse import rehearse as rehearse_revisions
+from safemigrate.rehearsal.results import RehearsalReport
 from safemigrate.runner.downgrade import DowngradeReport, verify_downgrade
 
 
@@ -61,12 +68,20 @@ class CICheckReport(_Serialisable):
     review: ReviewReport | None = None
     lint: LintReport | None = None
     round_trip: DowngradeReport | None = None
+    rehearsal: RehearsalReport | None = None  # --rehearse
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return (not self.problems and self.check.ok and (self.lint is None or self.lint.ok)
-                and (self.round_trip is None or self.round_trip.ok))
+                and (self.round_trip is None or self.round_trip.ok)
+                and (self.rehearsal is None or self.rehearsal.ok))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if self.rehearsal is not None:
+            data["rehearsal"] = self.rehearsal.to_dict()  # with its verdicts, as `safemigrate rehearse` shows them
+        return data
 
 
 def ci_project(path: str | Path | None = None, *, scratch_url: str | None = None, dialect: str | None = None,
@@ -86,8 +101,10 @@ def ci_project(path: str | Path | None = None, *, scratch_url: str | None = None
                      verbose=verbose)
 
 
-def ci_check(project: Workspace, base: str, *, pg_version: int | None = None) -> CICheckReport:
-    """Check the revisions of this checkout against the base ref ``base``."""
+def ci_check(project: Workspace, base: str, *, pg_version: int | None = None,
+             rehearse: bool = False) -> CICheckReport:
+    """Check the revisions of this checkout against the base ref ``base`` (``rehearse``: and rehearse the new
+    revisions on a synthetic copy, see :func:`_rehearse`)."""
     git = Git.containing(project.settings.root)
     base_commit = git.resolve(base)
     if base_commit is None:
@@ -127,6 +144,8 @@ def ci_check(project: Workspace, base: str, *, pg_version: int | None = None) ->
                        for r in new],
         problems=problems, check=check, notes=notes,
     )
+    if rehearse:
+        _rows_for_rehearsal(project)  # a missing rows setting is said before minutes of checks, not after
     if not new:
         report.notes.append(f"This branch adds no revision compared with {base}.")
         return report
@@ -143,7 +162,41 @@ def ci_check(project: Workspace, base: str, *, pg_version: int | None = None) ->
     else:
         report.notes.append("The upgrade/downgrade round trip was skipped: it needs a history with one head that "
                             "follows the base's head. Fix the problems above first.")
+    if rehearse:
+        report.rehearsal = _rehearse(project, new, heads, report)
     return report
+
+
+def _rows_for_rehearsal(project: Workspace) -> int:
+    rows = project.settings.rehearsal.rows
+    if rows is None:
+        raise UsageError(
+            "ci check --rehearse needs the number of rows of the synthetic copy, and [tool.safemigrate.rehearsal] "
+            "has no rows.",
+            "The new revisions are rehearsed on a throwaway database filled to that many rows per table; an empty "
+            "one would show no stall at all.",
+            "Set rows = 1000000 (about the size of your largest table) under [tool.safemigrate.rehearsal], and "
+            "budgets such as max_writer_stall = \"200ms\"; pass --scratch-url postgresql://... for the copy.",
+        )
+    return rows
+
+
+def _rehearse(project: Workspace, new: list[_BranchFile], heads: list[str],
+              report: CICheckReport) -> RehearsalReport | None:
+    """The new revisions, rehearsed on a synthetic copy of the schema before them (budgets from the config)."""
+    if len(heads) != 1 or any(p.code in {"not_attached", "behind_base"} for p in report.problems):
+        report.notes.append("The rehearsal was skipped: it needs a history with one head that follows the base's "
+                            "head. Fix the problems above first.")
+        return None
+    span = _round_trip_range(new, heads[0])
+    if span is None:
+        report.notes.append("The rehearsal was skipped: the new revisions start from several revisions of the base; "
+                            "rehearse them with `safemigrate rehearse REVISION_RANGE --rows N`.")
+        return None
+    rehearsal = rehearse_revisions(project, span, source=CopySource(rows=_rows_for_rehearsal(project)))
+    new_ids = {r.revision for r in new}
+    rehearsal.statements = [row for row in rehearsal.statements if row.revision in new_ids]
+    return rehearsal
 
 
 # -- the branch's history compared with the base's -----------------------------
@@ -344,4 +397,6 @@ def summary_counts(report: CICheckReport) -> dict[str, Any]:
         "warnings": len([f for f in report.lint.findings if f.severity.value != "error" and not f.signed_off])
         if report.lint else 0,
         "round_trip_failures": len([t for t in report.round_trip.revisions if not t.ok]) if report.round_trip else 0,
+        "over_budget": len([row for row in report.rehearsal.statements if row.verdict != "ok"])
+        if report.rehearsal else 0,
     }

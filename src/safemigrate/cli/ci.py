@@ -45,13 +45,16 @@ from safemigrate.cli.common import _emit, _run, project_options, verbose  # noqa
 @click.option("--dialect", default=None,
               help="Production dialect for the SQL (default: configured dialect, else the scratch server's).")
 @click.option("--pg-version", type=int, default=None, help="PostgreSQL major version to lint for.")
+@click.option("--rehearse", is_flag=True,
+              help="Also rehearse the new revisions on a synthetic copy (rows and budgets from "
+                   "[tool.safemigrate.rehearsal]) on the --scratch-url server; over budget fails the check.")
 def check(project_path: Path | None, database_url: str | None, fmt: str, base: str, scratch_url: str | None,
-          dialect: str | None, pg_version: int | None) -> None:
+          dialect: str | None, pg_version: int | None, rehearse: bool) -> None:
     """Check a pull request's migrations against BASE: heads, drift, merged revisions, SQL, lint, round trip."""
     def action() -> bool:
         project = ci_project(project_path, scratch_url=scratch_url, dialect=dialect, database_url=database_url,
                               verbose=verbose())
-        report = ci_check(project, base, pg_version=pg_version)
+        report = ci_check(project, base, pg_version=pg_version, rehearse=rehearse)
         _publish(render.check_markdown(report), render.check_annotations(report), fmt)
         _emit(report, fmt, render.check_text, render.check_markdown)
         return report.ok

@@ -17,6 +17,8 @@ from safemigrate.ci.check import CICheckReport, summary_counts
 from safemigrate.core.errors import SafemigrateError
 from safemigrate.core.results import Difference, RevisionRun
 from safemigrate.render.escape import cell, code, command_data, command_property, fence, html, prose
+from safemigrate.render.rehearsal import rehearsal as rehearsal_text
+from safemigrate.render.rehearsal import rehearsal_markdown
 from safemigrate.render.text import revision_panel
 
 _OK, _FAIL, _WARN = ":white_check_mark:", ":x:", ":warning:"
@@ -63,6 +65,8 @@ def check_markdown(report: CICheckReport) -> str:
                 out.append(f"- {_FAIL} {code(t.revision)} fails at **{t.stage}**: {prose(t.message)}")
                 out += [f"  - {d}" for d in t.differences]
             out.append("")
+    if report.rehearsal:
+        out += [rehearsal_markdown(report.rehearsal)]
     notes = report.notes + report.check.notes + (report.review.notes if report.review else []) + \
         (report.lint.notes if report.lint else [])
     out += [f"> {n}" for n in notes]
@@ -93,6 +97,10 @@ def _checks(report: CICheckReport) -> list[tuple[bool | None, str, str]]:
         rows.append((report.round_trip.ok, "Upgrade / downgrade / upgrade",
                      f"{len(report.round_trip.revisions)} revision(s) round-tripped"
                      + (f", {failures} broken" if failures else "")))
+    if report.rehearsal is not None:
+        rows.append((report.rehearsal.ok, "Rehearsal",
+                     f"{len(report.rehearsal.statements)} statement(s) on {report.rehearsal.copy.method} rows"
+                     + (f", {counts['over_budget']} over budget" if counts["over_budget"] else ", within budget")))
     return rows
 
 
@@ -270,6 +278,8 @@ def check_text(console: Console, report: CICheckReport) -> None:
         for t in report.round_trip.revisions:
             if not t.ok:
                 console.print(Text(f"✗ downgrade of {t.revision} fails at {t.stage}: {t.message}", style="bold red"))
+    if report.rehearsal:
+        rehearsal_text(console, report.rehearsal)
     notes = report.notes + report.check.notes + (report.review.notes if report.review else []) + \
         (report.lint.notes if report.lint else [])
     for note in notes:
