@@ -146,7 +146,7 @@ def downgraded(result) -> str:  # DowngradeResult
     if result.backup:
         out += [f"Verified backup taken first: {code(result.backup)}.", ""]
     for run in result.rehearsal:
-        sql = [s.sql if s.sql.rstrip().endswith(";") else s.sql + ";" for s in run.sent]
+        sql = [s.sql if s.sql.rstrip().endswith(";") or s.sql.startswith("--") else s.sql + ";" for s in run.sent]
         out += [f"<details><summary>undo <code>{html(run.revision.revision)}</code> "
                 f"{html(run.revision.message)}</summary>", ""] + fence(sql, "sql") + ["", "</details>", ""]
     out += [f"> {prose(n)}" for n in result.notes]

@@ -38,7 +38,7 @@ def console(stream: TextIO) -> Console:
 
 def revision_panel(run: RevisionRun, *, title: str | None = None, parameters: bool = False) -> Panel:
     """The SQL a revision sent, in a titled panel."""
-    parts = [(s.sql if s.sql.rstrip().endswith(";") else s.sql + ";")
+    parts = [(s.sql if s.sql.rstrip().endswith(";") or s.sql.startswith("--") else s.sql + ";")
              + (f"\n-- parameters: {s.parameters}" if parameters and s.parameters else "") for s in run.sent]
     sql = ("\n\n" if parameters else "\n").join(parts)
     return Panel(Syntax(sql or "-- no statements", "sql", word_wrap=True),
