@@ -124,8 +124,32 @@ def test_the_demo_piped_to_a_file_has_no_escape_sequences(tmp_path: Path) -> Non
                                 stderr=subprocess.STDOUT, env=env, timeout=300)
     text = output.read_text()
     assert result.returncode == 0, text
-    assert "$ safemigrate check" in text and "Every step ended with the exit code it should." in text
+    assert "Every step ended with the exit code it should" in text
     assert ESCAPE not in text
+
+
+def test_the_demo_tells_one_change_from_status_to_a_backup_and_ends_green(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "examples" / "demo.py")], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "COLUMNS": "200"})
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    story = ["$ safemigrate status", "in sync",
+             "$ safemigrate check --dialect postgresql", "index ix_orders_created_at on orders",
+             "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_orders_created_at ON orders (created_at);",
+             "$ safemigrate lint", "error add-index-non-concurrently",
+             "without CONCURRENTLY blocks writes to `orders`", 'postgresql_concurrently=True)',
+             "$ safemigrate migrate", "environment development, autosync", "generated migrations/versions/",
+             "$ safemigrate migrate", "environment production, fail-fast", "✓ verified backup",
+             "verified backup taken before the first revision: prod-production-",
+             "✓ the database is at head and matches the models",
+             "$ safemigrate backup list", "complete"]
+    at = 0
+    for line in story:  # in this order
+        found = text.find(line, at)
+        assert found >= 0, f"{line!r} missing after position {at}:\n{text[at:]}"
+        at = found + len(line)
+    assert text.rstrip().splitlines()[-1].startswith("Every step ended with the exit code it should")
+    assert "(exit code 0)" in text[at:]  # the last step, green
 
 
 def test_migrate_says_it_took_a_backup_and_its_id(shop: Path, tmp_path: Path) -> None:
