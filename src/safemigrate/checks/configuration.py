@@ -28,7 +28,7 @@ from safemigrate.core.db import ensure_reachable
 from safemigrate.core.errors import DatabaseUnreachable
 from safemigrate.core.results import _Serialisable
 from safemigrate.core.secrets import mask_url
-from safemigrate.core.urls import parse_url
+from safemigrate.core.urls import anchored, backend_of, parse_url
 from safemigrate.guard.selection import check_lint_settings
 from safemigrate.project.layout import Layout
 
@@ -79,7 +79,13 @@ def check_configuration(path: str | Path | None = None, *, database_url: str | N
     for name, raw in (("database_url", raw_live), ("scratch_url", raw_scratch)):
         if not raw:
             continue
-        url = parse_url(raw)  # a URL that does not parse is a configuration error, reached or not
+        url = anchored(parse_url(raw), settings.root)  # a URL that does not parse is a configuration error
+        if backend_of(url) == "sqlite" and url.database not in (None, "", ":memory:") \
+                and not str(url.database).startswith("file:") and not Path(url.database).is_file():
+            # connecting would create it: say so instead, and leave nothing behind
+            connections.append(Connection(name, mask_url(url), None, "the file does not exist yet: the first "
+                                          "`safemigrate migrate` (or `alembic upgrade`) creates it"))
+            continue
         connections.append(_reach(name, url) if connect else Connection(name, mask_url(url), None))
     return ConfigReport(str(settings.root / "pyproject.toml"), str(script_location), str(ini) if ini else None,
                         values, connections)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -94,3 +96,18 @@ def with_driver_of(url: URL, template: URL | None) -> URL:
     if not _driver_installed(template.get_driver_name()):
         return url  # postgresql:// means psycopg2; not installed, safemigrate's own driver serves
     return url.set(drivername=template.drivername)
+
+
+def anchored(url: URL, root: Path) -> URL:
+    """A SQLite URL's relative file read from ``root`` (the project folder, where env.py runs).
+
+    Why: ``sqlite:///dev.db`` in pyproject.toml or $DATABASE_URL names one file for the project, but a
+    command started in a subfolder would open (and create) ``<subfolder>/dev.db`` and its lock file beside it,
+    while env.py, run in the project folder, opens another. Started in the project folder, the URL is kept as
+    written (the same file, and messages show it as the user wrote it).
+    """
+    database = url.database
+    if backend_of(url) != "sqlite" or not database or database == ":memory:" or database.startswith("file:") \
+            or os.path.isabs(database) or Path.cwd().resolve() == root.resolve():
+        return url
+    return url.set(database=str(root.resolve() / database))

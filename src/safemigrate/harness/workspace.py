@@ -29,7 +29,7 @@ from safemigrate.config.settings import (
 )
 from safemigrate.core.errors import ConfigError, InternalError, UsageError
 from safemigrate.core.results import Difference, RevisionRun
-from safemigrate.core.urls import backend_of, parse_url, with_driver_of
+from safemigrate.core.urls import anchored, backend_of, parse_url, with_driver_of
 from safemigrate.guard.selection import check_lint_settings
 from safemigrate.harness.requests import EnvRunRequest, EnvRunResult, Reads
 from safemigrate.harness.scratch import ScratchDatabase, scratch_database
@@ -103,7 +103,7 @@ class Workspace:
     @cached_property
     def _database(self) -> tuple[URL | None, str]:
         raw, source = resolve_database_url(self.settings, self._database_override, self.layout.ini_url())
-        return (parse_url(raw) if raw else None), source
+        return (anchored(parse_url(raw), self.settings.root) if raw else None), source
 
     @property
     def database_url(self) -> URL | None:

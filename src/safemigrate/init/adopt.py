@@ -105,6 +105,9 @@ def init_project(root: Path | str, *, metadata: str | list[str] | None = None, s
         notes.append("Set metadata in [tool.safemigrate] (e.g. 'shop.models:Base.metadata'), unless env.py "
                      "already passes target_metadata.")
     load_settings(root)  # what we wrote must read back
+    ignored = _ignore_local_files(root)
+    if ignored:
+        written.append(f".gitignore ({', '.join(ignored)})")
     if github:
         from safemigrate.init.workflows import write_workflows
 
@@ -116,6 +119,23 @@ def init_project(root: Path | str, *, metadata: str | list[str] | None = None, s
                              "(delete it and rerun `safemigrate init --github` to get the current version).")
     return InitReport(root=str(root), adopted=existing is not None, script_location=rel_location,
                       written=written, snippet=snippet, settings=settings, notes=notes)
+
+
+#: What safemigrate keeps beside the project that is never committed: the heads cache and the migrator lock
+#: of a SQLite database (``<database>.safemigrate.lock``).
+GITIGNORE_LINES = (".safemigrate/", "*.safemigrate.lock")
+
+
+def _ignore_local_files(root: Path) -> list[str]:
+    """Add the lines of :data:`GITIGNORE_LINES` that ``.gitignore`` lacks (created if missing); return them."""
+    path = root / ".gitignore"
+    text = path.read_text() if path.is_file() else ""
+    present = {line.strip() for line in text.splitlines()}
+    missing = [line for line in GITIGNORE_LINES if line not in present and "/" + line not in present]
+    if missing:
+        block = "# safemigrate: local cache and SQLite migrator locks\n" + "\n".join(missing) + "\n"
+        path.write_text(text + ("\n" if text and not text.endswith("\n") else "") + block)
+    return missing
 
 
 def _models_of(env_py: Path, root: Path, notes: list[str]) -> str | list[str] | None:

@@ -35,7 +35,8 @@ def config_text(console: Console, report) -> None:  # ConfigReport
     console.print(table)
     for c in report.connections:
         if c.reachable is None:
-            console.print(Text(f"{c.name}: {c.url} parses (not connected: --no-connect)", style="dim"))
+            console.print(Text(f"{c.name}: {c.url} parses (not connected: {c.problem or '--no-connect'})",
+                               style="dim"))
         elif c.reachable:
             console.print(Text(f"✓ {c.name}: {c.url} answered", style="green"))
         else:
