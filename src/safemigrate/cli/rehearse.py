@@ -67,6 +67,9 @@ def _rows(values: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
                    "application behind it, under the configured lock_timeout and --retries.")
 @click.option("--retries", type=int, default=3, show_default=True,
               help="Retries of a revision after a lock timeout, as `safemigrate migrate --retries`.")
+@click.option("--record/--no-record", default=None,
+              help="Record a passing rehearsal in the project's database (safemigrate_rehearsals), for "
+                   "require_rehearsal; default: when require_rehearsal is configured.")
 def rehearse(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
              **options: Any) -> None:
     """Run the pending revisions (or REVISION_RANGE) on a copy with volume and measure, per statement, the
@@ -87,7 +90,7 @@ def rehearse(project_path: Path | None, database_url: str | None, fmt: str, revi
                             rows=every, table_rows=per_table)
         blocker = budget_ms(options["blocker"], "--blocker") if options["blocker"] else None
         report = project.rehearse(revision_range, source=source, budgets=budgets, blocker_ms=blocker,
-                                  retries=options["retries"])
+                                  retries=options["retries"], record=options["record"])
         _emit(report, fmt, rehearsal_text, rehearsal_markdown)
         return report.ok
     _run(fmt, action)

@@ -6,7 +6,13 @@ max_writer_stall = "200ms"   # longest any write to a table may wait because of 
 max_reader_stall = "1s"      # likewise for reads
 max_duration = "5min"        # longest one statement may run
 rows = 1000000               # --rows when the command names none (synthetic copies)
+require_rehearsal = "7d"     # production migrate refuses pending revisions not rehearsed (passing) this recently
 ```
+
+``require_rehearsal``: a passing ``safemigrate rehearse`` records each revision it ran, with its file's checksum,
+in the project's database (``safemigrate_rehearsals``, :mod:`safemigrate.state.rehearsals`); the production
+preflight (:mod:`safemigrate.runner.rehearsal_gate`) refuses a pending revision without such a record within
+that time, or whose file changed since.
 
 Every key is optional; a budget that is not set is not checked. The command line's
 ``--max-writer-stall`` (and the others) override these.
@@ -22,7 +28,7 @@ from safemigrate.core.durations import parse_ms
 from safemigrate.core.errors import ConfigError
 
 _BUDGET_KEYS = ("max_writer_stall", "max_reader_stall", "max_duration")
-_KEYS = (*_BUDGET_KEYS, "rows")
+_KEYS = (*_BUDGET_KEYS, "rows", "require_rehearsal")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class Budgets:
 class RehearsalSettings:
     budgets: Budgets = Budgets()
     rows: int | None = None
+    require_rehearsal: str | None = None  # as written ("7d"), for messages
+    require_rehearsal_ms: int | None = None  # None: production migrate does not ask for a rehearsal
 
 
 def budget_ms(value: str, name: str) -> int:
@@ -80,5 +88,17 @@ def parse_rehearsal_settings(table: dict[str, Any] | None) -> RehearsalSettings:
             "It is how many rows a synthetic copy puts in each table.",
             "Write rows = 1000000 (an integer of at least 1).",
         )
+    required = table.get("require_rehearsal")
+    required_ms = None
+    if required is not None:
+        required_ms = parse_ms(required) if isinstance(required, str) else None
+        if not required_ms:
+            raise ConfigError(
+                f"[tool.safemigrate.rehearsal] require_rehearsal = {required!r} is not a duration.",
+                "It is how recent a passing rehearsal of each pending revision must be before production migrates "
+                "it.",
+                "Write it like require_rehearsal = \"7d\" (or '24h'); remove the key to not require one.",
+            )
     return RehearsalSettings(
-        Budgets(values.get("max_writer_stall"), values.get("max_reader_stall"), values.get("max_duration")), rows)
+        Budgets(values.get("max_writer_stall"), values.get("max_reader_stall"), values.get("max_duration")), rows,
+        required if required_ms else None, required_ms)

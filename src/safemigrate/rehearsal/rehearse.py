@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
+from safemigrate._version import __version__
 from safemigrate.config.rehearsal import Budgets
 from safemigrate.core.db import connected
-from safemigrate.core.errors import MigrationFailed, RevisionGraphError
+from safemigrate.core.errors import MigrationFailed, RevisionGraphError, SafemigrateError
+from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import with_driver_of
 from safemigrate.harness.blocker import named_tables as named_in
 from safemigrate.harness.measure import LockTaken, MeasuredStatement, MeasureSpec
@@ -35,6 +38,7 @@ from safemigrate.rehearsal.probes import LockSeen, ProbeKind, Probes, Sample
 from safemigrate.rehearsal.results import BlockerReport, CopyInfo, Lock, MeasuredRow, RehearsalReport
 from safemigrate.rehearsal.stalls import Stall, charge, queued
 from safemigrate.rehearsal.synthetic import fill, plan_rows, user_tables
+from safemigrate.state import ledger, rehearsals
 
 if TYPE_CHECKING:
     from safemigrate.harness.workspace import Workspace
@@ -62,10 +66,42 @@ def rehearse(project: Workspace, revision_range: str | None = None, *, source: C
         url = with_driver_of(copy.url, project.database_named or project.scratch_server)
         session = EnvSession(project.settings, url, dialect="postgresql", verbose=project.verbose, throwaway=True)
         try:
-            return _rehearse_on(project, session, copy, source, revision_range, budgets,
-                                _Policy(project.settings.lock_timeout_ms, blocker_ms, retries))
+            report = _rehearse_on(project, session, copy, source, revision_range, budgets,
+                                  _Policy(project.settings.lock_timeout_ms, blocker_ms, retries))
         finally:
             session.close()
+    _record(project, report, record)
+    return report
+
+
+def _record(project: Workspace, report: RehearsalReport, record: bool | None) -> None:
+    """Keep what was rehearsed in the project's database, for require_rehearsal (:mod:`safemigrate.state.rehearsals`):
+    when asked (``record``), by default when require_rehearsal is configured."""
+    wanted = record if record is not None else project.settings.rehearsal.require_rehearsal_ms is not None
+    if not wanted or not report.revisions:
+        return
+    live = project.database_url
+    if live is None:
+        report.warnings.append("This rehearsal was not recorded: the project's database URL is not set "
+                               f"(${project.settings.database_url_env}), so require_rehearsal cannot count it.")
+        return
+    checksums = {}
+    for revision in report.revisions:
+        found = project.history.get(revision)
+        if found is not None:
+            checksums[revision] = ledger.checksum(found.path)
+    try:
+        with connected(live, transaction=True) as conn:
+            rehearsals.record(conn, checksums, ok=report.ok, copy=report.copy.method, by=ledger.who(),
+                              tool_version=__version__)
+    except (SafemigrateError, SQLAlchemyError) as exc:
+        why = exc.what if isinstance(exc, SafemigrateError) else str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        report.warnings.append(f"This rehearsal was not recorded in {mask_url(live)} ({why}): require_rehearsal "
+                               "cannot count it.")
+        return
+    report.recorded = f"{mask_url(live)} ({rehearsals.TABLE})"
+    report.notes.append(f"Recorded in {report.recorded} for require_rehearsal: {', '.join(checksums)}, "
+                        + ("passing." if report.ok else "over budget (it does not count as a passing rehearsal)."))
 
 
 @dataclass(frozen=True)

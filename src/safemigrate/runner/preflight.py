@@ -23,6 +23,7 @@ from safemigrate.guard.model import Category
 from safemigrate.runner.phases import PhaseRun, decide
 from safemigrate.runner.proof import ProofState, reusable
 from safemigrate.runner.proof import prepare as prepare_proof
+from safemigrate.runner.rehearsal_gate import check_rehearsed
 from safemigrate.schema.safe_ops import reruns_converge
 from safemigrate.state import changes as change_state
 from safemigrate.state import instances, ledger
@@ -81,6 +82,7 @@ def preflight(project: Workspace, url: URL, environment: str = "production",
         checks.append(_run("no invalid indexes", lambda: _invalid_indexes(project, url, live.pending)))
         checks.append(_run("contracts backfilled", lambda: _contracts_backfilled(project, url, decide(
             project, url, live.pending, live.database_heads, environment, phases).applies(live.pending))))
+        checks.append(_run("rehearsed", lambda: check_rehearsed(project, url, phases.applies(live.pending))))
     if phases.models is not None:  # the run stops before a contract: the models describe the schema there
         checks.append(phases.models)
     elif live is not None and proof.reused is not None and not live.pending and not live.versus_models:

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 
 from safemigrate._version import __version__
 from safemigrate.state import instances as _instances
+from safemigrate.state import rehearsals as _rehearsals
 from safemigrate.state.changes import TABLE as CHANGES_TABLE
 from safemigrate.state.proofs import TABLE as PROOF_TABLE
 
@@ -83,7 +84,7 @@ journal = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 #: safemigrate's own tables: never part of the project's schema (expand–contract phases included).
-TABLES = (TABLE, HEAD_TABLE, JOURNAL_TABLE, CHANGES_TABLE, PROOF_TABLE, _instances.TABLE)
+TABLES = (TABLE, HEAD_TABLE, JOURNAL_TABLE, CHANGES_TABLE, PROOF_TABLE, _instances.TABLE, _rehearsals.TABLE)
 _CHAINED = ("revision", "checksum", "applied_at", "applied_by", "environment", "action", "note", "attempt",
             "backup_id")
 
