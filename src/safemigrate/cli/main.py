@@ -15,7 +15,6 @@ from safemigrate._version import __version__
 from safemigrate.checks.lint import lint_files
 from safemigrate.cli.backup import backup as backup_group
 from safemigrate.cli.change import change as change_group
-from safemigrate.cli.config import config as config_command
 from safemigrate.cli.ci import ci as ci_group
 from safemigrate.cli.common import (  # noqa: F401 - EXIT_INTERNAL documented here
     EXIT_INTERNAL,
@@ -26,6 +25,7 @@ from safemigrate.cli.common import (  # noqa: F401 - EXIT_INTERNAL documented he
     output_options,
     project_options,
 )
+from safemigrate.cli.config import config as config_command
 from safemigrate.cli.rehearse import rehearse as rehearse_command
 from safemigrate.cli.rules import rules as rules_group
 from safemigrate.core.errors import UsageError

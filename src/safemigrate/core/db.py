@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, pool
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from safemigrate.core.errors import DatabaseUnreachable
@@ -37,10 +38,26 @@ def unreachable(url: URL | str, exc: BaseException, purpose: str = "connect") ->
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = detail[0] if detail else type(exc).__name__
     lowered = " ".join(detail).lower()
+    user = _user_of(url)
+    role = re.search(r'role "([^"]+)" does not exist', " ".join(detail))
     if refused_option(exc):
         why = ("The driver refused a connection option before it contacted the server: options are "
                "driver-specific (asyncpg's timeout is psycopg's connect_timeout).")
         fix = "Use the driver the options are written for in the URL, or remove the option."
+    elif "permission denied to create database" in lowered or (
+            "access denied for user" in lowered and " to database " in lowered and "create" in purpose):
+        why = (f"The server accepted {user!r} but does not let it create databases, and safemigrate builds each "
+               "throwaway database (named safemigrate_tmp_...) on this server and drops it afterwards.")
+        grant = (f"ALTER ROLE {user} CREATEDB" if "postgres" in str(url).split(":", 1)[0]
+                 else f"GRANT ALL PRIVILEGES ON `safemigrate\\_tmp\\_%`.* TO '{user}'@'%'")
+        fix = (f"Grant it ({grant}), point scratch_url at a user that may create databases, or leave scratch_url "
+               "unset to build on SQLite files.")
+    elif role is not None:
+        why = f"The server has no role (user) named {role.group(1)!r}: it refused the connection before any password."
+        fix = f"Correct the user name in the URL, or create the role (CREATE ROLE {role.group(1)} LOGIN ...)."
+    elif "access denied for user" in lowered and " to database " in lowered:
+        why = f"The server accepted {user!r} but it has no privileges on the database named in the URL."
+        fix = "Grant the user privileges on that database, or correct the database name in the URL."
     elif "password" in lowered or "authentication" in lowered or "access denied" in lowered:
         why = "The server refused the credentials in the URL."
         fix = "Check the user name and password (the password itself is never shown)."
@@ -53,6 +70,13 @@ def unreachable(url: URL | str, exc: BaseException, purpose: str = "connect") ->
     return DatabaseUnreachable(
         f"Could not {purpose} at {mask_url(url)}: {first}", why, fix,
     )
+
+
+def _user_of(url: URL | str) -> str:
+    try:
+        return str((url if isinstance(url, URL) else make_url(url)).username or "the user")
+    except Exception:
+        return "the user"
 
 
 def refused_option(exc: BaseException) -> bool:

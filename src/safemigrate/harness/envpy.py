@@ -20,6 +20,7 @@ it is first imported are always this database's.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import importlib.util
 import io
@@ -476,6 +477,9 @@ class EnvPy:
         except SafemigrateError:
             raise
         except Exception as exc:
+            unwritable = _unwritable(exc)
+            if unwritable is not None:
+                raise unwritable from None
             raise self._explain(recorder, exc, url, "generate a revision") from None
         scripts = [g for g in (generated if isinstance(generated, list) else [generated]) if g is not None]
         return GenerateResult([str(Path(s.path).resolve()) for s in scripts], [s.revision for s in scripts],
@@ -858,3 +862,20 @@ def _line_in(exc: BaseException, path: Path) -> int | None:
 
 
 __all__ = ["OFFLINE_URLS", "EnvPy", "async_variant", "same_database"]
+
+
+_DISK_ERRORS = {errno.EACCES: "it is not writable", errno.EPERM: "it is not writable",
+                errno.EROFS: "it is on a read-only file system", errno.ENOSPC: "the disk is full",
+                errno.EDQUOT: "the disk quota is used up"}
+
+
+def _unwritable(exc: BaseException) -> ConfigError | None:
+    """The revision file could not be written (read-only folder, full disk): say which and why, not env.py."""
+    if not isinstance(exc, OSError) or exc.errno not in _DISK_ERRORS:
+        return None
+    where = exc.filename or "the versions folder"
+    return ConfigError(
+        f"The new revision could not be written to {where}: {_DISK_ERRORS[exc.errno]} ({exc.strerror}).",
+        "Generating a revision writes a file into the project's versions folder; nothing was applied.",
+        "Make the versions folder writable by this user (or free disk space), then run the command again.",
+    )

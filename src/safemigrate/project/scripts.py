@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -62,6 +63,7 @@ class AlembicProject:
                     script.version_locations = [str(f) for f in folders]
                 _ = script.revision_map.heads  # loads every revision file now
             except SyntaxError as exc:
+                _refuse_binary(folders or [self.script_location])  # Python names no file for a NUL byte
                 raise MigrationFailed(
                     f"Migration file {exc.filename} has a syntax error at line {exc.lineno}: {exc.msg}.",
                     "Alembic imports every revision file to build the history, so one broken file stops all of them.",
@@ -75,6 +77,7 @@ class AlembicProject:
                     "Fix the down_revision of the revision named above.",
                 ) from None
             except Exception as exc:  # a revision file raised while being imported
+                _refuse_binary(folders or [self.script_location])  # a file that is not UTF-8
                 path, line = _frame_in(exc, folders or [self.script_location])
                 raise MigrationFailed(
                     f"Migration file {path or '(unknown)'} failed to load"
@@ -97,6 +100,35 @@ class AlembicProject:
     @property
     def heads(self) -> list[str]:
         return self.history.heads
+
+
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
+
+
+def _refuse_binary(folders: list[Path] | list[str]) -> None:
+    """A clear error naming the first ``.py`` revision file that is not text (a NUL byte, not UTF-8)."""
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*.py")):
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            nul = data.find(b"\0")
+            why = f"a NUL byte at offset {nul}" if nul >= 0 else None
+            if why is None and not any(_CODING.match(line) for line in data.splitlines()[:2]):
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    why = f"bytes that are not UTF-8 at offset {exc.start}"
+            if why is not None:
+                raise MigrationFailed(
+                    f"Migration file {path} is not Python source: it holds binary data ({why}).",
+                    "Alembic imports every .py file of the versions folder as a revision, so one unreadable file "
+                    "stops all of them.",
+                    "Move it out of the versions folder, or restore it from git (an editor, a merge tool or a copy "
+                    "that went wrong may have written it).",
+                    path=str(path),
+                ) from None
 
 
 def _record(script: Script) -> RevisionRecord:
