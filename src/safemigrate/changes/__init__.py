@@ -1,4 +1,4 @@
-"""Expand–contract changes: zero-downtime renames, drops and NOT NULL in three deploys (PostgreSQL).
+"""Expand–contract changes: zero-downtime renames, drops and NOT NULL in three deploys (PostgreSQL, MySQL/MariaDB).
 
 Each change writes two ordinary Alembic revisions: an **expand** revision
 (additive: the new column, a trigger keeping the old and the new shape in

@@ -21,7 +21,7 @@ from pglast import ast, parse_sql
 from pglast.parser import ParseError
 from sqlalchemy import text
 
-from safemigrate.changes import sql
+from safemigrate.changes import mysql, sql
 from safemigrate.changes.catalog import Dependents, dependents, table_shape
 from safemigrate.changes.results import ChangeWritten
 from safemigrate.changes.revisions import contract_body, describe, expand_body, model_steps
@@ -57,20 +57,14 @@ def split_target(target: str, what: str = "TABLE.COLUMN") -> tuple[str, str]:
     return table, column
 
 
-def require_postgresql(url: URL) -> None:
+def require_supported(url: URL) -> str:
+    """The backend (postgresql or mysql); SQLite is refused. What MySQL/MariaDB must allow is checked per change
+    (changes/mysql.py)."""
     backend = backend_of(url)
-    if backend == "postgresql":
-        return
-    if backend == "mysql":
-        raise UsageError(
-            "Expand–contract changes are not available on MySQL/MariaDB yet.",
-            "Keeping the old and the new shape in step needs BEFORE INSERT/UPDATE triggers that safemigrate does "
-            "not write for MySQL/MariaDB yet (they also need the TRIGGER privilege and, with binary logging, "
-            "log_bin_trust_function_creators=1); without them a rolling deploy loses writes.",
-            "Make the change in separate revisions by hand (add the column, copy in batches, drop later with "
-            "allow(...)), or run it on PostgreSQL.")
+    if backend in ("postgresql", "mysql"):
+        return backend
     raise UsageError(
-        f"Expand–contract changes need PostgreSQL; this project's database is {backend}.",
+        f"Expand–contract changes need PostgreSQL or MySQL/MariaDB; this project's database is {backend}.",
         "SQLite has no concurrent application versions to keep in step (one writer, no rolling deploys) and "
         "rebuilds tables to drop columns.",
         "Change the models and let `safemigrate migrate` generate the revision, or name a PostgreSQL database "
@@ -93,23 +87,87 @@ def _column(url: URL, table: str, column: str) -> tuple[str, bool, list[str]]:
     return str(found[0]), bool(found[1]), list(keys or [])
 
 
-def _check_fill(fill: str | None, table: str, column: str) -> None:
+def _mysql_plan(url: URL, kind: str, name: str, table: str, column: str, new_column: str | None,
+                fill: str | None) -> ChangePlan:
+    """A change on MySQL/MariaDB: what the server lacks refuses it by name (changes/mysql.py)."""
+    try:
+        with connected(url) as conn:
+            problems = mysql.server_problems(conn, table, kind)
+            found = mysql.column(conn, table, column) if not problems else None
+            carried, blockers = mysql.dependents(conn, table, column, new_column if kind == sql.RENAME_COLUMN
+                                                 else None) if found else ([], [])
+            taken = bool(new_column) and kind == sql.RENAME_COLUMN and found is not None \
+                and mysql.column(conn, table, new_column or "") is not None
+    except SafemigrateError:
+        raise
+    except Exception as exc:
+        raise unreachable(url, exc) from exc
+    if problems:
+        raise UsageError(f"{kind} on {table} cannot be done on this MySQL/MariaDB database: {'; '.join(problems)}.",
+                         "While two versions of the application write, BEFORE INSERT and BEFORE UPDATE triggers keep "
+                         "the old and the new shape in step; without them a rolling deploy loses writes.",
+                         "Grant or enable what is named (or upgrade the server) and run the command again; or make "
+                         "the change by hand in separate revisions (add, copy in batches, drop later with allow()).")
+    if found is None:
+        raise UsageError(f"The database has no column {table}.{column}.",
+                         "A change is written from the columns as they are in the database, at its current revision.",
+                         "Check the names, and migrate the database you point at (--database-url) to head first.")
+    definition, not_null, default, keys = found
+    _refuse_blockers(kind, table, column, Dependents(blockers=blockers))
+    if kind == sql.RENAME_COLUMN:
+        if not new_column or not _NAME.match(new_column.lower()):
+            raise UsageError(f"{new_column!r} is not a usable column name.", "The expand revision adds it.",
+                             "Name the new column with letters, digits and underscores.")
+        if taken:
+            raise UsageError(f"{table}.{new_column} exists already.", "The expand revision adds it.",
+                             "Choose another name, or drop the existing column first.")
+    if kind == sql.SET_NOT_NULL:
+        _check_fill(fill, table, column, dialect="mysql")
+    if kind != sql.DROP_COLUMN and len(keys) != 1:
+        raise UsageError(f"{table} has {'no primary key' if not keys else 'a composite primary key'}.",
+                         "The backfill walks the table in batches of its primary key (keyset pagination).",
+                         "Add a single-column primary key first.")
+    return ChangePlan(name=name, kind=kind, table=table, column=column, new_column=new_column,
+                      column_type=definition.split(" ", 1)[0], primary_key=keys[0] if keys else "",
+                      not_null=not_null, fill=fill, default=default, indexes=carried, dialect="mysql",
+                      column_definition=definition)
+
+
+def _check_fill(fill: str | None, table: str, column: str, dialect: str = "postgresql") -> None:
     """--fill is one SQL expression without a table (a literal, a cast, now()): it goes into the trigger and the
     backfill's UPDATE as written."""
     fix = "Pass --fill with one SQL literal, for example --fill \"''\" or --fill 0 or --fill \"'none'\"."
     if not fill:
         raise UsageError(f"set-not-null needs --fill for the rows where {table}.{column} is NULL.",
                          "The backfill writes that value into them, and the trigger into new rows that omit it.", fix)
-    try:
-        parsed = parse_sql(f"SELECT {fill}")
-    except ParseError:
-        parsed = ()
-    select = parsed[0].stmt if len(parsed) == 1 else None
-    if not isinstance(select, ast.SelectStmt) or select.fromClause or len(select.targetList or ()) != 1 \
-            or "$safemigrate$" in fill:
+    if dialect == "mysql":
+        one = _one_mysql_value(fill)
+    else:
+        try:
+            parsed = parse_sql(f"SELECT {fill}")
+        except ParseError:
+            parsed = ()
+        select = parsed[0].stmt if len(parsed) == 1 else None
+        one = isinstance(select, ast.SelectStmt) and not select.fromClause and len(select.targetList or ()) == 1 \
+            and "$safemigrate$" not in fill
+    if not one:
         raise UsageError(f"--fill {fill!r} is not one SQL value.",
                          "It is written into the trigger and the backfill as SQL, where it must be one expression.",
                          fix)
+
+
+def _one_mysql_value(value: str) -> bool:
+    """One expression without a table, a subquery or a statement separator (it goes into a trigger's SET)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        parsed = sqlglot.parse(f"SELECT {value}", read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return False
+    select = parsed[0] if len(parsed) == 1 else None
+    return isinstance(select, exp.Select) and len(select.expressions) == 1 and not select.args.get("from") \
+        and select.find(exp.Subquery) is None and select.find(exp.Column) is None
 
 
 def _refuse_blockers(kind: str, table: str, column: str, found: Dependents) -> None:
@@ -123,8 +181,9 @@ def _refuse_blockers(kind: str, table: str, column: str, found: Dependents) -> N
                          "Drop or rewrite those first (each in its own revision), or rename the column by hand in "
                          "separate revisions.")
     raise UsageError(f"{table}.{column} cannot be dropped while these depend on it: {listed}.",
-                     "PostgreSQL refuses DROP COLUMN while a view or another table's foreign key uses the column, "
-                     "and safemigrate never drops them for you (no CASCADE).",
+                     "The database refuses DROP COLUMN while another table's foreign key uses the column (PostgreSQL "
+                     "also while a view does; MySQL/MariaDB leave the view broken), and safemigrate never drops them "
+                     "for you (no CASCADE).",
                      "Drop or change those first, each in its own revision, then write this change.")
 
 
@@ -223,7 +282,7 @@ def write_change(project: Workspace, kind: str, table: str, column: str = "", *,
                  contract_later: bool = False) -> ChangeWritten:
     """Write the plan and the expand revision (and, unless ``contract_later``, the contract revision)."""
     url = project.require_live()
-    require_postgresql(url)
+    backend = require_supported(url)
     if kind not in sql.KINDS:
         raise UsageError(f"Unknown change kind {kind!r}.", "", f"Use one of: {', '.join(sql.KINDS)}.")
     name = name or {sql.RENAME_COLUMN: f"rename_{table}_{column}", sql.DROP_COLUMN: f"drop_{table}_{column}",
@@ -235,7 +294,9 @@ def write_change(project: Workspace, kind: str, table: str, column: str = "", *,
     if name in load_plans(project.layout.script_location):
         raise UsageError(f"A change named {name} exists already.", "Each change keeps its phase under its name.",
                          "Pass another --name, or finish or abort the existing one (`safemigrate change status`).")
-    if kind == sql.RENAME_TABLE:
+    if backend == "mysql":
+        plan = _mysql_plan(url, kind, name, table, column, new_column, fill)
+    elif kind == sql.RENAME_TABLE:
         plan = _table_plan(url, name, table, new_table)
     else:
         plan = _column_plan(url, kind, name, table, column, new_column, fill, new_type, using, down)

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from safemigrate.changes import sql, tables
-from safemigrate.changes.author import require_postgresql, write_contract_file
+from safemigrate.changes import mysql, sql, tables
+from safemigrate.changes.author import require_supported, write_contract_file
 from safemigrate.changes.results import BackfillReport, ChangeState, ChangeStatusReport, ChangeWritten
 from safemigrate.changes.revisions import describe, model_steps
 from safemigrate.core.db import engine_for, unreachable
@@ -36,6 +36,8 @@ LOCK_TIMEOUT = "1s"
 PAUSE_S = 0.02
 _LOCK_RETRIES = 20
 _LOCK_NOT_AVAILABLE = "55P03"
+#: MySQL/MariaDB: a row lock waited for longer than innodb_lock_wait_timeout, or a deadlock the batch lost.
+_MYSQL_LOCK_ERRORS = (1205, 1213)
 
 
 def _plan(project: Workspace, name: str) -> ChangePlan:
@@ -49,6 +51,11 @@ def _plan(project: Workspace, name: str) -> ChangePlan:
 
 
 def _catalog_phase(conn: Connection, plan: ChangePlan) -> str:
+    if plan.dialect == "mysql":
+        found = conn.execute(text(mysql.CATALOG), {"table": plan.table, "column": plan.column,
+                                                   "new_column": plan.new_column or "",
+                                                   "trigger": mysql.trigger_name(plan, "INSERT")}).one()
+        return _phase_from(plan, *found)
     if plan.kind == sql.RENAME_TABLE:
         has_old, has_new = conn.execute(text(sql.TABLES), {"table": sql.q(plan.table),
                                                             "new_table": sql.q(plan.new_table or "")}).one()
@@ -56,7 +63,10 @@ def _catalog_phase(conn: Connection, plan: ChangePlan) -> str:
     found = conn.execute(text(sql.CATALOG), {"table": sql.q(plan.table), "column": plan.column,
                                              "new_column": plan.new_column or "", "trigger": sql.object_name(plan)
                                              }).one()
-    has_column, has_new, has_trigger, not_null = found
+    return _phase_from(plan, *found)
+
+
+def _phase_from(plan: ChangePlan, has_column: object, has_new: object, has_trigger: object, not_null: object) -> str:
     if plan.kind in sql.TWO_COLUMNS:
         if not has_new:
             return state.PLANNED
@@ -94,7 +104,7 @@ def _next_step(plan: ChangePlan, phase: str) -> str:
 def status(project: Workspace) -> ChangeStatusReport:
     """Every change of the project (and any the database knows of) with its phase in the live database."""
     url = project.require_live()
-    require_postgresql(url)
+    require_supported(url)
     plans = load_plans(project.layout.script_location)
     report = ChangeStatusReport(database=mask_url(url))
     try:
@@ -123,7 +133,7 @@ def status(project: Workspace) -> ChangeStatusReport:
 def abort(project: Workspace, name: str) -> ChangeState:
     """Record that ``name`` will not be completed: its contract revision is refused from now on."""
     url = project.require_live()
-    require_postgresql(url)
+    require_supported(url)
     plan = _plan(project, name)
     try:
         with engine_for(url) as engine, engine.begin() as conn:
@@ -160,11 +170,13 @@ def backfill(project: Workspace, name: str, *, target_ms: float = TARGET_BATCH_M
              on_batch: Callable[[int, object], None] | None = None) -> BackfillReport:
     """Fill the new shape from the old one in keyset batches, resumable, then verify: phase backfilled."""
     url = project.require_live()
-    require_postgresql(url)
+    require_supported(url)
     plan = _plan(project, name)
     started = time.monotonic()
     try:
         with engine_for(url) as engine:
+            if plan.dialect == "mysql":  # a batch's UPDATE locks only the rows it writes, no gaps: an INSERT
+                engine = engine.execution_options(isolation_level="READ COMMITTED")  # never waits for it
             return _backfill(engine, plan, started, target_ms, pause_s, batch_size, max_batch_size, on_batch)
     except SafemigrateError:
         raise
@@ -175,6 +187,37 @@ def backfill(project: Workspace, name: str, *, target_ms: float = TARGET_BATCH_M
                              "checkpoint names the last one.",
                              f"Fix the cause and run `safemigrate change backfill {name}` again: it resumes.") from exc
         raise unreachable(url, exc) from exc
+
+
+def _sql(plan: ChangePlan):  # the module with end_key/verify for the plan's database
+    return mysql if plan.dialect == "mysql" else sql
+
+
+def _lock_wait(exc: DBAPIError) -> bool:
+    """The batch gave up waiting for a row lock (lock_timeout; MySQL: innodb_lock_wait_timeout or a deadlock)."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code == _LOCK_NOT_AVAILABLE:
+        return True
+    args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
+    return bool(args) and args[0] in _MYSQL_LOCK_ERRORS
+
+
+def _batch(conn: Connection, plan: ChangePlan, last: object | None, end: object, size: int
+           ) -> tuple[object, int, int]:
+    """One batch in ``conn``'s transaction: (its last key, keys scanned, rows written)."""
+    first = last is None
+    if plan.dialect == "mysql":
+        conn.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))  # seconds: the smallest it takes
+        key, scanned = conn.execute(text(mysql.batch_keys(plan, first)), {"after": last, "end": end,
+                                                                          "size": size}).one()
+        if not scanned:
+            return key, 0, 0
+        written = conn.execute(text(mysql.batch_update(plan, first)), {"after": last, "last": key}).rowcount
+        return key, int(scanned), int(written)
+    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    query = tables.batch(plan, first=first) if plan.kind == sql.RENAME_TABLE else sql.batch(plan, first=first)
+    key, scanned, written = conn.execute(text(query), {"after": last, "end": end, "size": size}).one()
+    return key, int(scanned or 0), int(written or 0)
 
 
 def _backfill(engine, plan: ChangePlan, started: float, target_ms: float, pause_s: float, size: int,
@@ -192,14 +235,14 @@ def _backfill(engine, plan: ChangePlan, started: float, target_ms: float, pause_
                              "", "`safemigrate change status` shows every change and its phase.")
         resumed_after = row.last_key if row is not None and phase == state.BACKFILLING else None
         state.record_phase(conn, plan, state.BACKFILLING, reset=phase != state.BACKFILLING)
-        end = conn.execute(text(sql.end_key(plan))).scalar() if plan.needs_backfill else None
+        end = conn.execute(text(_sql(plan).end_key(plan))).scalar() if plan.needs_backfill else None
     report = BackfillReport(plan.name, state.BACKFILLING, resumed_after, 0, 0, 0, resumed_after, size, 0.0, 0.0,
                             0, False)
     after = resumed_after
     for _ in range(3):  # a pass that leaves rows behind (none expected: the trigger covers writes) is repeated
         size = _one_pass(engine, plan, report, after, end, size, target_ms, pause_s, max_size, on_batch)
         with engine.begin() as conn:
-            check = tables.verify(plan) if plan.kind == sql.RENAME_TABLE else sql.verify(plan)
+            check = tables.verify(plan) if plan.kind == sql.RENAME_TABLE else _sql(plan).verify(plan)
             remaining = int(conn.execute(text(check)).scalar() or 0) if plan.needs_backfill else 0
         if not remaining:
             break
@@ -222,20 +265,17 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
     # the database orders the keys (a text key sorts by its collation, not as Python would): a pass ends when a
     # batch finds no key left up to ``end``
     while plan.needs_backfill and end is not None:
-        query = text(tables.batch(plan, first=last is None) if plan.kind == sql.RENAME_TABLE
-                     else sql.batch(plan, first=last is None))
         began = time.monotonic()
         try:
             with engine.begin() as conn:
-                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-                key, scanned, written = conn.execute(query, {"after": last, "end": end, "size": size}).one()
+                key, scanned, written = _batch(conn, plan, last, end, size)
                 if not scanned:
                     break
                 state.checkpoint(conn, plan.name, key, int(written))
         except DBAPIError as exc:
-            code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-            if code != _LOCK_NOT_AVAILABLE or retries >= _LOCK_RETRIES:
-                if code == _LOCK_NOT_AVAILABLE:
+            waited = _lock_wait(exc)
+            if not waited or retries >= _LOCK_RETRIES:
+                if waited:
                     raise LockBlocked(f"The backfill of {plan.name} waited for row locks on {plan.table} "
                                       f"{retries} times ({LOCK_TIMEOUT} each) and gave up.",
                                       "Long transactions hold rows of the table; the backfill never waits longer "

@@ -6,7 +6,7 @@ such), each destructive step signed off by the change's name, comments saying wh
 
 from __future__ import annotations
 
-from safemigrate.changes import sql, tables
+from safemigrate.changes import mysql, sql, tables
 from safemigrate.changes.catalog import CarriedIndex
 from safemigrate.state.changes import ChangePlan
 
@@ -38,6 +38,8 @@ def describe(plan: ChangePlan) -> str:
 
 
 def expand_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
+    if plan.dialect == "mysql":
+        return _expand_mysql(plan)
     if plan.kind == sql.RENAME_TABLE:
         return _expand_table(plan)
     table = sql.q(plan.table)
@@ -113,7 +115,43 @@ def _expand_table(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
                       _allow("create-trigger", f"{new}.{sql.object_name(plan, '_rev')}", plan)]
 
 
+def _expand_mysql(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
+    up, undo, allows = mysql.expand(plan)
+    lines = ["# MySQL/MariaDB commit each statement on its own; ALGORITHM=INPLACE, LOCK=NONE lets writes go on",
+             *[line for s in up for line in _execute(s)]] if up else \
+        ["# the column is nullable already: the application can stop writing it; nothing to change", "pass"]
+    if plan.kind == sql.RENAME_COLUMN:
+        lines.insert(1, "# the new column, nullable: the triggers fill it on every write, the backfill fills the "
+                        "rows before; BEFORE INSERT and BEFORE UPDATE triggers keep both columns in step")
+    down = [line for s in undo for line in _execute(s)]
+    if plan.kind == sql.RENAME_COLUMN:
+        new = plan.new_column or ""
+        down += [f"with allow('drop-column', {plan.table + '.' + new!r}, reason='undo of the expand of "
+                 f"{plan.name}'):",
+                 *["    " + line for line in _execute(f"ALTER TABLE {mysql.q(plan.table)} DROP COLUMN "
+                                                      f"{mysql.q(new)}")]]
+    return lines, down or ["pass"], [_allow(rule, target, plan) for rule, target in allows]
+
+
+def _contract_mysql(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
+    up, allows = mysql.contract(plan)
+    comment = {sql.RENAME_COLUMN: f"# {plan.new_column} takes NOT NULL and the default; {plan.column} becomes "
+                                  "nullable before the triggers go, so a write between two statements never fails",
+               sql.SET_NOT_NULL: "# NOT NULL while the triggers still fill what a writer leaves NULL, then the "
+                                 "triggers go",
+               sql.DROP_COLUMN: "# online: writes go on while the column is dropped"}[plan.kind]
+    down = ["# a contract drops data: it is undone by restoring a backup, or by a new expand–contract change",
+            f"raise NotImplementedError('the contract of {plan.name} dropped {plan.table}.{plan.column}')"] \
+        if plan.kind != sql.SET_NOT_NULL else \
+        _execute(f"ALTER TABLE {mysql.q(plan.table)} MODIFY {mysql.q(plan.column)} {plan.column_definition} NULL"
+                 + (f" DEFAULT {plan.default}" if plan.default is not None else ""))
+    return [comment, *[line for s in up for line in _execute(s)]], down, \
+        [_allow(rule, target, plan) for rule, target in allows]
+
+
 def contract_body(plan: ChangePlan) -> tuple[list[str], list[str], list[str]]:
+    if plan.dialect == "mysql":
+        return _contract_mysql(plan)
     if plan.kind == sql.RENAME_TABLE:
         return (["# both tables first, waiting at most 100 ms for each: each version's writes reach the other",
                  "# table through a trigger, so locks taken one statement at a time could deadlock with a write and",

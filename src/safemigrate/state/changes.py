@@ -73,6 +73,8 @@ class ChangePlan:
     columns: list[str] = field(default_factory=list)  # rename-table: every column, in order
     pk_name: str | None = None  # rename-table: the old primary key's name
     sequences: list[list[str]] = field(default_factory=list)  # rename-table: [sequence, column] the old table owns
+    dialect: str = "postgresql"  # postgresql | mysql (MySQL and MariaDB): the SQL the revisions and backfill use
+    column_definition: str = ""  # mysql: the column's type, character set and collation, for ADD and MODIFY
     expand_revision: str = ""
     contract_revision: str | None = None  # None until written (--contract-later)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0).isoformat())
