@@ -172,3 +172,24 @@ def test_quiet_leaves_machine_formats_alone(tmp_path: Path, args: list[str]) -> 
     shop = copy_project(EXAMPLE, tmp_path)
     result = run_safemigrate(*args, cwd=shop)
     assert result.returncode == 0 and '"kind": "check"' in result.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_as_the_readme_shows_it(tmp_path: Path, shell: str) -> None:
+    exe = Path(sys.executable).with_name("safemigrate")
+    source = subprocess.run([str(exe)], env={**os.environ, "_SAFEMIGRATE_COMPLETE": f"{shell}_source"},
+                            capture_output=True, text=True, timeout=60)
+    assert source.returncode == 0 and "_SAFEMIGRATE_COMPLETE" in source.stdout, source.stderr
+    answer = subprocess.run([str(exe)], env={**os.environ, "_SAFEMIGRATE_COMPLETE": "bash_complete",
+                                             "COMP_WORDS": "safemigrate con", "COMP_CWORD": "1"},
+                            capture_output=True, text=True, timeout=60)
+    assert "plain,config" in answer.stdout.splitlines(), answer.stdout  # bash: type,value per line
+
+
+def test_help_lists_every_command_with_one_line_each() -> None:
+    result = CliRunner().invoke(main, ["--help"], terminal_width=120)
+    listed = result.output.split("Commands:", 1)[1].strip().splitlines()
+    names = [line.split()[0] for line in listed]
+    assert names == sorted(main.list_commands(click.Context(main)))  # one line per command, no continuation
+    assert all(len(line.split(None, 1)) == 2 for line in listed)  # each with its summary
+
