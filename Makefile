@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test check-code fast realworld clean
+.PHONY: demo test check-code docs fast realworld clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(VENV)/.installed: $(VENV)/.created pyproject.toml
 $(VENV)/.installed-test: $(VENV)/.created pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
+
+# mkdocs and mkdocstrings: the documentation site with the API reference generated from the docstrings
+$(VENV)/.installed-docs: $(VENV)/.created pyproject.toml
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $@
 
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py
@@ -39,11 +44,15 @@ check-code: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# docs/ and the API reference (mkdocs.yml, strict: a warning fails it), built into .venv/site; part of `make test`
+docs: $(VENV)/.installed-docs
+	$(VENV)/bin/mkdocs build --quiet
+
 # the fast loop for contributors: no database servers, under two minutes
 fast: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 -m "not postgres and not mysql and not slow" -q
 
-test: check-code $(VENV)/.installed-test $(VENV)/alembic-lowest/.installed
+test: check-code docs $(VENV)/.installed-test $(VENV)/alembic-lowest/.installed
 	$(PY) -m pytest -n 2 --dist loadfile
 	PYTHONPATH=$(CURDIR)/$(VENV)/alembic-lowest SAFEMIGRATE_EXPECT_ALEMBIC=$(ALEMBIC_LOWEST) \
 		$(PY) -m pytest -n 2 --dist loadfile $(LOWEST_TESTS)
