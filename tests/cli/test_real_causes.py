@@ -85,3 +85,27 @@ def test_a_versions_folder_that_cannot_be_written_is_named_not_blamed_on_env_py(
     assert error.what.startswith("The new revision could not be written to /sys/safemigrate_probe.py: it is not")
     assert "Make the versions folder writable" in error.fix
     assert _unwritable(ValueError("not a disk problem")) is None
+
+
+def _refusal(path: str, data: bytes = b"x") -> OSError:
+    """The operating system's own error for writing ``path`` (taken, never made up)."""
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+    except OSError as exc:
+        return exc
+    pytest.skip(f"{path} took the write here")
+
+
+@pytest.mark.parametrize(("path", "cause"), [
+    ("/sys/safemigrate_backup", "is not writable by this user"),  # EACCES, even for root
+    ("/dev/full", "is full (or the user's quota is used up)"),  # ENOSPC
+])
+def test_a_local_backup_folder_names_its_own_cause_not_object_store_credentials(tmp_path, path, cause):
+    from safemigrate.backup.storage import Storage
+
+    storage = Storage(str(tmp_path / "backups"))
+    error = storage.error(_refusal(path), "write the backup")
+    assert cause in error.why and str(tmp_path / "backups") in error.why
+    assert "AWS" not in error.why + error.fix and "endpoint" not in error.fix

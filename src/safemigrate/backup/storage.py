@@ -12,6 +12,7 @@ not be reached, refused access, or lacks the bucket.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from collections.abc import Iterator
@@ -235,7 +236,10 @@ class Storage:
         detail = f"{type(exc).__name__}: {exc}".strip()
         name = type(exc).__name__
         text = str(exc).lower()
-        if isinstance(exc, FileNotFoundError) or "nosuchbucket" in text or "does not exist" in text:
+        local = self._local_error(exc) if self.local else None
+        if local is not None:
+            why, fix = local
+        elif isinstance(exc, FileNotFoundError) or "nosuchbucket" in text or "does not exist" in text:
             why = "The destination does not exist (for object stores: the bucket is missing or misspelt)."
             fix = (f"Create it, or correct [tool.safemigrate.backup] url / --dest ({self.describe()}).")
         elif isinstance(exc, PermissionError) or "accessdenied" in text or "forbidden" in text or "403" in text:
@@ -251,6 +255,23 @@ class Storage:
             fix = ("Check that the storage endpoint is up and reachable (for S3-compatible stores: "
                    "AWS_ENDPOINT_URL), then run again.")
         return StorageError(f"Could not {doing}: {detail}", why, fix)
+
+
+    def _local_error(self, exc: BaseException) -> tuple[str, str] | None:
+        """A local folder's own causes (not writable, read-only, full): no object-store advice for them."""
+        code = getattr(exc, "errno", None)
+        if isinstance(exc, PermissionError) or code in (errno.EACCES, errno.EPERM):
+            return (f"The backup folder {self.root} is not writable by this user.",
+                    "Give this user write access to it (or choose another folder in [tool.safemigrate.backup] url "
+                    "/ --dest).")
+        if code == errno.EROFS:
+            return (f"The backup folder {self.root} is on a read-only file system.",
+                    "Choose a destination on a writable disk ([tool.safemigrate.backup] url / --dest).")
+        if code in (errno.ENOSPC, errno.EDQUOT):
+            return (f"The disk holding {self.root} is full (or the user's quota is used up).",
+                    "Free space there, keep fewer backups (keep = N, then `safemigrate backup prune`), or choose "
+                    "a destination with room.")
+        return None
 
 
 class _StreamedReader:
