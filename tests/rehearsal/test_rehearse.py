@@ -204,12 +204,12 @@ def test_the_live_database_under_another_host_name_is_refused(tmp_path: Path, pg
     assert "is the project's live database" in result.stderr
 
 
-def test_mysql_is_refused_as_not_measured(tmp_path: Path) -> None:
+def test_mysql_template_is_refused_as_postgresql_only(tmp_path: Path) -> None:
     project_dir = make_project(tmp_path / "app", NAIVE_INDEX)
     result = run_safemigrate("rehearse", "--template", cwd=project_dir,
                              env={"DATABASE_URL": "mysql+pymysql://root:hunter2pw@127.0.0.1:3306/shop"})
     assert result.returncode == 2
-    assert "Rehearsals do not measure MySQL/MariaDB yet" in result.stderr
+    assert "--template makes PostgreSQL copies only" in result.stderr and "--backup latest" in result.stderr
     assert "hunter2pw" not in result.stderr + result.stdout
 
 
@@ -220,6 +220,7 @@ def test_mysql_is_refused_as_not_measured(tmp_path: Path) -> None:
     ((), "none was given."),
     (("--from-url", "postgresql://x@127.0.0.1/x", "--max-writer-stall", "soon"),
      "--max-writer-stall = 'soon' is not a duration."),
+    (("--from-url", "postgresql://x@127.0.0.1/x", "--blocker", "long"), "--blocker 'long' is not a duration."),
 ])
 def test_bad_arguments_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     project_dir = make_project(tmp_path / "app", NAIVE_INDEX)

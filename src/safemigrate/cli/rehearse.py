@@ -1,7 +1,8 @@
 """``safemigrate rehearse``: parse arguments, call :func:`Project.rehearse`, render, exit.
 
-Exit codes: 0 every statement within budget; 1 a statement over budget; 2 a refused or bad
-rehearsal (the live database as the copy, SQLite, bad --rows); 3 a copy that cannot be made, a database that
+Exit codes: 0 every statement within budget; 1 a statement over budget, or one whose every retry hit
+lock_timeout (--blocker); 2 a refused or bad rehearsal (the live database as the copy, SQLite, --template or
+--rows on MySQL/MariaDB, bad --rows or --blocker); 3 a copy that cannot be made, a database that
 cannot be reached, or a revision that failed on the copy; a backup that cannot be found or restored (--backup)
 exits 2 when the backup is not found, 3 when it does not restore.
 """
@@ -15,6 +16,7 @@ import click
 
 from safemigrate.cli.common import _emit, _project, _run, project_options
 from safemigrate.config.rehearsal import Budgets, budget_ms
+from safemigrate.core.durations import parse_ms
 from safemigrate.core.errors import UsageError
 from safemigrate.rehearsal.copies import CopySource
 from safemigrate.render.rehearsal import rehearsal as rehearsal_text
@@ -38,6 +40,17 @@ def _rows(values: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
         else:
             every = int(count)
     return every, per_table
+
+
+def _blocker_ms(value: str) -> int:
+    parsed = parse_ms(value)
+    if not parsed:
+        raise UsageError(
+            f"--blocker {value!r} is not a duration.",
+            "It is how long another session holds each statement's tables before the statement runs.",
+            "Write it like --blocker 5s (or 500ms, 1min).",
+        )
+    return parsed
 
 
 @click.command()
@@ -73,7 +86,7 @@ def _rows(values: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
 def rehearse(project_path: Path | None, database_url: str | None, fmt: str, revision_range: str | None,
              **options: Any) -> None:
     """Run the pending revisions (or REVISION_RANGE) on a copy with volume and measure, per statement, the
-    locks taken and how long application writes and reads were blocked (PostgreSQL)."""
+    locks taken and how long application writes and reads were blocked (PostgreSQL, MySQL/MariaDB)."""
     def action() -> bool:
         every, per_table = _rows(options["rows"])
         project = _project(project_path, database_url=database_url, scratch_url=options["scratch_url"])
@@ -88,7 +101,7 @@ def rehearse(project_path: Path | None, database_url: str | None, fmt: str, revi
                           budget("max-duration", configured.max_duration_ms))
         source = CopySource(template=options["template"], from_url=options["from_url"], backup=options["backup_id"],
                             rows=every, table_rows=per_table)
-        blocker = budget_ms(options["blocker"], "--blocker") if options["blocker"] else None
+        blocker = _blocker_ms(options["blocker"]) if options["blocker"] else None
         report = project.rehearse(revision_range, source=source, budgets=budgets, blocker_ms=blocker,
                                   retries=options["retries"], record=options["record"])
         _emit(report, fmt, rehearsal_text, rehearsal_markdown)

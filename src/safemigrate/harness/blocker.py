@@ -14,6 +14,9 @@ finds the same session still there, or gone, as the runner's retry would. The se
 that runs env.py, which serves every attempt of a rehearsal; it is ended with the rehearsal, and a dropped
 copy ends them too.
 
+On MySQL/MariaDB the session is a transaction that has read each table (``SELECT 1 FROM t LIMIT 1``): it
+holds a SHARED_READ metadata lock until it ends, and an ALTER TABLE waits for it in the same queue.
+
 What is kept (:class:`BlockerHeld`, plain data that travels with each measured statement) is when the locks
 were granted and released and, per attempt of the statement, when it started and when it gave up.
 """
@@ -30,7 +33,7 @@ from pglast.visitors import Visitor
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL
 
-from safemigrate.core.urls import sync_url
+from safemigrate.core.urls import backend_of, sync_url
 
 #: How long the blocking session may itself wait for its ACCESS SHARE (the migrator may already hold the table).
 _GRANT_WAIT_MS = 2000
@@ -63,6 +66,7 @@ class _Session:
         self.granted = threading.Event()
         self.stop = threading.Event()
         self.engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+        self.mysql = backend_of(url) == "mysql"
         self.thread = threading.Thread(target=self._run, daemon=True, name="safemigrate-blocker")
 
     def _run(self) -> None:
@@ -70,9 +74,16 @@ class _Session:
         try:
             connection = self.engine.raw_connection()
             cursor = connection.cursor()
-            cursor.execute(f"SET lock_timeout = '{_GRANT_WAIT_MS}ms'")
-            for table in self.held.tables:
-                cursor.execute(f"LOCK TABLE {_quoted(table)} IN ACCESS SHARE MODE")
+            if self.mysql:
+                cursor.execute(f"SET SESSION lock_wait_timeout = {_GRANT_WAIT_MS // 1000}")
+                cursor.execute("START TRANSACTION")
+                for table in self.held.tables:
+                    cursor.execute(f"SELECT 1 FROM {_quoted(table, '`')} LIMIT 1")
+                    cursor.fetchall()
+            else:
+                cursor.execute(f"SET lock_timeout = '{_GRANT_WAIT_MS}ms'")
+                for table in self.held.tables:
+                    cursor.execute(f"LOCK TABLE {_quoted(table)} IN ACCESS SHARE MODE")
             self.held.granted = time.monotonic()
             self.granted.set()
             self.stop.wait(self.duration)
@@ -121,10 +132,23 @@ def release(token: str) -> None:
         session.thread.join(timeout=10)
 
 
-def named_tables(sql: str) -> list[str]:
-    """The tables a statement names (``schema.table`` when qualified), as PostgreSQL folds them; [] when it does
-    not parse."""
+def named_tables(sql: str, backend: str = "postgresql") -> list[str]:
+    """The tables a statement names (``schema.table`` when qualified), as PostgreSQL folds them (pglast), or as
+    MySQL writes them (sqlglot); [] when it does not parse."""
     found: list[str] = []
+    if backend == "mysql":
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            for parsed in sqlglot.parse(sql, read="mysql"):
+                for table in parsed.find_all(exp.Table) if parsed is not None else ():
+                    name = f"{table.db}.{table.name}" if table.db else table.name
+                    if table.name and name not in found:
+                        found.append(name)
+        except Exception:
+            return []
+        return found
 
     class Tables(Visitor):
         def visit_RangeVar(self, ancestors: Any, node: Any) -> None:
@@ -139,5 +163,5 @@ def named_tables(sql: str) -> list[str]:
     return found
 
 
-def _quoted(name: str) -> str:
-    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split(".", 1))
+def _quoted(name: str, quote: str = '"') -> str:
+    return ".".join(quote + part.replace(quote, quote * 2) + quote for part in name.split(".", 1))

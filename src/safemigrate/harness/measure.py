@@ -13,6 +13,11 @@ With a lock timeout in the spec, each transaction of a revision (and each statem
 statement names before it runs (:mod:`safemigrate.harness.blocker`), and a statement that gives up waiting
 is noted on that blocker (``handle_error``).
 
+MySQL/MariaDB (``backend="mysql"``): every DDL statement commits on its own, so each statement counts as
+outside a transaction (its metadata locks are sampled by the rehearsal while it runs); there is no catalog
+snapshot (no relfilenode, no WAL position): rewrites and WAL are not measured there. ``lock_timeout`` becomes
+``SET SESSION lock_wait_timeout`` (whole seconds, as migrate sets it).
+
 Times are ``time.monotonic()``: on Linux that is CLOCK_MONOTONIC, one clock for every process of the
 machine, so the process that runs the probes can place its samples in each statement's window.
 """
@@ -63,6 +68,7 @@ class Snapshot:
 class MeasureSpec:
     """Measure every statement the revisions send (locks, rewrites, timing). PostgreSQL only."""
 
+    backend: str = "postgresql"  # mysql: statements are timed only (no catalog snapshot; see module docstring)
     lock_timeout_ms: int = 0  # SET lock_timeout as migrate does (0: none)
     blocker_ms: int | None = None  # hold the tables each statement names for this long first (--blocker)
     token: str = ""  # tells one rehearsal's blocking sessions from another's (a retry finds its own)
@@ -120,11 +126,12 @@ class Measurer:
         if frame is None:  # Alembic's version bookkeeping, env.py's own reads: not a revision's statement
             return
         raw = conn.connection.dbapi_connection
-        in_transaction = not bool(getattr(raw, "autocommit", False))
+        mysql = self.spec.backend == "mysql"
+        in_transaction = not mysql and not bool(getattr(raw, "autocommit", False))
         first = not in_transaction or id(conn) not in self._held
         if first and self.spec.lock_timeout_ms:
             self._set_lock_timeout(raw)
-        before = self._snapshot(raw, in_transaction)
+        before = self._mysql_snapshot(raw) if mysql else self._snapshot(raw, in_transaction)
         if in_transaction and id(conn) not in self._held:
             # what the transaction held before the revision's first statement (Alembic read its version table)
             self._held[id(conn)] = self._baseline[id(conn)] = set(before.locks)
@@ -148,7 +155,7 @@ class Measurer:
         measured, snapshot = entry
         measured.ended = ended
         raw = conn.connection.dbapi_connection
-        after = self._snapshot(raw, measured.in_transaction)
+        after = snapshot if self.spec.backend == "mysql" else self._snapshot(raw, measured.in_transaction)
         measured.unread = measured.unread or after.error
         if snapshot.wal is not None and after.wal is not None:
             measured.wal_bytes = after.wal - snapshot.wal
@@ -187,7 +194,11 @@ class Measurer:
         names = {name: oid for oid, (_, name) in before.tables.items() if oid in visible}
         taken = {oid for oid, mode in before.locks if mode == "AccessExclusiveLock"}
         tables = []
-        for name in blocker.named_tables(measured.sql):
+        mysql = self.spec.backend == "mysql"
+        named = blocker.named_tables(measured.sql, "mysql" if mysql else "postgresql")
+        if mysql:  # no snapshot: the tables that exist now are the ones others can hold
+            names = dict.fromkeys(self._mysql_existing(conn.connection.dbapi_connection, named), 0)
+        for name in named:
             name = name.removeprefix("public.")
             if name in names and names[name] not in taken and name not in tables:
                 tables.append(name)
@@ -198,11 +209,42 @@ class Measurer:
         return blocker.hold(conn.engine.url, self.spec.token, (*key, self._occurrences[key]), tables,
                             int(self.spec.blocker_ms or 0))
 
+    def _mysql_snapshot(self, raw: Any) -> Snapshot:
+        """MySQL/MariaDB: only the connection's id (the sampler's locks are matched to it)."""
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute("SELECT CONNECTION_ID()")
+                return Snapshot(pid=int(cursor.fetchall()[0][0]))
+            finally:
+                cursor.close()
+        except Exception as exc:
+            return Snapshot(error=_failure(exc))
+
+    @staticmethod
+    def _mysql_existing(raw: Any, names: list[str]) -> list[str]:
+        if not names:
+            return []
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+                               "AND table_type = 'BASE TABLE' AND table_name IN (" + ", ".join(["%s"] * len(names))
+                               + ")", [name.split(".")[-1] for name in names])
+                return [str(row[0]) for row in cursor.fetchall()]
+            finally:
+                cursor.close()
+        except Exception:
+            return []
+
     def _set_lock_timeout(self, raw: Any) -> None:
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute(f"SET lock_timeout = '{int(self.spec.lock_timeout_ms)}ms'")
+                if self.spec.backend == "mysql":
+                    cursor.execute(f"SET SESSION lock_wait_timeout = {max(1, -(-self.spec.lock_timeout_ms // 1000))}")
+                else:
+                    cursor.execute(f"SET lock_timeout = '{int(self.spec.lock_timeout_ms)}ms'")
             finally:
                 cursor.close()
         except Exception:  # never fail the migration for it: the statement runs as env.py set it up

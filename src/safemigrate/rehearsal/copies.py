@@ -99,12 +99,12 @@ def check_source(project: Workspace, source: CopySource) -> URL:
         if server is None:
             what = "A copy restored from a backup (--backup)" if source.backup else "A synthetic copy (--rows)"
             raise UsageError(
-                f"{what} needs a PostgreSQL server to create it on.",
+                f"{what} needs a {'database' if source.backup else 'PostgreSQL'} server to create it on.",
                 "safemigrate creates a throwaway database there, fills it and drops it.",
                 "Pass --scratch-url postgresql://... (or set scratch_url in [tool.safemigrate]).",
             )
         url = server
-    refuse_backend(url)
+    refuse_backend(url, source)
     return url
 
 
@@ -134,29 +134,30 @@ def _same_server_database(url: URL, live: URL) -> bool:
     return mine is not None and mine == _identity(live)
 
 
-def refuse_backend(url: URL) -> None:
+def refuse_backend(url: URL, source: CopySource | None = None) -> None:
+    """SQLite and other databases cannot be rehearsed; on MySQL/MariaDB, --template and --rows cannot."""
     backend = backend_of(url)
     if backend == "sqlite":
         raise RehearsalRefused(
-            f"Rehearsals measure PostgreSQL; {mask_url(url)} is a SQLite database.",
+            f"Rehearsals measure PostgreSQL and MySQL/MariaDB; {mask_url(url)} is a SQLite database.",
             "SQLite has one writer at a time and no lock a migration could hold against other sessions for a "
             "measurable while in the way a server database does: there is no application stall to measure.",
-            "Rehearse on a PostgreSQL copy: --template with a postgresql:// database URL, --from-url postgresql://"
-            "..., or --rows N --scratch-url postgresql://...",
+            "Rehearse on a PostgreSQL (or MySQL/MariaDB) copy: --template with a postgresql:// database URL, "
+            "--from-url URL, --backup latest, or --rows N --scratch-url postgresql://...",
         )
-    if backend == "mysql":
+    if backend == "mysql" and source is not None and (source.template or source.synthetic):
+        option = "--template" if source.template else "--rows"
         raise RehearsalRefused(
-            f"Rehearsals do not measure MySQL/MariaDB yet ({mask_url(url)}).",
-            "Their metadata locks and the stalls they cause are not measured by safemigrate yet; a report "
-            "without them would look like a pass.",
-            "Rehearse the same revisions on PostgreSQL if the project supports it; `safemigrate lint` reports the "
-            "MySQL/MariaDB statements that lock tables.",
+            f"{option} makes PostgreSQL copies only; {mask_url(url)} is a MySQL/MariaDB database.",
+            "CREATE DATABASE ... TEMPLATE and the server-side synthetic fill are PostgreSQL's.",
+            "On MySQL/MariaDB, rehearse on one of safemigrate's backups (--backup latest, restored into a "
+            "throwaway database) or on a staging or clone database (--from-url URL).",
         )
-    if backend != "postgresql":
+    if backend not in {"postgresql", "mysql"}:
         raise RehearsalRefused(
-            f"Rehearsals measure PostgreSQL only; {mask_url(url)} is a {backend} database.",
-            "safemigrate reads locks from pg_locks and rewrites from relfilenode.",
-            "Rehearse on a PostgreSQL copy.",
+            f"Rehearsals measure PostgreSQL and MySQL/MariaDB only; {mask_url(url)} is a {backend} database.",
+            "safemigrate reads locks from pg_locks (PostgreSQL) or performance_schema (MySQL/MariaDB).",
+            "Rehearse on a PostgreSQL or MySQL/MariaDB copy.",
         )
 
 

@@ -17,6 +17,12 @@ CPU; it bounds how late a probe can notice a stall (see :func:`interval_for`).
 A sampler connection reads ``pg_locks`` every 10 ms for every other backend of the database: the locks of
 a statement sent outside a transaction (CONCURRENTLY, an autocommit block) are gone when it returns, so
 they are only seen while it runs (:class:`LockSeen`).
+
+MySQL/MariaDB: the writer is ``SELECT 1 FROM t WHERE 1 = 0 FOR UPDATE`` and COMMIT (the SHARED_WRITE
+metadata lock of every INSERT/UPDATE/DELETE, no row touched), the reader ``SELECT 1 FROM t LIMIT 1`` (its
+SHARED_READ). Every statement there commits on its own, so the sampler reads the granted table metadata
+locks from ``performance_schema.metadata_locks``; where performance_schema is off (MariaDB's default) no lock
+is read, which :attr:`Probes.locks_unread` says.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any, Literal
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL
 
-from safemigrate.core.urls import sync_url
+from safemigrate.core.urls import backend_of, sync_url
 
 ProbeKind = Literal["writer", "reader"]
 
@@ -59,6 +65,12 @@ class LockSeen:
 
 
 SAMPLER_INTERVAL = 0.010
+_SAMPLE_MYSQL_LOCKS = """
+SELECT t.PROCESSLIST_ID, m.OBJECT_NAME, m.LOCK_TYPE
+FROM performance_schema.metadata_locks m JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID
+WHERE m.OBJECT_TYPE = 'TABLE' AND m.OBJECT_SCHEMA = DATABASE() AND m.LOCK_STATUS = 'GRANTED'
+  AND t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID()
+"""
 _SAMPLE_LOCKS = """
 SELECT l.pid, CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END, l.mode
 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -73,9 +85,10 @@ def interval_for(probes: int) -> float:
     return max(0.002, 0.0005 * probes)
 
 
-def quote_table(name: str) -> str:
-    """``schema.table`` or ``table`` as PostgreSQL identifiers."""
-    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split(".", 1))
+def quote_table(name: str, backend: str = "postgresql") -> str:
+    """``schema.table`` or ``table`` as PostgreSQL (or MySQL) identifiers."""
+    quote = "`" if backend == "mysql" else '"'
+    return ".".join(quote + part.replace(quote, quote * 2) + quote for part in name.split(".", 1))
 
 
 class Probes:
@@ -83,7 +96,9 @@ class Probes:
 
     def __init__(self, url: URL, tables: list[str], *, interval: float | None = None):
         self.url = sync_url(url)
+        self.backend = backend_of(self.url)
         self.tables = tables
+        self.locks_unread: str | None = None  # MySQL/MariaDB: why no metadata lock could be read
         self.interval = interval if interval is not None else interval_for(2 * len(tables))
         self.samples: list[Sample] = []
         self.locks_seen: list[LockSeen] = []
@@ -130,11 +145,17 @@ class Probes:
         try:
             connection = self._engine.raw_connection()
             raw = connection.dbapi_connection
-            raw.autocommit = kind == "reader"
-            sql = (f"LOCK TABLE {quote_table(table)} IN ROW EXCLUSIVE MODE" if kind == "writer"
-                   else f"SELECT 1 FROM {quote_table(table)} LIMIT 1")
+            mysql = self.backend == "mysql"
+            if mysql:
+                raw.autocommit(kind == "reader")
+                sql = (f"SELECT 1 FROM {quote_table(table, 'mysql')} WHERE 1 = 0 FOR UPDATE" if kind == "writer"
+                       else f"SELECT 1 FROM {quote_table(table, 'mysql')} LIMIT 1")
+            else:
+                raw.autocommit = kind == "reader"
+                sql = (f"LOCK TABLE {quote_table(table)} IN ROW EXCLUSIVE MODE" if kind == "writer"
+                       else f"SELECT 1 FROM {quote_table(table)} LIMIT 1")
             cursor = raw.cursor()
-            cursor.execute("SELECT pg_backend_pid()")
+            cursor.execute("SELECT CONNECTION_ID()" if mysql else "SELECT pg_backend_pid()")
             pid = int(cursor.fetchall()[0][0])
             if kind == "writer":
                 raw.commit()
@@ -150,14 +171,16 @@ class Probes:
             while not self._stop.is_set():
                 started = time.monotonic()
                 cursor.execute(sql)
+                if kind == "reader" or mysql:
+                    cursor.fetchall()
                 if kind == "writer":
                     raw.commit()
-                else:
-                    cursor.fetchall()
                 samples.append(Sample(table, kind, started, time.monotonic()))
                 self._stop.wait(self.interval)
         except Exception as exc:
-            gone = getattr(getattr(exc, "orig", exc), "sqlstate", None) == "42P01"  # the revision dropped it
+            original = getattr(exc, "orig", exc)
+            gone = getattr(original, "sqlstate", None) == "42P01" or (  # the revision dropped it
+                bool(getattr(original, "args", None)) and original.args[0] == 1146)
             if not self._stop.is_set() and not gone:  # stopping may cut a blocked probe off: not an error
                 self._failed(table, kind, exc)
         finally:
@@ -174,14 +197,24 @@ class Probes:
         try:
             connection = self._engine.raw_connection()
             raw = connection.dbapi_connection
-            raw.autocommit = True
             cursor = raw.cursor()
             pids = list(self._pids)
+            if self.backend == "mysql":
+                raw.autocommit(True)
+                self.locks_unread = _mysql_locks_unread(cursor)
+                if self.locks_unread:
+                    return
+            else:
+                raw.autocommit = True
             while not self._stop.is_set():
-                cursor.execute(_SAMPLE_LOCKS, (pids,))
+                if self.backend == "mysql":
+                    cursor.execute(_SAMPLE_MYSQL_LOCKS)
+                    rows = [row for row in cursor.fetchall() if row[0] not in pids]
+                else:
+                    cursor.execute(_SAMPLE_LOCKS, (pids,))
+                    rows = cursor.fetchall()
                 now = time.monotonic()
-                seen.extend(LockSeen(now, int(pid), str(relation), str(mode))
-                            for pid, relation, mode in cursor.fetchall())
+                seen.extend(LockSeen(now, int(pid), str(relation), str(mode)) for pid, relation, mode in rows)
                 self._stop.wait(SAMPLER_INTERVAL)
         except Exception as exc:
             if not self._stop.is_set():
@@ -206,3 +239,24 @@ class Probes:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         with self._lock:
             self.errors.append(f"The {kind} probe on {table} stopped: {first[0] if first else type(exc).__name__}")
+
+
+def _mysql_locks_unread(cursor: Any) -> str | None:
+    """Why the metadata locks of a MySQL/MariaDB server cannot be read (None: they can)."""
+    try:
+        cursor.execute("SELECT @@performance_schema")
+        if not int(cursor.fetchall()[0][0] or 0):
+            return ("performance_schema is off on this server (MariaDB's default): set performance_schema = ON "
+                    "in the server's configuration to see the metadata locks each statement takes")
+        cursor.execute("SELECT count(*) FROM performance_schema.setup_instruments "
+                       "WHERE NAME = 'wait/lock/metadata/sql/mdl' AND ENABLED = 'YES'")
+        if not int(cursor.fetchall()[0][0] or 0):
+            return ("the metadata lock instrument is off: UPDATE performance_schema.setup_instruments SET ENABLED = "
+                    "'YES' WHERE NAME = 'wait/lock/metadata/sql/mdl' (or performance-schema-instrument in the "
+                    "server's configuration)")
+        cursor.execute("SELECT 1 FROM performance_schema.metadata_locks LIMIT 1")
+        cursor.fetchall()
+    except Exception as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return f"performance_schema.metadata_locks cannot be read ({first[0] if first else type(exc).__name__})"
+    return None

@@ -28,7 +28,7 @@ from safemigrate.config.rehearsal import Budgets
 from safemigrate.core.db import connected
 from safemigrate.core.errors import MigrationFailed, RevisionGraphError, SafemigrateError
 from safemigrate.core.secrets import mask_url
-from safemigrate.core.urls import with_driver_of
+from safemigrate.core.urls import backend_of, with_driver_of
 from safemigrate.harness.blocker import named_tables as named_in
 from safemigrate.harness.measure import LockTaken, MeasuredStatement, MeasureSpec
 from safemigrate.harness.requests import EnvRunRequest, Reads
@@ -64,7 +64,7 @@ def rehearse(project: Workspace, revision_range: str | None = None, *, source: C
     origin = check_source(project, source)
     with copy_for(source, origin, project) as copy:
         url = with_driver_of(copy.url, project.database_named or project.scratch_server)
-        session = EnvSession(project.settings, url, dialect="postgresql", verbose=project.verbose, throwaway=True)
+        session = EnvSession(project.settings, url, dialect=backend_of(url), verbose=project.verbose, throwaway=True)
         try:
             report = _rehearse_on(project, session, copy, source, revision_range, budgets,
                                   _Policy(project.settings.lock_timeout_ms, blocker_ms, retries))
@@ -164,7 +164,7 @@ def _rehearse_on(project: Workspace, session: EnvSession, copy: Copy, source: Co
         read = session.run(EnvRunRequest("read", reads=Reads(heads=True), purpose="read the copy's revision"))
         version_table = read.version_table
         with connected(copy.url) as conn:
-            tables = user_tables(conn, {version_table})
+            tables = _tables(conn, version_table)
     report.revisions = plan
     with connected(copy.url) as conn:
         probed = probe_targets(conn, tables, _revision_sources(project, plan), report.notes)
@@ -181,7 +181,10 @@ def _measure(project: Workspace, session: EnvSession, copy: Copy, target: str, t
     probes = Probes(copy.url, tables)
     report.probed_tables = tables
     report.probe_interval_ms = round(probes.interval * 1000, 1)
-    spec = MeasureSpec(lock_timeout_ms=policy.lock_timeout_ms, blocker_ms=policy.blocker_ms,
+    backend = backend_of(copy.url)
+    if backend == "mysql":
+        report.notes.append(MYSQL_LIMITS)
+    spec = MeasureSpec(backend=backend, lock_timeout_ms=policy.lock_timeout_ms, blocker_ms=policy.blocker_ms,
                        token=uuid.uuid4().hex)
     request = EnvRunRequest("upgrade", target, measure=spec,
                             purpose=f"rehearse the revisions up to {target} on the copy")
@@ -207,6 +210,9 @@ def _measure(project: Workspace, session: EnvSession, copy: Copy, target: str, t
         report.total_ms = round((time.perf_counter() - started) * 1000, 1)
         probes.stop()
     report.notes += [f"Probe: {error}" for error in probes.errors]
+    if probes.locks_unread:
+        report.warnings.append(f"Locks not measured: {probes.locks_unread}. Durations and the writer and reader "
+                               "stalls were measured.")
     if failed and gave_up is None:
         report.notes.append(f"{len(failed)} attempt(s) hit lock_timeout ({policy.lock_timeout_ms} ms) and were "
                             f"retried, as `safemigrate migrate --retries {policy.retries}` would.")
@@ -246,17 +252,36 @@ def _revision_sources(project: Workspace, plan: list[str]) -> str:
     return "\n".join(texts)
 
 
+#: What a rehearsal on MySQL/MariaDB does not measure, said in every such report.
+MYSQL_LIMITS = ("MySQL/MariaDB: each statement commits on its own, so its metadata locks are held only while it runs "
+                "(sampled from performance_schema when it is on); table rewrites and WAL (binlog) bytes are not "
+                "measured; a DML statement's row locks are not seen by the probes (they take metadata locks only).")
+
+
+def _tables(conn: Connection, version_table: str) -> list[str]:
+    """The copy's tables (safemigrate's and the version table left out)."""
+    if conn.dialect.name not in {"mysql", "mariadb"}:
+        return user_tables(conn, {version_table})
+    names = conn.execute(text("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+                              "AND table_type = 'BASE TABLE' ORDER BY table_name")).scalars().all()
+    return [str(n) for n in names if n != version_table and not str(n).startswith("safemigrate_")]
+
+
 def probe_targets(conn: Connection, tables: list[str], source: str, notes: list[str]) -> list[str]:
     """The tables to probe: those the revision files name (else all), the largest first, as many as the server's
     free connections allow (two per table) and at most MAX_PROBED_TABLES."""
     named = [t for t in tables if re.search(rf"\b{re.escape(t.split('.')[-1])}\b", source)]
     candidates = named or tables
-    free = conn.execute(text("SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity")) \
+    mysql = conn.dialect.name in {"mysql", "mariadb"}
+    free = conn.execute(text("SELECT @@max_connections - (SELECT count(*) FROM information_schema.processlist)"
+                             if mysql else
+                             "SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity")) \
         .scalar() or 0
     room = max(1, min(MAX_PROBED_TABLES, (int(free) - 10) // 2))
     if len(candidates) > room:
         sizes: dict[str, float] = dict(conn.execute(text(
-            "SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END, "
+            "SELECT table_name, table_rows FROM information_schema.tables WHERE table_schema = DATABASE()") if mysql
+            else text("SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END, "
             "c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p')")).all())
         chosen = sorted(candidates, key=lambda t: -(sizes.get(t) or 0))[:room]
