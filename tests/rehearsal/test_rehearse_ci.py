@@ -41,7 +41,7 @@ def test_a_rehearsal_within_budget_passes_and_is_in_the_summary(repo: Path, tmp_
     result = ci(repo, "check", "--base", "origin/main", "--scratch-url", pg_server, "--rehearse", summary=summary)
     assert result.returncode == 0, result.stdout + result.stderr
     text = summary.read_text()
-    assert "| :white_check_mark: | Rehearsal | 1 statement(s) on synthetic rows, within budget |" in text
+    assert "| :white_check_mark: | Rehearsal | 1 statement(s) on a synthetic copy, within budget |" in text
     assert "### safemigrate rehearse: ✅ within budget" in text
     assert "ALTER TABLE customers ADD COLUMN nickname VARCHAR(40)" in text[text.index("### safemigrate rehearse"):]
     assert "filled customers: " in text  # the synthetic copy, in the details
@@ -59,7 +59,7 @@ def test_a_statement_over_budget_fails_the_check(repo: Path, tmp_path: Path, pg_
     assert result.returncode == 1, result.stdout + result.stderr
     text = summary.read_text()
     assert "## safemigrate ci check: :x: migrations need attention" in text
-    assert "| :x: | Rehearsal | 1 statement(s) on synthetic rows, 1 over budget |" in text
+    assert "| :x: | Rehearsal | 1 statement(s) on a synthetic copy, 1 over budget |" in text
     assert "ran for" in text and "budget 0 ms" in text
     assert "✗ migrations need attention" in result.stdout
     # without --rehearse the same branch passes: the verdict is the rehearsal's

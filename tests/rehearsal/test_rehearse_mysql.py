@@ -6,13 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import execute, make_project, upgrade
+import test_rehearse
+from helpers import execute, make_project, scalar, upgrade
 
 from safemigrate.api import Project
 from safemigrate.rehearsal.copies import CopySource
 from safemigrate.rehearsal.rehearse import MYSQL_LIMITS
 
 pytestmark = pytest.mark.mysql
+copy_names = test_rehearse.copy_names  # the fixture: names of the throwaway databases this test made
 
 WIDEN = 'op.alter_column("users", "name", type_=sa.String(200), existing_type=sa.String(50), existing_nullable=False)'
 ADD_COLUMN = 'op.add_column("users", sa.Column("note", sa.Text))'
@@ -63,3 +65,24 @@ def test_template_and_synthetic_copies_are_refused(tmp_path: Path, mysql_url: st
     project = Project.from_pyproject(project_dir, database_url=mysql_url, scratch_url=mysql_url)
     with pytest.raises(RehearsalRefused, match="--rows makes PostgreSQL copies only"):
         project.rehearse(source=CopySource(rows=10))
+
+
+def test_backup_restored_into_a_throwaway_mariadb_database(tmp_path: Path, mysql_url: str,
+                                                           copy_names: list[str]) -> None:
+    from conftest import configure_backup
+
+    from safemigrate.backup import create as create_backup
+
+    project_dir = _filled(tmp_path, mysql_url, WIDEN, 20_000)
+    configure_backup(project_dir, url=str(tmp_path / "backups"))
+    made = create_backup(Project.from_pyproject(project_dir, database_url=mysql_url), environment="production")
+    execute(mysql_url, "DELETE FROM users")  # the copy is the backup's, not the live database
+    report = Project.from_pyproject(project_dir, database_url=mysql_url).rehearse(source=CopySource(backup="latest"))
+    assert report.copy.method == "backup" and report.copy.backup_id == made.id and report.copy.dropped
+    [row] = report.statements
+    assert row.sql.startswith("ALTER TABLE users MODIFY name VARCHAR(200)")
+    assert row.duration_ms > 0 and row.writer_stall_ms.samples > 0
+    assert scalar(mysql_url, "SELECT version_num FROM alembic_version") == "0001"  # the live database untouched
+    assert scalar(mysql_url, "SELECT count(*) FROM users") == 0
+    assert copy_names and all(scalar(mysql_url, f"SELECT count(*) FROM information_schema.schemata "
+                                                f"WHERE schema_name = '{name}'") == 0 for name in copy_names)

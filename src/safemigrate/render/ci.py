@@ -99,7 +99,7 @@ def _checks(report: CICheckReport) -> list[tuple[bool | None, str, str]]:
                      + (f", {failures} broken" if failures else "")))
     if report.rehearsal is not None:
         rows.append((report.rehearsal.ok, "Rehearsal",
-                     f"{len(report.rehearsal.statements)} statement(s) on {report.rehearsal.copy.method} rows"
+                     f"{len(report.rehearsal.statements)} statement(s) on a {report.rehearsal.copy.method} copy"
                      + (f", {counts['over_budget']} over budget" if counts["over_budget"] else ", within budget")))
     return rows
 
