@@ -77,3 +77,17 @@ def test_every_retry_timing_out_is_reported_as_production_would_stop(tmp_path: P
     assert row["verdict"] == "lock timeout" and data["ok"] is False
     assert row["blocker"]["gave_up"] is True and row["blocker"]["attempts"] == 2
     assert "would stop here" in row["exceeded"][0]
+
+
+def test_statements_on_a_held_table_share_the_session_and_writes_pass_it(tmp_path: Path, pg_url: str) -> None:
+    body = "\n".join(f'op.execute("UPDATE users SET name = name WHERE id = {i}")' for i in (1, 2, 3))
+    project_dir = make_project(tmp_path / "app", body)
+    upgrade(project_dir, pg_url, "0001")
+    report = Project.from_pyproject(project_dir).rehearse(source=CopySource(from_url=pg_url), blocker_ms=1500)
+    rows = report.statements
+    assert len(rows) == 3 and all(row.blocker is not None for row in rows)
+    # one blocking session for the three (it still held users when the second and third came): one hold, which
+    # ended with the run (nothing was left to hold up)
+    assert len({row.blocker.held_ms for row in rows if row.blocker}) == 1
+    # an UPDATE's ROW EXCLUSIVE does not conflict with a reader's ACCESS SHARE: none waited for the 1.5 s hold
+    assert all(row.duration_ms < 750 and row.blocker and row.blocker.attempts == 1 for row in rows), rows

@@ -58,43 +58,64 @@ class BlockerHeld:
 
 
 class _Session:
-    """The thread holding one :class:`BlockerHeld`'s locks."""
+    """The thread holding ``tables`` for ``duration_ms``; every statement it is in the way of has a record."""
 
-    def __init__(self, url: URL, held: BlockerHeld, duration_ms: int):
-        self.held = held
+    def __init__(self, url: URL, tables: list[str], duration_ms: int):
+        self.tables = tables
+        self.records: list[BlockerHeld] = []
         self.duration = duration_ms / 1000
         self.granted = threading.Event()
         self.stop = threading.Event()
+        self.ended = False
         self.engine = create_engine(sync_url(url), poolclass=pool.NullPool)
         self.mysql = backend_of(url) == "mysql"
         self.thread = threading.Thread(target=self._run, daemon=True, name="safemigrate-blocker")
+        self._granted_at: float | None = None
+        self._lock = threading.Lock()
+
+    def add(self, record: BlockerHeld) -> None:
+        with self._lock:
+            record.granted = self._granted_at
+            self.records.append(record)
+
+    def _mark(self, **values: object) -> None:
+        with self._lock:
+            if "granted" in values:
+                self._granted_at = values["granted"]  # type: ignore[assignment]
+            for record in self.records:
+                for name, value in values.items():
+                    if name != "released" or getattr(record, "granted", None) is not None:
+                        setattr(record, name, value)
 
     def _run(self) -> None:
         connection: Any = None
+        granted = False
         try:
             connection = self.engine.raw_connection()
             cursor = connection.cursor()
             if self.mysql:
                 cursor.execute(f"SET SESSION lock_wait_timeout = {_GRANT_WAIT_MS // 1000}")
                 cursor.execute("START TRANSACTION")
-                for table in self.held.tables:
+                for table in self.tables:
                     cursor.execute(f"SELECT 1 FROM {_quoted(table, '`')} LIMIT 1")
                     cursor.fetchall()
             else:
                 cursor.execute(f"SET lock_timeout = '{_GRANT_WAIT_MS}ms'")
-                for table in self.held.tables:
+                for table in self.tables:
                     cursor.execute(f"LOCK TABLE {_quoted(table)} IN ACCESS SHARE MODE")
-            self.held.granted = time.monotonic()
+            self._mark(granted=time.monotonic())
+            granted = True
             self.granted.set()
             self.stop.wait(self.duration)
             connection.rollback()
-            self.held.released = time.monotonic()
+            self._mark(released=time.monotonic())
         except Exception as exc:
             first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            self.held.error = first[0] if first else type(exc).__name__
-            if self.held.granted is not None and self.held.released is None:
-                self.held.released = time.monotonic()
+            self._mark(error=first[0] if first else type(exc).__name__)
+            if granted:
+                self._mark(released=time.monotonic())
         finally:
+            self.ended = True
             self.granted.set()
             if connection is not None:
                 try:
@@ -105,27 +126,36 @@ class _Session:
 
 
 #: Every statement held up in this process, by (rehearsal token, revision, statement, occurrence): a retry
-#: of the revision finds its statement's session here instead of starting another.
-_held: dict[tuple[str, str, str, int], _Session] = {}
+#: of the revision finds its statement's session here instead of starting another. A statement whose tables
+#: a session of the same rehearsal still holds shares that session (the long transaction is still there),
+#: so a revision of many statements on one table opens one blocking connection, not one per statement.
+_held: dict[tuple[str, str, str, int], tuple[_Session, BlockerHeld]] = {}
 _lock = threading.Lock()
 
 
 def hold(url: URL, token: str, key: tuple[str, str, int], tables: list[str], duration_ms: int) -> BlockerHeld:
-    """The session in the way of the statement ``key`` (revision, SQL, occurrence): started now (and granted
-    its locks) at the statement's first attempt, the same one at a retry."""
+    """The session in the way of the statement ``key`` (revision, SQL, occurrence): one still holding its tables,
+    else one started now (and granted its locks), at the statement's first attempt; the same one at a retry."""
     with _lock:
-        session = _held.get((token, *key))
-        if session is None:
-            session = _held[(token, *key)] = _Session(url, BlockerHeld(sorted(tables)), duration_ms)
-            session.thread.start()
+        entry = _held.get((token, *key))
+        if entry is None:
+            session = next((other for (owner, *_), (other, _) in _held.items()
+                            if owner == token and not other.ended and set(tables) <= set(other.tables)), None)
+            if session is None:
+                session = _Session(url, sorted(tables), duration_ms)
+                session.thread.start()
+            record = BlockerHeld(sorted(tables))
+            session.add(record)
+            entry = _held[(token, *key)] = (session, record)
+    session, record = entry
     session.granted.wait(timeout=(_GRANT_WAIT_MS + 5000) / 1000)
-    return session.held
+    return record
 
 
 def release(token: str) -> None:
     """End every session of the rehearsal ``token`` now (its run finished: nothing is left to hold up)."""
     with _lock:
-        sessions = [session for key, session in _held.items() if key[0] == token]
+        sessions = list({id(session): session for key, (session, _) in _held.items() if key[0] == token}.values())
     for session in sessions:
         session.stop.set()
     for session in sessions:
