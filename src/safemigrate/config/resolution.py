@@ -155,6 +155,11 @@ def _rehearsal(settings: Settings, table: dict[str, Any]) -> list[ResolvedValue]
         note = f"{value} ms" if value is not None and key != "rows" else ("not checked" if key != "rows" else "")
         out.append(ResolvedValue(f"rehearsal.{key}", shown, PYPROJECT_SOURCE if key in rehearsal_table
                                  else DEFAULT_SOURCE, note))
+    required = settings.rehearsal.require_rehearsal
+    out.append(ResolvedValue("rehearsal.require_rehearsal", rehearsal_table.get("require_rehearsal"),
+                             PYPROJECT_SOURCE if "require_rehearsal" in rehearsal_table else DEFAULT_SOURCE,
+                             f"production migrate needs a passing rehearsal within {required}" if required is not None
+                             else "production migrate needs no rehearsal"))
     return out
 
 
