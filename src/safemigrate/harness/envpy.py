@@ -168,6 +168,7 @@ class EnvPy:
                 for done, step in enumerate(steps):
                     progress.report(Progress(request.purpose, done, len(steps), step.revision.revision))
                     yield RecordedStep(step, recorder, after_body)
+                progress.report(Progress(request.purpose, len(steps), len(steps), ""))  # the run's end
                 recorder.finish()
             if not offline:
                 self._read(context, request.reads, result)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Progress:
-    """Revision ``done + 1`` of ``total`` is about to run."""
+    """Revision ``done + 1`` of ``total`` is about to run (``done == total``: the run has ended)."""
 
     purpose: str  # "build the throwaway database", "upgrade the live database"...
     done: int

@@ -30,7 +30,11 @@ def wanted(fmt: str, quiet: bool) -> bool:
 
 @contextmanager
 def revision_progress(enabled: bool) -> Iterator[Callable[[Any], None] | None]:
-    """A listener drawing each event (``harness.progress.Progress``) while the block runs; None when off."""
+    """A listener drawing each event (``harness.progress.Progress``) while the block runs; None when off.
+
+    The display starts with a run's first revision and stops at its end (``done == total``), so that nothing
+    is drawn between runs, where another display (a backup's) or the report may be printing.
+    """
     if not enabled:
         yield None
         return
@@ -40,19 +44,33 @@ def revision_progress(enabled: bool) -> Iterator[Callable[[Any], None] | None]:
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, transient=True)
     tasks: dict[str, TaskID] = {}
+    live = {"on": False}  # drawn only while a run reports: another display (a backup's) may follow
 
     def show(event: Any) -> None:
         if event.total < 2:
             return  # one revision: nothing to wait for
-        task = tasks.get(event.purpose)
-        if task is None or bar.tasks[task].total != event.total or event.done == 0:
-            if task is not None:
-                bar.remove_task(task)
-            task = tasks[event.purpose] = bar.add_task(event.purpose, total=event.total)
+        task = tasks.pop(event.purpose, None)
+        if task is not None and (event.done == 0 or event.done >= event.total):
+            bar.remove_task(task)  # a new run of the same purpose, or this one's end
+            task = None
+        if event.done >= event.total:
+            if not tasks and live["on"]:
+                bar.stop()
+                live["on"] = False
+            return
+        if not live["on"]:
+            bar.start()
+            live["on"] = True
+        if task is None:
+            task = bar.add_task(event.purpose, total=event.total)
+        tasks[event.purpose] = task
         bar.update(task, completed=event.done,
                    description=f"{event.purpose}: revision {event.revision} ({event.done + 1}/{event.total})")
         if forced:
             bar.refresh()  # no refresh thread reaches a pipe: each step drawn as it comes
 
-    with bar:
+    try:
         yield show
+    finally:
+        if live["on"]:
+            bar.stop()
