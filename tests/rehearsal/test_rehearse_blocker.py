@@ -91,3 +91,20 @@ def test_statements_on_a_held_table_share_the_session_and_writes_pass_it(tmp_pat
     assert len({row.blocker.held_ms for row in rows if row.blocker}) == 1
     # an UPDATE's ROW EXCLUSIVE does not conflict with a reader's ACCESS SHARE: none waited for the 1.5 s hold
     assert all(row.duration_ms < 750 and row.blocker and row.blocker.attempts == 1 for row in rows), rows
+
+
+def test_a_revision_committed_before_the_retried_one_keeps_its_rows(tmp_path: Path, pg_url: str) -> None:
+    project_dir = _project(tmp_path, pg_url, "300ms")
+    versions = project_dir / "migrations" / "versions"
+    second = versions / "0002_change.py"
+    second.write_text(second.read_text().replace(ADD_COLUMN, 'op.execute("UPDATE users SET name = name WHERE id = 1")'))
+    (versions / "0003_more.py").write_text(second.read_text().replace('"0002"', '"0003"').replace(
+        'down_revision = "0001"', 'down_revision = "0002"').replace(
+        'op.execute("UPDATE users SET name = name WHERE id = 1")', ADD_COLUMN))
+    report = Project.from_pyproject(project_dir).rehearse(source=CopySource(from_url=pg_url), blocker_ms=2000)
+    # 0002 committed in the first attempt; 0003 timed out there and went through on a retry, which started
+    # after 0002: both are reported, once each
+    assert [(row.revision, row.sql.split()[0]) for row in report.statements] == [("0002", "UPDATE"),
+                                                                                ("0003", "ALTER")]
+    blocker = report.statements[1].blocker
+    assert blocker is not None and blocker.attempts >= 2 and blocker.lock_waits_ms

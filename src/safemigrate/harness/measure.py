@@ -99,6 +99,7 @@ class MeasuredStatement:
     wal_bytes: int | None = None  # WAL the server wrote while it ran (the probes write none)
     unread: str | None = None  # why its locks, rewrites or WAL could not be read (it is still timed)
     blocker: BlockerHeld | None = None  # the session held in its way (--blocker), with its earlier attempts
+    committed: bool = False  # its effects committed (its transaction did, or it ran outside one)
 
     @property
     def duration_ms(self) -> float:
@@ -112,6 +113,7 @@ class Measurer:
         self.spec = spec or MeasureSpec()
         self.statements: list[MeasuredStatement] = []
         self._occurrences: dict[tuple[str, str], int] = {}  # (revision, SQL) -> times sent in this run
+        self.last_revision: str | None = None  # the revision of the latest statement (a failed run: the failing one)
         self._before: dict[int, tuple[MeasuredStatement, Snapshot]] = {}
         self._open: dict[int, list[MeasuredStatement]] = {}  # connection -> statements until its commit
         self._held: dict[int, set[tuple[int, str]]] = {}  # connection -> (relation oid, mode) already held
@@ -138,6 +140,7 @@ class Measurer:
             self._visible[id(conn)] = set(before.tables)
         measured = MeasuredStatement(str(frame.f_globals.get("revision")), " ".join(statement.split()),
                                      0.0, 0.0, in_transaction, before.pid)
+        self.last_revision = measured.revision
         self._before[id(cursor)] = (measured, before)
         measured.unread = before.error
         if self.spec.blocker_ms:
@@ -175,6 +178,7 @@ class Measurer:
             self._open.setdefault(key, []).append(measured)
         else:
             measured.released = ended
+            measured.committed = True
         self.statements.append(measured)
 
     def failed(self, context: Any) -> None:
@@ -250,11 +254,15 @@ class Measurer:
         except Exception:  # never fail the migration for it: the statement runs as env.py set it up
             pass
 
-    def transaction_ended(self, conn: Any) -> None:
+    def committed(self, conn: Any) -> None:
+        self.transaction_ended(conn, committed=True)
+
+    def transaction_ended(self, conn: Any, committed: bool = False) -> None:
         now = time.monotonic()
         key = id(conn)
         for measured in self._open.pop(key, []):
             measured.released = now
+            measured.committed = committed
         self._held.pop(key, None)
         self._baseline.pop(key, None)
         self._visible.pop(key, None)
@@ -329,7 +337,7 @@ def measuring(spec: MeasureSpec | None) -> Iterator[Measurer | None]:
     listeners: list[tuple[str, Callable[..., Any]]] = [
         ("before_cursor_execute", measurer.before), ("after_cursor_execute", measurer.after),
         ("handle_error", measurer.failed),
-        ("commit", measurer.transaction_ended), ("rollback", measurer.transaction_ended)]
+        ("commit", measurer.committed), ("rollback", measurer.transaction_ended)]
     for name, fn in listeners:
         event.listen(Engine, name, fn)
     finished = False
@@ -340,5 +348,20 @@ def measuring(spec: MeasureSpec | None) -> Iterator[Measurer | None]:
         for name, fn in reversed(listeners):
             event.remove(Engine, name, fn)
         measurer.finish()
+        if spec.token:
+            _carry(spec.token, measurer, finished)
         if spec.blocker_ms and finished:  # a failed run is retried: its blocking sessions stay for the retry
             blocker.release(spec.token)
+
+
+#: Statements that committed in a failed run of a rehearsal (by token): the retry starts after their revision,
+#: so its result would lack them; they are put in front of the next run's statements.
+_carried: dict[str, list[MeasuredStatement]] = {}
+
+
+def _carry(token: str, measurer: Measurer, finished: bool) -> None:
+    if not finished:  # the failing revision runs again from its start: only the revisions before it are kept
+        _carried.setdefault(token, []).extend(s for s in measurer.statements
+                                              if s.committed and s.revision != measurer.last_revision)
+    else:
+        measurer.statements[:0] = _carried.pop(token, [])
