@@ -75,6 +75,7 @@ def test_every_retry_timing_out_is_reported_as_production_would_stop(tmp_path: P
     data = json.loads(result.stdout)
     [row] = data["statements"]
     assert row["verdict"] == "lock timeout" and data["ok"] is False
+    assert row["sql"] == "ALTER TABLE users ADD COLUMN note TEXT" and row["blocker"]["tables"] == ["users"]
     assert row["blocker"]["gave_up"] is True and row["blocker"]["attempts"] == 2
     assert "would stop here" in row["exceeded"][0]
 

@@ -51,6 +51,9 @@ SELECT pg_backend_pid(), pg_current_wal_insert_lsn()::text,
    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted)
 """
 _SAVEPOINT = "safemigrate_measure"
+#: Leads every statement safemigrate sends to measure: a recorder that sees raw cursors (drivers.py) may record
+#: them beside the revision's own; this tells them apart (a failed run's last statement is the revision's).
+MARK = "/* safemigrate: measuring */ "
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,7 @@ class Measurer:
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute("SELECT CONNECTION_ID()")
+                cursor.execute(MARK + "SELECT CONNECTION_ID()")
                 return Snapshot(pid=int(cursor.fetchall()[0][0]))
             finally:
                 cursor.close()
@@ -232,9 +235,10 @@ class Measurer:
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
-                               "AND table_type = 'BASE TABLE' AND table_name IN (" + ", ".join(["%s"] * len(names))
-                               + ")", [name.split(".")[-1] for name in names])
+                marks = ", ".join(["%s"] * len(names))
+                cursor.execute(f"{MARK}SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                               f"DATABASE() AND table_type = 'BASE TABLE' AND table_name IN ({marks})",
+                               [name.split(".")[-1] for name in names])
                 return [str(row[0]) for row in cursor.fetchall()]
             finally:
                 cursor.close()
@@ -246,9 +250,10 @@ class Measurer:
             cursor = raw.cursor()
             try:
                 if self.spec.backend == "mysql":
-                    cursor.execute(f"SET SESSION lock_wait_timeout = {max(1, -(-self.spec.lock_timeout_ms // 1000))}")
+                    seconds = max(1, -(-self.spec.lock_timeout_ms // 1000))
+                    cursor.execute(f"{MARK}SET SESSION lock_wait_timeout = {seconds}")
                 else:
-                    cursor.execute(f"SET lock_timeout = '{int(self.spec.lock_timeout_ms)}ms'")
+                    cursor.execute(f"{MARK}SET lock_timeout = '{int(self.spec.lock_timeout_ms)}ms'")
             finally:
                 cursor.close()
         except Exception:  # never fail the migration for it: the statement runs as env.py set it up
@@ -286,17 +291,17 @@ class Measurer:
             return Snapshot(error=_failure(exc))
         try:
             if in_transaction:
-                cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+                cursor.execute(f"{MARK}SAVEPOINT {_SAVEPOINT}")
             try:
-                cursor.execute(_SNAPSHOT)
+                cursor.execute(MARK + _SNAPSHOT)
                 row = cursor.fetchall()[0]
             except Exception as exc:  # a failed read must never fail the migration: report it instead
                 if in_transaction:
-                    cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-                    cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+                    cursor.execute(f"{MARK}ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                    cursor.execute(f"{MARK}RELEASE SAVEPOINT {_SAVEPOINT}")
                 return Snapshot(error=_failure(exc))
             if in_transaction:
-                cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+                cursor.execute(f"{MARK}RELEASE SAVEPOINT {_SAVEPOINT}")
         except Exception as exc:  # the savepoint itself failed: the transaction had already failed
             return Snapshot(error=_failure(exc))
         finally:

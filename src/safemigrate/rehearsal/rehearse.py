@@ -30,7 +30,7 @@ from safemigrate.core.errors import MigrationFailed, RevisionGraphError, Safemig
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, with_driver_of
 from safemigrate.harness.blocker import named_tables as named_in
-from safemigrate.harness.measure import LockTaken, MeasuredStatement, MeasureSpec
+from safemigrate.harness.measure import MARK, LockTaken, MeasuredStatement, MeasureSpec
 from safemigrate.harness.requests import EnvRunRequest, Reads
 from safemigrate.harness.session import EnvSession
 from safemigrate.rehearsal.copies import Copy, CopySource, check_source, copy_for
@@ -228,6 +228,9 @@ def _measure(project: Workspace, session: EnvSession, copy: Copy, target: str, t
         report.statements.append(_row(statement, writer, reader, budgets, probes.locks_seen, policy))
     if gave_up is not None:
         report.statements.append(_gave_up(gave_up, failed, probes.samples, policy))
+        report.notes.append(f"The rehearsal stopped at revision {gave_up.revision}: the revisions after it did not "
+                            "run, and the statements of those before it (applied in the attempts) are not in this "
+                            "report; rehearse again without --blocker, or with a longer lock_timeout, to see them.")
     for row in report.statements:
         if row.rewrite:
             report.warnings.append(f"{row.revision}: `{_short(row.sql)}` rewrote {', '.join(row.rewritten)}: every "
@@ -304,19 +307,22 @@ def _queued_warning(row: MeasuredRow) -> str:
     timeout = f"lock_timeout {blocker.lock_timeout_ms} ms" if blocker.lock_timeout_ms else "no lock_timeout"
     held = f" for {blocker.held_ms:.0f} ms" if blocker.held_ms is not None else ""
     waits = ", ".join(f"{wait:.0f} ms" for wait in blocker.lock_waits_ms)
-    tries = (f"{blocker.attempts} attempt(s) gave up after {waits} and were retried" if blocker.gave_up
+    tries = (f"each of its {blocker.attempts} attempts gave up (after {waits}), so migrate would stop here"
+             if blocker.gave_up
              else f"{len(blocker.lock_waits_ms)} attempt(s) gave up after {waits}, then it ran"
-             if blocker.lock_waits_ms else "it queued until the session ended, then ran")
+             if blocker.lock_waits_ms else f"it ran at its first attempt, in {row.duration_ms:.0f} ms (waiting "
+             "included)")
     writes = f"{row.writer_stall_ms.max:.0f} ms" if row.writer_stall_ms.max is not None else "not measured"
     reads = f"{row.reader_stall_ms.max:.0f} ms" if row.reader_stall_ms.max is not None else "not measured"
     return (f"{row.revision}: `{_short(row.sql)}` behind a session holding {', '.join(blocker.tables)}{held} "
-            f"({timeout}): {tries}; writes queued behind it up to {writes}, reads up to {reads}.")
+            f"({timeout}): {tries}; meanwhile writes waited up to {writes}, reads up to {reads}.")
 
 
 def _gave_up(exc: MigrationFailed, failed: list[tuple[float, float]], samples: list[Sample],
              policy: _Policy) -> MeasuredRow:
     """The statement every attempt of which hit lock_timeout: production's migrate would stop there (exit 3)."""
-    sql = " ".join(exc.statements[-1].sql.split()) if exc.statements else "(the statement that waited)"
+    sent = [statement for statement in exc.statements if MARK not in statement.sql]
+    sql = " ".join(sent[-1].sql.split()) if sent else "(the statement that waited)"
     blocker = BlockerReport(named_in(sql), None, len(failed), [round((end - start) * 1000, 1) for start, end in failed],
                             policy.lock_timeout_ms, gave_up=True)
     windows = [(start, end) for start, end in failed]
