@@ -101,3 +101,14 @@ def test_a_bad_require_rehearsal_is_a_config_error(tmp_path: Path) -> None:
     result = run_safemigrate("status", cwd=project_dir)
     assert result.returncode == 2
     assert "require_rehearsal = 'weekly' is not a duration" in result.stderr
+
+
+def test_an_unreachable_database_is_said_not_recorded_and_no_password_shown(tmp_path: Path, pg_server: str) -> None:
+    project_dir = make_project(tmp_path / "app", 'op.execute("ANALYZE users")')
+    missing = "postgresql+psycopg://postgres:s3cret-pw@127.0.0.1:5432/safemigrate_no_such_db"
+    result = run_safemigrate("rehearse", "--rows", "100", "--scratch-url", pg_server, "--record",
+                             cwd=project_dir, env={"DATABASE_URL": missing})
+    assert result.returncode == 0, result.stderr  # the rehearsal itself passed
+    assert "This rehearsal was not recorded in" in result.stdout
+    assert "require_rehearsal cannot count it" in result.stdout
+    assert "s3cret-pw" not in result.stdout + result.stderr
