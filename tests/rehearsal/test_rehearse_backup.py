@@ -59,3 +59,35 @@ def test_unknown_backup_exits_2_and_leaves_no_copy(tmp_path: Path, pg_url: str, 
     result = run_safemigrate("rehearse", "--backup", "nope", cwd=project_dir, env={"DATABASE_URL": pg_url})
     assert result.returncode == 2 and "There is no backup 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_drops_the_restored_copy(tmp_path: Path, pg_url: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import POSTGRES_URL
+
+    project_dir = make_project(tmp_path / "app", 'op.execute("SELECT pg_sleep(60)")')
+    upgrade(project_dir, pg_url, "0001")
+    configure_backup(project_dir, url=str(tmp_path / "backups"))
+    create_backup(Project.from_pyproject(project_dir, database_url=pg_url), environment="production")
+    before = _databases()
+    full_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SAFEMIGRATE_DATABASE_URL"}}
+    process = subprocess.Popen([str(Path(sys.executable).with_name("safemigrate")), "rehearse", "--backup", "latest"],
+                               cwd=project_dir, env={**full_env, "DATABASE_URL": pg_url},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    ours: set[str] = set()
+    while not ours:  # the backup is restored into the copy and the revision sleeps in it
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        ours = {name for name in _databases() - before
+                if scalar(POSTGRES_URL, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                          f"'{name}' AND query LIKE '%pg_sleep%'")}
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert not ours & _databases()
