@@ -72,3 +72,11 @@ def test_rehearse_without_rows_configured_is_a_usage_error(repo: Path, pg_server
     assert result.returncode == 2, result.stdout + result.stderr
     assert "[tool.safemigrate.rehearsal] has no rows" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rehearse_without_a_postgresql_scratch_server_is_a_usage_error(repo: Path) -> None:
+    _branch(repo, rows=100)
+    result = ci(repo, "check", "--base", "origin/main", "--rehearse")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "ci check --rehearse needs a PostgreSQL server for the synthetic copy" in result.stderr
+    assert "Pass --scratch-url postgresql://" in result.stderr

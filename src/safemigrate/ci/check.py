@@ -144,8 +144,16 @@ def ci_check(project: Workspace, base: str, *, pg_version: int | None = None,
                        for r in new],
         problems=problems, check=check, notes=notes,
     )
-    if rehearse:
-        _rows_for_rehearsal(project)  # a missing rows setting is said before minutes of checks, not after
+    if rehearse:  # a missing rows setting or server is said before minutes of checks, not after
+        _rows_for_rehearsal(project)
+        if project.scratch_server is None or backend_of(project.scratch_server) != "postgresql":
+            raise UsageError(
+                "ci check --rehearse needs a PostgreSQL server for the synthetic copy, and --scratch-url names "
+                + ("none." if project.scratch_server is None else "another kind of server."),
+                "The new revisions are rehearsed on a throwaway PostgreSQL database filled with generated rows.",
+                "Pass --scratch-url postgresql://... (the CI job's PostgreSQL service), or set scratch_url in "
+                "[tool.safemigrate].",
+            )
     if not new:
         report.notes.append(f"This branch adds no revision compared with {base}.")
         return report
