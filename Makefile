@@ -32,7 +32,8 @@ demo: $(VENV)/.installed
 ALEMBIC_LOWEST := 1.13.3
 LOWEST_TESTS   := tests/harness/test_alembic_versions.py tests/checks/test_check.py tests/harness/test_real_shapes.py tests/harness/test_projects.py \
                   tests/checks/test_lint.py tests/runner/test_migrate.py tests/ci/test_ci.py tests/startup/test_startup.py tests/checks/test_live.py \
-                  tests/checks/test_review.py tests/guard/test_guard.py
+                  tests/checks/test_review.py tests/guard/test_guard.py tests/checks/test_review_batch_fold.py \
+                  tests/cli/test_progress.py tests/cli/test_alembic_plugin.py
 
 $(VENV)/alembic-lowest/.installed: $(VENV)/.created
 	$(PY) -m pip install --quiet --no-deps --target $(VENV)/alembic-lowest alembic==$(ALEMBIC_LOWEST)
