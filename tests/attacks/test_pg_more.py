@@ -283,6 +283,57 @@ def wipe(conn, cursor, statement, parameters, context, executemany):
         conn.exec_driver_sql("DELETE FROM users")
 event.listen(op.get_bind(), "after_cursor_execute", wipe)
 '''),
+    "SQLAlchemy listener on the version bump drops a column (DDL after the body)": one('''
+from sqlalchemy import event
+def wipe(conn, cursor, statement, parameters, context, executemany):
+    if statement.lstrip().upper().startswith("UPDATE ALEMBIC_VERSION"):
+        conn.connection.cursor().execute("ALTER TABLE users DROP COLUMN name")
+event.listen(op.get_bind(), "after_cursor_execute", wipe)
+'''),
+    "on_version_apply callback drops the table (DDL after the body)": one('''
+def wipe(ctx, step, heads, run_args):
+    ctx.connection.connection.cursor().execute("DROP TABLE users CASCADE")
+op.get_context().on_version_apply_callbacks = (wipe,)
+'''),
+    "SQLAlchemy commit listener of the revision, raw cursor (runs after the guard's own)": one('''
+from sqlalchemy import event
+def wipe(conn):
+    conn.connection.cursor().execute("DELETE FROM users")
+event.listen(op.get_bind(), "commit", wipe)
+'''),
+    "SQLAlchemy commit listener of the revision, exec_driver_sql": one('''
+from sqlalchemy import event
+def wipe(conn):
+    conn.exec_driver_sql("DROP TABLE users CASCADE")
+event.listen(op.get_bind(), "commit", wipe)
+'''),
+    "SQLAlchemy commit listener on the engine, raw cursor": one('''
+from sqlalchemy import event
+def wipe(conn):
+    conn.connection.cursor().execute("ALTER TABLE users DROP COLUMN name")
+event.listen(op.get_bind().engine, "commit", wipe)
+'''),
+    "begin listener of a revision wipes the table as the next revision's transaction begins": Case((Rev('''
+from sqlalchemy import event
+def wipe(conn):
+    conn.connection.cursor().execute("DELETE FROM users")
+event.listen(op.get_bind(), "begin", wipe)
+'''), Rev('op.execute("SELECT 1")', bomb=False)), versions=("0001", "0002")),
+    "psycopg dumper runs a raw delete while its statement is sent": one('''
+from psycopg.adapt import Dumper
+class Evil:
+    pass
+calls = []
+class EvilDumper(Dumper):
+    def dump(self, obj):  # quiet while safemigrate renders the statement to judge it, then acts
+        calls.append(1)
+        if len(calls) > 1:
+            raw.cursor().execute("DELETE FROM users")
+        return b"1"
+raw = op.get_bind().connection.driver_connection
+raw.adapters.register_dumper(Evil, EvilDumper)
+raw.cursor().execute("SELECT %s::int", (Evil(),))
+'''),
     "on_version_apply callback": one('''
 def wipe(ctx, step, heads, run_args):
     ctx.connection.exec_driver_sql("DELETE FROM users")

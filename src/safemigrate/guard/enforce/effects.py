@@ -62,14 +62,15 @@ class Effect:
     description: str
 
 
-def snapshot(connection: Connection, since: Catalog | None = None) -> Catalog:
+def snapshot(connection: Connection, since: Catalog | None = None, *, previous: Catalog | None = None) -> Catalog:
     """The catalog as ``connection`` sees it now (inside the revision's transaction).
 
     With ``since`` (the snapshot taken when the revision began), the tables this transaction wrote are
     also probed for rows it did not write, so that emptying a table and adding a decoy row is still seen.
-    Raises :class:`CatalogUnreadable` when the catalog cannot be read.
+    With ``previous`` (an earlier snapshot of the same transaction), objects are taken from it when the
+    transaction wrote no catalog row since. Raises :class:`CatalogUnreadable` when the catalog cannot be read.
     """
-    return read(connection, since)
+    return read(connection, since, previous=previous)
 
 
 def effects(before: Catalog, after: Catalog) -> list[Effect]:
@@ -187,11 +188,14 @@ def _column_effects(before: Catalog, after: Catalog) -> list[Effect]:
     for (relid, number), old in before.columns.items():
         if old.dropped or relid not in after.relations:
             continue  # a dropped table is reported as such
+        now = after.columns.get((relid, number))
+        if now == old and not old.changed_here \
+                and before.default_sequences.get((relid, number)) == after.default_sequences.get((relid, number)):
+            continue  # the same column (most of them): nothing below can apply
         table = after.relations[relid]
         if table.kind not in {"r", "p", "f"}:
             continue  # a view's columns change with its definition
         target = f"{before.relations[relid].label}.{old.name}" if relid in before.relations else old.name
-        now = after.columns.get((relid, number))
         if now is None or now.dropped:
             found.append(Effect("drop-column", target, f"dropped column {target}"))
             continue

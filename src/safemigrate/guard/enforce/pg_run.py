@@ -9,12 +9,14 @@
   TRANSACTION) nor switch roles (SET ROLE, SET SESSION AUTHORIZATION).
 * The transaction carries a :class:`~safemigrate.guard.enforce.commit_gate.CommitGate`:
   a commit sent past SQLAlchemy (the driver, libpq, a multi-statement string)
-  fails and rolls everything back. The gate is disarmed in SQLAlchemy's
-  ``commit`` event after the last check: deferred triggers are fired first
-  (``SET CONSTRAINTS ALL IMMEDIATE``), then the catalog and the rows written
-  are compared with what was checked when the body ended, so a listener on the
-  version bump, an ``on_version_apply`` callback, a trigger or a rule that
-  acts after the body is still refused.
+  fails and rolls everything back. The gate is disarmed after the last check,
+  which runs in the dialect's ``do_commit`` right before the driver commits
+  (after every SQLAlchemy ``commit`` listener, the revision's own included):
+  deferred triggers are fired first (``SET CONSTRAINTS ALL IMMEDIATE``), then
+  the catalog and the rows written are compared with what was checked when
+  the body ended, so a listener on the version bump or on the commit, an
+  ``on_version_apply`` callback, a trigger or a rule that acts after the body
+  is still refused.
 * The listeners and functions used are bound when the run starts, so a
   revision that patches safemigrate's classes or modules changes nothing of a
   run already under way. Code of the revision can still reach the guard's
@@ -136,11 +138,15 @@ class PgRun:
         self._current: _Revision | None = None
         self._gate_transaction: int | None = None
         self._listening: list[Connection] = []
+        self._hooked: list[tuple[Any, Any]] = []  # (dialect, its do_commit) judged through _hook_commit
         self._stepping: list[Connection] = []
         self._step: _effects_module.Catalog | None = None  # a statement of an autocommit block, under way
         self._driver: Any = None  # the driver's connection under the migration connection
         self._trusted = 0  # > 0 while safemigrate's own code sends SQL (catalog reads, BEGIN/COMMIT of a step)
         self._announced: Any = None  # the cursor SQLAlchemy is about to send a statement it showed us on
+        #: the last reading of the revision whose commit was just let through: the next one starts from it
+        #: when nothing else ended in between (pg_snapshot.read)
+        self._committed: _effects_module.Catalog | None = None
 
     # -- boundaries ----------------------------------------------------------------------------------
     @_trusting
@@ -152,8 +158,21 @@ class PgRun:
         self._listen(connection)
         self._connection, self._dbapi = connection, connection.connection.dbapi_connection
         self._driver = connection.connection.driver_connection
-        before = self._read(connection, script.revision, script.path)
+        committed, self._committed = self._committed, None
+        before = self._read(connection, script.revision, script.path, previous=committed)
         self._current = _Revision(script.revision, script.path, declared, mark, before, version_table)
+        if committed is not None and before.transaction is not None and before.reused != "all":
+            # Alembic writes nothing between one revision's commit and the next one's body; a listener or a
+            # thread of an earlier revision did, and on a busy server what it did cannot be told apart
+            self._refuse(connection, DestructiveChangeBlocked(
+                f"Revision {script.revision} ({script.path}) had its transaction written to before it began: "
+                "something ran SQL on the migration connection after the revision before it committed (a "
+                "listener, a callback or a thread that revision left behind).",
+                "What ran there is part of this revision's transaction, but not of anything safemigrate "
+                "checked, so the revision was rolled back.",
+                "Find the event listener, callback or thread an earlier revision registers and remove it; "
+                "revisions act only inside upgrade().",
+                rule="write-after-body", revision=script.revision, line=None))
         self._ensure_gate(connection)
 
     def owns(self, connection: Any) -> bool:
@@ -348,21 +367,48 @@ class PgRun:
     def _listen(self, connection: Connection) -> None:
         if any(c is connection for c in self._listening):
             return
-        event.listen(connection, "commit", self._on_commit)
         event.listen(connection, "rollback", self._on_rollback)
         event.listen(connection, "before_cursor_execute", self._announce)
         self._listening.append(connection)
+        self._hook_commit(connection.dialect)
+
+    def _hook_commit(self, dialect: Any) -> None:
+        """Judge each commit of the migration connection in the dialect's ``do_commit``, right before the driver
+        commits: after every ``commit`` listener, so none of them (a revision can add its own, to the
+        connection or its engine) runs after the last check."""
+        if any(d is dialect for d, _ in self._hooked):
+            return
+        original = dialect.do_commit
+
+        def do_commit(dbapi_connection: Any) -> None:  # SQLAlchemy passes its pool's proxy of the connection
+            connection = next((c for c in self._listening if dbapi_connection in self._dbapi_of(c)), None)
+            if connection is not None:
+                self._on_commit(connection)
+            original(dbapi_connection)
+
+        dialect.do_commit = do_commit  # this dialect object only (its engine), until stop()
+        self._hooked.append((dialect, original))
+
+    @staticmethod
+    def _dbapi_of(connection: Connection) -> tuple[Any, ...]:
+        try:
+            return connection.connection, connection.connection.dbapi_connection
+        except Exception:  # closed or invalidated
+            return ()
 
     def stop(self) -> None:
         for connection in self._listening:
-            for name, listener in (("commit", self._on_commit), ("rollback", self._on_rollback),
-                                   ("before_cursor_execute", self._announce)):
+            for name, listener in (("rollback", self._on_rollback), ("before_cursor_execute", self._announce)):
                 if event.contains(connection, name, listener):
                     event.remove(connection, name, listener)
         self._listening.clear()
+        for dialect, _ in self._hooked:
+            vars(dialect).pop("do_commit", None)
+        self._hooked.clear()
 
     def _on_rollback(self, connection: Connection) -> None:
         self._gate_transaction = None
+        self._committed = None
 
     @_trusting
     def _on_commit(self, connection: Connection) -> None:
@@ -382,21 +428,23 @@ class PgRun:
             now = self._read(connection, run.revision, run.path, since=run.before)
             self._judge(connection, run, _effects(run.before, now), run.allowed(), after_body=False)
         else:
-            self._judge_after_body(connection, run)
+            self._committed = self._judge_after_body(connection, run)
             self._current = None
 
-    def _judge_after_body(self, connection: Connection, run: _Revision) -> None:
+    def _judge_after_body(self, connection: Connection, run: _Revision) -> _effects_module.Catalog:
         assert run.checked is not None
-        now = self._read(connection, run.revision, run.path, since=run.before)
+        now = self._read(connection, run.revision, run.path, since=run.before, previous=run.checked)
         ours = {oid for oid, r in now.relations.items()
                 if r.name == run.version_table or r.name.startswith("safemigrate_")}
         self._judge(connection, run, _after_body(run.checked, now, ours), (), after_body=True)
+        return now
 
     # -- judging -------------------------------------------------------------------------------------
     def _read(self, connection: Connection, revision: str, path: str | None,
-              since: _effects_module.Catalog | None = None) -> _effects_module.Catalog:
+              since: _effects_module.Catalog | None = None,
+              previous: _effects_module.Catalog | None = None) -> _effects_module.Catalog:
         try:
-            return _snapshot(connection, since)
+            return _snapshot(connection, since, previous=previous)
         except _Unreadable as exc:
             self._unreadable(connection, _Revision(revision, path, (), 0, _effects_module.Catalog(), ""), exc)
             raise  # not reached: _refuse raises
