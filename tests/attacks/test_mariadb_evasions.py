@@ -166,6 +166,30 @@ SEEN |= {
 cur.execute("CREATE PROCEDURE wipe() DELETE FROM users")
 cur.callproc("wipe")
 ''',
+    "raw pymysql call from a value encoder, inside an executemany": RAW + '''
+class Evil:
+    pass
+calls = []
+def encode(value, mapping=None):  # quiet while safemigrate renders the statement to judge it, then acts
+    calls.append(1)
+    if len(calls) > 1:
+        cur.connection.cursor().execute("DROP TABLE users")
+    return "1"
+cur.connection.encoders[Evil] = encode
+cur.executemany("SELECT %s", [(Evil(),)])
+''',
+    "raw pymysql call from a value encoder, same cursor": RAW + '''
+class Evil:
+    pass
+calls = []
+def encode(value, mapping=None):  # quiet while safemigrate renders the statement to judge it, then acts
+    calls.append(1)
+    if len(calls) > 1:
+        cur.execute("DELETE FROM users")
+    return "1"
+cur.connection.encoders[Evil] = encode
+cur.execute("SELECT %s", (Evil(),))
+''',
     "raw pymysql SSCursor DROP": 'import pymysql\ncur = op.get_bind().connection.driver_connection.cursor(pymysql.cursors.SSCursor)\ncur.execute("DROP TABLE users")',
 }
 

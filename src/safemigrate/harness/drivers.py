@@ -97,8 +97,10 @@ _SENDS = ("execute", "executemany", "stream", "copy")
 _CURSORS = ("Cursor", "ServerCursor", "ClientCursor", "RawCursor", "RawServerCursor")
 
 
-#: pymysql's cursor methods that send SQL (``executemany`` calls ``execute`` for each set)
+#: pymysql's cursor methods that send SQL
 _SENDS_PYMYSQL = ("execute", "executemany", "callproc")
+#: pymysql's code that sends the statement it was given through ``execute``, row by row or in batches
+_PYMYSQL_ROW_BY_ROW = ("executemany", "_do_execute_many")
 #: psycopg2's cursor is a C type: its connections get a watched ``cursor_factory`` instead
 _PSYCOPG2_SENDS = ("execute", "executemany", "callproc", "copy_expert")
 
@@ -124,12 +126,14 @@ def watching_raw_cursors(recorder: Recorder) -> Iterator[None]:
 
     try:
         pymysql_cursors = sys.modules.get("pymysql.cursors")
-        for name in _SENDS_PYMYSQL if pymysql_cursors is not None else ():
-            cls = pymysql_cursors.Cursor  # type: ignore[union-attr] # every pymysql cursor class derives from it
-            original = vars(cls).get(name)
-            if callable(original):
-                setattr(cls, name, _watch(original, name, recorder))
-                undo.append(functools.partial(setattr, cls, name, original))
+        if pymysql_cursors is not None:
+            cls = pymysql_cursors.Cursor  # every pymysql cursor class derives from it
+            inner = frozenset(f.__code__ for f in (vars(cls).get(n) for n in _PYMYSQL_ROW_BY_ROW) if callable(f))
+            for name in _SENDS_PYMYSQL:
+                original = vars(cls).get(name)
+                if callable(original):
+                    setattr(cls, name, _watch(original, name, recorder, inner))
+                    undo.append(functools.partial(setattr, cls, name, original))
         for class_name in _CURSORS if module is not None else ():
             cls = getattr(module, class_name, None)
             for name in _SENDS:
@@ -145,15 +149,35 @@ def watching_raw_cursors(recorder: Recorder) -> Iterator[None]:
             restore()
 
 
-def _watch(method: Callable[..., Any], name: str, recorder: Recorder) -> Callable[..., Any]:
+def _watch(method: Callable[..., Any], name: str, recorder: Recorder,
+           inner: frozenset[Any] = frozenset()) -> Callable[..., Any]:
+    """``method`` of a cursor class, shown to the guard (or the recorder) before it sends anything.
+
+    Passed through without a look: safemigrate's own calls (``recorder.internal``), the call that sends
+    the statement SQLAlchemy just showed its listeners (``recorder.announced``: recorded and judged
+    there), and the calls a driver makes from the code in ``inner`` while it sends one (pymysql's
+    ``executemany`` runs ``execute`` row by row). Any other call is judged, also one made while another
+    is being sent (a value's encoder or dumper is revision code too).
+    """
     @functools.wraps(method)
     def watched(cursor: Any, *args: Any, **kwargs: Any) -> Any:
-        guard = recorder.guard
-        if recorder.current is None or recorder.internal:
+        if recorder.current is None or recorder.internal \
+                or (recorder.sending and sys._getframe(1).f_code in inner):
             return method(cursor, *args, **kwargs)
         query = args[0] if args else kwargs.get("query")
         parameters = args[1] if len(args) > 1 else kwargs.get("params", kwargs.get("params_seq"))
-        send = functools.partial(method, cursor, *args, **kwargs)
+
+        def send() -> Any:
+            recorder.sending += 1
+            try:
+                return method(cursor, *args, **kwargs)
+            finally:
+                recorder.sending -= 1
+
+        if cursor is recorder.announced:
+            recorder.announced = None
+            return send()
+        guard = recorder.guard
         if guard is None:
             return recorder.raw(cursor, name, query, parameters, send)
         return guard.raw_statement(cursor, name, query, parameters, send)

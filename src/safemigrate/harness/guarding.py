@@ -52,8 +52,6 @@ class RunGuard:
         self._mysql: mysql_effects.MysqlRun | None = None  # MySQL/MariaDB: the revision judged on its schema
         self._connection: Connection | None = None  # MySQL/MariaDB: the migration connection and its driver's
         self._driver: Any = None
-        self._announced: Any = None  # the cursor SQLAlchemy sends the statement it showed us on
-        self._passing = 0  # > 0 while an announced or judged call runs (pymysql's executemany calls execute)
 
     # -- the revision's boundaries --------------------------------------------------
     def revision_started(self, script: Any, context: MigrationContext) -> None:
@@ -85,7 +83,6 @@ class RunGuard:
     # -- while the body runs ----------------------------------------------------------
     def statement(self, connection: Connection, statement: str, *, in_transaction: bool, parameters: Any = None,
                   cursor: Any = None, executemany: bool = False) -> None:
-        self._announced = cursor  # MySQL/MariaDB: the driver call that follows was judged here
         frame = signoff.migration_frame(sys._getframe(2))
         line = frame.f_lineno if frame is not None else None
         texts, signoffs = [statement], (*signoff.active(), *self._declared)
@@ -110,27 +107,20 @@ class RunGuard:
         on PostgreSQL, one SQLAlchemy did not send is judged before it runs (``send`` runs it)."""
         if self._pg is not None:
             return self._pg.raw(cursor, method, query, parameters, send, judge=self.statement)
-        if self._mysql is None or self._connection is None or self._passing \
-                or getattr(cursor, "connection", None) is not self._driver:
+        if self._mysql is None or self._connection is None or getattr(cursor, "connection", None) is not self._driver:
             return send()
-        if cursor is not self._announced:
-            texts = _mysql_texts(cursor, method, query, parameters)
-            if texts is None:
-                self._refuse(self._connection, DestructiveChangeBlocked(
-                    f"Revision {self._revision} ({self._path}) sent SQL through a driver cursor's {method}() in "
-                    "a form safemigrate cannot read before it runs.",
-                    "MySQL and MariaDB commit DDL as it runs: safemigrate must judge each statement first.",
-                    "Use op.execute (or op.get_bind().exec_driver_sql) with the SQL as a string.",
-                    rule="dynamic-sql", revision=self._revision, line=None))
-            autocommit = bool(getattr(cursor.connection, "get_autocommit", lambda: False)())
-            for text in texts or ():
-                self.statement(self._connection, text, in_transaction=not autocommit, cursor=cursor)
-        self._announced = None
-        self._passing += 1
-        try:
-            return send()
-        finally:
-            self._passing -= 1
+        texts = _mysql_texts(cursor, method, query, parameters)
+        if texts is None:
+            self._refuse(self._connection, DestructiveChangeBlocked(
+                f"Revision {self._revision} ({self._path}) sent SQL through a driver cursor's {method}() in "
+                "a form safemigrate cannot read before it runs.",
+                "MySQL and MariaDB commit DDL as it runs: safemigrate must judge each statement first.",
+                "Use op.execute (or op.get_bind().exec_driver_sql) with the SQL as a string.",
+                rule="dynamic-sql", revision=self._revision, line=None))
+        autocommit = bool(getattr(cursor.connection, "get_autocommit", lambda: False)())
+        for text in texts or ():
+            self.statement(self._connection, text, in_transaction=not autocommit, cursor=cursor)
+        return send()
 
     def owns(self, connection: Any) -> bool:
         """Whether ``connection`` is the one the running revision was given (always, off PostgreSQL)."""

@@ -64,7 +64,7 @@ class Recorder:
     internal: bool = False  # safemigrate's own queries on env.py's connection (catalog snapshots)
     refused: SafemigrateError | None = None  # what was not sent to the throwaway database
     announced: Any = None  # the driver cursor SQLAlchemy sends its current statement on
-    raw_depth: int = 0  # > 0 while a driver cursor call runs (pymysql's executemany calls execute)
+    sending: int = 0  # > 0 while a watched driver cursor call sends (harness/drivers.py)
 
     def begin(self, script: Any) -> None:
         self.finish()
@@ -167,21 +167,14 @@ class Recorder:
         """A driver cursor call while a revision's body runs on a throwaway database (no guard): a statement
         SQLAlchemy did not send is recorded as one of the revision's (so lint and review see it) and kept
         to the throwaway database like the others."""
-        if self.raw_depth or not self.in_body or self.current is None:
+        if not self.in_body or self.current is None:
             return send()
-        if cursor is self.announced:
-            self.announced = None
-        else:
-            text = raw_text(cursor, method, query)
-            if text is not None:
-                self.add(text, parameters, in_transaction=not _autocommit(cursor))
-                if self.throwaway:
-                    self._keep_to_the_throwaway_database(text)
-        self.raw_depth += 1
-        try:
-            return send()
-        finally:
-            self.raw_depth -= 1
+        text = raw_text(cursor, method, query)
+        if text is not None:
+            self.add(text, parameters, in_transaction=not _autocommit(cursor))
+            if self.throwaway:
+                self._keep_to_the_throwaway_database(text)
+        return send()
 
     def _keep_to_the_throwaway_database(self, statement: str) -> None:
         """Refuse, before it is sent, a statement whose effect reaches beyond the throwaway database."""

@@ -143,7 +143,6 @@ class PgRun:
         self._step: _effects_module.Catalog | None = None  # a statement of an autocommit block, under way
         self._driver: Any = None  # the driver's connection under the migration connection
         self._trusted = 0  # > 0 while safemigrate's own code sends SQL (catalog reads, BEGIN/COMMIT of a step)
-        self._announced: Any = None  # the cursor SQLAlchemy is about to send a statement it showed us on
         #: the last reading of the revision whose commit was just let through: the next one starts from it
         #: when nothing else ended in between (pg_snapshot.read)
         self._committed: _effects_module.Catalog | None = None
@@ -218,16 +217,13 @@ class PgRun:
     # -- a statement sent through a driver cursor ---------------------------------------------------------
     def raw(self, cursor: Any, method: str, query: Any, parameters: Any, send: Callable[[], Any],
             judge: Callable[..., None]) -> Any:
-        """A psycopg cursor call while a revision runs. SQLAlchemy's own statements (announced) and
-        safemigrate's pass; any other is judged by the rules like ``op.execute`` before ``send`` runs it (a
-        ``dblink_exec`` or a multi-statement COMMIT is refused before it reaches the server). In the revision's
-        transaction the check at commit also sees what it did; in an autocommit block, where it would commit
-        as it runs, it runs in a transaction of its own checked before it commits, and one safemigrate cannot
-        read (COPY, a stream) is refused."""
+        """A psycopg cursor call while a revision runs, other than SQLAlchemy's own statements (let through by
+        harness/drivers.py). safemigrate's pass; any other is judged by the rules like ``op.execute`` before
+        ``send`` runs it (a ``dblink_exec`` or a multi-statement COMMIT is refused before it reaches the server).
+        In the revision's transaction the check at commit also sees what it did; in an autocommit block, where
+        it would commit as it runs, it runs in a transaction of its own checked before it commits, and one
+        safemigrate cannot read (COPY, a stream) is refused."""
         run, connection = self._current, self._connection
-        if self._announced is cursor:
-            self._announced = None
-            return send()
         if run is None or connection is None or self._trusted or self._driver is None \
                 or getattr(cursor, "connection", None) is not self._driver:
             return send()
@@ -266,10 +262,6 @@ class PgRun:
         if self._step is not None:
             self._close_step(connection, cursor, str(text), parameters, None, method == "executemany")
         return result
-
-    def _announce(self, connection: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
-                  executemany: bool) -> None:
-        self._announced = cursor  # SQLAlchemy sends this statement next, on this cursor: the guard saw it
 
     # -- a statement in an autocommit block --------------------------------------------------------------
     def _open_step(self, connection: Connection, run: _Revision) -> None:
@@ -368,7 +360,6 @@ class PgRun:
         if any(c is connection for c in self._listening):
             return
         event.listen(connection, "rollback", self._on_rollback)
-        event.listen(connection, "before_cursor_execute", self._announce)
         self._listening.append(connection)
         self._hook_commit(connection.dialect)
 
@@ -398,7 +389,7 @@ class PgRun:
 
     def stop(self) -> None:
         for connection in self._listening:
-            for name, listener in (("rollback", self._on_rollback), ("before_cursor_execute", self._announce)):
+            for name, listener in (("rollback", self._on_rollback),):
                 if event.contains(connection, name, listener):
                     event.remove(connection, name, listener)
         self._listening.clear()
