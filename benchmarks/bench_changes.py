@@ -14,6 +14,13 @@ library call), the contract revision. Then the naive one-step form of the same
 change runs on ``bench_naive`` (``RENAME COLUMN``, ``ALTER COLUMN ... TYPE``,
 ``SET NOT NULL``). The figure is the writer's longest transaction in each
 window, with its p99.
+
+For each backfill it also says where the writer's slow transactions (over
+25 ms) came from: an UPDATE of a row inside the batch that was running at the
+time (it waited for that batch's row lock), or anything else (an INSERT, a row
+outside the batch: I/O, WAL, the machine); with the slowest batch, and what the
+server did meanwhile (checkpoints, WAL written, buffers a backend had to write
+itself: ``pg_stat_bgwriter``, ``pg_stat_wal``).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from stall import Stall, Writer  # noqa: E402
 
 from safemigrate.api import Project  # noqa: E402
 from safemigrate.changes import backfill, write_change  # noqa: E402
+from safemigrate.changes.lifecycle import PAUSE_S, TARGET_BATCH_MS  # noqa: E402
 
 SERVER = os.environ.get("SAFEMIGRATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DATABASE = f"safemigrate_bench_changes_{os.getpid()}"
@@ -116,6 +124,50 @@ def run(url: str, statement: str) -> None:
         engine.dispose()
 
 
+SLOW_MS = 25.0
+_SERVER_STATS = ("SELECT checkpoints_timed + checkpoints_req, buffers_backend, buffers_checkpoint "
+                 "FROM pg_stat_bgwriter", "SELECT wal_bytes, wal_buffers_full, wal_sync FROM pg_stat_wal")
+
+
+def server_stats(url: str) -> list[float]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [float(v) for query in _SERVER_STATS for v in conn.execute(sa.text(query)).one()]
+    finally:
+        engine.dispose()
+
+
+def diagnose(kind: str, stall: Stall, batches: list[tuple[float, object]], started: float, slowest_batch: float,
+             before: list[float], after: list[float], pause_s: float) -> str:
+    """Which slow writer transactions waited for a row of the batch running at the time, and which did not."""
+    windows = []  # (began, ended, first key exclusive, last key inclusive)
+    previous_end, previous_key = started, None
+    for ended, key in batches:
+        windows.append((previous_end + (pause_s if previous_key is not None else 0.0), ended, previous_key, key))
+        previous_end, previous_key = ended, key
+    in_batch: list[float] = []
+    other: list[tuple[float, int]] = []
+    for began, ended, index, row in stall.slowest:
+        ms = (ended - began) * 1000
+        if ms < SLOW_MS:
+            continue
+        hit = index == 1 and any(b <= ended and e >= began and (low is None or row > low) and row <= high
+                                 for b, e, low, high in windows)
+        if hit:
+            in_batch.append(ms)
+        else:
+            other.append((ms, index))
+    delta = [a - b for a, b in zip(after, before, strict=True)]
+    return (f"{kind} backfill: of the {len(in_batch) + len(other)} writer transactions over {SLOW_MS:.0f} ms "
+            f"(among the {len(stall.slowest)} slowest), {len(in_batch)} updated a row of the batch running then "
+            f"(longest {max(in_batch, default=0):.1f} ms), {len(other)} did not (longest "
+            f"{max((m for m, _ in other), default=0):.1f} ms; {sum(1 for _, i in other if i == 0)} inserts); "
+            f"{len(batches)} batches, slowest {slowest_batch:.0f} ms; meanwhile {delta[0]:.0f} checkpoint(s), "
+            f"{delta[3] / 1e6:.0f} MB of WAL ({delta[4]:.0f} times wal_buffers full, {delta[5]:.0f} syncs), "
+            f"{delta[1]:.0f} buffers written by backends, {delta[2]:.0f} by checkpoints")
+
+
 def timed(writer: Writer, step) -> tuple[Stall, float]:
     with writer.window() as window:
         step()
@@ -125,7 +177,7 @@ def timed(writer: Writer, step) -> tuple[Stall, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--target-ms", type=float, default=200.0, help="the backfill's batch duration target")
+    parser.add_argument("--target-ms", type=float, default=TARGET_BATCH_MS, help="the backfill's batch duration target")
     args = parser.parse_args()
     server = sa.make_url(SERVER)
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
@@ -133,6 +185,7 @@ def main() -> None:
         conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
     url = server.set(database=DATABASE).render_as_string(hide_password=False)
     results: list[tuple[str, str, Stall, float]] = []
+    diagnoses: list[str] = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             root = project(Path(folder) / "bench")
@@ -158,9 +211,16 @@ def main() -> None:
                     results.append((kind, "(writer alone, 2 s)", idle, 2.0))
                     stall, seconds = timed(writer, lambda w=written: alembic(root, url, w.expand_revision))
                     results.append((kind, "expand revision", stall, seconds))
-                    stall, seconds = timed(writer, lambda w=written: backfill(
-                        Project.from_pyproject(root, database_url=url), w.name, target_ms=args.target_ms))
+                    batches: list[tuple[float, object]] = []
+                    done: list = []
+                    before = server_stats(url)
+                    started = time.monotonic()
+                    stall, seconds = timed(writer, lambda w=written, d=done, b=batches: d.append(backfill(
+                        Project.from_pyproject(root, database_url=url), w.name, target_ms=args.target_ms,
+                        on_batch=lambda _, key, b=b: b.append((time.monotonic(), key)))))
                     results.append((kind, "backfill", stall, seconds))
+                    diagnoses.append(diagnose(kind, stall, batches, started, done[0].slowest_batch_ms, before,
+                                              server_stats(url), PAUSE_S))
                     stall, seconds = timed(writer, lambda: alembic(root, url, "heads"))
                     results.append((kind, "contract revision", stall, seconds))
                 with Writer(url, "bench_naive", insert=INSERT.format(table="bench_naive"),
@@ -182,6 +242,8 @@ def main() -> None:
               f"{seconds:.2f} s |" + (f" {stall.errors} failed" if stall.errors else ""))
     for failure in FAILED:
         print(f"naive step failed: {failure}")
+    for line in diagnoses:
+        print(f"- {line}")
 
 
 if __name__ == "__main__":

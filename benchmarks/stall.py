@@ -29,7 +29,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -45,6 +45,8 @@ class Stall:
     p99_ms: float
     median_ms: float
     errors: int  # transactions that failed (a lock_timeout of the writer's own, a deadlock): none expected
+    #: the longest transactions, each (began, ended, statement index, id): what waited, and on which row
+    slowest: list[tuple[float, float, int, int]] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (f"longest {self.longest_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, median {self.median_ms:.2f} ms "
@@ -137,19 +139,24 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
-def _report(records: list[tuple[float, float, bool]], started: float, ended: float) -> dict[str, Any]:
-    inside = [(end - begin, ok) for begin, end, ok in records if end >= started and begin <= ended]
-    latencies = [seconds * 1000 for seconds, _ in inside]
-    return {"transactions": len(inside), "longest_ms": max(latencies, default=0.0),
+_SLOWEST = 20
+
+
+def _report(records: list[tuple[float, float, bool, int, int]], started: float, ended: float) -> dict[str, Any]:
+    kept = [r for r in records if r[1] >= started and r[0] <= ended]
+    latencies = [(end - begin) * 1000 for begin, end, *_ in kept]
+    slowest = sorted(kept, key=lambda r: r[0] - r[1])[:_SLOWEST]
+    return {"transactions": len(kept), "longest_ms": max(latencies, default=0.0),
             "p99_ms": _percentile(latencies, 0.99), "median_ms": _percentile(latencies, 0.5),
-            "errors": sum(not ok for _, ok in inside)}
+            "errors": sum(not r[2] for r in kept),
+            "slowest": [(begin, end, index, row) for begin, end, _, index, row in slowest]}
 
 
 def _write(pipe: Connection, url: str, statements: list[str], ids: int, seed: int) -> None:
     import psycopg
 
     rng = random.Random(seed)
-    records: list[tuple[float, float, bool]] = []
+    records: list[tuple[float, float, bool, int, int]] = []
     count = 0
     try:
         conn = psycopg.connect(url, autocommit=False)
@@ -166,7 +173,8 @@ def _write(pipe: Connection, url: str, statements: list[str], ids: int, seed: in
                 _, started, ended = message
                 pipe.send(_report(records, started, ended))
                 records = [r for r in records if r[1] >= ended]  # windows come in order
-            sql = statements[count % len(statements)]
+            index = count % len(statements)
+            sql = statements[index]
             count += 1
             params = {"id": rng.randint(1, ids), "tag": f"w{os.getpid()}-{count}"}
             begin = time.monotonic()
@@ -177,4 +185,4 @@ def _write(pipe: Connection, url: str, statements: list[str], ids: int, seed: in
             except psycopg.Error:
                 conn.rollback()
                 ok = False
-            records.append((begin, time.monotonic(), ok))
+            records.append((begin, time.monotonic(), ok, index, params["id"] if "%(id)s" in sql else 0))

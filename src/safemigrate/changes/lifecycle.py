@@ -30,12 +30,20 @@ if TYPE_CHECKING:
 
     from safemigrate.harness.workspace import Workspace
 
-#: A batch should hold its row locks for less than this (the size adapts to it).
-TARGET_BATCH_MS = 200.0
+#: A batch should hold its row locks for less than this (the size adapts to it): a write of the application
+#: to a row of the batch waits at most that long (docs/PERFORMANCE.md, the write stall of a backfill).
+TARGET_BATCH_MS = 30.0
+#: PostgreSQL cancels a batch that runs this many times its target (its locks go with it) and halves the next
+#: one: an I/O hiccup never holds rows longer than that. At the smallest size the limit doubles instead (up to
+#: MAX_TIMEOUT_MS) so that a slow server slows the backfill down, never stops it.
+TIMEOUT_FACTOR = 1.5
+MAX_TIMEOUT_MS = 1000
+MIN_BATCH = 50
 LOCK_TIMEOUT = "1s"
 PAUSE_S = 0.02
 _LOCK_RETRIES = 20
 _LOCK_NOT_AVAILABLE = "55P03"
+_CANCELLED = "57014"  # statement_timeout
 #: MySQL/MariaDB: a row lock waited for longer than innodb_lock_wait_timeout, or a deadlock the batch lost.
 _MYSQL_LOCK_ERRORS = (1205, 1213)
 
@@ -193,31 +201,42 @@ def _sql(plan: ChangePlan):  # the module with end_key/verify for the plan's dat
     return mysql if plan.dialect == "mysql" else sql
 
 
+def _code(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
 def _lock_wait(exc: DBAPIError) -> bool:
     """The batch gave up waiting for a row lock (lock_timeout; MySQL: innodb_lock_wait_timeout or a deadlock)."""
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if code == _LOCK_NOT_AVAILABLE:
+    if _code(exc) == _LOCK_NOT_AVAILABLE:
         return True
     args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
     return bool(args) and args[0] in _MYSQL_LOCK_ERRORS
 
 
-def _batch(conn: Connection, plan: ChangePlan, last: object | None, end: object, size: int
-           ) -> tuple[object, int, int]:
-    """One batch in ``conn``'s transaction: (its last key, keys scanned, rows written)."""
+def _batch(conn: Connection, plan: ChangePlan, last: object | None, end: object, size: int, timeout_ms: int
+           ) -> tuple[object, int, int, float]:
+    """One batch in ``conn``'s transaction: (its last key, keys scanned, rows written, how long the statement that
+    locks the rows took, in ms)."""
     first = last is None
     if plan.dialect == "mysql":
         conn.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))  # seconds: the smallest it takes
         key, scanned = conn.execute(text(mysql.batch_keys(plan, first)), {"after": last, "end": end,
                                                                           "size": size}).one()
         if not scanned:
-            return key, 0, 0
+            return key, 0, 0, 0.0
+        began = time.monotonic()
         written = conn.execute(text(mysql.batch_update(plan, first)), {"after": last, "last": key}).rowcount
-        return key, int(scanned), int(written)
-    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        return key, int(scanned), int(written), (time.monotonic() - began) * 1000
+    # one round trip: lock_timeout, the batch's time limit, and a commit that releases the rows without waiting
+    # for its WAL to reach the disk (a server crash may lose the last batches, and their checkpoint with them,
+    # same transaction: the backfill redoes them)
+    conn.execute(text("SELECT set_config('lock_timeout', :lock, true), set_config('statement_timeout', :limit, "
+                      "true), set_config('synchronous_commit', 'off', true)"),
+                 {"lock": LOCK_TIMEOUT, "limit": f"{timeout_ms}ms"})
     query = tables.batch(plan, first=first) if plan.kind == sql.RENAME_TABLE else sql.batch(plan, first=first)
+    began = time.monotonic()
     key, scanned, written = conn.execute(text(query), {"after": last, "end": end, "size": size}).one()
-    return key, int(scanned or 0), int(written or 0)
+    return key, int(scanned or 0), int(written or 0), (time.monotonic() - began) * 1000
 
 
 def _backfill(engine, plan: ChangePlan, started: float, target_ms: float, pause_s: float, size: int,
@@ -262,17 +281,25 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
               on_batch: Callable[[int, object], None] | None) -> int:
     """Batches from ``last`` (exclusive) to ``end``; returns the batch size reached."""
     retries = 0
+    base_timeout = timeout_ms = max(10, int(target_ms * TIMEOUT_FACTOR))
     # the database orders the keys (a text key sorts by its collation, not as Python would): a pass ends when a
     # batch finds no key left up to ``end``
     while plan.needs_backfill and end is not None:
-        began = time.monotonic()
         try:
             with engine.begin() as conn:
-                key, scanned, written = _batch(conn, plan, last, end, size)
+                key, scanned, written, elapsed = _batch(conn, plan, last, end, size, timeout_ms)
                 if not scanned:
                     break
                 state.checkpoint(conn, plan.name, key, int(written))
         except DBAPIError as exc:
+            if _code(exc) == _CANCELLED and timeout_ms < MAX_TIMEOUT_MS:  # over its time: undone, locks released
+                report.cancelled += 1
+                if size > MIN_BATCH:
+                    size = max(MIN_BATCH, size // 2)
+                else:
+                    timeout_ms = min(MAX_TIMEOUT_MS, timeout_ms * 2)
+                time.sleep(pause_s)
+                continue
             waited = _lock_wait(exc)
             if not waited or retries >= _LOCK_RETRIES:
                 if waited:
@@ -284,10 +311,10 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
                                       "after its checkpoint.") from exc
                 raise
             retries += 1
-            size = max(10, size // 2)
+            size = max(MIN_BATCH, size // 2)
             time.sleep(pause_s * 10)
             continue
-        elapsed = (time.monotonic() - began) * 1000
+        timeout_ms = max(base_timeout, int(timeout_ms * 0.75))
         last = key
         report.batches += 1
         report.rows_written += int(written)
@@ -297,9 +324,9 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
         report.slowest_batch_ms = max(report.slowest_batch_ms, elapsed)
         if on_batch is not None:
             on_batch(report.batches, key)
-        if elapsed < target_ms / 2:
-            size = min(max_size, size * 2)
-        elif elapsed > target_ms:
-            size = max(10, int(size * target_ms / elapsed * 0.8))
+        # sized on the statement that holds the rows (the round trips around it lock nothing), towards 80 % of
+        # the target, by at most a factor of two either way: a noisy measurement moves it a step, not a leap
+        ratio = min(2.0, max(0.5, target_ms * 0.8 / max(elapsed, 0.1)))
+        size = min(max_size, max(MIN_BATCH, int(size * ratio)))
         time.sleep(pause_s)
     return size

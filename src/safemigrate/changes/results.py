@@ -39,6 +39,7 @@ class BackfillReport(_Serialisable):
     duration_ms: float
     remaining: int  # rows where old and new disagree after the run (0: verified)
     verified: bool
+    cancelled: int = 0  # batches over their time, cancelled and redone smaller (PostgreSQL's statement_timeout)
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,7 @@ import click
 from safemigrate import changes
 from safemigrate.changes import sql
 from safemigrate.changes.author import split_target
+from safemigrate.changes.lifecycle import TARGET_BATCH_MS
 from safemigrate.render import changes as render
 
 
@@ -126,8 +127,9 @@ def contract(project_path: Path | None, database_url: str | None, fmt: str, name
 @click.option("--batch-size", type=click.IntRange(10), default=1000, show_default=True,
               help="Rows in the first batch; the size then adapts to keep each batch under --target-ms.")
 @click.option("--max-batch-size", type=click.IntRange(10), default=50_000, show_default=True)
-@click.option("--target-ms", type=click.FloatRange(10), default=200.0, show_default=True,
-              help="How long one batch (its transaction, its row locks) may take.")
+@click.option("--target-ms", type=click.FloatRange(10), default=TARGET_BATCH_MS, show_default=True,
+              help="How long one batch (its transaction, its row locks) may take: a write to one of its rows waits "
+                   "at most that long (PostgreSQL cancels a batch at 1.5 times it and redoes it smaller).")
 def backfill(project_path: Path | None, database_url: str | None, fmt: str, name: str, batch_size: int,
              max_batch_size: int, target_ms: float) -> None:
     """Fill the new shape of NAME in batches (resumes after a kill), then verify it: phase backfilled."""

@@ -37,7 +37,9 @@ def backfill_text(console: Console, report) -> None:  # BackfillReport
                                 f"batch(es), {report.rows_written} row(s) written of {report.rows_scanned} "
                                 f"scanned, last key {report.last_key}"))
     console.print(f"  batch size {report.batch_size}, slowest batch {report.slowest_batch_ms:.0f} ms, "
-                  f"{report.duration_ms / 1000:.1f} s in all")
+                  f"{report.duration_ms / 1000:.1f} s in all"
+                  + (f"; {report.cancelled} batch(es) over time, cancelled and redone smaller"
+                     if getattr(report, "cancelled", 0) else ""))
     if report.verified:
         console.print(Text("  verified: 0 rows where the old and the new shape disagree; phase backfilled",
                            style="green"))
