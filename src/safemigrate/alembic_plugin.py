@@ -32,7 +32,25 @@ Alembic loads it while ``import alembic`` is still running.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
+
+
+class _PluginModule(ModuleType):
+    """This module, iterable as the one plugin module it is.
+
+    Alembic 1.18 iterates what the entry point loads (a collection of modules) and 1.19+ expects a module
+    (a collection still works there, with a deprecation warning). A module that iterates over itself is
+    both: without it, ``import alembic`` fails on 1.18 in any environment safemigrate is installed in.
+    """
+
+    def __iter__(self) -> Iterator[ModuleType]:
+        return iter((self,))
+
+
+sys.modules[__name__].__class__ = _PluginModule
 
 #: The name Alembic knows the plugin by (the entry point's name), for ``autogenerate_plugins``.
 PLUGIN_NAME = "safemigrate"

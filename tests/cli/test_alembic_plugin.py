@@ -90,3 +90,15 @@ def test_on_the_lowest_alembic_the_named_plugin_is_ignored_and_autogenerate_stil
                    capture_output=True, timeout=300)
     revision, _ = _autogenerate(project, pg_url, pythonpath=str(LOWEST))
     assert "op.create_index(" in revision and "concurrently" not in revision
+
+
+def test_the_entry_point_loads_the_way_each_alembic_loads_it():
+    """1.18 iterates what the entry point loads (``for mod in entrypoint.load()``), 1.19+ takes one module: a
+    plain module made ``import alembic`` fail on 1.18 wherever safemigrate was installed (seen on ckan)."""
+    from importlib import metadata
+    from types import ModuleType
+
+    (entry,) = [e for e in metadata.entry_points(group="alembic.plugins") if e.name == "safemigrate"]
+    loaded = entry.load()
+    assert isinstance(loaded, ModuleType) and callable(loaded.setup)  # Alembic 1.19+
+    assert list(loaded) == [loaded]  # Alembic 1.18
