@@ -25,8 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import synthetic  # noqa: E402
-from bench_deploy import BIN, SERVER, WORK, _env, _sql, _timed  # noqa: E402
+from bench_deploy import BIN, SERVER, WORK, _env, _sql, _timed, synthetic_project  # noqa: E402
 
 DATABASE = "bench_apply"
 
@@ -38,11 +37,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--env", dest="environment", default="development", choices=("development", "production"))
     args = parser.parse_args()
-    project = synthetic.generate(WORK / f"apply_{args.tables}t_{args.revisions}r", args.tables, args.revisions,
-                                 synthetic.DEFAULT_SEED)
-    pyproject = project / "pyproject.toml"
-    if "[tool.safemigrate.backup]" not in pyproject.read_text():
-        pyproject.write_text(pyproject.read_text() + f'\n[tool.safemigrate.backup]\nurl = "{WORK / "backups"}"\n')
+    project = synthetic_project("apply", args.tables, args.revisions)
     url = SERVER.rsplit("/", 1)[0] + f"/{DATABASE}"
     env = _env(url)
     migrate = [str(BIN / "safemigrate"), "migrate", "--env", args.environment, "--scratch-url", SERVER]

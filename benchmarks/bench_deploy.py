@@ -61,17 +61,22 @@ def _sql(statement: str, database: str = "postgres") -> None:
                    check=True, capture_output=True)
 
 
+def synthetic_project(prefix: str, tables: int, revisions: int) -> Path:
+    """The synthetic project (made once per size), with a local backup folder for production runs."""
+    project = synthetic.generate(WORK / f"{prefix}_{tables}t_{revisions}r", tables, revisions, synthetic.DEFAULT_SEED)
+    pyproject = project / "pyproject.toml"
+    if "[tool.safemigrate.backup]" not in pyproject.read_text():
+        pyproject.write_text(pyproject.read_text() + f'\n[tool.safemigrate.backup]\nurl = "{WORK / "backups"}"\n')
+    return project
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=300)
     parser.add_argument("--revisions", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    project = synthetic.generate(WORK / f"deploy_{args.tables}t_{args.revisions}r", args.tables, args.revisions,
-                                 synthetic.DEFAULT_SEED)
-    pyproject = project / "pyproject.toml"
-    if "[tool.safemigrate.backup]" not in pyproject.read_text():
-        pyproject.write_text(pyproject.read_text() + f'\n[tool.safemigrate.backup]\nurl = "{WORK / "backups"}"\n')
+    project = synthetic_project("deploy", args.tables, args.revisions)
     url = SERVER.rsplit("/", 1)[0] + f"/{DATABASE}"
     env = _env(url)
     _sql(f"DROP DATABASE IF EXISTS {DATABASE}")
