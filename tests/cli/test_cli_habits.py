@@ -193,3 +193,14 @@ def test_help_lists_every_command_with_one_line_each() -> None:
     assert names == sorted(main.list_commands(click.Context(main)))  # one line per command, no continuation
     assert all(len(line.split(None, 1)) == 2 for line in listed)  # each with its summary
 
+
+
+def test_no_summary_in_any_help_listing_is_cut_at_80_columns() -> None:
+    cut = []
+    for path in [(), *(p for p in _command_paths(main) if len(p) == 1)]:
+        result = CliRunner().invoke(main, [*path, "--help"], terminal_width=80)
+        if "Commands:" in result.output:
+            listing = [line for line in result.output.split("Commands:", 1)[1].splitlines() if line.strip()]
+            cut += [f"{' '.join(path)}: {line.strip()}" for line in listing if line.rstrip().endswith("...")]
+            assert all(line.startswith("  ") and len(line.split(None, 1)) == 2 for line in listing), listing
+    assert not cut, "summaries click shortened (give the command a short_help):\n" + "\n".join(cut)

@@ -78,12 +78,12 @@ _scratch = click.option("--scratch-url", default=None, metavar="URL",
 _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 
 
-@click.group("backup")
+@click.group("backup", short_help="Backups: create, list, verify, restore, prune.")
 def backup() -> None:
     """Pre-migration backups: create, list, verify, restore, prune (see docs/BACKUPS.md)."""
 
 
-@backup.command("create")
+@backup.command("create", short_help="Dump the live database to storage and verify it.")
 @project_options()
 @_dest
 @click.option("--env", "environment", default=None, help="Environment recorded in the name and manifest "
@@ -106,7 +106,7 @@ def create_cmd(project_path: Path | None, database_url: str | None, fmt: str, de
     _run(fmt, action)
 
 
-@backup.command("list")
+@backup.command("list", short_help="Backups, newest first, and incomplete dumps.")
 @project_options()
 @_dest
 def list_cmd(project_path: Path | None, database_url: str | None, fmt: str, dest: str | None) -> None:
@@ -118,7 +118,7 @@ def list_cmd(project_path: Path | None, database_url: str | None, fmt: str, dest
     _run(fmt, action)
 
 
-@backup.command("verify")
+@backup.command("verify", short_help="Check a stored backup against its manifest.")
 @project_options()
 @click.argument("backup_id")
 @_dest
@@ -150,7 +150,7 @@ def verify_cmd(project_path: Path | None, database_url: str | None, fmt: str, ba
     _run(fmt, action)
 
 
-@backup.command("restore")
+@backup.command("restore", short_help="Restore a backup into a database.")
 @project_options()
 @click.argument("backup_id")
 @_dest
@@ -188,7 +188,7 @@ def restore_cmd(project_path: Path | None, database_url: str | None, fmt: str, b
     _run(fmt, action)
 
 
-@backup.command("prune")
+@backup.command("prune", short_help="Delete old backups and stale incomplete dumps.")
 @project_options()
 @_dest
 @click.option("--keep", type=click.IntRange(min=1), default=None,

@@ -13,7 +13,7 @@ from safemigrate.changes.lifecycle import TARGET_BATCH_MS
 from safemigrate.render import changes as render
 
 
-@click.group()
+@click.group(short_help="Zero-downtime changes: expand, backfill, contract.")
 def change() -> None:
     """Zero-downtime changes in three deploys: expand, backfill, contract (PostgreSQL)."""
 
@@ -37,7 +37,7 @@ def _write(project_path: Path | None, database_url: str | None, fmt: str, kind: 
     _run(fmt, action)
 
 
-@change.command("rename-column")
+@change.command("rename-column", short_help="Rename a column without downtime.")
 @project_options()
 @click.argument("target", metavar="TABLE.OLD")
 @click.argument("new")
@@ -50,7 +50,7 @@ def rename_column(project_path: Path | None, database_url: str | None, fmt: str,
            contract_later=contract_later)
 
 
-@change.command("drop-column")
+@change.command("drop-column", short_help="Drop a column in three deploys.")
 @project_options()
 @click.argument("target", metavar="TABLE.COLUMN")
 @_NAME
@@ -61,7 +61,7 @@ def drop_column(project_path: Path | None, database_url: str | None, fmt: str, t
     _write(project_path, database_url, fmt, sql.DROP_COLUMN, target, name=name, contract_later=contract_later)
 
 
-@change.command("set-not-null")
+@change.command("set-not-null", short_help="Make a column NOT NULL without a long lock.")
 @project_options()
 @click.argument("target", metavar="TABLE.COLUMN")
 @click.option("--fill", default=None, metavar="VALUE", help="SQL literal written into the NULLs, e.g. 0 or \"''\".")
@@ -74,7 +74,7 @@ def set_not_null(project_path: Path | None, database_url: str | None, fmt: str, 
            contract_later=contract_later)
 
 
-@change.command("change-type")
+@change.command("change-type", short_help="Change a column's type without downtime.")
 @project_options()
 @click.argument("target", metavar="TABLE.COLUMN")
 @click.argument("new_type", metavar="TYPE")
@@ -92,7 +92,7 @@ def change_type(project_path: Path | None, database_url: str | None, fmt: str, t
            using=using, down=down, name=name, contract_later=contract_later)
 
 
-@change.command("rename-table")
+@change.command("rename-table", short_help="Rename a table without downtime.")
 @project_options()
 @click.argument("old")
 @click.argument("new")
@@ -109,7 +109,7 @@ def rename_table(project_path: Path | None, database_url: str | None, fmt: str, 
     _run(fmt, action)
 
 
-@change.command("contract")
+@change.command("contract", short_help="Write a change's contract revision later.")
 @project_options()
 @click.argument("name")
 def contract(project_path: Path | None, database_url: str | None, fmt: str, name: str) -> None:
@@ -121,7 +121,7 @@ def contract(project_path: Path | None, database_url: str | None, fmt: str, name
     _run(fmt, action)
 
 
-@change.command("backfill")
+@change.command("backfill", short_help="Fill the new shape in batches; resumes.")
 @project_options()
 @click.argument("name")
 @click.option("--batch-size", type=click.IntRange(10), default=1000, show_default=True,
@@ -141,7 +141,7 @@ def backfill(project_path: Path | None, database_url: str | None, fmt: str, name
     _run(fmt, action)
 
 
-@change.command("status")
+@change.command("status", short_help="Every change of the project and its phase.")
 @project_options()
 def status(project_path: Path | None, database_url: str | None, fmt: str) -> None:
     """Every expand–contract change of the project and its phase in the database."""

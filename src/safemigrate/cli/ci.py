@@ -26,7 +26,7 @@ from safemigrate.render import ci as render
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
-@click.group()
+@click.group(short_help="Pull-request checks and the post-merge auto-fix.")
 def ci() -> None:
     """Pull-request checks and the post-merge auto-fix, for CI (GitHub Actions)."""
 
@@ -36,7 +36,7 @@ def ci() -> None:
 from safemigrate.cli.common import _emit, _run, project_options, verbose  # noqa: E402
 
 
-@ci.command("check")
+@ci.command("check", short_help="Check a pull request's migrations against BASE.")
 @project_options(FORMATS)
 @click.option("--base", required=True, metavar="REF",
               help="Git ref the pull request goes into, e.g. origin/main (fetch it first).")
@@ -61,7 +61,7 @@ def check(project_path: Path | None, database_url: str | None, fmt: str, base: s
     _run(fmt, _summarising("ci check", fmt, action))
 
 
-@ci.command("autofix")
+@ci.command("autofix", short_help="After a merge: generate, check and commit the fix.")
 @project_options(FORMATS)
 @click.option("--push", is_flag=True, help="Push the commit (rebasing once if the branch moved meanwhile).")
 @click.option("--author", default=None, metavar="'NAME <EMAIL>'",

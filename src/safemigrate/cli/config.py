@@ -18,7 +18,7 @@ from safemigrate.core.errors import EXIT_DATABASE
 from safemigrate.render import config as render
 
 
-@click.command("config")
+@click.command("config", short_help="Validate the configuration; show each value's source.")
 @project_options()
 @click.option("--env", "environment", default=None, help="Environment name (overrides the configured variable).")
 @click.option("--scratch-url", default=None, metavar="URL", help="Server for throwaway databases.")

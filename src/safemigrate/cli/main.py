@@ -47,7 +47,7 @@ def main() -> None:
 output_options(main)  # `safemigrate -q check` as well as `safemigrate check -q`; subcommands get them as resolved
 
 
-@main.command()
+@main.command(short_help="Adopt an existing Alembic setup, or scaffold one.")
 @click.option("--project", "project_path", type=click.Path(path_type=Path), default=Path("."),
               help="Project folder (default: the working directory).")
 @click.option("--metadata", default=None, help="Import path of the models' MetaData, e.g. shop.models:Base.metadata.")
@@ -74,7 +74,7 @@ def init(project_path: Path, metadata: str | None, script_location: str | None, 
     _run(fmt, action)
 
 
-@main.command()
+@main.command(short_help="Environment, revision, heads, pending revisions.")
 @project_options()
 @click.option("--env", "environment", default=None, help="Environment name (overrides the configured variable).")
 def status(project_path: Path | None, database_url: str | None, fmt: str, environment: str | None) -> None:
@@ -86,7 +86,7 @@ def status(project_path: Path | None, database_url: str | None, fmt: str, enviro
     _run(fmt, action)
 
 
-@main.command()
+@main.command(short_help="Models vs. migrations, or the live database: drift.")
 @project_options()
 @click.option("--live", is_flag=True, help="Check the live database instead of the migrations.")
 @click.option("--scratch-url", default=None, metavar="URL",
@@ -107,7 +107,7 @@ def check(project_path: Path | None, database_url: str | None, fmt: str, live: b
     _run(fmt, action)
 
 
-@main.command()
+@main.command(short_help="The SQL of each pending revision, to review.")
 @project_options()
 @click.argument("revision_range", required=False)
 @click.option("--offline", is_flag=True, help="Render with Alembic's --sql mode instead of a real upgrade.")
@@ -124,7 +124,7 @@ def review(project_path: Path | None, database_url: str | None, fmt: str, revisi
     _run(fmt, action)
 
 
-@main.command()
+@main.command(short_help="Destructive-change and lock-risk findings.")
 @project_options(FORMATS + ("sarif", "github"))
 @click.argument("revision_range", nargs=-1)
 @click.option("--pg-version", type=int, default=None,
@@ -165,7 +165,7 @@ def lint(project_path: Path | None, database_url: str | None, fmt: str, revision
     _run("json" if fmt == "json" else "text", action)
 
 
-@main.command()
+@main.command(short_help="Apply pending revisions (auto-sync in development).")
 @project_options()
 @click.option("--env", "environment", default=None,
               help="development, test, staging or production (default: $APP_ENV; unset means production).")
@@ -194,7 +194,7 @@ def migrate(project_path: Path | None, database_url: str | None, fmt: str, envir
     _run(fmt, action)
 
 
-@main.command("verify-downgrade")
+@main.command("verify-downgrade", short_help="Upgrade, downgrade, upgrade each revision on a copy.")
 @project_options()
 @click.argument("revision_range", required=False)
 @click.option("--scratch-url", default=None, metavar="URL", help="Server for the throwaway database.")
@@ -211,7 +211,8 @@ def verify_downgrade_cmd(project_path: Path | None, database_url: str | None, fm
     _run(fmt, action)
 
 
-@main.command(context_settings={"ignore_unknown_options": True})  # TARGET may be "-1"
+@main.command(context_settings={"ignore_unknown_options": True},  # TARGET may be "-1"
+              short_help="Downgrade the live database to TARGET.")
 @project_options()
 @click.argument("target")
 @click.option("--env", "environment", default=None, help="Environment name (default: $APP_ENV).")
@@ -231,7 +232,7 @@ def downgrade(project_path: Path | None, database_url: str | None, fmt: str, tar
     _run(fmt, action)
 
 
-@main.group()
+@main.group(short_help="The record of applied revisions (safemigrate_history).")
 def ledger() -> None:
     """The record of applied revisions (safemigrate_history)."""
 
@@ -240,7 +241,7 @@ def _no_markdown(report: object) -> str:  # pragma: no cover - these commands of
     raise AssertionError("markdown is not offered for this command")
 
 
-@ledger.command("list")
+@ledger.command("list", short_help="The ledger's rows, oldest first.")
 @project_options(("text", "json"))
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Only the newest N rows.")
 def ledger_list(project_path: Path | None, database_url: str | None, fmt: str, limit: int | None) -> None:
@@ -254,7 +255,7 @@ def ledger_list(project_path: Path | None, database_url: str | None, fmt: str, l
     _run(fmt, action)
 
 
-@ledger.command("show")
+@ledger.command("show", short_help="Every ledger row of one revision.")
 @project_options(("text", "json"))
 @click.argument("revision")
 def ledger_show(project_path: Path | None, database_url: str | None, fmt: str, revision: str) -> None:
@@ -282,7 +283,7 @@ def ledger_accept(project_path: Path | None, database_url: str | None, fmt: str,
     _run(fmt, action)
 
 
-@ledger.command("resolve")
+@ledger.command("resolve", short_help="Record how an interrupted revision was finished.")
 @project_options()
 @click.argument("revision")
 @click.option("--reason", required=True, help="How the interrupted revision's steps were finished or undone.")
@@ -296,7 +297,7 @@ def ledger_resolve(project_path: Path | None, database_url: str | None, fmt: str
     _run(fmt, action)
 
 
-@ledger.command("reseal")
+@ledger.command("reseal", short_help="Accept the ledger after a change outside safemigrate.")
 @project_options()
 @click.option("--reason", required=True, help="Why the ledger was changed outside safemigrate.")
 def ledger_reseal(project_path: Path | None, database_url: str | None, fmt: str, reason: str) -> None:

@@ -53,7 +53,7 @@ def _blocker_ms(value: str) -> int:
     return parsed
 
 
-@click.command()
+@click.command(short_help="Run pending revisions on a copy; measure the locks.")
 @project_options()
 @click.argument("revision_range", required=False)
 @click.option("--template", is_flag=True,

@@ -11,7 +11,7 @@ from safemigrate.render import rules as render
 _FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 
 
-@click.group(invoke_without_command=True)
+@click.group(invoke_without_command=True, short_help="List the lint rules; explain one.")
 @_FORMAT
 @click.pass_context
 def rules(ctx: click.Context, fmt: str) -> None:
