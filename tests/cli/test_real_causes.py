@@ -109,3 +109,53 @@ def test_a_local_backup_folder_names_its_own_cause_not_object_store_credentials(
     error = storage.error(_refusal(path), "write the backup")
     assert cause in error.why and str(tmp_path / "backups") in error.why
     assert "AWS" not in error.why + error.fix and "endpoint" not in error.fix
+
+
+@pytest.fixture
+def tiny_tmpdir(tmp_path: Path):
+    """A real 2 MB file system (tmpfs) to serve as TMPDIR: the disk fills up as it would."""
+    import subprocess
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:  # not root, or no mount in this container: the cause cannot be made real
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_under_the_throwaway_sqlite_is_named_not_blamed_on_the_migration(shop, tiny_tmpdir):
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(shop / "migrations")).get_current_head()
+    filler = shop / "migrations" / "versions" / "ffff00000001_fill.py"
+    filler.write_text(f'''"""fill: 8 MB of rows"""
+from alembic import op
+
+revision = "ffff00000001"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("CREATE TABLE filler (blob BLOB)")
+    op.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8000) "
+               "INSERT INTO filler SELECT zeroblob(1000) FROM n")
+
+
+def downgrade():
+    op.execute("DROP TABLE filler")
+''')
+    before = {p: p.read_bytes() for p in shop.rglob("*") if p.is_file()}
+    result = run_safemigrate("check", cwd=shop, env={"TMPDIR": str(tiny_tmpdir)})
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Revision ffff00000001" in message and "ran out of space" in message, message
+    assert "set TMPDIR to a folder with room" in message and str(tiny_tmpdir) in message
+    assert "Fix the migration" not in message and "Traceback" not in message
+    assert {p: p.read_bytes() for p in shop.rglob("*") if p.is_file()} == before
+    assert not list(tiny_tmpdir.iterdir())  # the throwaway database is gone

@@ -577,6 +577,11 @@ class EnvPy:
             fix = ("Tell safemigrate which revision the baseline stands for: baseline_revision = 'head' when the "
                    "project makes new databases with create_all + `alembic stamp head` (or that revision's id); "
                    "see the README, \"Real projects\".")
+        elif _disk_full(exc):
+            where_db = self._disk_of()
+            why = (f"The database ran out of space ({where_db}): the disk (or its quota) is full, which says "
+                   "nothing about the migration itself.")
+            fix = (f"Free space there and run the command again{self._tmpdir_hint()}.")
         else:
             why = "A migration that fails here fails in the same way when it is applied for real."
             fix = "Fix the migration; run it against an empty database with `alembic upgrade head` to reproduce."
@@ -589,6 +594,25 @@ class EnvPy:
         failure.statements = list(recorder.statements)
         failure.runs = list(recorder.runs)  # the revisions that completed before this one
         return failure
+
+    def _sqlite_file(self) -> Path | None:
+        url = self.url
+        if url is None or url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(str(url.database))
+
+    def _disk_of(self) -> str:
+        path = self._sqlite_file()
+        if path is None:
+            return f"on the server of {mask_url(self.url)}" if self.url is not None else "on its server"
+        return f"the SQLite file {path}, on {path.parent}"
+
+    def _tmpdir_hint(self) -> str:
+        path = self._sqlite_file()
+        if path is None or Path(tempfile.gettempdir()) not in path.parents:
+            return ""
+        return (", or set TMPDIR to a folder with room: safemigrate builds its throwaway SQLite databases in the "
+                f"temporary folder ({tempfile.gettempdir()})")
 
     def _swallowed(self, recorder: Recorder, failing: Any, purpose: str) -> MigrationFailed:
         """env.py returned before the last step: name the revision that failed and its error, when recorded."""
@@ -854,6 +878,23 @@ def _is_lock_timeout(exc: BaseException | None) -> bool:
 def _sqlstate(exc: BaseException | None) -> str | None:
     orig = getattr(exc, "orig", exc)
     return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+
+
+#: "out of space" as each database says it: SQLite's SQLITE_FULL, PostgreSQL's disk_full class, MySQL/MariaDB's
+#: "table is full", "disk full", "error writing file" with ENOSPC (errno 28)
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+_MYSQL_FULL = {1114, 1021}
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL or _sqlstate(exc) == _PG_DISK_FULL:
+        return True
+    if isinstance(orig, OSError) and orig.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()) or ())
+    return bool(args) and args[0] in _MYSQL_FULL
 
 
 def _line_in(exc: BaseException, path: Path) -> int | None:
