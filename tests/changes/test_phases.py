@@ -9,6 +9,7 @@ same server; a small table (the data path is tested in test_changes.py).
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from conftest import configure_backup, run_safemigrate
 from helpers import execute, scalar, upgrade
 from test_changes import MODELS_AFTER, MODELS_DEPLOY_1, MODELS_DEPLOY_2, NAME, accounts_project
@@ -153,3 +154,67 @@ def test_development_holds_a_contract_until_backfilled_and_does_not_autosync_aro
     assert backfill(Project.from_pyproject(project, database_url=pg_url), NAME).verified
     report = Project.from_pyproject(project, database_url=pg_url, environment="development").migrate()
     assert report.ok and [a.revision for a in report.applied] == [contract], report
+
+
+def _revision_after(project, revision: str, down: str, body: str) -> None:
+    (project / "migrations" / "versions" / f"{revision}.py").write_text(
+        f'"""{revision}"""\nimport sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{revision}"\n'
+        f"down_revision = {down!r}\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    {body}\n\n\n"
+        "def downgrade():\n    pass\n")
+
+
+PHONE = ('    name: Mapped[str | None] = mapped_column(sa.Text)\n',
+         '    name: Mapped[str | None] = mapped_column(sa.Text)\n'
+         '    phone: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)\n')
+
+
+def test_a_revision_written_after_a_held_contract_waits_with_it_and_says_so(small, pg_url, pg_server):
+    """Branchy work: a teammate's revision lands after the contract in the history (autogenerate bases it on
+    head). Deploy 1 applies the expand and holds the contract and what follows it; the models of that deploy
+    (with the new column) are judged where the run stops, and the message names the held revision."""
+    project, expand, contract = small
+    _revision_after(project, "0100phone", contract,
+                    "op.add_column('users', sa.Column('phone', sa.String(40), nullable=True))")
+    report = _production(project, pg_url, pg_server, MODELS_DEPLOY_1)
+    assert report.ok, _failed(report)
+    assert [a.revision for a in report.applied] == [expand] and report.held == [contract, "0100phone"]
+    assert _version(pg_url) == expand
+
+    refused = _production(project, pg_url, pg_server, MODELS_DEPLOY_1.replace(*PHONE))
+    failed = _failed(refused)
+    assert [name for name, _ in failed] == [MODELS_AT_STOP], failed
+    assert "phone" in failed[0][1] and contract in failed[0][1]
+    assert _version(pg_url) == expand and "phone" not in _columns(pg_url)
+
+    assert backfill(Project.from_pyproject(project, database_url=pg_url), NAME).verified
+    report = _production(project, pg_url, pg_server, MODELS_AFTER.replace(*PHONE))
+    assert report.ok, _failed(report)
+    assert [a.revision for a in report.applied] == [contract, "0100phone"] and report.held == []
+
+
+def test_a_merged_branch_beside_a_held_contract_is_applied_in_the_expand_deploy(small, pg_url, pg_server):
+    """A branch made before the change (from 0001) and merged after it: the merge revision depends on the
+    contract, so it waits; the branch's own revision is not after the contract and is applied with the expand."""
+    project, expand, contract = small
+    _revision_after(project, "0200phone", "0001",
+                    "op.add_column('users', sa.Column('phone', sa.String(40), nullable=True))")
+    _revision_after(project, "0300merge", (contract, "0200phone"), "pass")
+    report = _production(project, pg_url, pg_server, MODELS_DEPLOY_1.replace(*PHONE), phase="expand")
+    assert report.ok, (_failed(report), report.applied, report.remaining_differences)
+    assert sorted(a.revision for a in report.applied) == sorted([expand, "0200phone"])
+    assert sorted(report.held) == sorted([contract, "0300merge"])
+    assert "phone" in _columns(pg_url) and "email_address" in _columns(pg_url)
+
+    assert backfill(Project.from_pyproject(project, database_url=pg_url), NAME).verified
+    report = _production(project, pg_url, pg_server, MODELS_AFTER.replace(*PHONE), phase="contract")
+    assert report.ok, _failed(report)
+    assert [a.revision for a in report.applied] == [contract, "0300merge"]
+    assert "email" not in _columns(pg_url)
+
+
+def _columns(url: str) -> list[str]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        return [c["name"] for c in sa.inspect(engine).get_columns("users")]
+    finally:
+        engine.dispose()

@@ -95,6 +95,10 @@ class History:
                 return False
         return True
 
+    def ancestors(self, revision: str) -> set[str]:
+        """``revision`` and every revision it is built on (down_revision), as far as the history goes."""
+        return self._ancestors(revision)
+
     def _ancestors(self, revision: str) -> set[str]:
         seen: set[str] = set()
         stack = [revision]

@@ -241,13 +241,16 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
     version bump and its ledger row (env.py sets ``transaction_per_migration``, or the database has no
     transactional DDL), as ``alembic upgrade`` does; else one run per revision, so that each still does. A lock
     timeout is retried from the revision that hit it, with backoff, unless an earlier attempt at it left
-    committed steps that would run twice. A history with several heads is applied a revision at a time (an
-    upgrade target names one branch)."""
+    committed steps that would run twice. A history with several heads, or a plan with a branch beside its last
+    revision (a branch merged after a held contract), is applied a revision at a time (an upgrade target names
+    one branch)."""
     done: list[Applied] = []
     session = project.session(url)
     remaining = list(plan)
     attempts = dict.fromkeys(plan, 1)
-    batch = len(project.history.heads) == 1 and own_transactions
+    # an upgrade to the plan's last revision applies the revisions it is built on, not a branch beside it
+    batch = len(project.history.heads) == 1 and own_transactions \
+        and set(plan) <= project.history.ancestors(plan[-1] if plan else "")
     while remaining:
         chunk = remaining if batch else remaining[:1]
         digests = {r: ledger.checksum(_record(project, r).path) for r in chunk}

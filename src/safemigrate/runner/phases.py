@@ -54,7 +54,7 @@ class PhaseRun:
     requested: str | None = None  # expand | contract | None (everything each change allows)
     held_contracts: dict[str, str] = field(default_factory=dict)  # contract revision -> why it waits
     held: list[str] = field(default_factory=list)  # every pending revision held back (the contracts and after)
-    stop_at: str | None = None  # the last revision this run applies when it stops before head
+    stop_at: tuple[str, ...] = ()  # where this run stops when it stops before head: one revision per branch
     models: Check | None = None  # the models vs. the schema at stop_at (None: the preflight's head comparison)
 
     def __post_init__(self) -> None:
@@ -75,14 +75,14 @@ class PhaseRun:
         return [f"Held back, for a later deploy: contract revision(s) {waiting}"
                 + (f", and the {len(after)} revision(s) after them ({', '.join(after)})" if after else "")
                 + ". The models were compared with the schema where this run stops"
-                + (f" ({self.stop_at})" if self.stop_at else "") + "."]
+                + (f" ({', '.join(self.stop_at)})" if self.stop_at else "") + "."]
 
 
 def decide(project: Workspace, url: URL, pending: list[str], database_heads: list[str], environment: str,
            run: PhaseRun, *, compare_models: bool = True) -> PhaseRun:
     """Fill ``run``: which pending contract revisions wait, and (``compare_models``, production) whether the
     models describe the schema where the run stops, or head."""
-    run.held_contracts, run.held, run.stop_at, run.models = {}, [], None, None
+    run.held_contracts, run.held, run.stop_at, run.models = {}, [], (), None
     plans = {p.contract_revision: p for p in change_state.load_plans(project.layout.script_location).values()
              if p.contract_revision and p.contract_revision in pending}
     if not plans or run.requested == CONTRACT:
@@ -94,14 +94,14 @@ def decide(project: Workspace, url: URL, pending: list[str], database_heads: lis
     applied = [r for r in pending if r not in held]
     run.held_contracts = {r: waiting[r] for r in pending if r in waiting}
     run.held = [r for r in pending if r in held]
-    run.stop_at = applied[-1] if applied else (database_heads[0] if len(database_heads) == 1 else None)
+    run.stop_at = _heads_after(project, applied, database_heads)
     if not compare_models:
         return run
     run.models = _models_at(project, run)
     if not run.models.ok and run.requested is None and _models_are_heads(project):
         # the code of the contract's deploy: the contract is what this deploy needs, so the run is judged as
         # one to head (the preflight's "contracts backfilled" says why it may not run yet)
-        run.held_contracts, run.held, run.stop_at, run.models = {}, [], None, None
+        run.held_contracts, run.held, run.stop_at, run.models = {}, [], (), None
     return run
 
 
@@ -145,12 +145,25 @@ def _with_descendants(project: Workspace, pending: list[str], held: set[str]) ->
     return found
 
 
+def _heads_after(project: Workspace, applied: list[str], database_heads: list[str]) -> tuple[str, ...]:
+    """The revisions the database is at once ``applied`` ran: one per branch. A branch made before a change and
+    merged after it runs beside the expand; only the merge waits for the contract."""
+    replaced: set[str] = set()
+    for revision in applied:
+        record = project.history.get(revision)
+        if record is not None:
+            replaced.update(record.down_revision)
+    return tuple(r for r in [*database_heads, *applied] if r not in replaced)
+
+
 def _models_at(project: Workspace, run: PhaseRun) -> Check:
     """The models vs. a throwaway database upgraded to where the run stops."""
-    target = run.stop_at or "base"
+    target = ", ".join(run.stop_at) or "base"
     why = "; ".join(f"{r} ({w})" for r, w in run.held_contracts.items())
     try:
-        with project.built(target, Reads(models=project.target_dialect()),
+        # several branches: Alembic upgrades to each of them (its revision map takes a tuple of destinations)
+        with project.built(run.stop_at if len(run.stop_at) > 1 else target,  # type: ignore[arg-type]
+                           Reads(models=project.target_dialect()),
                            purpose=f"build the schema at {target}, where this run stops") as (_, _, built):
             differences = built.differences
             if differences is None:
