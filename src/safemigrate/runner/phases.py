@@ -8,9 +8,11 @@ backfilled and no running instance uses the old shape. So one history holds
 revisions that the same deploy must not all apply, and the models of the
 deploy describe the schema *after the expand*, not head.
 
-``--phase expand`` applies the pending revisions up to, not including, the
-first pending contract revision (and whatever comes after it: the history is
-applied in order). ``--phase contract`` applies everything, each contract only
+``--phase expand`` applies the pending revisions except the contract
+revisions and whatever is built on them (a later revision based on a
+contract, a merge of its branch): the history is applied in order. A branch
+beside a contract (made before the change, merged after it) runs with the
+expand; the run then stops at several heads, one per branch. ``--phase contract`` applies everything, each contract only
 if its change allows it (the preflight's "contracts backfilled" refuses
 otherwise). Without ``--phase``, each contract revision whose change does not
 allow it yet is held back with what comes after it, and the rest is applied;
