@@ -9,6 +9,7 @@ contracted), ``safemigrate_changes`` says what safemigrate did in between
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,10 @@ if TYPE_CHECKING:
 #: A batch should hold its row locks for less than this (the size adapts to it): a write of the application
 #: to a row of the batch waits at most that long (docs/PERFORMANCE.md, the write stall of a backfill).
 TARGET_BATCH_MS = 30.0
-#: PostgreSQL cancels a batch that runs this many times its target (its locks go with it) and halves the next
-#: one: an I/O hiccup never holds rows longer than that. At the smallest size the limit doubles instead (up to
-#: MAX_TIMEOUT_MS) so that a slow server slows the backfill down, never stops it.
+#: PostgreSQL cancels a batch that runs this many times its target (its locks go with it): an I/O hiccup never
+#: holds rows longer than that. The batch is redone at its size once (one slow batch is most often the machine's
+#: noise, not its size), then halved; at the smallest size the limit doubles instead (up to MAX_TIMEOUT_MS) so
+#: that a slow server slows the backfill down, never stops it.
 TIMEOUT_FACTOR = 1.5
 MAX_TIMEOUT_MS = 1000
 MIN_BATCH = 50
@@ -234,9 +236,10 @@ def _batch(conn: Connection, plan: ChangePlan, last: object | None, end: object,
                       "true), set_config('synchronous_commit', 'off', true)"),
                  {"lock": LOCK_TIMEOUT, "limit": f"{timeout_ms}ms"})
     query = tables.batch(plan, first=first) if plan.kind == sql.RENAME_TABLE else sql.batch(plan, first=first)
-    began = time.monotonic()
-    key, scanned, written = conn.execute(text(query), {"after": last, "end": end, "size": size}).one()
-    return key, int(scanned or 0), int(written or 0), (time.monotonic() - began) * 1000
+    # the statement's time as the server measured it (as statement_timeout does): the network, the client's
+    # scheduling and its other threads (an application in the same process holds the GIL) do not count
+    key, scanned, written, elapsed = conn.execute(text(query), {"after": last, "end": end, "size": size}).one()
+    return key, int(scanned or 0), int(written or 0), float(elapsed or 0.0)
 
 
 def _backfill(engine, plan: ChangePlan, started: float, target_ms: float, pause_s: float, size: int,
@@ -282,6 +285,7 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
     """Batches from ``last`` (exclusive) to ``end``; returns the batch size reached."""
     retries = 0
     base_timeout = timeout_ms = max(10, int(target_ms * TIMEOUT_FACTOR))
+    sizer = _Sizer(size, target_ms, max_size)
     # the database orders the keys (a text key sorts by its collation, not as Python would): a pass ends when a
     # batch finds no key left up to ``end``
     while plan.needs_backfill and end is not None:
@@ -294,10 +298,10 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
         except DBAPIError as exc:
             if _code(exc) == _CANCELLED and timeout_ms < MAX_TIMEOUT_MS:  # over its time: undone, locks released
                 report.cancelled += 1
-                if size > MIN_BATCH:
-                    size = max(MIN_BATCH, size // 2)
-                else:
+                # at the smallest size already: the server is slow, not the batch large
+                if not sizer.cancelled(timeout_ms):
                     timeout_ms = min(MAX_TIMEOUT_MS, timeout_ms * 2)
+                size = sizer.size
                 time.sleep(pause_s)
                 continue
             waited = _lock_wait(exc)
@@ -311,7 +315,7 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
                                       "after its checkpoint.") from exc
                 raise
             retries += 1
-            size = max(MIN_BATCH, size // 2)
+            size = sizer.halve()
             time.sleep(pause_s * 10)
             continue
         timeout_ms = max(base_timeout, int(timeout_ms * 0.75))
@@ -324,9 +328,57 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
         report.slowest_batch_ms = max(report.slowest_batch_ms, elapsed)
         if on_batch is not None:
             on_batch(report.batches, key)
-        # sized on the statement that holds the rows (the round trips around it lock nothing), towards 80 % of
-        # the target, by at most a factor of two either way: a noisy measurement moves it a step, not a leap
-        ratio = min(2.0, max(0.5, target_ms * 0.8 / max(elapsed, 0.1)))
-        size = min(max_size, max(MIN_BATCH, int(size * ratio)))
+        size = sizer.succeeded(int(scanned), elapsed)
         time.sleep(pause_s)
     return size
+
+
+def _second_slowest(values: deque[float]) -> float:
+    ordered = sorted(values)
+    return ordered[-2] if len(ordered) > 1 else ordered[-1]
+
+
+class _Sizer:
+    """The next batch's size, sized on the statement that holds the rows (the round trips around it lock nothing).
+
+    It aims at 80 % of the target at the time per key of the last five batches, the second slowest of them
+    (a cancelled one counts at its time limit): one batch slowed by a checkpoint or by the scheduler of a busy
+    machine does not shrink the next, two do, and the size never settles where every other batch is
+    cancelled. It moves by at most a factor of two per batch. A cancelled batch (over its time limit) is redone
+    at the same size once, and halved when it is cancelled again: before this, one cancel halved, and on a
+    machine loaded twice over, noise cancelled a third of the batches and kept them near the smallest size
+    (2036 batches and 194 s for 200,000 rows, 18 batches and 2.7 s on a quiet one; docs/PERFORMANCE.md).
+    """
+
+    def __init__(self, size: int, target_ms: float, max_size: int) -> None:
+        self.size = size
+        self.target_ms = target_ms
+        self.max_size = max_size
+        self.per_key: deque[float] = deque(maxlen=5)  # ms per key scanned, of the last batches that ran to the end
+        self.cancels = 0  # cancels in a row
+
+    def succeeded(self, scanned: int, elapsed_ms: float) -> int:
+        self.cancels = 0
+        if scanned:
+            self.per_key.append(max(elapsed_ms, 0.01) / scanned)
+        if self.per_key:
+            wanted = self.target_ms * 0.8 / _second_slowest(self.per_key)
+            self.size = int(min(self.size * 2, max(self.size / 2, wanted)))
+        self.size = min(self.max_size, max(MIN_BATCH, self.size))
+        return self.size
+
+    def cancelled(self, limit_ms: float) -> bool:
+        """Count a cancel; False when the batch is at the smallest size already. Its time per key is at least
+        the limit's: counted with the others, so that the size does not settle where only the batches that
+        finished look fast enough."""
+        self.cancels += 1
+        self.per_key.append(limit_ms / max(self.size, 1))
+        if self.size <= MIN_BATCH:
+            return False
+        if self.cancels > 1:
+            self.halve()
+        return True
+
+    def halve(self) -> int:
+        self.size = max(MIN_BATCH, self.size // 2)
+        return self.size

@@ -122,6 +122,11 @@ def backfill_set(plan: ChangePlan) -> str:
     return f"{q(plan.column)} = {plan.fill}"
 
 
+#: A batch statement's last column: its time so far in ms, evaluated after the columns before it (the rows
+#: written), from the moment the server received it, the clock statement_timeout uses.
+ELAPSED_MS = "1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())"
+
+
 def batch(plan: ChangePlan, first: bool) -> str:
     """One keyset batch: the next ``:size`` keys after ``:after`` up to ``:end``, only the rows that still need it.
 
@@ -134,7 +139,8 @@ def batch(plan: ChangePlan, first: bool) -> str:
     so the batch never waits behind a writer while it holds the rows it already locked, which would make
     every writer of those rows wait in turn. The rows locked are written by their ``ctid`` (a TID scan: a row
     this transaction locked keeps its place), so the lock costs about one index lookup less than it adds.
-    The statement returns the batch's last key and how many rows it wrote.
+    The statement returns the batch's last key, how many keys it scanned and rows it wrote, and how long it
+    took as the server measured it.
     """
     pk, table = q(plan.primary_key), q(plan.table)
     after = "" if first else f"{pk} > :after AND "
@@ -143,7 +149,8 @@ def batch(plan: ChangePlan, first: bool) -> str:
             f"WHERE {needs_work(plan)} FOR UPDATE OF {table} SKIP LOCKED), "
             f"written AS (UPDATE {table} SET {backfill_set(plan)} "
             f"WHERE {table}.ctid = ANY (ARRAY(SELECT tid FROM todo)) RETURNING 1) "
-            "SELECT (SELECT max(k) FROM keys), (SELECT count(*) FROM keys), (SELECT count(*) FROM written)")
+            "SELECT (SELECT max(k) FROM keys), (SELECT count(*) FROM keys), (SELECT count(*) FROM written), "
+            f"{ELAPSED_MS}")
 
 
 def verify(plan: ChangePlan) -> str:

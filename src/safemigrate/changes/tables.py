@@ -15,7 +15,7 @@ new one and drops the old table.
 
 from __future__ import annotations
 
-from safemigrate.changes.sql import object_name, q
+from safemigrate.changes.sql import ELAPSED_MS, object_name, q
 from safemigrate.state.changes import ChangePlan
 
 _GUARD = "safemigrate.syncing"
@@ -91,7 +91,7 @@ def batch(plan: ChangePlan, first: bool) -> str:
             f"FOR SHARE), written AS (INSERT INTO {new} ({_cols(plan)}) SELECT {_cols(plan, 'o.')} FROM {old} AS o "
             f"JOIN keys ON o.{pk} = keys.k ON CONFLICT ({pk}) DO NOTHING RETURNING 1) "
             "SELECT (SELECT k FROM keys ORDER BY k DESC LIMIT 1), (SELECT count(*) FROM keys), "
-            "(SELECT count(*) FROM written)")
+            f"(SELECT count(*) FROM written), {ELAPSED_MS}")
 
 
 def verify(plan: ChangePlan) -> str:
