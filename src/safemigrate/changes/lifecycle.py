@@ -354,7 +354,7 @@ class _Sizer:
         self.size = size
         self.target_ms = target_ms
         self.max_size = max_size
-        self.per_key: deque[float] = deque(maxlen=5)  # ms per key scanned, of the last batches that ran to the end
+        self.per_key: deque[float] = deque(maxlen=5)  # ms per key of the last batches (a cancel: its limit)
         self.cancels = 0  # cancels in a row
 
     def succeeded(self, scanned: int, elapsed_ms: float) -> int:
