@@ -12,10 +12,11 @@ deploy describe the schema *after the expand*, not head.
 revisions and whatever is built on them (a later revision based on a
 contract, a merge of its branch): the history is applied in order. A branch
 beside a contract (made before the change, merged after it) runs with the
-expand; the run then stops at several heads, one per branch. ``--phase contract`` applies everything, each contract only
-if its change allows it (the preflight's "contracts backfilled" refuses
-otherwise). Without ``--phase``, each contract revision whose change does not
-allow it yet is held back with what comes after it, and the rest is applied;
+expand; the run then stops at several heads, one per branch.
+``--phase contract`` applies everything, each contract only if its change
+allows it (the preflight's "contracts backfilled" refuses otherwise).
+Without ``--phase``, each contract revision whose change does not allow it
+yet is held back with what comes after it, and the rest is applied;
 except when the models are head's (the code of the contract's deploy), where
 the contract is what the deploy needs, so the run goes to head and the
 preflight says why the contract may not run yet.
