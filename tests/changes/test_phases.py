@@ -9,10 +9,9 @@ same server; a small table (the data path is tested in test_changes.py).
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 from conftest import configure_backup, run_safemigrate
 from helpers import execute, scalar, upgrade
-from test_changes import MODELS_AFTER, MODELS_DEPLOY_1, MODELS_DEPLOY_2, NAME, accounts_project
+from test_changes import MODELS_AFTER, MODELS_DEPLOY_1, MODELS_DEPLOY_2, NAME, _columns_of, accounts_project
 
 from safemigrate.api import Project
 from safemigrate.changes import backfill, status, write_change
@@ -184,7 +183,7 @@ def test_a_revision_written_after_a_held_contract_waits_with_it_and_says_so(smal
     failed = _failed(refused)
     assert [name for name, _ in failed] == [MODELS_AT_STOP], failed
     assert "phone" in failed[0][1] and contract in failed[0][1]
-    assert _version(pg_url) == expand and "phone" not in _columns(pg_url)
+    assert _version(pg_url) == expand and "phone" not in _columns_of(pg_url)
 
     assert backfill(Project.from_pyproject(project, database_url=pg_url), NAME).verified
     report = _production(project, pg_url, pg_server, MODELS_AFTER.replace(*PHONE))
@@ -203,18 +202,10 @@ def test_a_merged_branch_beside_a_held_contract_is_applied_in_the_expand_deploy(
     assert report.ok, (_failed(report), report.applied, report.remaining_differences)
     assert sorted(a.revision for a in report.applied) == sorted([expand, "0200phone"])
     assert sorted(report.held) == sorted([contract, "0300merge"])
-    assert "phone" in _columns(pg_url) and "email_address" in _columns(pg_url)
+    assert "phone" in _columns_of(pg_url) and "email_address" in _columns_of(pg_url)
 
     assert backfill(Project.from_pyproject(project, database_url=pg_url), NAME).verified
     report = _production(project, pg_url, pg_server, MODELS_AFTER.replace(*PHONE), phase="contract")
     assert report.ok, _failed(report)
     assert [a.revision for a in report.applied] == [contract, "0300merge"]
-    assert "email" not in _columns(pg_url)
-
-
-def _columns(url: str) -> list[str]:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        return [c["name"] for c in sa.inspect(engine).get_columns("users")]
-    finally:
-        engine.dispose()
+    assert "email" not in _columns_of(pg_url)
