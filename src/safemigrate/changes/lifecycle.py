@@ -217,8 +217,8 @@ def _lock_wait(exc: DBAPIError) -> bool:
 
 def _batch(conn: Connection, plan: ChangePlan, last: object | None, end: object, size: int, timeout_ms: int
            ) -> tuple[object, int, int, float]:
-    """One batch in ``conn``'s transaction: (its last key, keys scanned, rows written, how long the statement that
-    locks the rows took, in ms)."""
+    """One batch and its checkpoint in ``conn``'s transaction: (its last key, keys scanned, rows written, how long
+    the statement that locks the rows took, in ms)."""
     first = last is None
     if plan.dialect == "mysql":
         conn.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))  # seconds: the smallest it takes
@@ -228,7 +228,9 @@ def _batch(conn: Connection, plan: ChangePlan, last: object | None, end: object,
             return key, 0, 0, 0.0
         began = time.monotonic()
         written = conn.execute(text(mysql.batch_update(plan, first)), {"after": last, "last": key}).rowcount
-        return key, int(scanned), int(written), (time.monotonic() - began) * 1000
+        elapsed = (time.monotonic() - began) * 1000
+        state.checkpoint(conn, plan.name, key, int(written))
+        return key, int(scanned), int(written), elapsed
     # one round trip: lock_timeout, the batch's time limit, and a commit that releases the rows without waiting
     # for its WAL to reach the disk (a server crash may lose the last batches, and their checkpoint with them,
     # same transaction: the backfill redoes them)
@@ -238,7 +240,8 @@ def _batch(conn: Connection, plan: ChangePlan, last: object | None, end: object,
     query = tables.batch(plan, first=first) if plan.kind == sql.RENAME_TABLE else sql.batch(plan, first=first)
     # the statement's time as the server measured it (as statement_timeout does): the network, the client's
     # scheduling and its other threads (an application in the same process holds the GIL) do not count
-    key, scanned, written, elapsed = conn.execute(text(query), {"after": last, "end": end, "size": size}).one()
+    key, scanned, written, elapsed = conn.execute(text(query), {"after": last, "end": end, "size": size,
+                                                                "name": plan.name}).one()
     return key, int(scanned or 0), int(written or 0), float(elapsed or 0.0)
 
 
@@ -294,7 +297,6 @@ def _one_pass(engine, plan: ChangePlan, report: BackfillReport, last: object | N
                 key, scanned, written, elapsed = _batch(conn, plan, last, end, size, timeout_ms)
                 if not scanned:
                     break
-                state.checkpoint(conn, plan.name, key, int(written))
         except DBAPIError as exc:
             if _code(exc) == _CANCELLED and timeout_ms < MAX_TIMEOUT_MS:  # over its time: undone, locks released
                 report.cancelled += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+from safemigrate.state.changes import TABLE as CHANGES_TABLE
 from safemigrate.state.changes import ChangePlan
 
 RENAME_COLUMN = "rename-column"
@@ -127,6 +128,16 @@ def backfill_set(plan: ChangePlan) -> str:
 ELAPSED_MS = "1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())"
 
 
+def checkpoint_cte(last_key: str, written: str = "written") -> str:
+    """A batch statement's checkpoint (``:name``'s last key, batches and rows) as one more of its CTEs: the
+    batch and its checkpoint commit together, in one round trip fewer than a separate UPDATE. ``last_key`` is
+    the batch's last key (NULL: nothing scanned, nothing recorded); the key is kept as JSON, as
+    ``state.changes.checkpoint`` writes it for MySQL."""
+    return (f"checkpoint AS (UPDATE {q(CHANGES_TABLE)} SET last_key = to_json(({last_key}))::text, "
+            f"batches = batches + 1, rows_done = rows_done + (SELECT count(*) FROM {written}), updated_at = now() "
+            f"WHERE name = :name AND ({last_key}) IS NOT NULL)")
+
+
 def batch(plan: ChangePlan, first: bool) -> str:
     """One keyset batch: the next ``:size`` keys after ``:after`` up to ``:end``, only the rows that still need it.
 
@@ -139,8 +150,8 @@ def batch(plan: ChangePlan, first: bool) -> str:
     so the batch never waits behind a writer while it holds the rows it already locked, which would make
     every writer of those rows wait in turn. The rows locked are written by their ``ctid`` (a TID scan: a row
     this transaction locked keeps its place), so the lock costs about one index lookup less than it adds.
-    The statement returns the batch's last key, how many keys it scanned and rows it wrote, and how long it
-    took as the server measured it.
+    The statement checkpoints the batch's last key in the same transaction, and returns it, how many keys it
+    scanned and rows it wrote, and how long it took as the server measured it.
     """
     pk, table = q(plan.primary_key), q(plan.table)
     after = "" if first else f"{pk} > :after AND "
@@ -148,7 +159,8 @@ def batch(plan: ChangePlan, first: bool) -> str:
             f"todo AS (SELECT {table}.ctid AS tid FROM {table} JOIN keys ON {table}.{pk} = keys.k "
             f"WHERE {needs_work(plan)} FOR UPDATE OF {table} SKIP LOCKED), "
             f"written AS (UPDATE {table} SET {backfill_set(plan)} "
-            f"WHERE {table}.ctid = ANY (ARRAY(SELECT tid FROM todo)) RETURNING 1) "
+            f"WHERE {table}.ctid = ANY (ARRAY(SELECT tid FROM todo)) RETURNING 1), "
+            f"{checkpoint_cte('SELECT max(k) FROM keys')} "
             "SELECT (SELECT max(k) FROM keys), (SELECT count(*) FROM keys), (SELECT count(*) FROM written), "
             f"{ELAPSED_MS}")
 

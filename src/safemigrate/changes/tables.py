@@ -15,7 +15,7 @@ new one and drops the old table.
 
 from __future__ import annotations
 
-from safemigrate.changes.sql import ELAPSED_MS, object_name, q
+from safemigrate.changes.sql import ELAPSED_MS, checkpoint_cte, object_name, q
 from safemigrate.state.changes import ChangePlan
 
 _GUARD = "safemigrate.syncing"
@@ -84,12 +84,13 @@ def drop_sync(plan: ChangePlan) -> list[str]:
 
 def batch(plan: ChangePlan, first: bool) -> str:
     """The next ``:size`` rows of the old table after ``:after`` up to ``:end``, locked FOR SHARE, copied
-    unless the trigger copied them already (a newer version)."""
+    unless the trigger copied them already (a newer version), and the checkpoint, in one statement."""
     old, new, pk = q(plan.table), q(plan.new_table or ""), q(plan.primary_key)
     after = "" if first else f"{pk} > :after AND "
     return (f"WITH keys AS (SELECT {pk} AS k FROM {old} WHERE {after}{pk} <= :end ORDER BY {pk} LIMIT :size "
             f"FOR SHARE), written AS (INSERT INTO {new} ({_cols(plan)}) SELECT {_cols(plan, 'o.')} FROM {old} AS o "
-            f"JOIN keys ON o.{pk} = keys.k ON CONFLICT ({pk}) DO NOTHING RETURNING 1) "
+            f"JOIN keys ON o.{pk} = keys.k ON CONFLICT ({pk}) DO NOTHING RETURNING 1), "
+            f"{checkpoint_cte('SELECT k FROM keys ORDER BY k DESC LIMIT 1')} "
             "SELECT (SELECT k FROM keys ORDER BY k DESC LIMIT 1), (SELECT count(*) FROM keys), "
             f"(SELECT count(*) FROM written), {ELAPSED_MS}")
 
