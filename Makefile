@@ -54,7 +54,7 @@ fast: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 -m "not postgres and not mysql and not slow" -q
 
 test: check-code docs $(VENV)/.installed-test $(VENV)/alembic-lowest/.installed
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=20
 	PYTHONPATH=$(CURDIR)/$(VENV)/alembic-lowest SAFEMIGRATE_EXPECT_ALEMBIC=$(ALEMBIC_LOWEST) \
 		$(PY) -m pytest -n 2 --dist loadfile $(LOWEST_TESTS)
 

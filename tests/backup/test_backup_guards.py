@@ -52,6 +52,7 @@ def test_latest_is_the_target_databases_newest(backup_shop, tmp_path):
     assert verified.exit_code == 0 and json.loads(verified.stdout)["id"].startswith("dev")
 
 
+@pytest.mark.slow
 def test_latest_with_only_other_databases_backups_names_them(backup_shop, tmp_path):
     project, prod, _, dest = _two_databases(backup_shop, tmp_path)
     other = f"sqlite:///{tmp_path / 'other.db'}"

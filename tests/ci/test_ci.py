@@ -101,6 +101,7 @@ def test_model_change_without_migration_fails_and_summary_shows_the_missing_ddl(
     assert "✗ migrations need attention" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_same_branch_with_its_migration_passes_and_summary_holds_its_sql(repo, tmp_path):
     git(repo, "checkout", "--quiet", "-b", "feature")
     add_model_line(repo, "Customer", NICKNAME)
@@ -317,6 +318,7 @@ def test_autofix_refuses_a_destructive_fix(repo):
     assert git(repo, "status", "--porcelain") == ""  # the generated file is gone
 
 
+@pytest.mark.slow
 def test_autofix_rebases_once_when_main_moved(repo):
     add_model_line(repo, "Customer", NICKNAME)
     commit_all(repo, "merge: nickname without a migration")

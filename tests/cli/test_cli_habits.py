@@ -45,6 +45,7 @@ def test_every_command_takes_quiet_and_verbose() -> None:
     assert not missing, f"commands without -q/--quiet or -v/--verbose: {missing}"
 
 
+@pytest.mark.slow
 def test_quiet_prints_nothing_when_it_passes_and_the_report_when_it_does_not(tmp_path: Path) -> None:
     shop = copy_project(EXAMPLE, tmp_path)
     for args in (["check", "-q"], ["-q", "check"], ["check", "--quiet"]):
@@ -63,6 +64,7 @@ def test_quiet_prints_nothing_when_it_passes_and_the_report_when_it_does_not(tmp
     assert failed.returncode == 3 and failed.stderr.strip() and "secret" not in failed.stderr + failed.stdout
 
 
+@pytest.mark.slow
 def test_verbose_shows_what_env_py_and_the_migrations_print(tmp_path: Path) -> None:
     noisy = copy_project(PROJECTS / "noisy_logging", tmp_path)
     plain = run_safemigrate("check", cwd=noisy)
@@ -74,6 +76,7 @@ def test_verbose_shows_what_env_py_and_the_migrations_print(tmp_path: Path) -> N
     assert run_safemigrate("rules", "explain", "drop-column", "-v", cwd=noisy).returncode == 0
 
 
+@pytest.mark.slow
 def test_no_escape_sequences_when_piped(tmp_path: Path) -> None:
     drifted = copy_project(PROJECTS / "drifted", tmp_path)
     for args in (["check"], ["status"], ["lint"], ["rules"], ["check", "--database-url", "nope://x"]):
@@ -116,6 +119,7 @@ def test_no_color_on_a_terminal(tmp_path: Path) -> None:
     assert not COLOUR.search(plain), repr(COLOUR.search(plain))
 
 
+@pytest.mark.slow
 def test_the_demo_piped_to_a_file_has_no_escape_sequences(tmp_path: Path) -> None:
     output = tmp_path / "demo.txt"
     env = {k: v for k, v in os.environ.items() if k not in {"NO_COLOR", "FORCE_COLOR"}}
@@ -128,6 +132,7 @@ def test_the_demo_piped_to_a_file_has_no_escape_sequences(tmp_path: Path) -> Non
     assert ESCAPE not in text
 
 
+@pytest.mark.slow
 def test_the_demo_tells_one_change_from_status_to_a_backup_and_ends_green(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(REPO / "examples" / "demo.py")], capture_output=True, text=True,
                             timeout=300, env={**os.environ, "COLUMNS": "200"})
@@ -152,6 +157,7 @@ def test_the_demo_tells_one_change_from_status_to_a_backup_and_ends_green(tmp_pa
     assert "(exit code 0)" in text[at:]  # the last step, green
 
 
+@pytest.mark.slow
 def test_migrate_says_it_took_a_backup_and_its_id(shop: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'live.db'}"
     upgrade(shop, url, "36c914febd34")

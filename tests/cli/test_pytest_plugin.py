@@ -32,6 +32,7 @@ def test_off_by_default_the_users_suite_is_unchanged(pytester: pytest.Pytester) 
     assert "safemigrate::" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_the_example_passes_every_check(pytester: pytest.Pytester) -> None:
     _project(pytester, EXAMPLE)
     pytester.makepyfile(test_app=USER_TEST)
@@ -113,6 +114,7 @@ def test_a_broken_revision_file_is_one_failing_test(pytester: pytest.Pytester) -
     assert "Traceback" not in out
 
 
+@pytest.mark.slow
 def test_marker_and_exclusions(pytester: pytest.Pytester) -> None:
     _project(pytester, EXAMPLE)
     pytester.makepyfile(test_app=USER_TEST)

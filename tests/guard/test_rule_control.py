@@ -93,6 +93,7 @@ def test_select_reports_only_the_selected_rules(tmp_path):
     assert [f[0] for f in _rules_of(data)] == ["delete-without-where"]
 
 
+@pytest.mark.slow
 def test_severity_changes_the_exit_code(tmp_path):
     result, data = _lint(_project(tmp_path, INDEX, 'severity = { "add-index-non-concurrently" = "warning" }'))
     assert result.returncode == 0
@@ -294,6 +295,7 @@ def _staged(hook: dict, project) -> list[str]:
     return [f for f in chosen if not (hook.get("exclude") and re.search(hook["exclude"], f))]
 
 
+@pytest.mark.slow
 def test_pre_commit_hooks_are_valid_and_pass_on_the_example(shop):
     hooks = _hooks()
     assert set(hooks) == {"safemigrate-lint", "safemigrate-check"}
@@ -328,6 +330,7 @@ def test_lint_without_files_takes_one_range(tmp_path):
 
 
 # -- ci check applies the same table ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_ci_check_applies_the_lint_table(shop, tmp_path):
     from test_ci import HEAD, ci, commit_all, configure, git, write_revision
 

@@ -386,6 +386,7 @@ def test_ini_default_url_does_not_decide_the_dialect(project_factory, pg_server)
 
 
 @pytest.mark.parametrize("placeholder", ["scheme://localhost/app", '""', "driver://user:pass@localhost/dbname"])
+@pytest.mark.slow
 def test_unusable_ini_url_is_ignored(project_factory, placeholder):
     folder = project_factory("placeholder_ini_url")
     ini = folder / "alembic.ini"
@@ -522,6 +523,7 @@ def test_a_column_env_py_hides_is_not_missing_from_the_live_database(project_fac
     project.close()
 
 
+@pytest.mark.slow
 def test_an_engine_built_at_import_with_pool_options_loads_without_a_database(project_factory):
     folder = project_factory("engine_at_import")
     for command in (("lint",), ("review",), ("lint", "--dialect", "postgresql"), ("check",)):

@@ -21,6 +21,7 @@ def _files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.name != "__pycache__"}
 
 
+@pytest.mark.slow
 def test_commands_started_in_a_subfolder_use_the_project_and_leave_the_subfolder_alone(shop):
     subfolder = shop / "shop"
     before = _files(subfolder)

@@ -58,6 +58,7 @@ def test_downgrade_that_fails(shop):
     assert result.returncode == 1 and "916a526e23a8 downgrade" in result.stdout
 
 
+@pytest.mark.slow
 def test_production_downgrade_needs_the_flag_a_backup_and_leaves_a_ledger_row(shop, sqlite_url, tmp_path):
     upgrade(shop, sqlite_url)
     refused = run_safemigrate("downgrade", "-1", "--env", "production", "--database-url", sqlite_url, cwd=shop)

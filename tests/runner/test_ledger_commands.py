@@ -35,6 +35,7 @@ def test_an_empty_ledger(shop: Path, tmp_path: Path) -> None:
     assert _json("ledger", "list", cwd=shop, env=env)["entries"] == []
 
 
+@pytest.mark.slow
 def test_list_shows_every_applied_revision_in_order(shop: Path, tmp_path: Path) -> None:
     env = _migrated(shop, f"sqlite:///{tmp_path / 'live.db'}")
     result = run_safemigrate("ledger", "list", cwd=shop, env=env)
@@ -55,6 +56,7 @@ def test_list_shows_every_applied_revision_in_order(shop: Path, tmp_path: Path) 
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_show_one_revision_its_rows_and_its_file(shop: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'live.db'}"
     env = _migrated(shop, url)
@@ -77,6 +79,7 @@ def test_show_one_revision_its_rows_and_its_file(shop: Path, tmp_path: Path) -> 
     assert data["recorded_checksum"] != data["file_checksum"]
 
 
+@pytest.mark.slow
 def test_show_after_a_downgrade_and_for_a_deleted_file(shop: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'live.db'}"
     env = _migrated(shop, url)
@@ -94,6 +97,7 @@ def test_show_after_a_downgrade_and_for_a_deleted_file(shop: Path, tmp_path: Pat
     assert "file: (not in the code any more)" in gone.stdout
 
 
+@pytest.mark.slow
 def test_unknown_revision_is_one_clear_message(shop: Path, tmp_path: Path) -> None:
     env = _migrated(shop, f"sqlite:///{tmp_path / 'live.db'}")
     result = run_safemigrate("ledger", "show", "zz", cwd=shop, env=env)
@@ -104,6 +108,7 @@ def test_unknown_revision_is_one_clear_message(shop: Path, tmp_path: Path) -> No
     assert as_json.returncode == 2 and json.loads(as_json.stdout)["error"] == "UsageError"
 
 
+@pytest.mark.slow
 def test_a_tampered_ledger_is_listed_with_the_problem(shop: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'live.db'}"
     env = _migrated(shop, url)

@@ -206,6 +206,7 @@ def test_eight_concurrent_migrators_apply_each_revision_once(shop, pg_url):
     assert sum("Nothing to apply" in r.stdout for r in results) >= 1
 
 
+@pytest.mark.slow
 def test_development_autosync_generates_and_applies(shop, sqlite_url):
     upgrade(shop, sqlite_url)
     add_model_line(shop, "Customer", "nickname: Mapped[str | None] = mapped_column(sa.String(40))")
@@ -232,6 +233,7 @@ def test_dry_run_changes_nothing_and_shows_the_sql(shop, sqlite_url, tmp_path):
     assert scalar(sqlite_url, "SELECT version_num FROM alembic_version") == "916a526e23a8"
 
 
+@pytest.mark.slow
 def test_ledger_accept_records_a_deliberate_change(shop, sqlite_url, tmp_path):
     upgrade(shop, sqlite_url)
     configure_backup(shop, url=str(tmp_path / "backups"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import configure_backup, run_safemigrate
 from helpers import scalar, table_names, upgrade
 
@@ -15,6 +16,7 @@ def _versions(shop: Path) -> set[str]:
     return {p.name for p in (shop / "migrations" / "versions").glob("*.py")}
 
 
+@pytest.mark.slow
 def test_development_stops_at_the_revision_asked(shop: Path, sqlite_url: str) -> None:
     upgrade(shop, sqlite_url, FIRST)
     before = _versions(shop)
@@ -35,6 +37,7 @@ def test_development_stops_at_the_revision_asked(shop: Path, sqlite_url: str) ->
     assert scalar(sqlite_url, "SELECT version_num FROM alembic_version") == HEAD
 
 
+@pytest.mark.slow
 def test_production_checks_backs_up_then_stops_at_the_revision(shop: Path, sqlite_url: str, tmp_path: Path) -> None:
     upgrade(shop, sqlite_url, FIRST)
     configure_backup(shop, url=str(tmp_path / "backups"))

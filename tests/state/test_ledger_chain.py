@@ -63,6 +63,7 @@ def test_tampering_is_seen(tmp_path, database, attack):
     assert problems, f"{attack} went unseen"
 
 
+@pytest.mark.slow
 def test_production_refuses_a_tampered_ledger_and_reseal_records_it(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     project = _applied(tmp_path, url)
