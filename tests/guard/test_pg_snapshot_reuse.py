@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, pool, text
 
 from safemigrate.guard.enforce import effects
 from safemigrate.guard.enforce.pg_snapshot import Catalog, _nothing_ended_since, _parse_snapshot, pinned, read
+from safemigrate.state import ledger
 
 pytestmark = pytest.mark.postgres
 
@@ -68,6 +69,37 @@ def test_the_next_transaction_reads_again_once_another_transaction_ended(pg_url:
         engine.dispose()
 
 
+def test_the_next_transaction_reuses_the_reading_across_the_journals_attempt_row(pg_url: str) -> None:
+    engine = create_engine(pg_url, poolclass=pool.NullPool)
+    journal_engine = create_engine(pg_url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn, journal_engine.connect() as journal:
+            with journal.begin():
+                ledger.ensure(journal)
+            with conn.begin():
+                conn.execute(text("CREATE TABLE t (id serial PRIMARY KEY)"))
+                conn.execute(text("INSERT INTO t DEFAULT VALUES"))
+                last = read(conn)
+            with journal.begin():  # the next revision's attempt, recorded on the journal's own connection
+                written = ledger.start(journal, "0002", attempt="a1")
+            assert written is not None and written > int(last.transaction or 0)
+            with conn.begin():  # read-only: no transaction id, nothing ends for the snapshots
+                assert read(conn, previous=last).reused == ""  # not knowing whose transaction ended in between
+            with conn.begin():
+                start = read(conn, previous=last, ours=frozenset({written}))
+                assert start.reused == "all"
+                _same(start, read(conn))
+            with journal.begin():
+                other = ledger.start(journal, "0003", attempt="a2")
+            with engine.connect() as app, app.begin():  # and then somebody else ended a transaction too
+                app.execute(text("INSERT INTO t DEFAULT VALUES"))
+            with conn.begin():
+                assert read(conn, previous=start, ours=frozenset({other})).reused == ""
+    finally:
+        engine.dispose()
+        journal_engine.dispose()
+
+
 def test_nothing_ended_since_asks_for_the_committed_transaction_and_unchanged_snapshots(pg_url: str) -> None:
     engine = create_engine(pg_url, poolclass=pool.NullPool)
     try:
@@ -81,11 +113,11 @@ def test_nothing_ended_since_asks_for_the_committed_transaction_and_unchanged_sn
                 conn.rollback()
             with conn.begin(), pinned(conn) as cursor:
                 def judged(transaction: int, then: str, now: str, *, role: str = "postgres",
-                           running_now: int | None = None) -> bool:
+                           running_now: int | None = None, ours: frozenset[int] = frozenset()) -> bool:
                     previous = Catalog(role="postgres", session_role="postgres", transaction=transaction,
                                        snapshot=then)
                     current = Catalog(role=role, session_role="postgres", transaction=running_now, snapshot=now)
-                    return _nothing_ended_since(cursor, previous, current)
+                    return _nothing_ended_since(cursor, previous, current, ours)
 
                 t = committed
                 assert judged(t, f"{t - 5}:{t}:{t - 5}", f"{t - 5}:{t + 1}:{t - 5}")
@@ -97,6 +129,10 @@ def test_nothing_ended_since_asks_for_the_committed_transaction_and_unchanged_sn
                 # this transaction wrote already (a listener as it began): still the same database around it
                 assert judged(t, f"{t - 5}:{t}:{t - 5}", f"{t - 5}:{t + 1}:{t - 5}", running_now=t + 1)
                 assert not judged(t, f"{t - 5}:{t}:{t - 5}", f"{t - 5}:{t + 1}:{t - 5}", running_now=t)
+                # safemigrate's journal wrote in between (its attempt row): that one, and only that one, is known
+                assert judged(t, f"{t - 5}:{t}:{t - 5}", f"{t - 5}:{t + 2}:{t - 5}", ours=frozenset({t + 1}))
+                assert not judged(t, f"{t - 5}:{t}:{t - 5}", f"{t - 5}:{t + 3}:{t - 5}", ours=frozenset({t + 1}))
+                assert not judged(t, f"{t - 5}:{t}:{t - 5}", f"{t - 5}:{t + 2}:{t - 5}", ours=frozenset({t + 7}))
     finally:
         engine.dispose()
 

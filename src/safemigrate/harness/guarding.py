@@ -54,14 +54,16 @@ class RunGuard:
         self._driver: Any = None
 
     # -- the revision's boundaries --------------------------------------------------
-    def revision_started(self, script: Any, context: MigrationContext) -> None:
+    def revision_started(self, script: Any, context: MigrationContext, *, ours: frozenset[int] = frozenset()
+                         ) -> None:
+        """``ours``: the transactions safemigrate's journal ended since the revision before committed."""
         self._revision = script.revision
         self._declared = signoff.declared(vars(script.module))
         self._path = script.path
         self._mark = signoff.entered_count()
         if self._pg is not None and context.connection is not None:
             self._pg.start(context.connection, script, self._declared, self._mark,
-                           str(getattr(context, "version_table", None) or "alembic_version"))
+                           str(getattr(context, "version_table", None) or "alembic_version"), ours)
         self._mysql = mysql_effects.MysqlRun(context, revision=script.revision, path=script.path) \
             if self.dialect == "mysql" and context.connection is not None else None
         if self._mysql is not None and context.connection is not None:

@@ -53,13 +53,18 @@ class Journal:
     def connection(self) -> Connection | None:
         return self._connection
 
-    def revision_started(self, script: Any) -> None:
-        """An attempt per revision: a run that applies several closes each one with that revision's ledger row."""
+    def revision_started(self, script: Any) -> frozenset[int]:
+        """An attempt per revision: a run that applies several closes each one with that revision's ledger row.
+
+        Returns the id of the transaction that recorded it (PostgreSQL): the guard's catalog reading as the
+        revision starts knows it for safemigrate's own, not something else that ran between two revisions.
+        """
         assert self._connection is not None
         self.attempt = secrets.token_hex(8)
         self._revision, self._steps, self._pending = script.revision, 0, []
         with self._connection.begin():
-            ledger.start(self._connection, script.revision, attempt=self.attempt)
+            written = ledger.start(self._connection, script.revision, attempt=self.attempt)
+        return frozenset() if written is None else frozenset({written})
 
     def sending(self, statement: str, *, in_transaction: bool) -> None:
         """A statement of the running revision is about to be sent; record it first if it commits on its own."""

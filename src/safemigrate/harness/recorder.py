@@ -232,16 +232,17 @@ class RecordedStep:
 
             self._recorder.begin(script)
             guard = self._recorder.guard
+            ours: frozenset[int] = frozenset()
             if self._recorder.journal is not None:
                 self._recorder.internal = True
                 try:
-                    self._recorder.journal.revision_started(script)
+                    ours = self._recorder.journal.revision_started(script)
                 finally:
                     self._recorder.internal = False
             if guard is not None:
                 self._recorder.internal = True
                 try:
-                    guard.revision_started(script, alembic_context.get_context())
+                    guard.revision_started(script, alembic_context.get_context(), ours=ours)
                 finally:
                     self._recorder.internal = False
             started = time.perf_counter()

@@ -259,10 +259,15 @@ def revisions_recorded(conn: Connection, prefix: str) -> list[str]:
 
 
 # -- the journal ----------------------------------------------------------------------------------
-def start(conn: Connection, revision: str, *, attempt: str) -> None:
-    """Record that an attempt at ``revision`` begins (step 0; ``conn`` commits at once: it outlives a kill)."""
-    conn.execute(journal.insert().values(revision=revision, attempt=attempt, step=0, state="done",
-                                         statement=f"attempt started by {who()}", at=datetime.now(UTC)))
+def start(conn: Connection, revision: str, *, attempt: str) -> int | None:
+    """Record that an attempt at ``revision`` begins (step 0; ``conn`` commits at once: it outlives a kill).
+    On PostgreSQL, returns the id of the transaction that wrote it."""
+    insert = journal.insert().values(revision=revision, attempt=attempt, step=0, state="done",
+                                     statement=f"attempt started by {who()}", at=datetime.now(UTC))
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert)
+        return None
+    return int(conn.execute(insert.returning(func.txid_current())).scalar_one())
 
 
 def step(conn: Connection, revision: str, attempt: str, number: int, statement: str) -> None:

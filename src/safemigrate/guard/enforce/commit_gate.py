@@ -36,15 +36,22 @@ class CommitGate:
         self.table = f"pg_temp.safemigrate_gate_{token}"
         self.function = f"pg_temp.safemigrate_gate_{token}"
         self.available = True  # False once the role turned out unable to create temporary objects
+        self._tried = False  # the first arm tells whether the role can; later ones need no savepoint
 
     def arm(self, connection: Connection) -> int:
         """Arm the gate in ``connection``'s current transaction; returns the transaction's id.
 
         A role without the TEMP privilege gets no gate (``available`` turns False): the transaction's id is
         still compared before the commit, which tells that it ended early, not whether something committed.
+        Only the first arm of the process tries inside a savepoint (a savepoint that writes takes a
+        transaction id of its own, which the guard's next reading cannot tell from another transaction's, see
+        pg_snapshot.read); once it worked, the role can, and a later failure fails the revision.
         """
         with pinned(connection) as cursor:
-            if self.available:
+            if self.available and self._tried:
+                self._create(cursor)
+            elif self.available:
+                self._tried = True
                 cursor.execute("SAVEPOINT safemigrate_gate")
                 try:
                     self._create(cursor)

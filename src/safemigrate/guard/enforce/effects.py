@@ -62,15 +62,18 @@ class Effect:
     description: str
 
 
-def snapshot(connection: Connection, since: Catalog | None = None, *, previous: Catalog | None = None) -> Catalog:
+def snapshot(connection: Connection, since: Catalog | None = None, *, previous: Catalog | None = None,
+             ours: frozenset[int] = frozenset()) -> Catalog:
     """The catalog as ``connection`` sees it now (inside the revision's transaction).
 
     With ``since`` (the snapshot taken when the revision began), the tables this transaction wrote are
     also probed for rows it did not write, so that emptying a table and adding a decoy row is still seen.
     With ``previous`` (an earlier snapshot of the same transaction), objects are taken from it when the
-    transaction wrote no catalog row since. Raises :class:`CatalogUnreadable` when the catalog cannot be read.
+    transaction wrote no catalog row since; ``ours``: transactions of safemigrate's journal that may have
+    ended since (:func:`~safemigrate.guard.enforce.pg_snapshot.read`). Raises :class:`CatalogUnreadable` when
+    the catalog cannot be read.
     """
-    return read(connection, since, previous=previous)
+    return read(connection, since, previous=previous, ours=ours)
 
 
 def effects(before: Catalog, after: Catalog) -> list[Effect]:

@@ -150,7 +150,8 @@ class PgRun:
     # -- boundaries ----------------------------------------------------------------------------------
     @_trusting
     def start(self, connection: Connection, script: Any, declared: tuple[SignOff, ...], mark: int,
-              version_table: str) -> None:
+              version_table: str, ours: frozenset[int] = frozenset()) -> None:
+        """``ours``: the transactions safemigrate's journal ended since the last revision committed."""
         previous = self._current
         if previous is not None and previous.checked is not None and self._transactional(connection):
             self._judge_after_body(connection, previous)  # revisions sharing one transaction
@@ -158,7 +159,7 @@ class PgRun:
         self._connection, self._dbapi = connection, connection.connection.dbapi_connection
         self._driver = connection.connection.driver_connection
         committed, self._committed = self._committed, None
-        before = self._read(connection, script.revision, script.path, previous=committed)
+        before = self._read(connection, script.revision, script.path, previous=committed, ours=ours)
         self._current = _Revision(script.revision, script.path, declared, mark, before, version_table)
         if committed is not None and before.transaction is not None and before.reused != "all":
             # Alembic writes nothing between one revision's commit and the next one's body; a listener or a
@@ -433,9 +434,10 @@ class PgRun:
     # -- judging -------------------------------------------------------------------------------------
     def _read(self, connection: Connection, revision: str, path: str | None,
               since: _effects_module.Catalog | None = None,
-              previous: _effects_module.Catalog | None = None) -> _effects_module.Catalog:
+              previous: _effects_module.Catalog | None = None,
+              ours: frozenset[int] = frozenset()) -> _effects_module.Catalog:
         try:
-            return _snapshot(connection, since, previous=previous)
+            return _snapshot(connection, since, previous=previous, ours=ours)
         except _Unreadable as exc:
             self._unreadable(connection, _Revision(revision, path, (), 0, _effects_module.Catalog(), ""), exc)
             raise  # not reached: _refuse raises

@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from safemigrate.state.ledger import JOURNAL_TABLE
+
 _USER_NAMESPACE = """n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'"""
 #: true when this transaction wrote the catalog row or table row whose ``xmin`` is given (age <= 0)
@@ -191,7 +193,8 @@ def rows_of(cursor: Any) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in cursor.fetchall()]
 
 
-def read(connection: Connection, since: Catalog | None = None, *, previous: Catalog | None = None) -> Catalog:
+def read(connection: Connection, since: Catalog | None = None, *, previous: Catalog | None = None,
+         ours: frozenset[int] = frozenset()) -> Catalog:
     """The catalog as ``connection`` sees it now; with ``since``, also which of its rows are still there.
 
     ``previous``: an earlier reading, reused where nothing it holds can have changed since:
@@ -200,32 +203,39 @@ def read(connection: Connection, since: Catalog | None = None, *, previous: Cata
       catalog write is read again (rows, writes, sequence values, the role). The reading at a revision's
       commit, after a body that did all the DDL, costs a few queries instead of the whole catalog;
     - in a later transaction (``since`` None), when the transaction it was read in has committed and no
-      other transaction of the server has ended since (the server's transaction snapshots say so): the
-      database is what that reading saw (plus what this transaction wrote, which stays a change since it),
-      so only sequence values and the role are read again. A busy server fails the test and gets a whole
-      reading.
+      other transaction of the server has ended since (the server's transaction snapshots say so), except
+      ``ours``: the transactions of safemigrate's own journal connection in between (its attempt row, in
+      ``safemigrate_journal``, which no revision is judged on): the database is what that reading saw
+      (plus what this transaction wrote, which stays a change since it), so only sequence values, the
+      write counts and the role are read again. A busy server fails the test and gets a whole reading.
     """
     try:
         with pinned(connection) as cursor:
-            return _read(cursor, since, previous)
+            return _read(cursor, since, previous, ours)
     except Exception as exc:
         raise CatalogUnreadable(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}") \
             from exc
 
 
-def _read(cursor: Any, since: Catalog | None, previous: Catalog | None = None) -> Catalog:
+def _read(cursor: Any, since: Catalog | None, previous: Catalog | None = None,
+          ours: frozenset[int] = frozenset()) -> Catalog:
     catalog = Catalog()
     role, session_role, transaction, snapshot, *written = rows(cursor, SESSION)[0]
     catalog.role, catalog.session_role, catalog.transaction = role, session_role, transaction
     catalog.snapshot = snapshot
     catalog.catalog_writes = (int(written[0] or 0), int(written[1] or 0), int(written[2] or 0))
-    if previous is not None and since is None and _nothing_ended_since(cursor, previous, catalog):
+    if previous is not None and since is None and _nothing_ended_since(cursor, previous, catalog, ours):
         _objects_of(previous, catalog)
         catalog.columns = {key: replace(column, changed_here=False) if column.changed_here else column
                            for key, column in catalog.columns.items()}
         _read_sequences(cursor, catalog)
+        # read again: the counts of the backend's earlier transactions not yet flushed to the statistics are
+        # in them (PostgreSQL 15), and a revision's writes are the difference from these
+        _read_writes(cursor, catalog)
         catalog.with_rows = set(previous.with_rows)
-        catalog.old_rows_left = set(previous.with_rows)  # every row there is older than this transaction
+        if ours:  # the journal's rows: its table holds one now, whichever schema it is in (counted in all)
+            catalog.with_rows |= {oid for oid, r in catalog.relations.items() if r.name == JOURNAL_TABLE}
+        catalog.old_rows_left = set(catalog.with_rows)  # every row there is older than this transaction
         catalog.reused = "all"
         return catalog
     if previous is not None and transaction is not None and previous.transaction == transaction \
@@ -235,29 +245,31 @@ def _read(cursor: Any, since: Catalog | None, previous: Catalog | None = None) -
     else:
         _read_objects(cursor, catalog)
     _read_sequences(cursor, catalog)
-    catalog.writes = {relid: Writes(int(ins or 0), int(upd or 0), int(dele or 0))
-                      for relid, ins, upd, dele in rows(cursor, WRITES) if relid in catalog.relations}
+    _read_writes(cursor, catalog)
     _rows(cursor, catalog, since)
     return catalog
 
 
-def _nothing_ended_since(cursor: Any, previous: Catalog, now: Catalog) -> bool:
+def _nothing_ended_since(cursor: Any, previous: Catalog, now: Catalog, ours: frozenset[int] = frozenset()) -> bool:
     """Whether the database is exactly what ``previous`` saw, plus its own transaction, committed.
 
     ``previous`` was read in its transaction T; ``now`` is read in a later one. Nothing else happened in
     between when: no other transaction had an id between the oldest running one and T when ``previous``
-    was read (its snapshot's xmax is T), T committed, and since then the only transaction that ended is T
-    (xmax is T + 1, the same ones still run). A change needs a transaction id and becomes visible when
-    that transaction ends, so none can have become visible, except what ``now``'s own transaction wrote
-    already (a listener that runs as it begins): that stays to be seen as a change since ``previous``.
-    Anything else, and the caller reads everything.
+    was read (its snapshot's xmax is T), T committed, and since then the only transactions that ended are
+    T and ``ours`` (every id after T below ``now``'s xmax is one of ``ours``; the same ones still run; a
+    subtransaction of T that wrote has an id of its own, unknown here, and makes the caller read again). A
+    change needs a transaction id and becomes visible when that transaction ends, so none can have become
+    visible, except what ``now``'s own transaction wrote already (a listener that runs as it begins): that
+    stays to be seen as a change since ``previous``. Anything else, and the caller reads everything.
     """
     if previous.transaction is None or now.transaction == previous.transaction or now.role != previous.role \
             or now.session_role != previous.session_role:
         return False
     then_xmax, then_running = _parse_snapshot(previous.snapshot)
     now_xmax, now_running = _parse_snapshot(now.snapshot)
-    if then_xmax != previous.transaction or now_xmax != previous.transaction + 1 or now_running != then_running:
+    if then_xmax != previous.transaction or now_xmax is None or now_running != then_running \
+            or not 0 < now_xmax - previous.transaction <= len(ours) + 1 \
+            or not set(range(previous.transaction + 1, now_xmax)) <= ours:
         return False
     status = rows(cursor, f"SELECT pg_catalog.txid_status({int(previous.transaction)}::pg_catalog.int8)")[0][0]
     return bool(status == "committed")
@@ -270,6 +282,11 @@ def _parse_snapshot(text: str) -> tuple[int | None, frozenset[int]]:
         return int(xmax), frozenset(int(x) for x in running.split(",") if x)
     except (AttributeError, ValueError):
         return None, frozenset()
+
+
+def _read_writes(cursor: Any, catalog: Catalog) -> None:
+    catalog.writes = {relid: Writes(int(ins or 0), int(upd or 0), int(dele or 0))
+                      for relid, ins, upd, dele in rows(cursor, WRITES) if relid in catalog.relations}
 
 
 def _read_sequences(cursor: Any, catalog: Catalog) -> None:
