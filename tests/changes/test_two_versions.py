@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -86,18 +87,22 @@ def test_rename_column_while_two_application_versions_read_and_write(accounts, p
           f"{report.duration_ms:.0f} ms")
 
 
-class SqlWriter(threading.Thread):
-    """A version of the application that writes one column in SQL: inserts, and updates its own share of rows."""
+class Writer(threading.Thread):
+    """A version of the application, in SQL: one transaction of ``write`` after another, with a short pause,
+    until stopped; what it wrote is recorded only once its transaction committed."""
 
-    def __init__(self, url: str, column: str, parity: int, scale: int):
+    def __init__(self, url: str, parity: int):
         super().__init__(daemon=True)
         self.engine = sa.create_engine(url, pool_size=1, max_overflow=0)
-        self.column, self.parity, self.scale = column, parity, scale
+        self.parity = parity
         self.stop = threading.Event()
         self.ops = 0
         self.errors: list[str] = []
-        self.cents: dict[int, int] = {}  # id -> the amount in cents this version wrote
-        self.random = random.Random(parity)
+        self.random = random.Random(parity + 10)
+
+    def write(self, conn: sa.Connection, i: int) -> Callable[[], None]:
+        """One transaction's statements; returns what records them once it committed."""
+        raise NotImplementedError
 
     def run(self) -> None:
         i = 0
@@ -105,19 +110,35 @@ class SqlWriter(threading.Thread):
             i += 1
             try:
                 with self.engine.begin() as conn:
-                    value = i * 7 % 100_000
-                    new_id = conn.execute(sa.text(f"INSERT INTO users (email, {self.column}) VALUES (:e, :v) "
-                                                  "RETURNING id"), {"e": f"w{self.parity}-{i}", "v": value / self.scale}
-                                          ).scalar_one()
-                    target = self.random.randrange(1, ROWS // 2) * 2 + self.parity
-                    conn.execute(sa.text(f"UPDATE users SET {self.column} = :v WHERE id = :id"),
-                                 {"v": (value + 1) / self.scale, "id": target})
-                self.cents[new_id], self.cents[target] = value, value + 1
+                    record = self.write(conn, i)
+                record()
                 self.ops += 1
             except Exception as exc:
                 self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
             time.sleep(0.002)
         self.engine.dispose()
+
+    def target(self) -> int:
+        """A row of the seeded ones this version owns (the other version owns the other parity)."""
+        return self.random.randrange(1, ROWS // 2) * 2 + self.parity
+
+
+class SqlWriter(Writer):
+    """Writes one column: inserts, and updates its own share of rows."""
+
+    def __init__(self, url: str, column: str, parity: int, scale: int):
+        super().__init__(url, parity)
+        self.column, self.scale = column, scale
+        self.cents: dict[int, int] = {}  # id -> the amount in cents this version wrote
+
+    def write(self, conn: sa.Connection, i: int) -> Callable[[], None]:
+        value = i * 7 % 100_000
+        new_id = conn.execute(sa.text(f"INSERT INTO users (email, {self.column}) VALUES (:e, :v) RETURNING id"),
+                              {"e": f"w{self.parity}-{i}", "v": value / self.scale}).scalar_one()
+        target = self.target()
+        conn.execute(sa.text(f"UPDATE users SET {self.column} = :v WHERE id = :id"),
+                     {"v": (value + 1) / self.scale, "id": target})
+        return lambda: self.cents.update({new_id: value, target: value + 1})
 
 
 @pytest.mark.slow
@@ -154,44 +175,31 @@ def test_change_type_converts_both_ways_while_both_versions_write(accounts, pg_u
     assert {r[0] for r in _columns(pg_url)} == {"id", "email", "name", "amount_usd"}
 
 
-class TableWriter(threading.Thread):
-    """A version of the application that uses one table: inserts, updates its share of rows, deletes some."""
+class TableWriter(Writer):
+    """Uses one table: inserts, updates its share of rows, deletes some."""
 
     def __init__(self, url: str, table: str, parity: int):
-        super().__init__(daemon=True)
-        self.engine = sa.create_engine(url, pool_size=1, max_overflow=0)
-        self.table, self.parity = table, parity
-        self.stop = threading.Event()
-        self.ops = 0
-        self.errors: list[str] = []
+        super().__init__(url, parity)
+        self.table = table
         self.names: dict[int, str | None] = {}  # id -> name written (None: deleted)
-        self.random = random.Random(parity + 10)
 
-    def run(self) -> None:
-        i = 0
-        while not self.stop.is_set():
-            i += 1
-            try:
-                with self.engine.begin() as conn:
-                    new_id = conn.execute(sa.text(f"INSERT INTO {self.table} (email, name) VALUES (:e, :n) "
-                                                  "RETURNING id"), {"e": f"{self.table}-{i}", "n": f"i{i}"}
-                                          ).scalar_one()
-                    target = self.random.randrange(1, ROWS // 2) * 2 + self.parity
-                    updated = conn.execute(sa.text(f"UPDATE {self.table} SET name = :n WHERE id = :id"),
-                                           {"n": f"{self.table}-u{i}", "id": target}).rowcount
-                    gone = target + 2 if i % 5 == 0 and target + 2 <= ROWS else None
-                    if gone:
-                        conn.execute(sa.text(f"DELETE FROM {self.table} WHERE id = :id"), {"id": gone})
-                self.names[new_id] = f"i{i}"
-                if updated:  # 0: a row this version deleted before
-                    self.names[target] = f"{self.table}-u{i}"
-                if gone:
-                    self.names[gone] = None
-                self.ops += 1
-            except Exception as exc:
-                self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
-            time.sleep(0.002)
-        self.engine.dispose()
+    def write(self, conn: sa.Connection, i: int) -> Callable[[], None]:
+        new_id = conn.execute(sa.text(f"INSERT INTO {self.table} (email, name) VALUES (:e, :n) RETURNING id"),
+                              {"e": f"{self.table}-{i}", "n": f"i{i}"}).scalar_one()
+        target = self.target()
+        updated = conn.execute(sa.text(f"UPDATE {self.table} SET name = :n WHERE id = :id"),
+                               {"n": f"{self.table}-u{i}", "id": target}).rowcount
+        gone = target + 2 if i % 5 == 0 and target + 2 <= ROWS else None
+        if gone:
+            conn.execute(sa.text(f"DELETE FROM {self.table} WHERE id = :id"), {"id": gone})
+
+        def record() -> None:
+            self.names[new_id] = f"i{i}"
+            if updated:  # 0: a row this version deleted before
+                self.names[target] = f"{self.table}-u{i}"
+            if gone:
+                self.names[gone] = None
+        return record
 
 
 @pytest.mark.slow
