@@ -27,7 +27,7 @@ from safemigrate.checks.review import review as review_sql
 from safemigrate.core.db import connected, ensure_reachable
 from safemigrate.core.errors import InterruptedRevision, LockBlocked, MigrationFailed
 from safemigrate.core.paths import relative
-from safemigrate.core.results import Check, Difference, RevisionRun, _Serialisable
+from safemigrate.core.results import Check, Difference, LiveReport, RevisionRun, _Serialisable
 from safemigrate.core.secrets import mask_url
 from safemigrate.core.urls import backend_of, sync_url
 from safemigrate.harness.requests import (
@@ -144,10 +144,12 @@ def migrate(project: Workspace, *, dry_run: bool = False, lock_wait: float = 600
         if up_to is not None:  # stopped before head on purpose: no auto-sync, no comparison with the models
             report.notes.append(_stopped_at(project, url, report))
             return report
+        standing = None  # a reading of the live database nothing has changed since
         if autosync and not report.held:  # held contracts: the models may be those of the contract's deploy
-            _autosync(project, url, report, env.name, retries, backoff)
+            standing = _autosync(project, url, report, env.name, retries, backoff)
         if report.applied or report.generated or autosync:
-            live = check_live(project, against_revision=False)  # the preflight compared it with its revision
+            # the preflight compared it with its revision
+            live = standing or check_live(project, against_revision=False)
             report.remaining_differences = [d.description for d in live.versus_models]
             report.verified = not live.versus_models and set(live.pending) <= set(report.held)
         else:  # nothing changed under the lock: the preflight's reading of the live database stands
@@ -408,10 +410,13 @@ def _mysql_open_transactions(url: URL) -> str:
 
 
 def _autosync(project: Workspace, url: URL, report: MigrateReport, environment: str, retries: int,
-              backoff: float) -> None:
-    live = check_live(project)
+              backoff: float) -> LiveReport | None:
+    """Generate and apply what the models add; returns the reading of the live database when it still stands
+    (nothing was generated). Only the comparison with the models is used here, so the live database is not
+    compared with a rebuild of its revision (a rebuild of the whole history on a throwaway database)."""
+    live = check_live(project, against_revision=False)
     if not live.versus_models:
-        return
+        return live
     additions = [d for d in live.versus_models if not d.kind.startswith("remove_")]
     message = revision_message(additions or live.versus_models)
     generated = project.session(url).generate(GenerateRequest(message))
@@ -419,7 +424,7 @@ def _autosync(project: Workspace, url: URL, report: MigrateReport, environment: 
                        f"`with allow({w.finding.rule!r}, {w.finding.target!r}, reason='...'):` around "
                        f"{w.code}" for w in generated.withheld]
     if not generated.paths:
-        return
+        return live
     project.forget_history()
     for path in generated.paths:
         report.generated.append(relative(path, project.settings.root))
@@ -430,6 +435,7 @@ def _autosync(project: Workspace, url: URL, report: MigrateReport, environment: 
     report.ddl = [r for r in review_sql(project, project.history.span(plan)).revisions
                   if r.revision.revision in generated_ids] if plan else []
     _converged(project, url, report, live.versus_models, generated)
+    return None
 
 
 def _converged(project: Workspace, url: URL, report: MigrateReport, before: list[Difference],
@@ -439,7 +445,7 @@ def _converged(project: Workspace, url: URL, report: MigrateReport, before: list
     Without this, a difference autogenerate cannot express (a default the database spells its own way)
     would get a new, pointless revision on every run.
     """
-    after = {d.description for d in check_live(project).versus_models}
+    after = {d.description for d in check_live(project, against_revision=False).versus_models}
     unchanged = [d for d in before if d.description in after]
     if not unchanged or len(unchanged) < len(before):
         return
