@@ -114,81 +114,50 @@ def test_kill_backup_create_at_random_moments(live):
         assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.postgres
-def test_kill_restore_over_postgres_at_random_moments(backup_shop, pg_url, tmp_path):
-    from safemigrate import Project
-    from safemigrate.backup import create as create_backup
-
-    dest = tmp_path / "backups"
-    project = backup_shop(pg_url, url=str(dest))
-    execute(pg_url, "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 150000) g")
-    made = create_backup(Project.from_pyproject(project, database_url=pg_url), environment="development")
-    restored = _fingerprint(pg_url)
-    execute(pg_url, "INSERT INTO customers (email, full_name) VALUES ('after@example.com', 'after the backup')",
-            "DELETE FROM bulk WHERE id % 2 = 0")
-    rng = random.Random(pg_url)
-    started = time.monotonic()  # one whole restore first: the kills are spread over its duration
-    whole = _safemigrate("backup", "restore", made.id, "--project", str(project), "--database-url", pg_url,
-                         "--replace", "--quiet")
-    assert whole.wait(timeout=300) == 0, whole.communicate()[0]
-    whole.communicate()
-    duration = time.monotonic() - started
-    assert _fingerprint(pg_url) == restored
-    execute(pg_url, "DELETE FROM bulk WHERE id % 2 = 0")
-    outcomes = {"as it was": 0, "restored": 0}
-    for _ in range(KILLS):
-        before = _fingerprint(pg_url)
-        process = _safemigrate("backup", "restore", made.id, "--project", str(project), "--database-url", pg_url,
-                               "--replace", "--quiet")
-        _kill_after(process, rng.uniform(0.0, duration))
-        time.sleep(0.3)  # the server notices the dead client and rolls its transaction back
-        after = _wait_settled(pg_url)
-        assert after in (before, restored), f"partial target after a kill: {after}"
-        outcomes["restored" if after == restored else "as it was"] += 1
-        if after == restored:  # damage it again, so that the next kill can be told apart
-            execute(pg_url, "INSERT INTO customers (email, full_name) VALUES "
-                            f"('after{secrets.token_hex(3)}@example.com', 'after')",
-                    "DELETE FROM bulk WHERE id % 2 = 0")
-    assert outcomes["as it was"] >= 1, outcomes
+#: The table that makes a restore last long enough to be killed half-way, by server.
+_BULK = {
+    "postgresql": ["CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 150000) g"],
+    "mysql": ["CREATE TABLE bulk (id INT PRIMARY KEY, v VARCHAR(40))",
+              "INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_150000"],
+}
 
 
 @pytest.mark.slow
-@pytest.mark.mysql
-def test_kill_restore_over_mariadb_at_random_moments(backup_shop, mysql_url, tmp_path):
-    """The restore loads a throwaway database and swaps it in with one RENAME TABLE: all or nothing."""
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+def test_kill_restore_at_random_moments(backup_shop, tmp_path, request, backend):
+    """PostgreSQL restores in one transaction; MySQL/MariaDB loads a throwaway database and swaps it in with one
+    RENAME TABLE: either way all or nothing, wherever the kill lands."""
     from safemigrate import Project
     from safemigrate.backup import create as create_backup
 
-    dest = tmp_path / "backups"
-    project = backup_shop(mysql_url, url=str(dest))
-    execute(mysql_url, "CREATE TABLE bulk (id INT PRIMARY KEY, v VARCHAR(40))",
-            "INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_150000")
-    made = create_backup(Project.from_pyproject(project, database_url=mysql_url), environment="development")
-    restored = _fingerprint(mysql_url)
-    execute(mysql_url, "INSERT INTO customers (email, full_name) VALUES ('after@example.com', 'after the backup')",
+    url = request.getfixturevalue("pg_url" if backend == "postgresql" else "mysql_url")
+    project = backup_shop(url, url=str(tmp_path / "backups"))
+    execute(url, *_BULK[backend])
+    made = create_backup(Project.from_pyproject(project, database_url=url), environment="development")
+    restored = _fingerprint(url)
+    execute(url, "INSERT INTO customers (email, full_name) VALUES ('after@example.com', 'after the backup')",
             "DELETE FROM bulk WHERE id % 2 = 0")
-    rng = random.Random(mysql_url)
+    rng = random.Random(url)
+    restore = ("backup", "restore", made.id, "--project", str(project), "--database-url", url, "--replace", "--quiet")
     started = time.monotonic()  # one whole restore first: the kills are spread over its duration
-    whole = _safemigrate("backup", "restore", made.id, "--project", str(project), "--database-url", mysql_url,
-                         "--replace", "--quiet")
+    whole = _safemigrate(*restore)
     assert whole.wait(timeout=300) == 0, whole.communicate()[0]
     whole.communicate()
     duration = time.monotonic() - started
-    assert _fingerprint(mysql_url) == restored
-    execute(mysql_url, "DELETE FROM bulk WHERE id % 2 = 0")
+    assert _fingerprint(url) == restored
+    execute(url, "DELETE FROM bulk WHERE id % 2 = 0")
     outcomes = {"as it was": 0, "restored": 0}
     for _ in range(KILLS):
-        before = _fingerprint(mysql_url)
-        process = _safemigrate("backup", "restore", made.id, "--project", str(project), "--database-url",
-                               mysql_url, "--replace", "--quiet")
-        _kill_after(process, rng.uniform(0.0, duration))
-        after = _mysql_settled(mysql_url)
+        before = _fingerprint(url)
+        _kill_after(_safemigrate(*restore), rng.uniform(0.0, duration))
+        if backend == "postgresql":
+            time.sleep(0.3)  # the server notices the dead client and rolls its transaction back
+        after = _wait_settled(url) if backend == "postgresql" else _mysql_settled(url)
         assert after in (before, restored), f"partial target after a kill: {after}"
         outcomes["restored" if after == restored else "as it was"] += 1
         if after == restored:  # damage it again, so that the next kill can be told apart
-            execute(mysql_url, "INSERT INTO customers (email, full_name) VALUES "
-                               f"('after{secrets.token_hex(3)}@example.com', 'after')",
+            execute(url, "INSERT INTO customers (email, full_name) VALUES "
+                         f"('after{secrets.token_hex(3)}@example.com', 'after')",
                     "DELETE FROM bulk WHERE id % 2 = 0")
     assert outcomes["as it was"] >= 1, outcomes
 
