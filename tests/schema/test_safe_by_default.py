@@ -528,6 +528,9 @@ def test_a_signed_revision_interrupted_after_a_committed_step_is_rerun_and_its_a
     assert scalar(pg_url, "SELECT version_num FROM alembic_version") == _revision_id(path)
     assert scalar(pg_url, "SELECT count(*) FROM safemigrate_history WHERE action = 'resolved' "
                           f"AND attempt = '{attempt}'") == 1
+    # closed in the transaction that bumped the version: a kill right after that commit leaves nothing open
+    assert scalar(pg_url, "SELECT h.xmin::text = v.xmin::text FROM safemigrate_history h, alembic_version v "
+                          f"WHERE h.action = 'resolved' AND h.attempt = '{attempt}'") is True
 
 
 def test_check_shows_the_safe_sql_for_not_null(shop, pg_url, pg_server):

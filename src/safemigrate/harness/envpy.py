@@ -69,6 +69,7 @@ from safemigrate.harness.scratch import new_scratch_name
 from safemigrate.project.models import as_metadata, distinct_metadata, import_metadata, import_object
 from safemigrate.project.scripts import AlembicProject, in_folder
 from safemigrate.schema import compare as drift
+from safemigrate.schema.safe_ops import reruns_converge
 from safemigrate.state import ledger
 
 #: URLs that only name a dialect, for Alembic's offline mode.
@@ -716,6 +717,10 @@ def _ledger_writer(request: EnvRunRequest, journal: Journal | None) -> Callable[
         ledger.record(context.connection, script.revision, rows.digests.get(script.revision, ""),
                       environment=rows.environment, duration_ms=int(duration_ms), backup_id=rows.backup_id,
                       attempt=journal.attempt if journal is not None else None)
+        if script.path and reruns_converge(script.path) and ledger.interrupted(context.connection, [script.revision]):
+            # this run finished what an interrupted attempt began: closed in the same transaction, so that a
+            # kill right after the commit cannot leave the revision applied and its old attempt open
+            ledger.resolve(context.connection, script.revision, ledger.CONVERGED, environment=rows.environment)
 
     return record
 

@@ -326,8 +326,7 @@ def _close_converged_attempts(url: URL, revision: str, environment: str) -> None
     """The rerun finished what interrupted attempts of ``revision`` began: record it, as `ledger resolve` would."""
     with connected(url, transaction=True) as conn:
         if ledger.interrupted(conn, [revision]):
-            ledger.resolve(conn, revision, "applied by a rerun: every step of the revision checks the catalog "
-                           "first (# safemigrate: rerun-converges)", environment=environment)
+            ledger.resolve(conn, revision, ledger.CONVERGED, environment=environment)
 
 
 def _explain_partial(exc: MigrationFailed, url: URL, done: list[Applied]) -> None:

@@ -331,6 +331,11 @@ def interrupted(conn: Connection, revisions: Iterable[str] | None = None) -> lis
             for attempt, (revision, started, done, running) in attempts.items() if done or running]
 
 
+#: Why an interrupted attempt was closed when a later run applied its revision (reruns converge).
+CONVERGED = ("applied by a rerun: every step of the revision checks the catalog first "
+             "(# safemigrate: rerun-converges)")
+
+
 def resolve(conn: Connection, revision: str, reason: str, *, environment: str) -> list[str]:
     """Close the interrupted attempts at ``revision`` (a person finished or undid their steps)."""
     ensure(conn)
