@@ -103,9 +103,13 @@ def main() -> None:
           f"ratio {medians['full'] / medians['alembic']:.1f}x")
     print(f"  safemigrate migrate, proof reused                  {medians['reused']:7.2f} s   "
           f"ratio {medians['reused'] / medians['alembic']:.1f}x")
+    save("bench_deploy", args, times, medians)
+
+
+def save(name: str, args: argparse.Namespace, times: dict[str, list[float]], medians: dict[str, float]) -> None:
+    """benchmarks/.work/NAME.json: the arguments, every time measured and the medians."""
     WORK.mkdir(exist_ok=True)
-    (WORK / "bench_deploy.json").write_text(json.dumps({"args": vars(args), "times": times, "median": medians},
-                                                       indent=2))
+    (WORK / f"{name}.json").write_text(json.dumps({"args": vars(args), "times": times, "median": medians}, indent=2))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Prints the median of each and the ratio; writes benchmarks/.work/bench_status.js
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_deploy import BIN, SERVER, WORK, _env, _sql, _timed, synthetic_project  # noqa: E402
+from bench_deploy import BIN, SERVER, _env, _sql, _timed, save, synthetic_project  # noqa: E402
 
 DATABASE = "bench_status"
 
@@ -56,9 +55,7 @@ def main() -> None:
     print(f"  alembic current                        {medians['alembic']:7.2f} s")
     print(f"  safemigrate status --env production    {medians['safemigrate']:7.2f} s   "
           f"ratio {medians['safemigrate'] / medians['alembic']:.1f}x")
-    WORK.mkdir(exist_ok=True)
-    (WORK / "bench_status.json").write_text(json.dumps({"args": vars(args), "times": times, "median": medians},
-                                                       indent=2))
+    save("bench_status", args, times, medians)
 
 
 if __name__ == "__main__":

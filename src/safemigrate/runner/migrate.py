@@ -43,7 +43,6 @@ from safemigrate.runner.preflight import converges, preflight
 from safemigrate.runner.proof import ProofState
 from safemigrate.runner.proof import record as record_proof
 from safemigrate.schema.compare import revision_message
-from safemigrate.schema.safe_ops import reruns_converge
 from safemigrate.state import ledger
 from safemigrate.state.locking import migrator_lock
 
@@ -264,7 +263,7 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
         except MigrationFailed as exc:
             still = set(project.history.pending(_db_heads(project, url)))
             committed = [r for r in chunk if r not in still]
-            done += _finished(project, url, committed, exc.runs, attempts, environment)
+            done += _finished(project, committed, exc.runs, attempts)
             remaining = [r for r in remaining if r not in committed]
             revision = exc.revision or (remaining[0] if remaining else "")
             # never retry over committed steps, unless each step of the revision checks what is done first
@@ -277,7 +276,7 @@ def _apply(project: Workspace, url: URL, plan: list[str], environment: str, retr
             time.sleep(backoff * (2 ** (attempts[revision] - 1)))
             attempts[revision] += 1
             continue
-        done += _finished(project, url, chunk, run.runs, attempts, environment)
+        done += _finished(project, chunk, run.runs, attempts)
         remaining = remaining[len(chunk):]
     return done
 
@@ -288,14 +287,12 @@ def _record(project: Workspace, revision: str) -> Any:
     return record
 
 
-def _finished(project: Workspace, url: URL, revisions: list[str], runs: list[Any], attempts: dict[str, int],
-              environment: str) -> list[Applied]:
-    """What the report says of revisions that committed; a rerun that finished an interrupted attempt closes it."""
+def _finished(project: Workspace, revisions: list[str], runs: list[Any], attempts: dict[str, int]) -> list[Applied]:
+    """What the report says of revisions that committed (a rerun that finished an interrupted attempt closed it
+    in the revision's own transaction: harness/envpy.py, ``_ledger_writer``)."""
     applied: list[Applied] = []
     for revision in revisions:
         record = _record(project, revision)
-        if reruns_converge(record.path):
-            _close_converged_attempts(url, revision, environment)
         ran = [r for r in runs if r.revision.revision == revision]
         applied.append(Applied(revision, project.history.info(record).message, ran[0].duration_ms if ran else 0.0,
                                len(ran[0].sent) if ran else 0, attempts.get(revision, 1)))
@@ -320,13 +317,6 @@ def _refuse_interrupted(project: Workspace, url: URL, plan: list[str]) -> None:
         raise InterruptedRevision(interrupted_message(found),
                                   "Its committed steps would run a second time (an UPDATE applied twice, an index "
                                   "built twice); nothing was run.", interrupted_fix(found))
-
-
-def _close_converged_attempts(url: URL, revision: str, environment: str) -> None:
-    """The rerun finished what interrupted attempts of ``revision`` began: record it, as `ledger resolve` would."""
-    with connected(url, transaction=True) as conn:
-        if ledger.interrupted(conn, [revision]):
-            ledger.resolve(conn, revision, ledger.CONVERGED, environment=environment)
 
 
 def _explain_partial(exc: MigrationFailed, url: URL, done: list[Applied]) -> None:
